@@ -1,0 +1,71 @@
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct err_row {
+    int code;
+    int http;
+    const char *reason;
+    const char *message;
+    const char *name;
+} err_row_t;
+
+static const err_row_t err_rows[] = {
+#define ERR_ROW_(name, http, reason, msg) {name, http, reason, msg, #name},
+    ERR_TABLE(ERR_ROW_)
+#undef ERR_ROW_
+    {0, 0, NULL, NULL, NULL},
+};
+
+static const err_row_t *err_row(int code)
+{
+    if (code > ERR__FIRST && code < ERR__LAST)
+        return &err_rows[code - ERR__FIRST - 1];
+    return &err_rows[ERR_INTERNAL - ERR__FIRST - 1];
+}
+
+void err_clear(err_t *e)
+{
+    if (!e)
+        return;
+    e->code = 0;
+    e->message[0] = '\0';
+    e->ncauses = 0;
+}
+
+int err_set(err_t *e, int code, const char *fmt, ...)
+{
+    if (!e || e->code)
+        return code;
+    e->code = code;
+    if (!fmt) {
+        snprintf(e->message, sizeof e->message, "%s", err_row(code)->message);
+        return code;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void err_add_cause(err_t *e, const char *type, const char *field,
+                   const char *fmt, ...)
+{
+    if (!e || e->ncauses >= ERR_MAX_CAUSES)
+        return;
+    err_cause_t *c = &e->causes[e->ncauses++];
+    snprintf(c->type, sizeof c->type, "%s", type ? type : "");
+    snprintf(c->field, sizeof c->field, "%s", field ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->message, sizeof c->message, fmt, ap);
+    va_end(ap);
+}
+
+int err_http_status(int code) { return err_row(code)->http; }
+const char *err_reason(int code) { return err_row(code)->reason; }
+const char *err_name(int code) { return err_row(code)->name; }
+const char *err_default_message(int code) { return err_row(code)->message; }

@@ -1,0 +1,36 @@
+/*
+ * mem: the one pair of allocation functions every module uses.
+ *
+ * Owns nothing but a counter: routing malloc/free (and jansson's allocator,
+ * see mem_init) through here lets a test make the N-th allocation fail and
+ * check that the code under test returns ERR_NOMEM cleanly and leaks
+ * nothing (AddressSanitizer's leak check does the second half).
+ *
+ * Sizes a client controls must be capped by the caller before they get here.
+ * All functions are thread-safe.
+ */
+#ifndef EDGE_MEM_H
+#define EDGE_MEM_H
+
+#include <stddef.h>
+
+/* Routes jansson's allocations through mem_alloc/mem_free. Call once at
+ * start, before any JSON value exists. */
+void mem_init(void);
+
+/* malloc/calloc/realloc/free work-alikes; NULL on failure (or injected
+ * failure). mem_free(NULL) is a no-op. */
+void *mem_alloc(size_t n);
+void *mem_calloc(size_t n, size_t size);
+void *mem_realloc(void *p, size_t n);
+void mem_free(void *p);
+
+/* Copies of a string / n bytes plus a NUL; caller owns, NULL on failure. */
+char *mem_strdup(const char *s);
+char *mem_strndup(const char *s, size_t n);
+
+/* Tests only: after `n` more successful allocations, every allocation fails
+ * (until mem_fail_after(-1)). */
+void mem_fail_after(long n);
+
+#endif
