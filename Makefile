@@ -18,6 +18,7 @@ HDRS    := $(wildcard */*.h)
 REL_OBJ := $(patsubst %.c,build/rel/%.o,$(SRC))
 SAN_OBJ := $(patsubst %.c,build/san/%.o,$(SRC))
 
+.SECONDARY:
 .PHONY: all deps deps-build test unit e2e asan bench run clean
 all: deps-build bin/edge-apiserver $(addprefix build/san/,$(UNIT))
 
@@ -51,7 +52,7 @@ unit: asan
 	  echo "== $$t"; \
 	  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  CMOCKA_MESSAGE_OUTPUT=stdout build/san/$$t; done
+	  CMOCKA_MESSAGE_OUTPUT=stdout timeout 600 build/san/$$t; done
 
 e2e: deps bin/edge-apiserver
 	@test/e2e/run.sh

@@ -382,7 +382,7 @@ static void writer_run_batch(store_t *s, lmdb_store_t *l, store__op_t **batch,
                 l->map_size = want;
             pthread_rwlock_unlock(&l->resize_lock);
             if (!grc) {
-                fprintf(stderr, "storage: map grown to %zu MiB\n", want >> 20);
+                fprintf(stderr, "storage: map grown to %zu KiB\n", want >> 10);
                 continue;
             }
             mrc = grc;

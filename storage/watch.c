@@ -271,6 +271,8 @@ static int watch_catch_up(store_watcher_t *w, err_t *err)
     pthread_mutex_lock(&h->mu);
     if (rc)
         return rc;
+    if (scanned <= w->pos)  /* no progress would spin forever */
+        return err_set(err, ERR_INTERNAL, "watch: event log did not advance");
     w->pos = scanned;
     return 0;
 }

@@ -1,0 +1,116 @@
+/* Unit tests of the base modules in storage/: err, b64, mem. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "../../storage/b64.h"
+#include "../../storage/err.h"
+#include "../../storage/mem.h"
+
+static void test_err__table(void **state)
+{
+    (void)state;
+    static const struct { int code; int http; const char *reason; } rows[] = {
+        {ERR_NOT_FOUND, 404, "NotFound"},
+        {ERR_ALREADY_EXISTS, 409, "AlreadyExists"},
+        {ERR_CONFLICT, 409, "Conflict"},
+        {ERR_EXPIRED, 410, "Expired"},
+        {ERR_INVALID, 422, "Invalid"},
+        {ERR_BAD_REQUEST, 400, "BadRequest"},
+        {ERR_UNAUTHORIZED, 401, "Unauthorized"},
+        {ERR_FORBIDDEN, 403, "Forbidden"},
+        {ERR_TOO_LARGE_RV, 504, "Timeout"},
+        {ERR_UNAVAILABLE, 503, "ServiceUnavailable"},
+        {12345, 500, "InternalError"},  /* unknown codes are internal */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        assert_int_equal(err_http_status(rows[i].code), rows[i].http);
+        assert_string_equal(err_reason(rows[i].code), rows[i].reason);
+    }
+    assert_string_equal(err_name(ERR_CONFLICT), "ERR_CONFLICT");
+}
+
+static void test_err__first_error_wins(void **state)
+{
+    (void)state;
+    err_t e = {0};
+    assert_int_equal(err_set(&e, ERR_NOT_FOUND, "widget %s not found", "w1"), ERR_NOT_FOUND);
+    assert_int_equal(err_set(&e, ERR_INTERNAL, "later"), ERR_INTERNAL);
+    assert_int_equal(e.code, ERR_NOT_FOUND);
+    assert_string_equal(e.message, "widget w1 not found");
+    err_add_cause(&e, "FieldValueRequired", "spec.scope", "Required value");
+    assert_int_equal(e.ncauses, 1);
+    assert_string_equal(e.causes[0].field, "spec.scope");
+    err_clear(&e);
+    assert_int_equal(e.code, 0);
+    assert_int_equal(err_set(&e, ERR_GONE, NULL), ERR_GONE);
+    assert_string_equal(e.message, "gone");
+    assert_int_equal(err_set(NULL, ERR_GONE, "x"), ERR_GONE);
+}
+
+static void test_b64__round_trip(void **state)
+{
+    (void)state;
+    /* RFC 4648 section 10 vectors. */
+    static const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *std[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    static const char *raw[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
+    for (int i = 0; i < 7; i++) {
+        char *s = b64_encode(in[i], strlen(in[i]), B64_STD);
+        assert_string_equal(s, std[i]);
+        mem_free(s);
+        s = b64_encode(in[i], strlen(in[i]), B64_URL_RAW);
+        assert_string_equal(s, raw[i]);
+        mem_free(s);
+        unsigned char *d;
+        size_t n;
+        assert_int_equal(b64_decode(std[i], strlen(std[i]), B64_STD, &d, &n), 0);
+        assert_int_equal(n, strlen(in[i]));
+        assert_memory_equal(d, in[i], n);
+        mem_free(d);
+    }
+    unsigned char bin[] = {0xfb, 0xff, 0x00};
+    char *s = b64_encode(bin, 3, B64_URL_RAW);
+    assert_string_equal(s, "-_8A");
+    mem_free(s);
+    unsigned char *d;
+    size_t n;
+    assert_int_equal(b64_decode("+/8A", 4, B64_URL_RAW, &d, &n), ERR_BAD_REQUEST);
+    assert_int_equal(b64_decode("Z", 1, B64_STD, &d, &n), ERR_BAD_REQUEST);
+}
+
+static void test_mem__injected_failure(void **state)
+{
+    (void)state;
+    mem_fail_after(2);
+    void *a = mem_alloc(8), *b = mem_alloc(8), *c = mem_alloc(8);
+    mem_fail_after(-1);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_null(c);
+    mem_free(a);
+    mem_free(b);
+    /* jansson allocates through mem too. */
+    mem_fail_after(0);
+    json_t *j = json_object();
+    mem_fail_after(-1);
+    assert_null(j);
+}
+
+int main(void)
+{
+    mem_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_err__table),
+        cmocka_unit_test(test_err__first_error_wins),
+        cmocka_unit_test(test_b64__round_trip),
+        cmocka_unit_test(test_mem__injected_failure),
+    };
+    return cmocka_run_group_tests_name("base", tests, NULL, NULL);
+}

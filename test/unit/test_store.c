@@ -1,0 +1,964 @@
+/* Unit tests of storage/store.h on the LMDB backend. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "../../storage/b64.h"
+#include "../../storage/mem.h"
+#include "../../storage/store.h"
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+typedef struct fx {
+    char dir[64];
+    store_t *s;
+    store_config_t cfg;
+} fx_t;
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(p);
+}
+
+static void fx_open(fx_t *f)
+{
+    err_t err = {0};
+    int rc = store_open(&f->cfg, &f->s, &err);
+    if (rc)
+        fail_msg("store_open: %s", err.message);
+}
+
+static int fx_setup_cfg(void **state, const store_config_t *cfg)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/edge-store-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    f->cfg = *cfg;
+    f->cfg.data_dir = f->dir;
+    fx_open(f);
+    *state = f;
+    return 0;
+}
+
+static int fx_setup(void **state)
+{
+    store_config_t cfg = {.no_sync = 1, .compact_interval_ms = 3600000};
+    return fx_setup_cfg(state, &cfg);
+}
+
+static int fx_setup_small_ring(void **state)
+{
+    store_config_t cfg = {.no_sync = 1, .compact_interval_ms = 3600000, .ring_events = 16};
+    return fx_setup_cfg(state, &cfg);
+}
+
+static int fx_teardown(void **state)
+{
+    fx_t *f = *state;
+    store_close(f->s);
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static uint64_t put(store_t *s, const char *key, const char *val)
+{
+    uint64_t rev = 0;
+    err_t err = {0};
+    int rc = store_create(s, key, val, strlen(val), &rev, &err);
+    if (rc == ERR_ALREADY_EXISTS) {
+        err_clear(&err);
+        rc = store_update(s, key, val, strlen(val), 0, &rev, NULL, &err);
+    }
+    if (rc)
+        fail_msg("put %s: %s", key, err.message);
+    return rev;
+}
+
+static void del(store_t *s, const char *key)
+{
+    err_t err = {0};
+    if (store_delete(s, key, 0, NULL, NULL, &err))
+        fail_msg("delete %s: %s", key, err.message);
+}
+
+/* Collects a list page into "key=value;" text. */
+typedef struct page {
+    char buf[65536];
+    size_t len;
+    int n;
+} page_t;
+
+static int collect(void *arg, const store_kv_t *kv)
+{
+    page_t *p = arg;
+    p->len += (size_t)snprintf(p->buf + p->len, sizeof p->buf - p->len, "%.*s=%.*s;",
+                               (int)kv->key_len, kv->key, (int)kv->value_len, kv->value);
+    p->n++;
+    return STORE_TAKE;
+}
+
+/* Lists everything under prefix page by page with the given limit. */
+static int list_all(store_t *s, const char *prefix, uint64_t rev, size_t limit,
+                    page_t *out, void (*between)(store_t *, int), err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    char *tok = NULL;
+    int pages = 0;
+    for (;;) {
+        store_list_opts_t o = {.prefix = prefix, .continue_token = tok,
+                               .rev = tok ? 0 : rev, .limit = limit};
+        store_list_result_t r;
+        int rc = store_list(s, &o, collect, out, &r, err);
+        free(tok);
+        tok = NULL;
+        if (rc)
+            return rc;
+        pages++;
+        if (!r.continue_token)
+            break;
+        tok = strdup(r.continue_token);
+        store_list_result_free(&r);
+        if (between)
+            between(s, pages);
+    }
+    return pages;
+}
+
+/* ---- basic reads and writes --------------------------------------------- */
+
+static void test_store__create_get_revisions(void **state)
+{
+    fx_t *f = *state;
+    err_t err = {0};
+    uint64_t r0 = store_revision(f->s);
+    uint64_t r1 = put(f->s, "/g/things/a", "one");
+    uint64_t r2 = put(f->s, "/g/things/b", "two");
+    assert_int_equal(r1, r0 + 1);
+    assert_int_equal(r2, r1 + 1);
+    assert_int_equal(store_revision(f->s), r2);
+
+    store_value_t v = {0};
+    assert_int_equal(store_get(f->s, "/g/things/a", &v, &err), 0);
+    assert_int_equal(v.len, 3);
+    assert_memory_equal(v.data, "one", 3);
+    assert_int_equal(v.mod_rev, r1);
+    assert_int_equal(v.create_rev, r1);
+    store_value_free(&v);
+
+    uint64_t r3 = put(f->s, "/g/things/a", "uno");
+    assert_int_equal(store_get(f->s, "/g/things/a", &v, &err), 0);
+    assert_int_equal(v.mod_rev, r3);
+    assert_int_equal(v.create_rev, r1);
+    store_value_free(&v);
+}
+
+static void test_store__errors(void **state)
+{
+    fx_t *f = *state;
+    err_t err = {0};
+    uint64_t r1 = put(f->s, "/g/things/a", "one");
+
+    assert_int_equal(store_create(f->s, "/g/things/a", "x", 1, NULL, &err), ERR_ALREADY_EXISTS);
+    assert_int_equal(err_http_status(err.code), 409);
+    assert_string_equal(err_reason(err.code), "AlreadyExists");
+    err_clear(&err);
+
+    store_value_t v = {0};
+    assert_int_equal(store_get(f->s, "/g/things/zz", &v, &err), ERR_NOT_FOUND);
+    assert_int_equal(err_http_status(err.code), 404);
+    err_clear(&err);
+    assert_int_equal(store_update(f->s, "/g/things/zz", "x", 1, 0, NULL, NULL, &err), ERR_NOT_FOUND);
+    err_clear(&err);
+    assert_int_equal(store_delete(f->s, "/g/things/zz", 0, NULL, NULL, &err), ERR_NOT_FOUND);
+    err_clear(&err);
+
+    /* Failed writes consumed no revision. */
+    assert_int_equal(store_revision(f->s), r1);
+
+    static const char *bad[] = {"", "g/x", "/g//x", "/g/./x", "/g/../x", "/g/x/", NULL};
+    for (int i = 0; bad[i]; i++) {
+        err_clear(&err);
+        assert_int_equal(store_create(f->s, bad[i], "x", 1, NULL, &err), ERR_BAD_REQUEST);
+    }
+    char longkey[600];
+    memset(longkey, 'a', sizeof longkey - 1);
+    longkey[0] = '/';
+    longkey[sizeof longkey - 1] = '\0';
+    err_clear(&err);
+    assert_int_equal(store_create(f->s, longkey, "x", 1, NULL, &err), ERR_BAD_REQUEST);
+    assert_non_null(strstr(err.message, "longer than 511"));
+}
+
+static void test_store__compare_and_swap(void **state)
+{
+    fx_t *f = *state;
+    err_t err = {0};
+    uint64_t r1 = put(f->s, "/g/things/a", "one");
+    uint64_t r2 = 0;
+    assert_int_equal(store_update(f->s, "/g/things/a", "two", 3, r1, &r2, NULL, &err), 0);
+    assert_true(r2 > r1);
+
+    /* A stale expected revision conflicts and hands back the current value. */
+    store_value_t cur = {0};
+    assert_int_equal(store_update(f->s, "/g/things/a", "three", 5, r1, NULL, &cur, &err),
+                     ERR_CONFLICT);
+    assert_int_equal(err_http_status(err.code), 409);
+    assert_string_equal(err_reason(err.code), "Conflict");
+    assert_int_equal(cur.mod_rev, r2);
+    assert_memory_equal(cur.data, "two", 3);
+    store_value_free(&cur);
+    err_clear(&err);
+
+    assert_int_equal(store_delete(f->s, "/g/things/a", r1, NULL, NULL, &err), ERR_CONFLICT);
+    err_clear(&err);
+    assert_int_equal(store_revision(f->s), r2);
+
+    store_value_t prev = {0};
+    uint64_t rd = 0;
+    assert_int_equal(store_delete(f->s, "/g/things/a", r2, &rd, &prev, &err), 0);
+    assert_int_equal(rd, r2 + 1);
+    assert_memory_equal(prev.data, "two", 3);
+    assert_int_equal(prev.mod_rev, r2);
+    store_value_free(&prev);
+    assert_int_equal(store_get(f->s, "/g/things/a", &prev, &err), ERR_NOT_FOUND);
+}
+
+/* Concurrent CAS increments: exactly one writer wins each revision. */
+typedef struct cas_arg {
+    store_t *s;
+    int wins;
+    int conflicts;
+} cas_arg_t;
+
+static void *cas_worker(void *p)
+{
+    cas_arg_t *a = p;
+    for (int i = 0; i < 50; i++) {
+        err_t err = {0};
+        store_value_t v = {0};
+        if (store_get(a->s, "/g/counter/c", &v, &err))
+            return NULL;
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%d", atoi(v.data) + 1);
+        int rc = store_update(a->s, "/g/counter/c", buf, (size_t)n, v.mod_rev, NULL, NULL, &err);
+        store_value_free(&v);
+        if (rc == 0)
+            a->wins++;
+        else if (rc == ERR_CONFLICT)
+            a->conflicts++;
+    }
+    return NULL;
+}
+
+static void test_store__cas_concurrent(void **state)
+{
+    fx_t *f = *state;
+    put(f->s, "/g/counter/c", "0");
+    pthread_t t[8];
+    cas_arg_t a[8];
+    for (int i = 0; i < 8; i++) {
+        a[i] = (cas_arg_t){f->s, 0, 0};
+        pthread_create(&t[i], NULL, cas_worker, &a[i]);
+    }
+    int wins = 0, total = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        wins += a[i].wins;
+        total += a[i].wins + a[i].conflicts;
+    }
+    assert_int_equal(total, 8 * 50);
+    store_value_t v = {0};
+    err_t err = {0};
+    assert_int_equal(store_get(f->s, "/g/counter/c", &v, &err), 0);
+    /* No lost update: the counter equals the number of successful CAS. */
+    assert_int_equal(atoi(v.data), wins);
+    store_value_free(&v);
+}
+
+static void test_store__revisions_survive_restart(void **state)
+{
+    fx_t *f = *state;
+    put(f->s, "/g/things/a", "1");
+    uint64_t r = put(f->s, "/g/things/b", "2");
+    del(f->s, "/g/things/b");
+    uint64_t before = store_revision(f->s);
+    assert_int_equal(before, r + 1);
+    store_close(f->s);
+    fx_open(f);
+    assert_int_equal(store_revision(f->s), before);
+    /* Never reused, even though the last write was a delete. */
+    assert_int_equal(put(f->s, "/g/things/b", "3"), before + 1);
+}
+
+static void test_store__second_open_refused(void **state)
+{
+    fx_t *f = *state;
+    store_t *other = NULL;
+    err_t err = {0};
+    assert_int_equal(store_open(&f->cfg, &other, &err), ERR_LOCKED);
+    assert_null(other);
+    assert_non_null(strstr(err.message, "in use by another process"));
+}
+
+/* ---- lists --------------------------------------------------------------- */
+
+static void test_store__list_prefix_and_order(void **state)
+{
+    fx_t *f = *state;
+    put(f->s, "/g/things/ns1/b", "1");
+    put(f->s, "/g/things/ns1/a", "2");
+    put(f->s, "/g/things/ns2/a", "3");
+    put(f->s, "/g/thingsx/ns1/a", "4");  /* shares a string prefix only */
+    page_t p;
+    err_t err = {0};
+    assert_int_equal(list_all(f->s, "/g/things/", 0, 0, &p, NULL, &err), 1);
+    assert_string_equal(p.buf, "/g/things/ns1/a=2;/g/things/ns1/b=1;/g/things/ns2/a=3;");
+    assert_int_equal(list_all(f->s, "/g/things/ns1/", 0, 0, &p, NULL, &err), 1);
+    assert_string_equal(p.buf, "/g/things/ns1/a=2;/g/things/ns1/b=1;");
+    assert_int_equal(list_all(f->s, "/g/none/", 0, 0, &p, NULL, &err), 1);
+    assert_int_equal(p.n, 0);
+}
+
+/* Between pages: update, delete and create keys across the whole range. */
+static void churn(store_t *s, int page)
+{
+    char k[64], v[64];
+    for (int i = 0; i < 100; i += 7) {
+        snprintf(k, sizeof k, "/g/items/k%03d", i);
+        snprintf(v, sizeof v, "changed-%d", page);
+        put(s, k, v);
+    }
+    snprintf(k, sizeof k, "/g/items/k%03d", page * 11 % 100);
+    err_t err = {0};
+    store_delete(s, k, 0, NULL, NULL, &err);
+    snprintf(k, sizeof k, "/g/items/k%03d-new", page * 3);
+    put(s, k, "new");
+}
+
+static void test_store__list_pages_one_snapshot(void **state)
+{
+    fx_t *f = *state;
+    char k[64], v[64];
+    for (int i = 0; i < 100; i++) {
+        snprintf(k, sizeof k, "/g/items/k%03d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        put(f->s, k, v);
+    }
+    page_t expect, got;
+    err_t err = {0};
+    list_all(f->s, "/g/items/", 0, 0, &expect, NULL, &err);
+    assert_int_equal(expect.n, 100);
+    int pages = list_all(f->s, "/g/items/", 0, 9, &got, churn, &err);
+    assert_int_equal(pages, 12);
+    assert_int_equal(got.n, 100);
+    assert_string_equal(got.buf, expect.buf);
+
+    /* A list at the latest revision sees the churn. */
+    list_all(f->s, "/g/items/", 0, 0, &got, NULL, &err);
+    assert_string_not_equal(got.buf, expect.buf);
+}
+
+static void test_store__list_exact_revision(void **state)
+{
+    fx_t *f = *state;
+    put(f->s, "/g/x/a", "1");
+    put(f->s, "/g/x/b", "1");
+    uint64_t r = store_revision(f->s);
+    put(f->s, "/g/x/a", "2");
+    del(f->s, "/g/x/b");
+    put(f->s, "/g/x/c", "1");
+    del(f->s, "/g/x/c");
+    put(f->s, "/g/x/b", "3");
+
+    page_t p;
+    err_t err = {0};
+    list_all(f->s, "/g/x/", r, 0, &p, NULL, &err);
+    assert_string_equal(p.buf, "/g/x/a=1;/g/x/b=1;");
+    list_all(f->s, "/g/x/", r, 1, &p, NULL, &err);
+    assert_string_equal(p.buf, "/g/x/a=1;/g/x/b=1;");
+    list_all(f->s, "/g/x/", 0, 0, &p, NULL, &err);
+    assert_string_equal(p.buf, "/g/x/a=2;/g/x/b=3;");
+
+    store_list_opts_t o = {.prefix = "/g/x/", .rev = store_revision(f->s) + 5};
+    store_list_result_t res;
+    assert_int_equal(store_list(f->s, &o, collect, &p, &res, &err), ERR_TOO_LARGE_RV);
+    assert_int_equal(err_http_status(err.code), 504);
+}
+
+static void test_store__list_remaining_and_skip(void **state)
+{
+    fx_t *f = *state;
+    char k[32];
+    for (int i = 0; i < 10; i++) {
+        snprintf(k, sizeof k, "/g/r/k%d", i);
+        put(f->s, k, "v");
+    }
+    page_t p = {0};
+    err_t err = {0};
+    store_list_opts_t o = {.prefix = "/g/r/", .limit = 4, .count_remaining = 1};
+    store_list_result_t res;
+    assert_int_equal(store_list(f->s, &o, collect, &p, &res, &err), 0);
+    assert_int_equal(p.n, 4);
+    assert_int_equal(res.remaining, 6);
+    assert_non_null(res.continue_token);
+    assert_int_equal(res.rev, store_revision(f->s));
+    store_list_result_free(&res);
+}
+
+static void test_store__continue_token_expired_and_bad(void **state)
+{
+    fx_t *f = *state;
+    put(f->s, "/g/t/a", "1");
+    put(f->s, "/g/t/b", "1");
+    page_t p = {0};
+    err_t err = {0};
+    store_list_opts_t o = {.prefix = "/g/t/", .limit = 1};
+    store_list_result_t res;
+    assert_int_equal(store_list(f->s, &o, collect, &p, &res, &err), 0);
+    char *tok = strdup(res.continue_token);
+    store_list_result_free(&res);
+
+    /* The token is kube-apiserver's encoding. */
+    unsigned char *raw;
+    size_t rawn;
+    assert_int_equal(b64_decode(tok, strlen(tok), B64_URL_RAW, &raw, &rawn), 0);
+    assert_non_null(strstr((char *)raw, "\"v\":\"meta.k8s.io/v1\""));
+    assert_non_null(strstr((char *)raw, "\"start\":\"a\\u0000\""));
+    mem_free(raw);
+
+    put(f->s, "/g/t/c", "1");
+    put(f->s, "/g/t/a", "2");
+    assert_int_equal(store_compact(f->s, store_revision(f->s), &err), 0);
+    o.continue_token = tok;
+    assert_int_equal(store_list(f->s, &o, collect, &p, &res, &err), ERR_EXPIRED);
+    assert_int_equal(err_http_status(err.code), 410);
+    assert_string_equal(err_reason(err.code), "Expired");
+    free(tok);
+
+    static const char *bad[] = {
+        "not base64!",
+        "e30",                                                   /* {} */
+        /* {"v":"meta.k8s.io/v1","rv":1,"start":"../../secrets/x"} */
+        "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MSwic3RhcnQiOiIuLi8uLi9zZWNyZXRzL3gifQ",
+        NULL,
+    };
+    for (int i = 0; bad[i]; i++) {
+        err_clear(&err);
+        o.continue_token = bad[i];
+        assert_int_equal(store_list(f->s, &o, collect, &p, &res, &err), ERR_BAD_REQUEST);
+    }
+    err_clear(&err);
+    o.continue_token = "e30";
+    o.rev = 3;
+    assert_int_equal(store_list(f->s, &o, collect, &p, &res, &err), ERR_BAD_REQUEST);
+}
+
+/* ---- watch --------------------------------------------------------------- */
+
+static const store_event_t *next_ev(store_watcher_t *w, int timeout_ms)
+{
+    const store_event_t *ev = NULL;
+    err_t err = {0};
+    int rc = store_watcher_next(w, &ev, timeout_ms, &err);
+    if (rc)
+        fail_msg("watcher_next: %s (%s)", err_name(rc), err.message);
+    return ev;
+}
+
+static void expect_ev(store_watcher_t *w, store_event_type_t type, const char *key,
+                      const char *val, const char *prev, uint64_t rev)
+{
+    const store_event_t *ev = next_ev(w, 2000);
+    assert_int_equal(ev->type, type);
+    assert_string_equal(ev->key, key);
+    if (val)
+        assert_string_equal(ev->value, val);
+    else
+        assert_null(ev->value);
+    if (prev)
+        assert_string_equal(ev->prev_value, prev);
+    else
+        assert_null(ev->prev_value);
+    if (rev)
+        assert_int_equal(ev->rev, rev);
+    store_event_release(ev);
+}
+
+static void watch_replay_then_live(fx_t *f)
+{
+    uint64_t start = store_revision(f->s);
+    uint64_t r1 = put(f->s, "/g/w/a", "1");
+    put(f->s, "/g/other/x", "ignored");
+    for (int i = 0; i < 40; i++)  /* more than a 16-event ring */
+        put(f->s, "/g/w/b", i % 2 ? "odd" : "even");
+    del(f->s, "/g/w/a");
+
+    store_watcher_t *w;
+    err_t err = {0};
+    store_watch_opts_t o = {.prefix = "/g/w/", .after_rev = start};
+    assert_int_equal(store_watch(f->s, &o, &w, &err), 0);
+    expect_ev(w, STORE_PUT, "/g/w/a", "1", NULL, r1);
+    const store_event_t *ev = next_ev(w, 2000);
+    assert_int_equal(ev->create_rev, ev->rev);  /* b was created: ADDED */
+    store_event_release(ev);
+    uint64_t last = 0;
+    for (int i = 1; i < 40; i++) {
+        ev = next_ev(w, 2000);
+        assert_string_equal(ev->key, "/g/w/b");
+        assert_string_equal(ev->value, i % 2 ? "odd" : "even");
+        assert_string_equal(ev->prev_value, i % 2 ? "even" : "odd");
+        assert_true(ev->create_rev < ev->rev);  /* MODIFIED */
+        assert_true(ev->rev > last);
+        last = ev->rev;
+        store_event_release(ev);
+    }
+    expect_ev(w, STORE_DELETE, "/g/w/a", NULL, "1", 0);
+
+    /* Nothing more, then live events. */
+    const store_event_t *none = NULL;
+    assert_int_equal(store_watcher_next(w, &none, 50, &err), ERR_TIMEOUT);
+    uint64_t r = put(f->s, "/g/w/c", "live");
+    expect_ev(w, STORE_PUT, "/g/w/c", "live", NULL, r);
+    assert_int_equal(store_watcher_progress(w), r);
+    store_watcher_close(w);
+}
+
+static void test_store__watch_replay_from_ring(void **state)
+{
+    watch_replay_then_live(*state);
+}
+
+static void test_store__watch_replay_from_log(void **state)
+{
+    /* The fixture's ring holds 16 events: the replay starts in the log. */
+    watch_replay_then_live(*state);
+}
+
+static void test_store__watch_exact_key(void **state)
+{
+    fx_t *f = *state;
+    store_watcher_t *w;
+    err_t err = {0};
+    store_watch_opts_t o = {.prefix = "/g/w/a", .after_rev = store_revision(f->s)};
+    assert_int_equal(store_watch(f->s, &o, &w, &err), 0);
+    put(f->s, "/g/w/ab", "no");
+    put(f->s, "/g/w/a", "yes");
+    expect_ev(w, STORE_PUT, "/g/w/a", "yes", NULL, 0);
+    store_watcher_close(w);
+}
+
+typedef struct waiter {
+    store_watcher_t *w;
+    const store_event_t *ev;
+    int rc;
+} waiter_t;
+
+static void *wait_one(void *p)
+{
+    waiter_t *a = p;
+    err_t err = {0};
+    a->rc = store_watcher_next(a->w, &a->ev, 5000, &err);
+    return NULL;
+}
+
+static int notified;
+static void on_notify(void *arg)
+{
+    (void)arg;
+    __atomic_add_fetch(&notified, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_store__watch_blocks_until_event(void **state)
+{
+    fx_t *f = *state;
+    store_watcher_t *w;
+    err_t err = {0};
+    notified = 0;
+    store_watch_opts_t o = {.prefix = "/g/w/", .after_rev = store_revision(f->s),
+                            .notify = on_notify};
+    assert_int_equal(store_watch(f->s, &o, &w, &err), 0);
+    waiter_t a = {w, NULL, -1};
+    pthread_t t;
+    pthread_create(&t, NULL, wait_one, &a);
+    usleep(50000);
+    uint64_t r = put(f->s, "/g/w/z", "wake");
+    pthread_join(t, NULL);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(a.ev->rev, r);
+    store_event_release(a.ev);
+    assert_int_equal(notified, 1);
+    store_watcher_close(w);
+}
+
+static void test_store__watch_compacted_is_expired(void **state)
+{
+    fx_t *f = *state;
+    uint64_t r0 = put(f->s, "/g/w/a", "1");
+    put(f->s, "/g/w/a", "2");
+    uint64_t r2 = put(f->s, "/g/w/a", "3");
+    err_t err = {0};
+    assert_int_equal(store_compact(f->s, r2, &err), 0);
+    store_stats_t st;
+    store_get_stats(f->s, &st);
+    assert_int_equal(st.compact_rev, r2);
+
+    store_watcher_t *w = NULL;
+    store_watch_opts_t o = {.prefix = "/g/w/", .after_rev = r0};
+    assert_int_equal(store_watch(f->s, &o, &w, &err), ERR_EXPIRED);
+    assert_int_equal(err_http_status(err.code), 410);
+    /* From the compaction point itself it still works. */
+    err_clear(&err);
+    o.after_rev = r2;
+    assert_int_equal(store_watch(f->s, &o, &w, &err), 0);
+    uint64_t r3 = put(f->s, "/g/w/a", "4");
+    expect_ev(w, STORE_PUT, "/g/w/a", "4", "3", r3);
+    store_watcher_close(w);
+
+    /* A list at a compacted revision is expired too. */
+    page_t p;
+    err_clear(&err);
+    assert_int_equal(list_all(f->s, "/g/w/", r0, 0, &p, NULL, &err), ERR_EXPIRED);
+}
+
+static void test_store__compaction_window(void **state)
+{
+    fx_t *f = *state;
+    /* The fixture compacts every 150 ms to what it saw one interval ago. */
+    uint64_t r1 = put(f->s, "/g/c/a", "1");
+    uint64_t r2 = put(f->s, "/g/c/a", "2");
+    store_stats_t st;
+    int waited = 0;
+    do {
+        usleep(50000);
+        waited += 50;
+        store_get_stats(f->s, &st);
+    } while (st.compact_rev < r2 && waited < 3000);
+    assert_true(st.compact_rev >= r2);
+    store_watcher_t *w = NULL;
+    err_t err = {0};
+    store_watch_opts_t o = {.prefix = "/g/c/", .after_rev = r1};
+    assert_int_equal(store_watch(f->s, &o, &w, &err), ERR_EXPIRED);
+    /* Recent history is kept: the current revision is watchable. */
+    err_clear(&err);
+    o.after_rev = store_revision(f->s);
+    assert_int_equal(store_watch(f->s, &o, &w, &err), 0);
+    store_watcher_close(w);
+}
+
+static int fx_setup_fast_compaction(void **state)
+{
+    store_config_t cfg = {.no_sync = 1, .compact_interval_ms = 150};
+    return fx_setup_cfg(state, &cfg);
+}
+
+static void test_store__slow_watcher_ended(void **state)
+{
+    fx_t *f = *state;
+    err_t err = {0};
+    store_watcher_t *slow, *fast;
+    store_watch_opts_t o = {.prefix = "/g/s/", .after_rev = store_revision(f->s), .queue = 8};
+    assert_int_equal(store_watch(f->s, &o, &slow, &err), 0);
+    o.queue = 1000;
+    assert_int_equal(store_watch(f->s, &o, &fast, &err), 0);
+
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 200; i++)
+        put(f->s, "/g/s/k", i % 2 ? "a" : "b");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    /* 200 unsynced writes with a stuck watcher: the writer never waited. */
+    assert_true(ms < 2000);
+
+    for (int i = 0; i < 200; i++)
+        store_event_release(next_ev(fast, 1000));
+    for (int i = 0; i < 8; i++)
+        store_event_release(next_ev(slow, 1000));
+    const store_event_t *ev = NULL;
+    assert_int_equal(store_watcher_next(slow, &ev, 1000, &err), ERR_WATCH_OVERFLOW);
+    /* Final: it stays ended, and writes go on. */
+    assert_int_equal(store_watcher_next(slow, &ev, 0, NULL), ERR_WATCH_OVERFLOW);
+    store_stats_t st;
+    store_get_stats(f->s, &st);
+    assert_int_equal(st.watchers_overflowed, 1);
+    put(f->s, "/g/s/k", "after");
+    store_event_release(next_ev(fast, 1000));
+    store_watcher_close(slow);
+    store_watcher_close(fast);
+}
+
+/* ---- map growth, group commit, allocation failure -------------------------- */
+
+static int fx_setup_tiny_map(void **state)
+{
+    store_config_t cfg = {.no_sync = 1, .compact_interval_ms = 3600000,
+                          .map_size = 256 * 1024};
+    return fx_setup_cfg(state, &cfg);
+}
+
+static void test_store__map_grows(void **state)
+{
+    fx_t *f = *state;
+    char val[2000], key[64];
+    memset(val, 'x', sizeof val - 1);
+    val[sizeof val - 1] = '\0';
+    for (int i = 0; i < 2000; i++) {  /* ~8 MB with the event log */
+        snprintf(key, sizeof key, "/g/big/k%05d", i);
+        put(f->s, key, val);
+    }
+    store_stats_t st;
+    store_get_stats(f->s, &st);
+    assert_true(st.map_size > 256 * 1024);
+    store_close(f->s);
+    fx_open(f);
+    page_t p;
+    err_t err = {0};
+    store_list_opts_t o = {.prefix = "/g/big/", .count_remaining = 1, .limit = 1};
+    store_list_result_t res;
+    memset(&p, 0, sizeof p);
+    assert_int_equal(store_list(f->s, &o, collect, &p, &res, &err), 0);
+    assert_int_equal(res.remaining, 1999);
+    store_list_result_free(&res);
+}
+
+typedef struct gc_arg {
+    store_t *s;
+    int id;
+} gc_arg_t;
+
+static void *gc_worker(void *p)
+{
+    gc_arg_t *a = p;
+    char key[64];
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof key, "/g/gc/w%d-%d", a->id, i);
+        err_t err = {0};
+        if (store_create(a->s, key, "v", 1, NULL, &err))
+            fail_msg("create: %s", err.message);
+    }
+    return NULL;
+}
+
+static int fx_setup_durable(void **state)
+{
+    store_config_t cfg = {.compact_interval_ms = 3600000};
+    return fx_setup_cfg(state, &cfg);
+}
+
+static void test_store__group_commit(void **state)
+{
+    fx_t *f = *state;
+    store_stats_t before, after;
+    store_get_stats(f->s, &before);
+    pthread_t t[16];
+    gc_arg_t a[16];
+    for (int i = 0; i < 16; i++) {
+        a[i] = (gc_arg_t){f->s, i};
+        pthread_create(&t[i], NULL, gc_worker, &a[i]);
+    }
+    for (int i = 0; i < 16; i++)
+        pthread_join(t[i], NULL);
+    store_get_stats(f->s, &after);
+    uint64_t writes = after.writes - before.writes;
+    uint64_t commits = after.commits - before.commits;
+    assert_int_equal(writes, 16 * 40);
+    /* Durable commits were shared between concurrent writers. */
+    assert_true(commits < writes);
+}
+
+static void test_store__allocation_failures(void **state)
+{
+    fx_t *f = *state;
+    /* Fail the n-th allocation for growing n: every call must either work
+     * or fail cleanly with ERR_NOMEM; the sanitizer checks for leaks. */
+    put(f->s, "/g/m/seed", "s");
+    for (long n = 0; n < 40; n++) {
+        err_t err = {0};
+        char key[32];
+        snprintf(key, sizeof key, "/g/m/k%ld", n);
+        mem_fail_after(n);
+        int rc = store_create(f->s, key, "v", 1, NULL, &err);
+        mem_fail_after(-1);
+        assert_true(rc == 0 || rc == ERR_NOMEM);
+
+        page_t p = {0};
+        store_list_opts_t o = {.prefix = "/g/m/", .limit = 1};
+        store_list_result_t res = {0};
+        err_clear(&err);
+        mem_fail_after(n);
+        rc = store_list(f->s, &o, collect, &p, &res, &err);
+        mem_fail_after(-1);
+        assert_true(rc == 0 || rc == ERR_NOMEM);
+        store_list_result_free(&res);
+
+        store_watcher_t *w = NULL;
+        store_watch_opts_t wo = {.prefix = "/g/m/", .after_rev = 0};
+        err_clear(&err);
+        mem_fail_after(n);
+        rc = store_watch(f->s, &wo, &w, &err);
+        const store_event_t *ev = NULL;
+        int rc2 = rc ? rc : store_watcher_next(w, &ev, 0, &err);
+        mem_fail_after(-1);
+        assert_true(rc == 0 || rc == ERR_NOMEM);
+        assert_true(rc2 == 0 || rc2 == ERR_NOMEM || rc2 == ERR_TIMEOUT);
+        if (ev)
+            store_event_release(ev);
+        store_watcher_close(w);
+    }
+    /* The store still works afterwards. */
+    put(f->s, "/g/m/after", "ok");
+}
+
+/* ---- crash safety ---------------------------------------------------------- */
+
+typedef struct crash_arg {
+    store_t *s;
+    int fd;
+    int id;
+} crash_arg_t;
+
+static void *crash_writer(void *p)
+{
+    crash_arg_t *a = p;
+    char key[64], line[96];
+    for (int i = 0;; i++) {
+        snprintf(key, sizeof key, "/g/crash/w%d-%06d", a->id, i);
+        uint64_t rev = 0;
+        err_t err = {0};
+        if (store_create(a->s, key, key, strlen(key), &rev, &err))
+            _exit(3);
+        /* Acknowledged: report it (one write(2) under PIPE_BUF is atomic). */
+        int n = snprintf(line, sizeof line, "%s %" PRIu64 "\n", key, rev);
+        if (write(a->fd, line, (size_t)n) != n)
+            _exit(4);
+    }
+    return NULL;
+}
+
+static void test_store__crash_safety(void **state)
+{
+    fx_t *f = *state;
+    store_close(f->s);  /* the child owns the directory now */
+    f->s = NULL;
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        store_t *s;
+        err_t err = {0};
+        if (store_open(&f->cfg, &s, &err))
+            _exit(2);
+        pthread_t t[4];
+        crash_arg_t a[4];
+        for (int i = 0; i < 4; i++) {
+            a[i] = (crash_arg_t){s, pfd[1], i};
+            pthread_create(&t[i], NULL, crash_writer, &a[i]);
+        }
+        pause();
+        _exit(0);
+    }
+    close(pfd[1]);
+    usleep(700000);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFSIGNALED(status));
+
+    /* Read every acknowledgement the child sent before it died. */
+    size_t cap = 1 << 22, len = 0;
+    char *buf = malloc(cap);
+    ssize_t r;
+    while ((r = read(pfd[0], buf + len, cap - len - 1)) > 0)
+        len += (size_t)r;
+    buf[len] = '\0';
+    close(pfd[0]);
+
+    fx_open(f);
+    int acked = 0;
+    uint64_t max_rev = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char key[64];
+        uint64_t rev;
+        if (sscanf(line, "%63s %" SCNu64, key, &rev) != 2)
+            fail_msg("bad ack line %s", line);
+        store_value_t v = {0};
+        err_t err = {0};
+        if (store_get(f->s, key, &v, &err))
+            fail_msg("acknowledged write %s (rev %" PRIu64 ") lost: %s", key, rev, err.message);
+        assert_int_equal(v.mod_rev, rev);
+        assert_memory_equal(v.data, key, strlen(key));
+        store_value_free(&v);
+        if (rev > max_rev)
+            max_rev = rev;
+        acked++;
+    }
+    free(buf);
+    assert_true(acked > 20);
+    assert_true(store_revision(f->s) >= max_rev);
+
+    /* The event log holds strictly increasing revisions with no gaps. */
+    store_watcher_t *w;
+    err_t err = {0};
+    store_watch_opts_t o = {.prefix = "/g/crash/", .after_rev = 0, .queue = 1 << 16};
+    assert_int_equal(store_watch(f->s, &o, &w, &err), 0);
+    uint64_t prev = 0;
+    const store_event_t *ev;
+    while (store_watcher_next(w, &ev, 0, &err) == 0) {
+        assert_int_equal(ev->rev, prev + 1);
+        prev = ev->rev;
+        store_event_release(ev);
+    }
+    assert_int_equal(prev, store_revision(f->s));
+    store_watcher_close(w);
+}
+
+int main(void)
+{
+    mem_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_store__create_get_revisions, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__errors, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__compare_and_swap, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__cas_concurrent, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__revisions_survive_restart, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__second_open_refused, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__list_prefix_and_order, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__list_pages_one_snapshot, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__list_exact_revision, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__list_remaining_and_skip, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__continue_token_expired_and_bad, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__watch_replay_from_ring, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__watch_replay_from_log, fx_setup_small_ring, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__watch_exact_key, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__watch_blocks_until_event, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__watch_compacted_is_expired, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__compaction_window, fx_setup_fast_compaction, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__slow_watcher_ended, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__map_grows, fx_setup_tiny_map, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__group_commit, fx_setup_durable, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__allocation_failures, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__crash_safety, fx_setup_durable, fx_teardown),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
