@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and prints their figures. Not part of `make test`.
+# The store benchmark needs a real disk: it uses a folder under build/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+echo "== storage (in-process)"
+build/rel/bench_store "$PWD/build/bench-store"
