@@ -19,7 +19,7 @@ REL_OBJ := $(patsubst %.c,build/rel/%.o,$(SRC))
 SAN_OBJ := $(patsubst %.c,build/san/%.o,$(SRC))
 
 .SECONDARY:
-.PHONY: all deps deps-build test unit e2e asan bench run clean
+.PHONY: all deps deps-build test unit e2e lint asan bench run clean
 all: deps-build bin/edge-apiserver $(addprefix build/san/,$(UNIT))
 
 deps:
@@ -57,7 +57,13 @@ unit: asan
 e2e: deps bin/edge-apiserver
 	@test/e2e/run.sh
 
-test: deps unit e2e
+# No warnings from cppcheck, as from the compiler.
+lint:
+	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --std=c11 -D_GNU_SOURCE --inline-suppr storage registry aggregator authz \
+	  controllers apiservice test
+
+test: deps lint unit e2e
 
 bench: deps bin/edge-apiserver $(addprefix build/rel/,$(BENCH))
 	@test/bench/run.sh

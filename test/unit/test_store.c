@@ -48,8 +48,10 @@ static int fx_setup_cfg(void **state, const store_config_t *cfg)
 {
     fx_t *f = calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/edge-store-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!mkdtemp(f->dir)) {
+        free(f);
         return -1;
+    }
     f->cfg = *cfg;
     f->cfg.data_dir = f->dir;
     fx_open(f);
