@@ -5,12 +5,13 @@
 CC      ?= cc
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -g -O2 -D_GNU_SOURCE -pthread $(EXTRA_CFLAGS)
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LIBS    := -ljansson -llmdb -lpthread
+LIBS    := -lmicrohttpd -ljansson -llmdb -lcurl -lssl -lcrypto -lpthread
 TLIBS   := $(LIBS) -lcmocka
 
 # Library sources: every module but main.
-SRC     := $(wildcard storage/*.c)
 MAIN    := aggregator/main.c
+SRC     := $(filter-out $(MAIN),$(wildcard storage/*.c registry/*.c authz/*.c \
+             aggregator/*.c controllers/*.c apiservice/*.c))
 UNIT    := $(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c))
 BENCH   := $(patsubst test/bench/%.c,%,$(wildcard test/bench/bench_*.c))
 HDRS    := $(wildcard */*.h)
