@@ -1,5 +1,7 @@
 /*
- * edge-apiserver's entry point: flags, storage, signals.
+ * edge-apiserver's entry point and composition root: parses flags (with
+ * kube-apiserver's names), opens storage, makes or loads the serving
+ * certificate, and serves until SIGINT or SIGTERM.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -9,8 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../registry/registry.h"
+#include "../storage/crypto.h"
 #include "../storage/mem.h"
 #include "../storage/store.h"
+#include "authn.h"
+#include "http.h"
+#include "server.h"
 
 static volatile sig_atomic_t main_stop;
 
@@ -20,50 +27,179 @@ static void main_on_signal(int sig)
     main_stop = 1;
 }
 
-static void main_usage(FILE *f)
+typedef struct flags {
+    unsigned secure_port;
+    const char *bind_address;
+    const char *cert_dir;
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *token_auth_file;
+    const char *storage_backend;
+    const char *data_dir;
+    const char *etcd_servers;
+    const char *etcd_prefix;
+    const char *cluster_name;
+    unsigned threads;
+} flags_t;
+
+/* One row per flag: its name, what it sets, and its help. Flags the later
+ * authentication work reads are accepted now so deployments can set them. */
+enum { F_STR, F_UINT };
+typedef struct flag_def {
+    const char *name;
+    int type;
+    size_t off;
+    const char *help;
+} flag_def_t;
+
+#define FS(n, f, h) {n, F_STR, offsetof(flags_t, f), h}
+#define FU(n, f, h) {n, F_UINT, offsetof(flags_t, f), h}
+static const flag_def_t flag_defs[] = {
+    FU("secure-port", secure_port, "HTTPS port (default 6443)"),
+    FS("bind-address", bind_address, "IP address to listen on (default 0.0.0.0)"),
+    FS("cert-dir", cert_dir, "where a self-signed serving certificate is made when no "
+                             "--tls-cert-file is given (default ./apiserver.local.config/certificates)"),
+    FS("tls-cert-file", tls_cert_file, "serving certificate (PEM)"),
+    FS("tls-private-key-file", tls_key_file, "serving key (PEM)"),
+    FS("token-auth-file", token_auth_file, "static tokens, CSV: token,user,uid,\"g1,g2\""),
+    FS("storage-backend", storage_backend, "lmdb (default) or etcd3"),
+    FS("data-dir", data_dir, "LMDB data directory (default ./data)"),
+    FS("etcd-servers", etcd_servers, "etcd URLs, comma-separated (etcd3 backend)"),
+    FS("etcd-prefix", etcd_prefix, "etcd key prefix (default /registry)"),
+    FS("cluster-name", cluster_name, "this server's member cluster (default host)"),
+    FU("http-threads", threads, "HTTP worker threads (default 4 per core)"),
+    {NULL, 0, 0, NULL},
+};
+
+static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: edge-apiserver [flags]\n"
-            "  --storage-backend lmdb|etcd3   object store (default lmdb)\n"
-            "  --data-dir DIR                 LMDB data directory (default ./data)\n"
-            "  --help                         this text\n");
+    fprintf(f, "usage: edge-apiserver [flags]\n");
+    for (const flag_def_t *d = flag_defs; d->name; d++)
+        fprintf(f, "  --%-24s %s\n", d->name, d->help);
+}
+
+static int parse_flags(int argc, char **argv, flags_t *fl)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            exit(0);
+        }
+        if (strncmp(a, "--", 2)) {
+            fprintf(stderr, "edge-apiserver: unexpected argument %s\n", a);
+            return -1;
+        }
+        const char *eq = strchr(a, '=');
+        size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        const flag_def_t *d = flag_defs;
+        while (d->name && (strlen(d->name) != nl || strncmp(d->name, a + 2, nl)))
+            d++;
+        if (!d->name) {
+            fprintf(stderr, "edge-apiserver: unknown flag: %s\n", a);
+            return -1;
+        }
+        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!val) {
+            fprintf(stderr, "edge-apiserver: flag needs an argument: --%s\n", d->name);
+            return -1;
+        }
+        if (d->type == F_STR) {
+            *(const char **)((char *)fl + d->off) = val;
+        } else {
+            char *end;
+            unsigned long v = strtoul(val, &end, 10);
+            if (*end || v > 65535) {
+                fprintf(stderr, "edge-apiserver: invalid value \"%s\" for --%s\n", val, d->name);
+                return -1;
+            }
+            *(unsigned *)((char *)fl + d->off) = (unsigned)v;
+        }
+    }
+    return 0;
+}
+
+/* Loads the serving certificate and key, generating them under cert_dir
+ * when none were given. */
+static int load_serving_cert(const flags_t *fl, char **cert, char **key, err_t *err)
+{
+    char cpath[4096], kpath[4096];
+    if (fl->tls_cert_file && fl->tls_key_file) {
+        snprintf(cpath, sizeof cpath, "%s", fl->tls_cert_file);
+        snprintf(kpath, sizeof kpath, "%s", fl->tls_key_file);
+    } else {
+        static const char *const dns[] = {"localhost", "edge-apiserver",
+                                          "edge-apiserver.edge-system",
+                                          "edge-apiserver.edge-system.svc",
+                                          "edge-apiserver.edge-system.svc.cluster.local", NULL};
+        int rc = crypto_ensure_serving_cert(fl->cert_dir, dns, NULL, err);
+        if (rc)
+            return rc;
+        snprintf(cpath, sizeof cpath, "%s/apiserver.crt", fl->cert_dir);
+        snprintf(kpath, sizeof kpath, "%s/apiserver.key", fl->cert_dir);
+    }
+    size_t n;
+    int rc = crypto_read_file(cpath, cert, &n, err);
+    if (!rc)
+        rc = crypto_read_file(kpath, key, &n, err);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    enum { OPT_BACKEND = 1, OPT_DATA_DIR, OPT_HELP };
-    static const struct option opts[] = {
-        {"storage-backend", required_argument, NULL, OPT_BACKEND},
-        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    store_config_t cfg = {.backend = "lmdb", .data_dir = "data"};
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_BACKEND: cfg.backend = optarg; break;
-        case OPT_DATA_DIR: cfg.data_dir = optarg; break;
-        case OPT_HELP: main_usage(stdout); return 0;
-        default: main_usage(stderr); return 2;
-        }
-    }
+    flags_t fl = {.secure_port = 6443, .bind_address = "0.0.0.0",
+                  .cert_dir = "apiserver.local.config/certificates",
+                  .storage_backend = "lmdb", .data_dir = "data", .cluster_name = "host"};
+    if (parse_flags(argc, argv, &fl))
+        return 2;
     mem_init();
+    signal(SIGPIPE, SIG_IGN);
 
-    store_t *store = NULL;
+    int status = 1;
     err_t err = {0};
-    if (store_open(&cfg, &store, &err)) {
-        fprintf(stderr, "edge-apiserver: %s\n", err.message);
-        return 1;
-    }
+    store_t *store = NULL;
+    agg_authn_t *authn = NULL;
+    agg_server_t *srv = NULL;
+    char *cert = NULL, *key = NULL;
+
+    store_config_t cfg = {.backend = fl.storage_backend, .data_dir = fl.data_dir,
+                          .etcd_servers = fl.etcd_servers, .etcd_prefix = fl.etcd_prefix};
+    if (store_open(&cfg, &store, &err))
+        goto out;
+    if (load_serving_cert(&fl, &cert, &key, &err))
+        goto out;
+    if (agg_authn_new(fl.token_auth_file, &authn, &err))
+        goto out;
+
+    reg_t reg = {.store = store};
+    agg_api_t api = {.reg = &reg, .authn = authn, .cluster_name = fl.cluster_name};
+    agg_server_config_t sc = {.bind_address = fl.bind_address, .port = fl.secure_port,
+                              .cert_pem = cert, .key_pem = key, .threads = fl.threads,
+                              .handler = agg_handle, .handler_arg = &api};
+    if (agg_server_start(&sc, &srv, &err))
+        goto out;
+    api.ready = 1;
     fprintf(stderr, "edge-apiserver: storage %s at %s open at revision %" PRIu64 "\n",
-            cfg.backend, cfg.data_dir, store_revision(store));
+            fl.storage_backend, fl.data_dir, store_revision(store));
+    fprintf(stderr, "edge-apiserver: serving on https://%s:%u\n", fl.bind_address, fl.secure_port);
 
     struct sigaction sa = {.sa_handler = main_on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     while (!main_stop)
         pause();
+    fprintf(stderr, "edge-apiserver: shutting down\n");
+    status = 0;
+out:
+    if (status)
+        fprintf(stderr, "edge-apiserver: %s\n", err.message);
+    /* Stop serving first (ends watch streams, which close their
+     * watchers), then storage. */
+    agg_server_stop(srv);
+    store_shutdown_watchers(store);
     store_close(store);
-    return 0;
+    agg_authn_free(authn);
+    mem_free(cert);
+    mem_free(key);
+    return status;
 }

@@ -21,3 +21,32 @@ wait_for_log() {
     sleep 0.1
   done
 }
+
+# start_server [extra flags]: starts the binary on a free port with a
+# token file (admin in system:masters, alice without groups) and writes
+# $WORK/kubeconfig (admin) and $WORK/alice.kubeconfig. Sets PORT and SERVER_PID.
+start_server() {
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  ADMIN_TOKEN=admin-token-$RANDOM$RANDOM
+  cat > "$WORK/tokens.csv" <<CSV
+$ADMIN_TOKEN,admin,admin-uid,"system:masters"
+alice-token,alice,alice-uid
+CSV
+  "$BIN" --bind-address 127.0.0.1 --secure-port "$PORT" --data-dir "$WORK/data" \
+    --cert-dir "$WORK/certs" --token-auth-file "$WORK/tokens.csv" "$@" >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=($SERVER_PID)
+  wait_for_log "$WORK/server.log" "serving on" 20
+  hack/kubeconfig.sh "https://127.0.0.1:$PORT" "$WORK/certs/ca.crt" "$ADMIN_TOKEN" > "$WORK/kubeconfig"
+  hack/kubeconfig.sh "https://127.0.0.1:$PORT" "$WORK/certs/ca.crt" alice-token > "$WORK/alice.kubeconfig"
+  export KUBECONFIG=$WORK/kubeconfig
+}
+
+# k VERSION args...: kubectl of a given minor version ("" for /usr/bin/kubectl).
+k() {
+  local v=$1; shift
+  if [ -z "$v" ]; then kubectl "$@"; else "/usr/lib/google-cloud-sdk/bin/kubectl.$v" "$@"; fi
+}
+
+# expect_fail "what" cmd...: the command must fail.
+expect_fail() { local what=$1; shift; if "$@" >"$WORK/out" 2>&1; then die "$what: succeeded: $(cat "$WORK/out")"; fi; }

@@ -1,0 +1,532 @@
+/*
+ * libmicrohttpd glue. See http.h for the request life cycle.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../storage/mem.h"
+
+#define AGG_MAX_PEER_CERTS 8
+
+struct agg_header {
+    char *name;
+    char *value;
+};
+
+struct agg_req {
+    agg_server_t *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    char *path;
+    char *body;
+    size_t body_len, body_cap;
+    int too_large;
+    int responded;
+    struct agg_header *hdrs;     /* response headers to add */
+    size_t nhdrs;
+    void *user;
+    void (*user_free)(void *);
+    /* client certificates, fetched on first use */
+    int certs_loaded;
+    size_t ncerts;
+    const unsigned char *cert_der[AGG_MAX_PEER_CERTS];
+    size_t cert_len[AGG_MAX_PEER_CERTS];
+    char remote[64];
+};
+
+struct agg_stream {
+    agg_server_t *srv;
+    struct MHD_Connection *conn;
+    const agg_stream_ops_t *ops;
+    void *arg;
+    pthread_mutex_t mu;
+    int suspended;               /* the connection is suspended by us */
+    int pending;                 /* a wake came while not suspended */
+    int closed;
+    agg_stream_t *prev, *next;   /* on srv->streams */
+};
+
+struct agg_server {
+    struct MHD_Daemon *d;
+    agg_server_config_t cfg;
+    char *cert, *key, *ca;
+    /* streams, so the ticker can wake them and stop can end them */
+    pthread_mutex_t smu;
+    agg_stream_t *streams;
+    pthread_t ticker;
+    int stopping;
+    pthread_cond_t scv;
+};
+
+/* ---- request accessors -------------------------------------------------- */
+
+const char *agg_req_method(const agg_req_t *r) { return r->method; }
+const char *agg_req_path(const agg_req_t *r) { return r->path; }
+const char *agg_req_remote(const agg_req_t *r) { return r->remote; }
+
+const char *agg_req_query(const agg_req_t *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *agg_req_header(const agg_req_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+typedef struct hdr_iter {
+    void (*fn)(void *, const char *, const char *);
+    void *arg;
+} hdr_iter_t;
+
+static enum MHD_Result hdr_each(void *cls, enum MHD_ValueKind kind,
+                                const char *key, const char *value)
+{
+    (void)kind;
+    hdr_iter_t *it = cls;
+    it->fn(it->arg, key, value ? value : "");
+    return MHD_YES;
+}
+
+void agg_req_headers(const agg_req_t *r,
+                     void (*fn)(void *arg, const char *name, const char *value),
+                     void *arg)
+{
+    hdr_iter_t it = {fn, arg};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, hdr_each, &it);
+}
+
+const char *agg_req_body(const agg_req_t *r, size_t *len)
+{
+    *len = r->body_len;
+    return r->body ? r->body : "";
+}
+
+size_t agg_req_peer_certs(agg_req_t *r, const unsigned char *const **der,
+                          const size_t **len)
+{
+    if (!r->certs_loaded) {
+        r->certs_loaded = 1;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (ci && ci->tls_session) {
+            unsigned n = 0;
+            const gnutls_datum_t *certs =
+                gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+            for (unsigned i = 0; certs && i < n && i < AGG_MAX_PEER_CERTS; i++) {
+                r->cert_der[i] = certs[i].data;
+                r->cert_len[i] = certs[i].size;
+                r->ncerts++;
+            }
+        }
+    }
+    *der = r->cert_der;
+    *len = r->cert_len;
+    return r->ncerts;
+}
+
+void agg_req_set_user(agg_req_t *r, void *p, void (*free_fn)(void *))
+{
+    if (r->user_free)
+        r->user_free(r->user);
+    r->user = p;
+    r->user_free = free_fn;
+}
+
+void *agg_req_user(const agg_req_t *r) { return r->user; }
+
+/* ---- responses ------------------------------------------------------------ */
+
+void agg_add_header(agg_req_t *r, const char *name, const char *value)
+{
+    struct agg_header *h = mem_realloc(r->hdrs, (r->nhdrs + 1) * sizeof *h);
+    if (!h)
+        return;
+    r->hdrs = h;
+    h[r->nhdrs].name = mem_strdup(name);
+    h[r->nhdrs].value = mem_strdup(value);
+    if (!h[r->nhdrs].name || !h[r->nhdrs].value) {
+        mem_free(h[r->nhdrs].name);
+        mem_free(h[r->nhdrs].value);
+        return;
+    }
+    r->nhdrs++;
+}
+
+static void queue(agg_req_t *r, int status, const char *ctype,
+                  struct MHD_Response *resp)
+{
+    if (!resp) {
+        /* Out of memory for the response itself: drop the connection. */
+        r->responded = 1;
+        return;
+    }
+    if (ctype)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    for (size_t i = 0; i < r->nhdrs; i++)
+        MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
+    MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->responded = 1;
+}
+
+void agg_respond(agg_req_t *r, int status, const char *content_type,
+                 char *body, size_t len)
+{
+    if (r->responded) {
+        mem_free(body);
+        return;
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback(len, body, mem_free);
+    if (!resp)
+        mem_free(body);
+    queue(r, status, content_type, resp);
+}
+
+void agg_respond_str(agg_req_t *r, int status, const char *content_type,
+                     const char *body)
+{
+    size_t n = strlen(body);
+    char *copy = mem_strndup(body, n);
+    if (!copy) {
+        r->responded = 1;
+        return;
+    }
+    agg_respond(r, status, content_type, copy, n);
+}
+
+/* ---- streams ---------------------------------------------------------------- */
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    agg_stream_t *st = cls;
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        int closed = st->closed;
+        pthread_mutex_unlock(&st->mu);
+        if (closed)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        ssize_t n = st->ops->read(st->arg, buf, max);
+        if (n > 0)
+            return n;
+        if (n < 0)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        /* Nothing to send: suspend unless a wake slipped in meanwhile. */
+        pthread_mutex_lock(&st->mu);
+        if (st->pending) {
+            st->pending = 0;
+            pthread_mutex_unlock(&st->mu);
+            continue;
+        }
+        st->suspended = 1;
+        MHD_suspend_connection(st->conn);
+        pthread_mutex_unlock(&st->mu);
+        return 0;
+    }
+}
+
+void agg_stream_wake(agg_stream_t *st)
+{
+    pthread_mutex_lock(&st->mu);
+    if (st->suspended) {
+        st->suspended = 0;
+        MHD_resume_connection(st->conn);
+    } else {
+        st->pending = 1;
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+static void stream_free(void *cls)
+{
+    agg_stream_t *st = cls;
+    agg_server_t *s = st->srv;
+    pthread_mutex_lock(&s->smu);
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        s->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    pthread_mutex_unlock(&s->smu);
+    st->ops->close(st->arg);
+    pthread_mutex_destroy(&st->mu);
+    mem_free(st);
+}
+
+agg_stream_t *agg_respond_stream(agg_req_t *r, int status,
+                                 const char *content_type,
+                                 const agg_stream_ops_t *ops, void *arg)
+{
+    agg_server_t *s = r->srv;
+    agg_stream_t *st = mem_calloc(1, sizeof *st);
+    struct MHD_Response *resp = NULL;
+    if (st)
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024,
+                                                 stream_reader, st, stream_free);
+    if (!resp) {
+        mem_free(st);
+        ops->close(arg);
+        agg_respond_str(r, 500, "text/plain", "out of memory");
+        return NULL;
+    }
+    st->srv = s;
+    st->conn = r->conn;
+    st->ops = ops;
+    st->arg = arg;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_lock(&s->smu);
+    st->next = s->streams;
+    if (s->streams)
+        s->streams->prev = st;
+    s->streams = st;
+    pthread_mutex_unlock(&s->smu);
+    queue(r, status, content_type, resp);
+    return st;
+}
+
+/* ---- the daemon -------------------------------------------------------------- */
+
+static void req_free(agg_req_t *r)
+{
+    if (r->user_free)
+        r->user_free(r->user);
+    for (size_t i = 0; i < r->nhdrs; i++) {
+        mem_free(r->hdrs[i].name);
+        mem_free(r->hdrs[i].value);
+    }
+    mem_free(r->hdrs);
+    mem_free(r->body);
+    mem_free(r->path);
+    mem_free(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    if (*con_cls)
+        req_free(*con_cls);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    agg_server_t *s = cls;
+    agg_req_t *r = *con_cls;
+    if (!r) {
+        r = mem_calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->srv = s;
+        r->conn = conn;
+        r->method = method;
+        r->path = mem_strdup(url);
+        if (!r->path) {
+            mem_free(r);
+            return MHD_NO;
+        }
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr) {
+            const struct sockaddr *sa = ci->client_addr;
+            if (sa->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+                          r->remote, sizeof r->remote);
+            else if (sa->sa_family == AF_INET6)
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+                          r->remote, sizeof r->remote);
+        }
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        /* Collect the body, refusing more than AGG_MAX_BODY. */
+        if (!r->too_large) {
+            if (r->body_len + *upload_size > AGG_MAX_BODY) {
+                r->too_large = 1;
+            } else {
+                if (r->body_len + *upload_size + 1 > r->body_cap) {
+                    size_t cap = r->body_cap ? r->body_cap : 4096;
+                    while (cap < r->body_len + *upload_size + 1)
+                        cap *= 2;
+                    char *b = mem_realloc(r->body, cap);
+                    if (!b)
+                        return MHD_NO;
+                    r->body = b;
+                    r->body_cap = cap;
+                }
+                memcpy(r->body + r->body_len, upload, *upload_size);
+                r->body_len += *upload_size;
+                r->body[r->body_len] = '\0';
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->responded)
+        return MHD_YES;
+    if (r->too_large) {
+        agg_respond_str(r, 413, "application/json",
+                        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                        "\"status\":\"Failure\",\"message\":\"Request entity too large: "
+                        "limit is 3145728\",\"reason\":\"RequestEntityTooLarge\",\"code\":413}");
+        return MHD_YES;
+    }
+    s->cfg.handler(s->cfg.handler_arg, r);
+    if (!r->responded)
+        agg_respond_str(r, 500, "text/plain", "handler sent no response");
+    return MHD_YES;
+}
+
+/* Wakes every stream once a second, so each can notice its deadline, send
+ * a bookmark, or find that its client went away. */
+static void *ticker_main(void *arg)
+{
+    agg_server_t *s = arg;
+    pthread_mutex_lock(&s->smu);
+    while (!s->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&s->scv, &s->smu, &ts);
+        for (agg_stream_t *st = s->streams; st; st = st->next)
+            agg_stream_wake(st);
+    }
+    pthread_mutex_unlock(&s->smu);
+    return NULL;
+}
+
+static void on_panic(void *cls, const char *file, unsigned line, const char *reason)
+{
+    (void)cls;
+    fprintf(stderr, "http: fatal error in %s:%u: %s\n", file, line, reason ? reason : "");
+    abort();
+}
+
+int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *err)
+{
+    agg_server_t *s = mem_calloc(1, sizeof *s);
+    if (!s)
+        return err_set(err, ERR_NOMEM, NULL);
+    s->cfg = *cfg;
+    pthread_mutex_init(&s->smu, NULL);
+    pthread_cond_init(&s->scv, NULL);
+    MHD_set_panic_func(on_panic, NULL);
+
+    unsigned threads = cfg->threads;
+    if (!threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n * 4 : 8;
+        if (threads < 8)
+            threads = 8;
+    }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    const char *bind = cfg->bind_address && *cfg->bind_address ? cfg->bind_address : "0.0.0.0";
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_TLS |
+                     MHD_USE_ERROR_LOG;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, bind, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)cfg->port);
+    } else if (inet_pton(AF_INET6, bind, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)cfg->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        mem_free(s);
+        return err_set(err, ERR_BAD_REQUEST, "--bind-address %s is not an IP address", bind);
+    }
+
+    struct MHD_OptionItem opts[16];
+    int n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->cert_pem};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->key_pem};
+    if (cfg->client_ca_pem)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
+                                            (void *)cfg->client_ca_pem};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 10000, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
+                                        (intptr_t)on_completed, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!s->d) {
+        pthread_cond_destroy(&s->scv);
+        pthread_mutex_destroy(&s->smu);
+        mem_free(s);
+        return err_set(err, ERR_UNAVAILABLE,
+                       "cannot serve HTTPS on %s:%u (port in use, or bad TLS certificate/key)",
+                       bind, cfg->port);
+    }
+    if (pthread_create(&s->ticker, NULL, ticker_main, s)) {
+        MHD_stop_daemon(s->d);
+        pthread_cond_destroy(&s->scv);
+        pthread_mutex_destroy(&s->smu);
+        mem_free(s);
+        return err_set(err, ERR_INTERNAL, "cannot start the stream ticker");
+    }
+    *out = s;
+    return 0;
+}
+
+void agg_server_stop(agg_server_t *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->smu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->scv);
+    pthread_mutex_unlock(&s->smu);
+    pthread_join(s->ticker, NULL);
+    /* MHD must not be stopped with suspended connections: mark every
+     * stream closed and resume it so its reader ends the response. */
+    MHD_quiesce_daemon(s->d);
+    for (int i = 0; i < 100; i++) {
+        pthread_mutex_lock(&s->smu);
+        int any = s->streams != NULL;
+        for (agg_stream_t *st = s->streams; st; st = st->next) {
+            pthread_mutex_lock(&st->mu);
+            st->closed = 1;
+            pthread_mutex_unlock(&st->mu);
+            agg_stream_wake(st);
+        }
+        pthread_mutex_unlock(&s->smu);
+        if (!any)
+            break;
+        usleep(20000);
+    }
+    MHD_stop_daemon(s->d);
+    pthread_cond_destroy(&s->scv);
+    pthread_mutex_destroy(&s->smu);
+    mem_free(s);
+}

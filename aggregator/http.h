@@ -1,0 +1,112 @@
+/*
+ * http: the HTTPS server, the only file that includes microhttpd.h.
+ *
+ * Owns the listening daemon (libmicrohttpd, TLS through GnuTLS, an epoll
+ * thread pool), each request's collected headers and body, and the life
+ * cycle of streamed responses. Handlers see only the types below, so a
+ * test can drive them without a socket.
+ *
+ * Request life cycle
+ *   MHD accepts the connection and parses the headers; the body is
+ *   collected into the request (at most AGG_MAX_BODY bytes: larger is a 413
+ *   without calling the handler); then the handler runs once, on one of the
+ *   pool's threads, and must answer with exactly one agg_respond*() call.
+ *   Handlers may block briefly (a durable write waits for its group commit),
+ *   which is why the pool is larger than the core count. A streamed
+ *   response (watch) does not hold a thread: while it has nothing to send
+ *   its connection is suspended, and agg_stream_wake() resumes it.
+ *
+ * Thread safety: a request belongs to the thread running its handler; an
+ * agg_stream_t may be woken from any thread until its close callback ran.
+ */
+#ifndef EDGE_AGG_HTTP_H
+#define EDGE_AGG_HTTP_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "../storage/err.h"
+
+#define AGG_MAX_BODY (3u * 1024u * 1024u)  /* kube-apiserver's request limit */
+
+typedef struct agg_req agg_req_t;
+typedef struct agg_server agg_server_t;
+typedef struct agg_stream agg_stream_t;
+
+typedef void (*agg_handler_fn)(void *arg, agg_req_t *req);
+
+typedef struct agg_server_config {
+    const char *bind_address;    /* "0.0.0.0", "127.0.0.1", "::" ... */
+    unsigned port;
+    const char *cert_pem;        /* serving certificate chain, PEM */
+    const char *key_pem;
+    const char *client_ca_pem;   /* when set, client certificates are
+                                    requested (never required) */
+    unsigned threads;            /* 0: 4 per core, at least 8 */
+    agg_handler_fn handler;
+    void *handler_arg;
+} agg_server_config_t;
+
+/* Starts serving. 0, ERR_UNAVAILABLE (cannot bind or bad TLS material;
+ * the message says which). *out is the caller's; agg_server_stop. */
+int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *err);
+/* Ends every stream, stops the daemon, frees it. NULL is a no-op. */
+void agg_server_stop(agg_server_t *s);
+
+/* ---- the request (borrowed strings, valid until the response is sent) -- */
+
+const char *agg_req_method(const agg_req_t *r);
+const char *agg_req_path(const agg_req_t *r);      /* percent-decoded */
+/* A query parameter's first value, NULL when absent. */
+const char *agg_req_query(const agg_req_t *r, const char *key);
+/* A header's first value (case-insensitive name), NULL when absent. */
+const char *agg_req_header(const agg_req_t *r, const char *name);
+/* Calls fn for every header, in order (repeated names repeat). */
+void agg_req_headers(const agg_req_t *r,
+                     void (*fn)(void *arg, const char *name, const char *value),
+                     void *arg);
+const char *agg_req_body(const agg_req_t *r, size_t *len);
+/* DER certificates the client presented (leaf first), 0 when none. */
+size_t agg_req_peer_certs(agg_req_t *r, const unsigned char *const **der,
+                          const size_t **len);
+/* Remote address as text. */
+const char *agg_req_remote(const agg_req_t *r);
+
+/* Per-request state a handler may hang on the request; freed with it. */
+void agg_req_set_user(agg_req_t *r, void *p, void (*free_fn)(void *));
+void *agg_req_user(const agg_req_t *r);
+
+/* ---- responses ------------------------------------------------------ */
+
+/* Adds a response header (copied). Call before agg_respond*. */
+void agg_add_header(agg_req_t *r, const char *name, const char *value);
+/* Sends body (taken over; freed with mem_free) as the whole response. */
+void agg_respond(agg_req_t *r, int status, const char *content_type,
+                 char *body, size_t len);
+/* Sends a copy of a static or borrowed string. */
+void agg_respond_str(agg_req_t *r, int status, const char *content_type,
+                     const char *body);
+
+/*
+ * A streamed (chunked) response. read() is called whenever the connection
+ * can take data: it copies up to max bytes into buf and returns how many,
+ * 0 when it has nothing right now (the connection is then suspended until
+ * agg_stream_wake), or -1 to end the response. close() runs exactly once,
+ * when the response is done or the client went away; after it returns,
+ * the stream must not be woken.
+ */
+typedef struct agg_stream_ops {
+    ssize_t (*read)(void *arg, char *buf, size_t max);
+    void (*close)(void *arg);
+} agg_stream_ops_t;
+
+/* Starts a streamed response; on failure close() has been called. The
+ * returned handle is for agg_stream_wake. */
+agg_stream_t *agg_respond_stream(agg_req_t *r, int status,
+                                 const char *content_type,
+                                 const agg_stream_ops_t *ops, void *arg);
+/* Makes the stream's read() run soon. Safe from any thread and while
+ * holding locks that read() does not take. */
+void agg_stream_wake(agg_stream_t *st);
+
+#endif

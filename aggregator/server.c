@@ -1,0 +1,706 @@
+/*
+ * Routing and the handlers behind it. See server.h.
+ */
+#include "server.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../storage/mem.h"
+
+#define JSON_CT "application/json"
+#define DISCOVERY_V2 "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+#define DISCOVERY_V2BETA1 "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+#define BOOKMARK_EVERY 60        /* seconds, as kube's cacher */
+
+/* ---- responses -------------------------------------------------------------- */
+
+static void send_json(agg_req_t *req, int status, json_t *j, const char *ctype)
+{
+    char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!txt) {
+        agg_respond_str(req, 500, JSON_CT, "{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+                        "\"status\":\"Failure\",\"message\":\"out of memory\",\"code\":500}");
+        return;
+    }
+    agg_respond(req, status, ctype ? ctype : JSON_CT, txt, strlen(txt));
+}
+
+static void send_error(agg_req_t *req, const err_t *err, const reg_kind_t *k, const char *name)
+{
+    int code = err->code ? err->code : ERR_INTERNAL;
+    send_json(req, err_http_status(code), reg_status(err, k, name), NULL);
+}
+
+static void send_code(agg_req_t *req, int code, const char *fmt, const char *arg)
+{
+    err_t e = {0};
+    err_set(&e, code, fmt, arg);
+    send_error(req, &e, NULL, NULL);
+}
+
+static void add_warnings(agg_req_t *req, const reg_outcome_t *oc)
+{
+    for (int i = 0; i < oc->nwarnings; i++) {
+        /* RFC 7234 warn-code 299, agent "-", text quoted and escaped. */
+        char v[600];
+        size_t n = (size_t)snprintf(v, sizeof v, "299 - \"");
+        for (const char *p = oc->warnings[i]; *p && n < sizeof v - 3; p++) {
+            if (*p == '"' || *p == '\\')
+                v[n++] = '\\';
+            v[n++] = *p;
+        }
+        v[n++] = '"';
+        v[n] = '\0';
+        agg_add_header(req, "Warning", v);
+    }
+}
+
+/* ---- content negotiation ----------------------------------------------------- */
+
+typedef struct accept {
+    int table;                   /* as=Table */
+    const char *table_version;   /* meta.k8s.io/v1 or v1beta1 */
+    int discovery;               /* aggregated discovery asked for */
+    const char *discovery_version;
+    int json_ok;                 /* plain JSON acceptable */
+} accept_t;
+
+/* Reads the Accept header: a comma-separated list of media types with
+ * parameters; the first one we serve wins, as kube's negotiation does. */
+static void parse_accept(const char *h, accept_t *a)
+{
+    memset(a, 0, sizeof *a);
+    if (!h || !*h) {
+        a->json_ok = 1;
+        return;
+    }
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", h);
+    char *save = NULL;
+    int chosen = 0;
+    for (char *mt = strtok_r(buf, ",", &save); mt; mt = strtok_r(NULL, ",", &save)) {
+        while (*mt == ' ')
+            mt++;
+        int is_json = !strncmp(mt, "application/json", 16) || !strncmp(mt, "*/*", 3) ||
+                      !strncmp(mt, "application/*", 13);
+        if (!is_json)
+            continue;
+        int as_table = strstr(mt, "as=Table") != NULL;
+        int as_disc = strstr(mt, "as=APIGroupDiscoveryList") != NULL;
+        int plain = !strstr(mt, "as=");
+        if (plain)
+            a->json_ok = 1;
+        if (chosen)
+            continue;
+        if (as_table && strstr(mt, "g=meta.k8s.io")) {
+            a->table = 1;
+            a->table_version = strstr(mt, "v=v1beta1") ? "meta.k8s.io/v1beta1" : "meta.k8s.io/v1";
+            chosen = 1;
+        } else if (as_disc && strstr(mt, "g=apidiscovery.k8s.io")) {
+            if (strstr(mt, "v=v2beta1")) {
+                a->discovery = 1;
+                a->discovery_version = "apidiscovery.k8s.io/v2beta1";
+                chosen = 1;
+            } else if (strstr(mt, "v=v2;") || strstr(mt, "v=v2 ") || !strcmp(strstr(mt, "v=v2"), "v=v2")) {
+                a->discovery = 1;
+                a->discovery_version = "apidiscovery.k8s.io/v2";
+                chosen = 1;
+            }
+        } else if (plain) {
+            chosen = 1;
+        }
+    }
+}
+
+/* ---- query parameters ---------------------------------------------------------- */
+
+/* A boolean query parameter, read as Go's strconv.ParseBool reads it. */
+static int qbool(agg_req_t *req, const char *key)
+{
+    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True", NULL};
+    const char *v = agg_req_query(req, key);
+    for (size_t i = 0; v && yes[i]; i++)
+        if (!strcmp(v, yes[i]))
+            return 1;
+    return 0;
+}
+
+static int parse_write_opts(agg_req_t *req, reg_write_opts_t *o, err_t *err)
+{
+    memset(o, 0, sizeof *o);
+    const char *dry = agg_req_query(req, "dryRun");
+    if (dry && *dry) {
+        if (strcmp(dry, "All"))
+            return err_set(err, ERR_BAD_REQUEST, "dryRun: Unsupported value: \"%s\": supported "
+                           "values: \"All\"", dry);
+        o->dry_run = 1;
+    }
+    const char *fv = agg_req_query(req, "fieldValidation");
+    if (!fv || !*fv || !strcasecmp(fv, "Warn"))
+        o->field_validation = REG_FV_WARN;
+    else if (!strcasecmp(fv, "Strict"))
+        o->field_validation = REG_FV_STRICT;
+    else if (!strcasecmp(fv, "Ignore"))
+        o->field_validation = REG_FV_IGNORE;
+    else
+        return err_set(err, ERR_BAD_REQUEST, "fieldValidation: Unsupported value: \"%s\": "
+                       "supported values: \"Ignore\", \"Strict\", \"Warn\"", fv);
+    o->field_manager = agg_req_query(req, "fieldManager");
+    if (o->field_manager && strlen(o->field_manager) > 128)
+        return err_set(err, ERR_INVALID, "fieldManager: Too long: may not be more than 128 bytes");
+    o->force = qbool(req, "force");
+    o->user_agent = agg_req_header(req, "User-Agent");
+    return 0;
+}
+
+static int parse_list_opts(agg_req_t *req, reg_list_opts_t *o, err_t *err)
+{
+    memset(o, 0, sizeof *o);
+    o->label_selector = agg_req_query(req, "labelSelector");
+    o->field_selector = agg_req_query(req, "fieldSelector");
+    o->continue_token = agg_req_query(req, "continue");
+    o->resource_version = agg_req_query(req, "resourceVersion");
+    o->resource_version_match = agg_req_query(req, "resourceVersionMatch");
+    const char *lim = agg_req_query(req, "limit");
+    if (lim && *lim) {
+        char *end;
+        long long v = strtoll(lim, &end, 10);
+        if (*end || v < 0)
+            return err_set(err, ERR_BAD_REQUEST, "limit: Invalid value: \"%s\"", lim);
+        o->limit = (size_t)v;
+    }
+    if (o->continue_token && *o->continue_token && o->resource_version &&
+        *o->resource_version && strcmp(o->resource_version, "0"))
+        return err_set(err, ERR_BAD_REQUEST,
+                       "specifying resource version is not allowed when using continue");
+    return 0;
+}
+
+/* ---- watch streaming -------------------------------------------------------------- */
+
+typedef struct wstream {
+    reg_watch_t *w;
+    _Atomic(agg_stream_t *) st;
+    const reg_kind_t *k;
+    int table;
+    const char *table_version;
+    const char *include;
+    char *buf;                   /* serialized bytes not yet sent */
+    size_t len, off;
+    time_t deadline;
+    int bookmarks;
+    time_t next_bookmark;
+    int done;
+} wstream_t;
+
+static void ws_notify(void *arg)
+{
+    wstream_t *ws = arg;
+    agg_stream_t *st = atomic_load(&ws->st);
+    if (st)
+        agg_stream_wake(st);
+}
+
+static int ws_queue(wstream_t *ws, json_t *ev)
+{
+    if (ws->table) {
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        json_t *obj = json_object_get(ev, "object");
+        if (type && strcmp(type, "ERROR") && strcmp(type, "BOOKMARK"))
+            json_object_set_new(ev, "object", reg_table(ws->k, obj, ws->table_version, ws->include));
+    }
+    char *txt = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    if (!txt)
+        return -1;
+    size_t n = strlen(txt);
+    mem_free(ws->buf);
+    ws->buf = mem_alloc(n + 1);
+    if (!ws->buf) {
+        mem_free(txt);
+        return -1;
+    }
+    memcpy(ws->buf, txt, n);
+    ws->buf[n] = '\n';
+    ws->len = n + 1;
+    ws->off = 0;
+    mem_free(txt);
+    return 0;
+}
+
+static ssize_t ws_read(void *arg, char *out, size_t max)
+{
+    wstream_t *ws = arg;
+    size_t sent = 0;
+    for (;;) {
+        if (ws->off < ws->len) {
+            size_t n = ws->len - ws->off;
+            if (n > max - sent)
+                n = max - sent;
+            memcpy(out + sent, ws->buf + ws->off, n);
+            ws->off += n;
+            sent += n;
+            if (sent == max)
+                return (ssize_t)sent;
+            continue;
+        }
+        if (ws->done || time(NULL) >= ws->deadline)
+            return sent ? (ssize_t)sent : -1;
+        json_t *ev = NULL;
+        err_t err = {0};
+        int rc = reg_watch_next(ws->w, &ev, &err);
+        if (rc == ERR_TIMEOUT) {
+            if (ws->bookmarks && time(NULL) >= ws->next_bookmark) {
+                ws->next_bookmark = time(NULL) + BOOKMARK_EVERY;
+                json_t *bm = reg_watch_bookmark(ws->w);
+                if (bm && ws_queue(ws, bm) == 0)
+                    continue;
+            }
+            return (ssize_t)sent;  /* 0: nothing now, suspend */
+        }
+        if (rc) {
+            ws->done = 1;
+            if (!ev)
+                return sent ? (ssize_t)sent : -1;
+        }
+        if (ws_queue(ws, ev))
+            return -1;
+    }
+}
+
+static void ws_close(void *arg)
+{
+    wstream_t *ws = arg;
+    reg_watch_close(ws->w);
+    mem_free(ws->buf);
+    mem_free(ws);
+}
+
+static const agg_stream_ops_t ws_ops = {ws_read, ws_close};
+
+static void do_watch(agg_api_t *api, agg_req_t *req, const reg_kind_t *k, const char *ns,
+                     const char *name, const accept_t *acc)
+{
+    err_t err = {0};
+    wstream_t *ws = mem_calloc(1, sizeof *ws);
+    if (!ws) {
+        send_code(req, ERR_NOMEM, NULL, NULL);
+        return;
+    }
+    char fs[600];
+    const char *field_sel = agg_req_query(req, "fieldSelector");
+    if (name) {
+        /* A watch of one object is a watch filtered by its name. */
+        snprintf(fs, sizeof fs, "metadata.name=%s%s%s", name, field_sel && *field_sel ? "," : "",
+                 field_sel ? field_sel : "");
+        field_sel = fs;
+    }
+    reg_watch_opts_t o = {
+        .label_selector = agg_req_query(req, "labelSelector"),
+        .field_selector = field_sel,
+        .resource_version = agg_req_query(req, "resourceVersion"),
+        .send_initial_events = qbool(req, "sendInitialEvents"),
+        .allow_bookmarks = qbool(req, "allowWatchBookmarks"),
+        .notify = ws_notify,
+        .notify_arg = ws,
+    };
+    if (o.send_initial_events && (!agg_req_query(req, "resourceVersionMatch") ||
+                                  strcmp(agg_req_query(req, "resourceVersionMatch"), "NotOlderThan"))) {
+        mem_free(ws);
+        err_set(&err, ERR_INVALID, "sendInitialEvents: Forbidden: sendInitialEvents is forbidden "
+                "for watch unless resourceVersionMatch is set to NotOlderThan");
+        send_error(req, &err, k, NULL);
+        return;
+    }
+    if (reg_watch_open(api->reg, k, ns, &o, &ws->w, &err)) {
+        mem_free(ws);
+        send_error(req, &err, k, name);
+        return;
+    }
+    ws->k = k;
+    ws->table = acc->table;
+    ws->table_version = acc->table_version;
+    ws->include = agg_req_query(req, "includeObject");
+    ws->bookmarks = o.allow_bookmarks;
+    ws->next_bookmark = time(NULL) + BOOKMARK_EVERY;
+    long timeout = 0;
+    const char *ts = agg_req_query(req, "timeoutSeconds");
+    if (ts && *ts)
+        timeout = strtol(ts, NULL, 10);
+    if (timeout <= 0)
+        timeout = 1800 + (long)(time(NULL) % 1800);  /* kube: 30-60 minutes */
+    ws->deadline = time(NULL) + timeout;
+    agg_stream_t *st = agg_respond_stream(req, 200, JSON_CT, &ws_ops, ws);
+    if (st) {
+        atomic_store(&ws->st, st);
+        agg_stream_wake(st);
+    }
+}
+
+/* ---- REST ---------------------------------------------------------------------------- */
+
+typedef struct route {
+    const reg_kind_t *k;
+    const char *ns;
+    const char *name;
+    const char *sub;
+} route_t;
+
+static void respond_obj(agg_req_t *req, int status, json_t *obj, const reg_kind_t *k,
+                        const accept_t *acc)
+{
+    if (acc->table) {
+        json_t *t = reg_table(k, obj, acc->table_version, agg_req_query(req, "includeObject"));
+        json_decref(obj);
+        obj = t;
+    }
+    send_json(req, status, obj, NULL);
+}
+
+static int parse_delete_opts(agg_req_t *req, reg_delete_opts_t *o, json_t **body, err_t *err)
+{
+    memset(o, 0, sizeof *o);
+    o->grace_period_seconds = -1;
+    size_t len;
+    const char *b = agg_req_body(req, &len);
+    *body = NULL;
+    if (len) {
+        json_error_t je;
+        *body = json_loadb(b, len, 0, &je);
+        if (!json_is_object(*body)) {
+            json_decref(*body);
+            *body = NULL;
+            return err_set(err, ERR_BAD_REQUEST, "invalid DeleteOptions: %s", je.text);
+        }
+        const json_t *pre = json_object_get(*body, "preconditions");
+        o->precondition_uid = json_string_value(json_object_get(pre, "uid"));
+        o->precondition_rv = json_string_value(json_object_get(pre, "resourceVersion"));
+        o->propagation_policy = json_string_value(json_object_get(*body, "propagationPolicy"));
+        json_t *g = json_object_get(*body, "gracePeriodSeconds");
+        if (json_is_integer(g))
+            o->grace_period_seconds = (long)json_integer_value(g);
+        json_t *dry = json_object_get(*body, "dryRun");
+        const char *d0 = json_string_value(json_array_get(dry, 0));
+        if (d0 && !strcmp(d0, "All"))
+            o->dry_run = 1;
+    }
+    const char *pp = agg_req_query(req, "propagationPolicy");
+    if (pp && *pp)
+        o->propagation_policy = pp;
+    if (o->propagation_policy && strcmp(o->propagation_policy, "Background") &&
+        strcmp(o->propagation_policy, "Foreground") && strcmp(o->propagation_policy, "Orphan"))
+        return err_set(err, ERR_INVALID, "propagationPolicy: Unsupported value: \"%s\": supported "
+                       "values: \"Foreground\", \"Background\", \"Orphan\"", o->propagation_policy);
+    const char *dry = agg_req_query(req, "dryRun");
+    if (dry && !strcmp(dry, "All"))
+        o->dry_run = 1;
+    return 0;
+}
+
+static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const accept_t *acc)
+{
+    const char *m = agg_req_method(req);
+    const reg_kind_t *k = rt->k;
+    err_t err = {0};
+    json_t *out = NULL;
+    reg_outcome_t oc = {0};
+    int status = rt->sub && !strcmp(rt->sub, "status");
+    int rc;
+
+    if (rt->sub && !status) {
+        send_code(req, ERR_NOT_FOUND, "the server could not find the requested resource", NULL);
+        return;
+    }
+    if (!strcmp(m, "GET")) {
+        if (qbool(req, "watch")) {
+            do_watch(api, req, k, rt->ns, rt->name, acc);
+            return;
+        }
+        if (rt->name) {
+            rc = reg_get(api->reg, k, rt->ns, rt->name, &out, &err);
+        } else {
+            reg_list_opts_t lo;
+            rc = parse_list_opts(req, &lo, &err);
+            if (!rc)
+                rc = reg_list(api->reg, k, rt->ns, &lo, &out, &err);
+        }
+        if (rc) {
+            send_error(req, &err, k, rt->name);
+            return;
+        }
+        respond_obj(req, 200, out, k, acc);
+        return;
+    }
+    if (!strcmp(m, "DELETE")) {
+        reg_delete_opts_t dopts;
+        json_t *body = NULL;
+        rc = parse_delete_opts(req, &dopts, &body, &err);
+        if (!rc) {
+            if (rt->name) {
+                rc = reg_delete(api->reg, k, rt->ns, rt->name, &dopts, &out, &oc, &err);
+            } else {
+                reg_list_opts_t lo;
+                rc = parse_list_opts(req, &lo, &err);
+                if (!rc)
+                    rc = reg_delete_collection(api->reg, k, rt->ns, &lo, &dopts, &out, &err);
+            }
+        }
+        json_decref(body);
+        if (rc) {
+            send_error(req, &err, k, rt->name);
+            return;
+        }
+        respond_obj(req, oc.accepted ? 202 : 200, out, k, acc);
+        return;
+    }
+    reg_write_opts_t wo;
+    rc = parse_write_opts(req, &wo, &err);
+    size_t len;
+    const char *body = agg_req_body(req, &len);
+    if (!rc && !strcmp(m, "POST")) {
+        json_t *obj = NULL;
+        if (rt->name)
+            rc = err_set(&err, ERR_METHOD_NOT_ALLOWED, "POST is not allowed on a named object");
+        if (!rc)
+            rc = reg_decode_body(body, len, wo.field_validation, &obj, &oc, &err);
+        if (!rc)
+            rc = reg_create(api->reg, k, rt->ns, obj, &wo, &out, &oc, &err);
+        json_decref(obj);
+    } else if (!rc && !strcmp(m, "PUT")) {
+        json_t *obj = NULL;
+        if (!rt->name)
+            rc = err_set(&err, ERR_METHOD_NOT_ALLOWED, "PUT needs an object name");
+        if (!rc)
+            rc = reg_decode_body(body, len, wo.field_validation, &obj, &oc, &err);
+        if (!rc)
+            rc = reg_update(api->reg, k, rt->ns, rt->name, obj, status, &wo, &out, &oc, &err);
+        json_decref(obj);
+    } else if (!rc && !strcmp(m, "PATCH")) {
+        if (!rt->name)
+            rc = err_set(&err, ERR_METHOD_NOT_ALLOWED, "PATCH needs an object name");
+        if (!rc)
+            rc = reg_patch(api->reg, k, rt->ns, rt->name, agg_req_header(req, "Content-Type"),
+                           body, len, status, &wo, &out, &oc, &err);
+    } else if (!rc) {
+        rc = err_set(&err, ERR_METHOD_NOT_ALLOWED, "the server does not allow this method on "
+                     "the requested resource");
+    }
+    add_warnings(req, &oc);
+    if (rc) {
+        send_error(req, &err, k, rt->name);
+        return;
+    }
+    respond_obj(req, oc.created ? 201 : 200, out, k, acc);
+}
+
+/* ---- routing ---------------------------------------------------------------------- */
+
+/* Splits path into at most max segments (in place in buf). */
+static int split_path(const char *path, char *buf, size_t n, char **seg, int max)
+{
+    snprintf(buf, n, "%s", path);
+    int count = 0;
+    char *save = NULL;
+    for (char *s = strtok_r(buf, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+        if (count == max)
+            return -1;
+        seg[count++] = s;
+    }
+    return count;
+}
+
+static int is_group(const char *g)
+{
+    for (size_t i = 0; reg_groups[i]; i++)
+        if (!strcmp(reg_groups[i], g))
+            return 1;
+    return 0;
+}
+
+static const char *verb_of(const char *method, const route_t *rt, int watch)
+{
+    if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+        return watch ? "watch" : rt->name ? "get" : "list";
+    if (!strcmp(method, "POST"))
+        return "create";
+    if (!strcmp(method, "PUT"))
+        return "update";
+    if (!strcmp(method, "PATCH"))
+        return "patch";
+    if (!strcmp(method, "DELETE"))
+        return rt->name ? "delete" : "deletecollection";
+    return "";
+}
+
+static int authorize(agg_req_t *req, const authz_user_t *u, const authz_attrs_t *a)
+{
+    char reason[256];
+    if (authz_authorize(u, a, reason, sizeof reason) == AUTHZ_ALLOW)
+        return 1;
+    char msg[900];
+    if (a->resource_request)
+        snprintf(msg, sizeof msg, "%s \"%s\" is forbidden: User \"%s\" cannot %s resource \"%s\" "
+                 "in API group \"%s\"%s%s%s: %s", a->resource, a->name ? a->name : "", u->name,
+                 a->verb, a->resource, a->api_group, a->namespace_ ? " in the namespace \"" : "",
+                 a->namespace_ ? a->namespace_ : "", a->namespace_ ? "\"" : " at the cluster scope",
+                 reason);
+    else
+        snprintf(msg, sizeof msg, "forbidden: User \"%s\" cannot %s path \"%s\": %s", u->name,
+                 a->verb, a->path, reason);
+    err_t e = {0};
+    err_set(&e, ERR_FORBIDDEN, "%s", msg);
+    json_t *st = reg_status(&e, NULL, NULL);
+    if (a->resource_request) {
+        json_t *d = json_pack("{s:s, s:s}", "group", a->api_group, "kind", a->resource);
+        if (a->name)
+            json_object_set_new(d, "name", json_string(a->name));
+        json_object_set_new(st, "details", d);
+    }
+    send_json(req, 403, st, NULL);
+    return 0;
+}
+
+static void version_info(agg_req_t *req)
+{
+    send_json(req, 200,
+              json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "major", "1", "minor",
+                        "0", "gitVersion", "v0.1.0", "gitCommit", "", "gitTreeState", "clean",
+                        "buildDate", __DATE__, "goVersion", "n/a", "compiler", "gcc", "platform",
+                        "linux/amd64"),
+              NULL);
+}
+
+void agg_handle(void *arg, agg_req_t *req)
+{
+    agg_api_t *api = arg;
+    const char *path = agg_req_path(req);
+    const char *method = agg_req_method(req);
+    accept_t acc;
+    parse_accept(agg_req_header(req, "Accept"), &acc);
+    agg_add_header(req, "Cache-Control", "no-cache, private");
+
+    /* Health first: probes carry no credentials. */
+    if (!strcmp(path, "/healthz") || !strcmp(path, "/livez")) {
+        agg_respond_str(req, 200, "text/plain; charset=utf-8", "ok");
+        return;
+    }
+    if (!strcmp(path, "/readyz")) {
+        if (api->ready)
+            agg_respond_str(req, 200, "text/plain; charset=utf-8", "ok");
+        else
+            agg_respond_str(req, 500, "text/plain; charset=utf-8",
+                            "[-]storage failed: not ready\nreadyz check failed");
+        return;
+    }
+    if (!strcmp(path, "/version")) {
+        version_info(req);
+        return;
+    }
+
+    authz_user_t user;
+    err_t err = {0};
+    if (agg_authenticate(api->authn, req, &user, &err)) {
+        send_error(req, &err, NULL, NULL);
+        return;
+    }
+
+    char buf[2048];
+    char *seg[12];
+    int n = split_path(path, buf, sizeof buf, seg, 12);
+    route_t rt = {0};
+    authz_attrs_t at = {.verb = "get", .path = path};
+
+    /* Resource paths: /apis/<g>/<v>/[namespaces/<ns>/]<res>[/<name>[/<sub>]] */
+    if (n >= 4 && !strcmp(seg[0], "apis") && is_group(seg[1]) && !strcmp(seg[2], REG_VERSION)) {
+        int i = 3;
+        if (n >= 6 && !strcmp(seg[3], "namespaces")) {
+            rt.ns = seg[4];
+            i = 5;
+        }
+        rt.k = reg_find(seg[1], seg[2], seg[i]);
+        if (!rt.k || (rt.ns && !rt.k->namespaced) || n - i > 3) {
+            send_code(req, ERR_NOT_FOUND, "the server could not find the requested resource", NULL);
+            return;
+        }
+        rt.name = n > i + 1 ? seg[i + 1] : NULL;
+        rt.sub = n > i + 2 ? seg[i + 2] : NULL;
+        at = (authz_attrs_t){.verb = verb_of(method, &rt, qbool(req, "watch")),
+                             .resource_request = 1, .path = path, .api_group = seg[1],
+                             .api_version = seg[2], .resource = rt.k->resource,
+                             .subresource = rt.sub, .namespace_ = rt.ns, .name = rt.name};
+        if (!authorize(req, &user, &at))
+            return;
+        do_rest(api, req, &rt, &acc);
+        return;
+    }
+
+    /* Everything else is read-only discovery. */
+    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+        send_code(req, ERR_METHOD_NOT_ALLOWED, "the server does not allow this method on the "
+                  "requested resource", NULL);
+        return;
+    }
+    if (!authorize(req, &user, &at))
+        return;
+    if (n == 1 && !strcmp(seg[0], "api")) {
+        if (acc.discovery) {
+            json_t *d = reg_discovery_v2(acc.discovery_version);
+            json_object_set_new(d, "items", json_array());  /* no core group here */
+            send_json(req, 200, d, strstr(acc.discovery_version, "v2beta1") ? DISCOVERY_V2BETA1 : DISCOVERY_V2);
+        } else {
+            send_json(req, 200, json_pack("{s:s, s:[], s:[{s:s, s:s}]}", "kind", "APIVersions",
+                                          "versions", "serverAddressByClientCIDRs", "clientCIDR",
+                                          "0.0.0.0/0", "serverAddress", ""), NULL);
+        }
+        return;
+    }
+    if (n == 1 && !strcmp(seg[0], "apis")) {
+        if (acc.discovery) {
+            const char *ct = strstr(acc.discovery_version, "v2beta1") ? DISCOVERY_V2BETA1 : DISCOVERY_V2;
+            send_json(req, 200, reg_discovery_v2(acc.discovery_version), ct);
+        } else if (acc.json_ok) {
+            send_json(req, 200, reg_api_group_list(), NULL);
+        } else {
+            send_code(req, ERR_NOT_ACCEPTABLE, "only the following media types are accepted: "
+                      "application/json, " DISCOVERY_V2 ", " DISCOVERY_V2BETA1, NULL);
+        }
+        return;
+    }
+    if (n == 2 && !strcmp(seg[0], "apis") && is_group(seg[1])) {
+        send_json(req, 200, reg_api_group(seg[1]), NULL);
+        return;
+    }
+    if (n == 3 && !strcmp(seg[0], "apis") && is_group(seg[1]) && !strcmp(seg[2], REG_VERSION)) {
+        send_json(req, 200, reg_resource_list(seg[1]), NULL);
+        return;
+    }
+    if (n == 2 && !strcmp(seg[0], "openapi") && !strcmp(seg[1], "v2")) {
+        send_json(req, 200, reg_openapi_v2(), NULL);
+        return;
+    }
+    if (n == 2 && !strcmp(seg[0], "openapi") && !strcmp(seg[1], "v3")) {
+        json_t *paths = json_object();
+        for (size_t i = 0; reg_groups[i]; i++) {
+            char key[160], url[256];
+            snprintf(key, sizeof key, "apis/%s/%s", reg_groups[i], REG_VERSION);
+            snprintf(url, sizeof url, "/openapi/v3/apis/%s/%s?hash=%s", reg_groups[i],
+                     REG_VERSION, "v1");
+            json_object_set_new(paths, key, json_pack("{s:s}", "serverRelativeURL", url));
+        }
+        send_json(req, 200, json_pack("{s:o}", "paths", paths), NULL);
+        return;
+    }
+    if (n == 5 && !strcmp(seg[0], "openapi") && !strcmp(seg[1], "v3") &&
+        !strcmp(seg[2], "apis") && is_group(seg[3]) && !strcmp(seg[4], REG_VERSION)) {
+        send_json(req, 200, reg_openapi_v3(seg[3]), NULL);
+        return;
+    }
+    send_code(req, ERR_NOT_FOUND, "the server could not find the requested resource", NULL);
+}

@@ -1,0 +1,270 @@
+/*
+ * Discovery (APIResourceList, APIGroup, aggregated APIGroupDiscoveryList)
+ * and OpenAPI v2/v3 documents, all derived from the table of kinds.
+ */
+#include "reg_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static json_t *verbs_of(const reg_kind_t *k)
+{
+    if (k->create_only)
+        return json_pack("[s]", "create");
+    return json_pack("[s,s,s,s,s,s,s,s]", "create", "delete", "deletecollection", "get",
+                     "list", "patch", "update", "watch");
+}
+
+static json_t *strings(const char *const *v)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; v && v[i]; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static json_t *categories_of(const reg_kind_t *k)
+{
+    return k->create_only ? json_array() : json_pack("[s,s]", "all", "theriseunion");
+}
+
+static char *group_version(const char *group, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s", group, REG_VERSION);
+    return buf;
+}
+
+json_t *reg_resource_list(const char *group)
+{
+    json_t *res = json_array();
+    for (size_t i = 0; reg_kinds[i]; i++) {
+        const reg_kind_t *k = reg_kinds[i];
+        if (strcmp(k->group, group))
+            continue;
+        json_t *r = json_pack("{s:s, s:s, s:b, s:s, s:o, s:o}", "name", k->resource,
+                              "singularName", k->singular, "namespaced", k->namespaced,
+                              "kind", k->kind, "verbs", verbs_of(k), "categories",
+                              categories_of(k));
+        if (k->short_names)
+            json_object_set_new(r, "shortNames", strings(k->short_names));
+        json_array_append_new(res, r);
+        if (k->has_status) {
+            char sub[128];
+            snprintf(sub, sizeof sub, "%s/status", k->resource);
+            json_array_append_new(res, json_pack("{s:s, s:s, s:b, s:s, s:[s,s,s]}", "name", sub,
+                                                 "singularName", "", "namespaced", k->namespaced,
+                                                 "kind", k->kind, "verbs", "get", "patch",
+                                                 "update"));
+        }
+    }
+    char gv[128];
+    return json_pack("{s:s, s:s, s:s, s:o}", "kind", "APIResourceList", "apiVersion", "v1",
+                     "groupVersion", group_version(group, gv, sizeof gv), "resources", res);
+}
+
+static json_t *group_entry(const char *group)
+{
+    char gv[128];
+    group_version(group, gv, sizeof gv);
+    return json_pack("{s:s, s:[{s:s, s:s}], s:{s:s, s:s}}", "name", group, "versions",
+                     "groupVersion", gv, "version", REG_VERSION, "preferredVersion",
+                     "groupVersion", gv, "version", REG_VERSION);
+}
+
+json_t *reg_api_group(const char *group)
+{
+    json_t *g = group_entry(group);
+    json_object_set_new(g, "kind", json_string("APIGroup"));
+    json_object_set_new(g, "apiVersion", json_string("v1"));
+    return g;
+}
+
+json_t *reg_api_group_list(void)
+{
+    json_t *groups = json_array();
+    for (size_t i = 0; reg_groups[i]; i++)
+        json_array_append_new(groups, group_entry(reg_groups[i]));
+    return json_pack("{s:s, s:s, s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups",
+                     groups);
+}
+
+json_t *reg_discovery_v2(const char *api_version)
+{
+    json_t *items = json_array();
+    for (size_t g = 0; reg_groups[g]; g++) {
+        json_t *resources = json_array();
+        for (size_t i = 0; reg_kinds[i]; i++) {
+            const reg_kind_t *k = reg_kinds[i];
+            if (strcmp(k->group, reg_groups[g]))
+                continue;
+            json_t *r = json_pack("{s:s, s:{s:s, s:s, s:s}, s:s, s:s, s:o, s:o}",
+                                  "resource", k->resource, "responseKind", "group", k->group,
+                                  "version", k->version, "kind", k->kind, "scope",
+                                  k->namespaced ? "Namespaced" : "Cluster", "singularResource",
+                                  k->singular, "verbs", verbs_of(k), "categories",
+                                  categories_of(k));
+            if (k->short_names)
+                json_object_set_new(r, "shortNames", strings(k->short_names));
+            if (k->has_status)
+                json_object_set_new(r, "subresources",
+                                    json_pack("[{s:s, s:{s:s, s:s, s:s}, s:[s,s,s]}]",
+                                              "subresource", "status", "responseKind", "group",
+                                              k->group, "version", k->version, "kind", k->kind,
+                                              "verbs", "get", "patch", "update"));
+            json_array_append_new(resources, r);
+        }
+        json_array_append_new(items, json_pack("{s:{s:s}, s:[{s:s, s:o, s:s}]}", "metadata",
+                                               "name", reg_groups[g], "versions", "version",
+                                               REG_VERSION, "resources", resources,
+                                               "freshness", "Current"));
+    }
+    return json_pack("{s:s, s:s, s:{}, s:o}", "kind", "APIGroupDiscoveryList", "apiVersion",
+                     api_version, "metadata", "items", items);
+}
+
+/* ---- OpenAPI ----------------------------------------------------------------- */
+
+/* "iam.theriseunion.io" -> "io.theriseunion.iam.v1alpha1.<Kind>" */
+static void definition_name(const reg_kind_t *k, const char *suffix, char *buf, size_t n)
+{
+    char parts[8][64];
+    int np = 0;
+    const char *p = k->group;
+    while (*p && np < 8) {
+        size_t len = strcspn(p, ".");
+        snprintf(parts[np++], sizeof parts[0], "%.*s", (int)len, p);
+        p += len + (p[len] == '.');
+    }
+    size_t used = 0;
+    for (int i = np - 1; i >= 0; i--)
+        used += (size_t)snprintf(buf + used, n - used, "%s.", parts[i]);
+    snprintf(buf + used, n - used, "%s.%s%s", k->version, k->kind, suffix);
+}
+
+static void add_definitions(json_t *defs, const char *group)
+{
+    for (size_t i = 0; reg_kinds[i]; i++) {
+        const reg_kind_t *k = reg_kinds[i];
+        if (group && strcmp(k->group, group))
+            continue;
+        char name[256];
+        definition_name(k, "", name, sizeof name);
+        json_t *s = json_deep_copy(reg_schema(k));
+        json_object_set_new(s, "x-kubernetes-group-version-kind",
+                            json_pack("[{s:s, s:s, s:s}]", "group", k->group, "kind", k->kind,
+                                      "version", k->version));
+        json_object_set_new(defs, name, s);
+        if (k->create_only)
+            continue;
+        char list_kind[160];
+        snprintf(list_kind, sizeof list_kind, "%sList", k->kind);
+        char list_name[256];
+        definition_name(k, "List", list_name, sizeof list_name);
+        json_t *item = json_deep_copy(reg_schema(k));
+        json_object_set_new(defs, list_name,
+                            json_pack("{s:s, s:s, s:[s], s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s, s:o}},"
+                                      " s:[{s:s, s:s, s:s}]}",
+                                      "type", "object", "description", list_kind, "required",
+                                      "items", "properties", "apiVersion", "type", "string",
+                                      "kind", "type", "string", "metadata", "type", "object",
+                                      "items", "type", "array", "items", item,
+                                      "x-kubernetes-group-version-kind", "group", k->group,
+                                      "kind", list_kind, "version", k->version));
+    }
+}
+
+/* One operation of a path, in OpenAPI v3 (v3 != 0) or v2 form: the GVK
+ * and action extensions kubectl looks for, the query parameters the
+ * server honours, and the response schema. */
+static json_t *operation(const reg_kind_t *k, const char *action, const char *def, int v3)
+{
+    static const char *const write_params[] = {"dryRun", "fieldManager", "fieldValidation", NULL};
+    static const char *const patch_params[] = {"dryRun", "fieldManager", "fieldValidation",
+                                               "force", NULL};
+    static const char *const list_params[] = {"labelSelector", "fieldSelector", "limit",
+                                              "continue", "resourceVersion",
+                                              "resourceVersionMatch", "watch",
+                                              "allowWatchBookmarks", "sendInitialEvents",
+                                              "timeoutSeconds", NULL};
+    const char *const *names = !strcmp(action, "patch") ? patch_params
+                             : !strcmp(action, "list") ? list_params
+                             : (!strcmp(action, "get") || !strcmp(action, "delete")) ? NULL
+                             : write_params;
+    json_t *params = json_array();
+    for (size_t i = 0; names && names[i]; i++) {
+        json_t *p = json_pack("{s:s, s:s, s:b}", "name", names[i], "in", "query", "uniqueItems",
+                              1);
+        if (v3)
+            json_object_set_new(p, "schema", json_pack("{s:s}", "type", "string"));
+        else
+            json_object_set_new(p, "type", json_string("string"));
+        json_array_append_new(params, p);
+    }
+    char ref[320];
+    snprintf(ref, sizeof ref, v3 ? "#/components/schemas/%s" : "#/definitions/%s", def);
+    json_t *schema = json_pack("{s:s}", "$ref", ref);
+    json_t *ok = v3 ? json_pack("{s:s, s:{s:{s:o}}}", "description", "OK", "content",
+                                "application/json", "schema", schema)
+                    : json_pack("{s:s, s:o}", "description", "OK", "schema", schema);
+    return json_pack("{s:s, s:o, s:{s:o}, s:s, s:{s:s, s:s, s:s}}", "operationId", action,
+                     "parameters", params, "responses", "200", ok, "x-kubernetes-action",
+                     action, "x-kubernetes-group-version-kind", "group", k->group, "version",
+                     k->version, "kind", k->kind);
+}
+
+static void add_paths(json_t *paths, const char *group, int v3)
+{
+    for (size_t i = 0; reg_kinds[i]; i++) {
+        const reg_kind_t *k = reg_kinds[i];
+        if (group && strcmp(k->group, group))
+            continue;
+        char def[256], list_def[256], base[320], item[400], st[420];
+        definition_name(k, "", def, sizeof def);
+        definition_name(k, "List", list_def, sizeof list_def);
+        snprintf(base, sizeof base, "/apis/%s/%s/%s%s", k->group, k->version,
+                 k->namespaced ? "namespaces/{namespace}/" : "", k->resource);
+        if (k->create_only) {
+            json_object_set_new(paths, base, json_pack("{s:o}", "post",
+                                                      operation(k, "post", def, v3)));
+            continue;
+        }
+        json_object_set_new(paths, base,
+                            json_pack("{s:o, s:o, s:o}", "get", operation(k, "list", list_def, v3),
+                                      "post", operation(k, "post", def, v3), "delete",
+                                      operation(k, "deletecollection", list_def, v3)));
+        snprintf(item, sizeof item, "%s/{name}", base);
+        json_object_set_new(paths, item,
+                            json_pack("{s:o, s:o, s:o, s:o}", "get", operation(k, "get", def, v3),
+                                      "put", operation(k, "put", def, v3), "patch",
+                                      operation(k, "patch", def, v3), "delete",
+                                      operation(k, "delete", def, v3)));
+        if (k->has_status) {
+            snprintf(st, sizeof st, "%s/status", item);
+            json_object_set_new(paths, st,
+                                json_pack("{s:o, s:o, s:o}", "get", operation(k, "get", def, v3),
+                                          "put", operation(k, "put", def, v3), "patch",
+                                          operation(k, "patch", def, v3)));
+        }
+    }
+}
+
+json_t *reg_openapi_v3(const char *group)
+{
+    json_t *defs = json_object();
+    json_t *paths = json_object();
+    add_definitions(defs, group);
+    add_paths(paths, group, 1);
+    return json_pack("{s:s, s:{s:s, s:s}, s:o, s:{s:o}}", "openapi", "3.0.0", "info", "title",
+                     "edge-apiserver", "version", REG_VERSION, "paths", paths, "components",
+                     "schemas", defs);
+}
+
+json_t *reg_openapi_v2(void)
+{
+    json_t *defs = json_object();
+    json_t *paths = json_object();
+    add_definitions(defs, NULL);
+    add_paths(paths, NULL, 0);
+    return json_pack("{s:s, s:{s:s, s:s}, s:o, s:o}", "swagger", "2.0", "info", "title",
+                     "edge-apiserver", "version", REG_VERSION, "paths", paths, "definitions", defs);
+}

@@ -1,0 +1,78 @@
+/* IAMRoleBinding (iam, cluster-scoped): grants an IAMRole to subjects at a
+ * scope. */
+#include "reg_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const short_names[] = {"iamrb", NULL};
+
+static const patch_list_rule_t list_rules[] = {
+    {"spec.subjects", "kind,name"},
+    {"status.conditions", "type"},
+    {NULL, NULL},
+};
+
+static json_t *cell_role(const json_t *o) { return reg__cell_str(o, "spec.roleRef.name"); }
+
+static json_t *cell_scope(const json_t *o)
+{
+    const char *level = json_string_value(reg__at(o, "spec.scope.level"));
+    const char *name = json_string_value(reg__at(o, "spec.scope.name"));
+    if (!level)
+        return NULL;
+    if (!name || !*name)
+        return json_string(level);
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s/%s", level, name);
+    return json_string(buf);
+}
+
+static json_t *cell_subjects(const json_t *o) { return reg__cell_join(o, "spec.subjects", "name", 3); }
+
+static const reg_column_t columns[] = {
+    {"Role", "string", 0, "The bound IAMRole.", cell_role},
+    {"Scope", "string", 0, "Where the binding applies.", cell_scope},
+    {"Subjects", "string", 0, "Who it binds.", cell_subjects},
+    {NULL, NULL, 0, NULL, NULL},
+};
+
+static void validate(const json_t *obj, const json_t *old, err_t *err)
+{
+    (void)old;
+    const json_t *subjects = reg__at(obj, "spec.subjects");
+    size_t i;
+    const json_t *s;
+    json_array_foreach(subjects, i, s) {
+        const char *kind = json_string_value(json_object_get(s, "kind"));
+        const char *ns = json_string_value(json_object_get(s, "namespace"));
+        char field[64];
+        snprintf(field, sizeof field, "spec.subjects[%zu].namespace", i);
+        if (kind && !strcmp(kind, "ServiceAccount") && (!ns || !*ns))
+            REG_INVALID(err, "FieldValueRequired", field,
+                        "Required value: a ServiceAccount subject needs a namespace");
+    }
+    const char *level = json_string_value(reg__at(obj, "spec.scope.level"));
+    const char *name = json_string_value(reg__at(obj, "spec.scope.name"));
+    if (level && strcmp(level, "Platform") && strcmp(level, "Cluster") &&
+        strcmp(level, "Resource") && (!name || !*name))
+        REG_INVALID(err, "FieldValueRequired", "spec.scope.name",
+                    "Required value: a %s scope needs a name", level);
+}
+
+const reg_kind_t reg_kind_iamrolebinding = {
+    .group = "iam.theriseunion.io", .version = REG_VERSION,
+    .resource = "iamrolebindings", .singular = "iamrolebinding", .kind = "IAMRoleBinding",
+    .short_names = short_names, .has_status = 1,
+    .list_rules = list_rules, .columns = columns, .validate = validate,
+    .spec_schema =
+        "{\"type\":\"object\",\"required\":[\"roleRef\",\"scope\"],\"properties\":{"
+        "\"roleRef\":{\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"name\":" REG_S_STR "}},"
+        "\"subjects\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"map\","
+        "\"x-kubernetes-list-map-keys\":[\"kind\",\"name\"],"
+        "\"items\":{\"type\":\"object\",\"required\":[\"kind\",\"name\"],\"properties\":{"
+        "\"kind\":{\"type\":\"string\",\"enum\":[\"User\",\"Group\",\"ServiceAccount\"]},"
+        "\"name\":" REG_S_STR ",\"namespace\":" REG_S_STR ",\"apiGroup\":" REG_S_STR "}}},"
+        "\"scope\":" REG_S_SCOPE_REF "}}",
+    .status_schema = "{\"type\":\"object\",\"properties\":{\"conditions\":" REG_S_CONDITIONS "}}",
+};

@@ -1,0 +1,82 @@
+/*
+ * reg_internal: what the registry's files share: schema fragments the
+ * kinds are built from, and helpers for printer-column cells. Not for use
+ * outside registry/.
+ */
+#ifndef EDGE_REG_INTERNAL_H
+#define EDGE_REG_INTERNAL_H
+
+#include <jansson.h>
+
+#include "registry.h"
+
+/* ---- schema fragments (OpenAPI v3 JSON text) ---------------------------- */
+
+#define REG_S_STR "{\"type\":\"string\"}"
+#define REG_S_INT "{\"type\":\"integer\",\"format\":\"int64\"}"
+#define REG_S_BOOL "{\"type\":\"boolean\"}"
+#define REG_S_STRS "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}"
+#define REG_S_ANY "{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true}"
+#define REG_S_DESC_STR(d) "{\"type\":\"string\",\"description\":\"" d "\"}"
+
+#define REG_S_LEVELS "\"Platform\",\"Cluster\",\"Workspace\",\"NodeGroup\",\"Namespace\",\"Node\",\"Resource\""
+
+#define REG_S_POLICY_RULE                                                          \
+    "{\"type\":\"object\",\"description\":\"A Kubernetes RBAC policy rule.\","     \
+    "\"required\":[\"verbs\"],\"properties\":{"                                    \
+    "\"verbs\":" REG_S_STRS ",\"apiGroups\":" REG_S_STRS ","                      \
+    "\"resources\":" REG_S_STRS ",\"resourceNames\":" REG_S_STRS ","              \
+    "\"nonResourceURLs\":" REG_S_STRS "}}"
+
+#define REG_S_RULES "{\"type\":\"array\",\"items\":" REG_S_POLICY_RULE "}"
+
+#define REG_S_SCOPE_REF                                                            \
+    "{\"type\":\"object\",\"description\":\"A place in the scope chain.\","        \
+    "\"required\":[\"level\"],\"properties\":{"                                    \
+    "\"level\":{\"type\":\"string\",\"enum\":[" REG_S_LEVELS "]},"                 \
+    "\"cluster\":" REG_S_DESC_STR("Member cluster; empty means the server's --cluster-name.") "," \
+    "\"name\":" REG_S_DESC_STR("The Workspace, NodeGroup, Namespace or Node name.") "," \
+    "\"namespace\":" REG_S_STR ",\"group\":" REG_S_STR ",\"resource\":" REG_S_STR "}}"
+
+#define REG_S_LABEL_SELECTOR                                                       \
+    "{\"type\":\"object\",\"properties\":{"                                        \
+    "\"matchLabels\":{\"type\":\"object\",\"additionalProperties\":" REG_S_STR "}," \
+    "\"matchExpressions\":{\"type\":\"array\",\"items\":{\"type\":\"object\","     \
+    "\"required\":[\"key\",\"operator\"],\"properties\":{\"key\":" REG_S_STR ","   \
+    "\"operator\":{\"type\":\"string\",\"enum\":[\"In\",\"NotIn\",\"Exists\",\"DoesNotExist\"]}," \
+    "\"values\":" REG_S_STRS "}}}}}"
+
+#define REG_S_CONDITIONS                                                           \
+    "{\"type\":\"array\",\"x-kubernetes-list-type\":\"map\","                      \
+    "\"x-kubernetes-list-map-keys\":[\"type\"],"                                   \
+    "\"x-kubernetes-patch-merge-key\":\"type\",\"x-kubernetes-patch-strategy\":\"merge\"," \
+    "\"items\":{\"type\":\"object\",\"required\":[\"type\",\"status\"],\"properties\":{" \
+    "\"type\":" REG_S_STR ",\"status\":{\"type\":\"string\",\"enum\":[\"True\",\"False\",\"Unknown\"]}," \
+    "\"reason\":" REG_S_STR ",\"message\":" REG_S_STR ","                         \
+    "\"lastTransitionTime\":{\"type\":\"string\",\"format\":\"date-time\"},"       \
+    "\"observedGeneration\":" REG_S_INT "}}}"
+
+/* ---- cells ----------------------------------------------------------------- */
+
+/* The value at a dotted path ("spec.scope.level"), borrowed; NULL if absent. */
+const json_t *reg__at(const json_t *obj, const char *path);
+/* The string at path as a new reference, NULL when absent or not a string. */
+json_t *reg__cell_str(const json_t *obj, const char *path);
+/* The length of the array at path (0 when absent). */
+json_t *reg__cell_count(const json_t *obj, const char *path);
+/* The strings of the array at path joined by ",", at most max shown, then
+ * "+N more"; sub picks a field of object items (NULL for string items). */
+json_t *reg__cell_join(const json_t *obj, const char *path, const char *sub, int max);
+/* The status of the condition of type cond_type ("True", ...), or NULL. */
+json_t *reg__cell_condition(const json_t *obj, const char *cond_type);
+
+/* Adds a cause and keeps going: validation collects every cause. */
+#define REG_INVALID(err, type, field, ...) err_add_cause((err), (type), (field), __VA_ARGS__)
+
+/* The kinds, one file each. */
+extern const reg_kind_t reg_kind_roletemplate, reg_kind_iamrole, reg_kind_iamrolebinding,
+    reg_kind_accessreview, reg_kind_permissionreview, reg_kind_cluster,
+    reg_kind_workspace, reg_kind_nodegroup, reg_kind_application,
+    reg_kind_applicationversion, reg_kind_applicationdeployment, reg_kind_component;
+
+#endif

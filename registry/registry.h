@@ -1,0 +1,215 @@
+/*
+ * registry: the API's kinds and the generic REST strategy that serves them.
+ *
+ * Owns the table of kinds (one file per kind, reg_kind_<name>.c, and one
+ * row in kinds.c) and every rule kube-apiserver's generic registry applies
+ * to objects: names, uid, creationTimestamp, generation, resourceVersion,
+ * the status subresource, optimistic concurrency, the patch formats,
+ * server-side apply, finalizers, dry run, field validation, selectors,
+ * paging, watch translation, and Table rendering.
+ *
+ * It calls storage/ (and the pure modules patch, apply, selector); it knows
+ * nothing of HTTP: every function takes decoded arguments and returns 0 or
+ * a negative ERR_* code with an err_t the caller turns into a Status.
+ *
+ * Objects are stored as their JSON without metadata.resourceVersion, under
+ * kube-apiserver's key layout, "/<group>/<resource>[/<namespace>]/<name>";
+ * resourceVersion is set from the store's mod_rev whenever an object is
+ * read. All returned json_t are new references the caller owns.
+ *
+ * Thread safety: all functions may be called concurrently.
+ */
+#ifndef EDGE_REGISTRY_H
+#define EDGE_REGISTRY_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "../storage/err.h"
+#include "../storage/store.h"
+#include "patch.h"
+
+/* A printer column between NAME and AGE. cell returns a new reference (a
+ * string or integer), or NULL for an empty cell. */
+typedef struct reg_column {
+    const char *name;
+    const char *type;            /* string, integer, date */
+    int priority;                /* 0: always; 1: -o wide */
+    const char *description;
+    json_t *(*cell)(const json_t *obj);
+} reg_column_t;
+
+typedef struct reg reg_t;
+
+typedef struct reg_kind {
+    const char *group;
+    const char *version;
+    const char *resource;        /* plural, lower case */
+    const char *singular;
+    const char *kind;
+    int namespaced;
+    const char *const *short_names;  /* NULL-terminated, may be NULL */
+    int has_status;              /* a status subresource exists */
+    int create_only;             /* a review: never stored */
+    const patch_list_rule_t *list_rules;
+    const reg_column_t *columns; /* ends with {NULL} */
+    /* OpenAPI v3 schemas (JSON text) of spec and status, used for
+     * discovery of fields (explain), pruning unknown fields, and type,
+     * enum and required checks. */
+    const char *spec_schema;
+    const char *status_schema;
+    /* Optional semantic checks beyond the schema: add causes to err (the
+     * caller turns any cause into ERR_INVALID). old is NULL on create. */
+    void (*validate)(const json_t *obj, const json_t *old, err_t *err);
+    /* For create_only kinds: fills obj's status. */
+    int (*review)(reg_t *reg, json_t *obj, err_t *err);
+} reg_kind_t;
+
+/* Every kind, NULL-terminated, and the groups they form. */
+extern const reg_kind_t *const reg_kinds[];
+extern const char *const reg_groups[];   /* NULL-terminated */
+#define REG_VERSION "v1alpha1"
+
+/* The kind served at group/version/resource; NULL if none. */
+const reg_kind_t *reg_find(const char *group, const char *version,
+                           const char *resource);
+
+/* The kind's parsed OpenAPI v3 object schema (borrowed, built once):
+ * {type: object, properties: {apiVersion, kind, metadata, spec, status}}. */
+const json_t *reg_schema(const reg_kind_t *k);
+
+/* ---- the registry ----------------------------------------------------- */
+
+/* Hook the authorizer installs to answer create_only reviews; NULL until
+ * it does. */
+typedef int (*reg_review_fn)(void *arg, const reg_kind_t *k, json_t *obj,
+                             err_t *err);
+
+struct reg {
+    store_t *store;
+    reg_review_fn review;
+    void *review_arg;
+};
+
+/* ---- requests ----------------------------------------------------------- */
+
+enum { REG_FV_WARN = 0, REG_FV_STRICT, REG_FV_IGNORE };
+
+/* Options of a write. */
+typedef struct reg_write_opts {
+    int dry_run;
+    int field_validation;        /* REG_FV_* */
+    const char *field_manager;   /* NULL: derived ("unknown") */
+    int force;                   /* apply */
+    const char *user_agent;      /* for the default field manager */
+} reg_write_opts_t;
+
+/* What a write hands back besides the object: warnings (for Warning
+ * headers) and whether it created. */
+#define REG_MAX_WARNINGS 8
+typedef struct reg_outcome {
+    int created;                 /* 201 instead of 200 */
+    int accepted;                /* 202: deletion pending finalizers */
+    int nwarnings;
+    char warnings[REG_MAX_WARNINGS][256];
+} reg_outcome_t;
+
+typedef struct reg_list_opts {
+    const char *label_selector;
+    const char *field_selector;
+    size_t limit;
+    const char *continue_token;
+    const char *resource_version;       /* "" / "0" / "N" */
+    const char *resource_version_match; /* "", "Exact", "NotOlderThan" */
+} reg_list_opts_t;
+
+typedef struct reg_delete_opts {
+    int dry_run;
+    const char *precondition_uid;
+    const char *precondition_rv;
+    const char *propagation_policy;
+    long grace_period_seconds;   /* -1 when not given */
+} reg_delete_opts_t;
+
+int reg_get(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
+            json_t **out, err_t *err);
+/* ns NULL or "" lists every namespace. Returns the <Kind>List. */
+int reg_list(reg_t *r, const reg_kind_t *k, const char *ns,
+             const reg_list_opts_t *o, json_t **out, err_t *err);
+int reg_create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *body,
+               const reg_write_opts_t *o, json_t **out, reg_outcome_t *oc,
+               err_t *err);
+/* PUT. status: the /status subresource. */
+int reg_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
+               const json_t *body, int status, const reg_write_opts_t *o,
+               json_t **out, reg_outcome_t *oc, err_t *err);
+/* PATCH with the body's content type: application/json-patch+json,
+ * application/merge-patch+json, application/strategic-merge-patch+json,
+ * application/apply-patch+yaml (JSON, which kubectl sends, or YAML).
+ * ERR_UNSUPPORTED_MEDIA for others. */
+int reg_patch(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
+              const char *content_type, const char *body, size_t len,
+              int status, const reg_write_opts_t *o, json_t **out,
+              reg_outcome_t *oc, err_t *err);
+int reg_delete(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
+               const reg_delete_opts_t *o, json_t **out, reg_outcome_t *oc,
+               err_t *err);
+/* Deletes what the list options select; returns the list of deleted (or
+ * deletion-pending) objects. */
+int reg_delete_collection(reg_t *r, const reg_kind_t *k, const char *ns,
+                          const reg_list_opts_t *lo, const reg_delete_opts_t *o,
+                          json_t **out, err_t *err);
+
+/* Parses a request body as JSON (objects only, duplicate keys follow
+ * fieldValidation: Strict rejects, others warn), bounded in depth. */
+int reg_decode_body(const char *body, size_t len, int field_validation,
+                    json_t **out, reg_outcome_t *oc, err_t *err);
+
+/* ---- watch --------------------------------------------------------------- */
+
+typedef struct reg_watch reg_watch_t;
+
+typedef struct reg_watch_opts {
+    const char *label_selector;
+    const char *field_selector;
+    const char *resource_version;   /* "" or "0": synthetic ADDED first */
+    int send_initial_events;        /* sendInitialEvents=true */
+    int allow_bookmarks;
+    store_notify_fn notify;
+    void *notify_arg;
+} reg_watch_opts_t;
+
+int reg_watch_open(reg_t *r, const reg_kind_t *k, const char *ns,
+                   const reg_watch_opts_t *o, reg_watch_t **out, err_t *err);
+/* The next event as {"type": ..., "object": ...} (new reference) in *ev:
+ * 0; ERR_TIMEOUT when none is ready; any other code is final, and *ev is
+ * then the ERROR event to send (or NULL when the stream should just end). */
+int reg_watch_next(reg_watch_t *w, json_t **ev, err_t *err);
+/* A BOOKMARK event at the watcher's progress, NULL if nothing new since
+ * the last one. */
+json_t *reg_watch_bookmark(reg_watch_t *w);
+void reg_watch_close(reg_watch_t *w);
+
+/* ---- output --------------------------------------------------------------- */
+
+/* A meta.k8s.io Table (v1 or v1beta1) of an object or a list. include:
+ * "None", "Metadata" (default), "Object". */
+json_t *reg_table(const reg_kind_t *k, const json_t *obj_or_list,
+                  const char *api_version, const char *include);
+
+/* Discovery: the APIResourceList of group/version, the APIGroup, and the
+ * aggregated APIGroupDiscoveryList (v2 or v2beta1). */
+json_t *reg_resource_list(const char *group);
+json_t *reg_api_group(const char *group);
+json_t *reg_api_group_list(void);
+json_t *reg_discovery_v2(const char *api_version);
+
+/* OpenAPI: the v3 document of one group/version, and the v2 document of
+ * everything. */
+json_t *reg_openapi_v3(const char *group);
+json_t *reg_openapi_v2(void);
+
+/* A metav1.Status for err (code, reason, message, details with causes). */
+json_t *reg_status(const err_t *err, const reg_kind_t *k, const char *name);
+
+#endif

@@ -1,0 +1,1226 @@
+/*
+ * The generic REST strategy: what kube-apiserver's generic registry
+ * (k8s.io/apiserver/pkg/registry/generic/registry/store.go) does to every
+ * object on its way in and out of storage.
+ *
+ * A write goes: decode -> check identity (apiVersion, kind, name,
+ * namespace) -> schema walk (prune unknown fields per fieldValidation,
+ * types, enums, required) -> kind's semantic checks -> metadata rules
+ * (uid, timestamps, generation, status kept or taken per subresource,
+ * managedFields) -> compare-and-swap in storage, retried on races the
+ * client did not ask to detect -> the stored object with its new
+ * resourceVersion.
+ */
+#include "reg_internal.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../storage/crypto.h"
+#include "../storage/mem.h"
+#include "apply.h"
+#include "selector.h"
+
+#define REG_MAX_DEPTH 64
+#define REG_CAS_RETRIES 16
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static void now_rfc3339(char buf[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *str_at(const json_t *o, const char *path)
+{
+    return json_string_value(reg__at(o, path));
+}
+
+static void api_version_of(const reg_kind_t *k, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s", k->group, k->version);
+}
+
+static int make_key(const reg_kind_t *k, const char *ns, const char *name, char *buf,
+                    size_t n)
+{
+    int len = k->namespaced
+                  ? snprintf(buf, n, "/%s/%s/%s/%s", k->group, k->resource, ns ? ns : "", name)
+                  : snprintf(buf, n, "/%s/%s/%s", k->group, k->resource, name);
+    return len > 0 && (size_t)len < n ? 0 : ERR_BAD_REQUEST;
+}
+
+static void make_prefix(const reg_kind_t *k, const char *ns, char *buf, size_t n)
+{
+    if (k->namespaced && ns && *ns)
+        snprintf(buf, n, "/%s/%s/%s/", k->group, k->resource, ns);
+    else
+        snprintf(buf, n, "/%s/%s/", k->group, k->resource);
+}
+
+/* "IAMRole.iam.theriseunion.io" */
+static void qualified_kind(const reg_kind_t *k, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s.%s", k->kind, k->group);
+}
+
+/* "iamroles.iam.theriseunion.io" */
+static void qualified_resource(const reg_kind_t *k, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s.%s", k->resource, k->group);
+}
+
+static void warn(reg_outcome_t *oc, const char *fmt, const char *arg)
+{
+    if (!oc || oc->nwarnings >= REG_MAX_WARNINGS)
+        return;
+    snprintf(oc->warnings[oc->nwarnings++], sizeof oc->warnings[0], fmt, arg);
+}
+
+/* Builds the stored form: apiVersion, kind and metadata first (so readers
+ * can find metadata without parsing), no resourceVersion. Caller frees. */
+static char *encode_for_store(const json_t *obj, size_t *len)
+{
+    json_t *o = json_object();
+    json_t *meta = json_deep_copy(json_object_get(obj, "metadata"));
+    if (!o || !meta) {
+        json_decref(o);
+        json_decref(meta);
+        return NULL;
+    }
+    json_object_del(meta, "resourceVersion");
+    json_object_set(o, "apiVersion", json_object_get(obj, "apiVersion"));
+    json_object_set(o, "kind", json_object_get(obj, "kind"));
+    json_object_set_new(o, "metadata", meta);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        if (strcmp(key, "apiVersion") && strcmp(key, "kind") && strcmp(key, "metadata"))
+            json_object_set(o, key, v);
+    }
+    char *txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (txt)
+        *len = strlen(txt);
+    return txt;
+}
+
+static int decode_stored(const char *data, size_t len, uint64_t rev, json_t **out,
+                         err_t *err)
+{
+    json_t *o = json_loadb(data, len, 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return err_set(err, ERR_INTERNAL, "stored object does not decode");
+    }
+    json_t *meta = json_object_get(o, "metadata");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(o, "metadata", meta);
+    }
+    char rv[24];
+    snprintf(rv, sizeof rv, "%" PRIu64, rev);
+    json_object_set_new(meta, "resourceVersion", json_string(rv));
+    *out = o;
+    return 0;
+}
+
+/* ---- names and metadata validation ------------------------------------------- */
+
+/* RFC 1123 subdomain (max 253) or label (max 63). */
+static int is_dns(const char *s, int subdomain)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > (subdomain ? 253u : 63u))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (alnum)
+            continue;
+        if (c == '-' && i > 0 && i < n - 1 && s[i - 1] != '.' && s[i + 1] != '.')
+            continue;
+        if (c == '.' && subdomain && i > 0 && i < n - 1 && s[i - 1] != '-' && s[i + 1] != '-' &&
+            s[i - 1] != '.')
+            continue;
+        return 0;
+    }
+    return 1;
+}
+
+static const char dns1123_subdomain_msg[] =
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+    "'-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
+    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+/* Label-value / qualified-name part: [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?, max 63. */
+static int is_name_part(const char *s, size_t n, int allow_empty)
+{
+    if (n == 0)
+        return allow_empty;
+    if (n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
+            return 0;
+    return 1;
+}
+
+static int is_qualified_name(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    if (!slash)
+        return is_name_part(s, strlen(s), 0);
+    char prefix[254];
+    size_t pn = (size_t)(slash - s);
+    if (pn == 0 || pn > 253)
+        return 0;
+    memcpy(prefix, s, pn);
+    prefix[pn] = '\0';
+    return is_dns(prefix, 1) && is_name_part(slash + 1, strlen(slash + 1), 0);
+}
+
+static void validate_string_map(const json_t *m, const char *field, int values_are_labels,
+                                err_t *err)
+{
+    if (!m)
+        return;
+    const char *key;
+    const json_t *v;
+    size_t total = 0;
+    json_object_foreach((json_t *)m, key, v) {
+        char f[320];
+        snprintf(f, sizeof f, "%s", field);
+        if (!is_qualified_name(key))
+            err_add_cause(err, "FieldValueInvalid", f,
+                          "Invalid value: \"%s\": name part must consist of alphanumeric "
+                          "characters, '-', '_' or '.', and must start and end with an "
+                          "alphanumeric character",
+                          key);
+        const char *s = json_string_value(v);
+        if (!s)
+            continue;
+        total += strlen(key) + strlen(s);
+        if (values_are_labels && !is_name_part(s, strlen(s), 1))
+            err_add_cause(err, "FieldValueInvalid", f,
+                          "Invalid value: \"%s\": a valid label must be an empty string or "
+                          "consist of alphanumeric characters, '-', '_' or '.', and must start "
+                          "and end with an alphanumeric character",
+                          s);
+    }
+    if (!values_are_labels && total > 256 * 1024)
+        err_add_cause(err, "FieldValueTooLong", field,
+                      "Too long: must have at most 262144 bytes");
+}
+
+/* ---- the schema walk --------------------------------------------------------- */
+
+typedef struct walk {
+    int mode;                    /* REG_FV_* */
+    err_t *err;                  /* causes for Invalid */
+    char unknown[1024];          /* unknown fields, for Strict's message */
+    size_t unknown_len;
+    int nunknown;
+    reg_outcome_t *oc;
+} walk_t;
+
+static const char *type_of(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER: return "integer";
+    case JSON_REAL: return "number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "boolean";
+    default: return "null";
+    }
+}
+
+static void walk_unknown(walk_t *w, const char *path)
+{
+    char msg[240];
+    snprintf(msg, sizeof msg, "unknown field \"%.200s\"", path);
+    if (w->mode == REG_FV_WARN)
+        warn(w->oc, "%s", msg);
+    if (w->unknown_len < sizeof w->unknown - 1)
+        w->unknown_len += (size_t)snprintf(w->unknown + w->unknown_len,
+                                           sizeof w->unknown - w->unknown_len, "%s%s",
+                                           w->nunknown ? ", " : "", msg);
+    w->nunknown++;
+}
+
+/* Checks v against schema s at path; prunes unknown fields and nulls from
+ * objects in place. */
+static void walk(walk_t *w, json_t *v, const json_t *s, const char *path, int depth)
+{
+    if (depth > REG_MAX_DEPTH || !s)
+        return;
+    const char *want = json_string_value(json_object_get(s, "type"));
+    const char *have = type_of(v);
+    if (want && strcmp(want, have) && !(!strcmp(want, "number") && !strcmp(have, "integer"))) {
+        char shown[64];
+        if (json_is_string(v))
+            snprintf(shown, sizeof shown, "\"%.40s\"", json_string_value(v));
+        else
+            snprintf(shown, sizeof shown, "\"%s\"", have);
+        err_add_cause(w->err, "FieldValueTypeInvalid", path,
+                      "Invalid value: %s: %s in body must be of type %s: \"%s\"", shown,
+                      path, want, have);
+        return;
+    }
+    const json_t *en = json_object_get(s, "enum");
+    if (json_is_array(en) && json_is_string(v)) {
+        size_t i;
+        const json_t *e;
+        int ok = 0;
+        char allowed[512] = "";
+        size_t al = 0;
+        json_array_foreach(en, i, e) {
+            if (json_equal(e, v))
+                ok = 1;
+            al += (size_t)snprintf(allowed + al, al < sizeof allowed ? sizeof allowed - al : 0,
+                                   "%s\"%s\"", i ? ", " : "", json_string_value(e));
+        }
+        if (!ok)
+            err_add_cause(w->err, "FieldValueNotSupported", path,
+                          "Unsupported value: \"%s\": supported values: %s",
+                          json_string_value(v), allowed);
+    }
+    if (json_is_object(v)) {
+        const json_t *props = json_object_get(s, "properties");
+        const json_t *addl = json_object_get(s, "additionalProperties");
+        int preserve = json_is_true(json_object_get(s, "x-kubernetes-preserve-unknown-fields"));
+        const char *key;
+        json_t *child;
+        void *tmp;
+        json_object_foreach_safe(v, tmp, key, child) {
+            char cp[512];
+            snprintf(cp, sizeof cp, "%s%s%s", path, *path ? "." : "", key);
+            if (json_is_null(child)) {
+                json_object_del(v, key);
+                continue;
+            }
+            const json_t *cs = props ? json_object_get(props, key) : NULL;
+            if (!cs && json_is_object(addl))
+                cs = addl;
+            if (cs) {
+                walk(w, child, cs, cp, depth + 1);
+            } else if (!preserve) {
+                walk_unknown(w, cp);
+                json_object_del(v, key);
+            }
+        }
+        const json_t *req = json_object_get(s, "required");
+        size_t i;
+        const json_t *r;
+        json_array_foreach(req, i, r) {
+            if (!json_object_get(v, json_string_value(r))) {
+                char cp[512];
+                snprintf(cp, sizeof cp, "%s%s%s", path, *path ? "." : "", json_string_value(r));
+                err_add_cause(w->err, "FieldValueRequired", cp, "Required value");
+            }
+        }
+    } else if (json_is_array(v)) {
+        const json_t *items = json_object_get(s, "items");
+        size_t i;
+        json_t *it;
+        json_array_foreach(v, i, it) {
+            char cp[512];
+            snprintf(cp, sizeof cp, "%s[%zu]", path, i);
+            walk(w, it, items, cp, depth + 1);
+        }
+    }
+}
+
+/* Turns collected causes into one Invalid error, kube's message format. */
+static int invalid_from_causes(const reg_kind_t *k, const char *name, err_t *err)
+{
+    if (!err->ncauses)
+        return 0;
+    char qk[160];
+    qualified_kind(k, qk, sizeof qk);
+    char list[2048];
+    size_t len = 0;
+    for (int i = 0; i < err->ncauses && len < sizeof list; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s: %s", i ? ", " : "",
+                                err->causes[i].field, err->causes[i].message);
+    if (err->ncauses == 1)
+        return err_set(err, ERR_INVALID, "%s \"%s\" is invalid: %s", qk, name ? name : "", list);
+    return err_set(err, ERR_INVALID, "%s \"%s\" is invalid: [%s]", qk, name ? name : "", list);
+}
+
+/* Prunes and checks obj against its kind. */
+static int check_object(const reg_kind_t *k, json_t *obj, const json_t *old, int mode,
+                        reg_outcome_t *oc, err_t *err)
+{
+    walk_t w = {.mode = mode, .err = err, .oc = oc};
+    walk(&w, obj, reg_schema(k), "", 0);
+    if (w.nunknown && mode == REG_FV_STRICT)
+        return err_set(err, ERR_BAD_REQUEST, "strict decoding error: %s", w.unknown);
+    const char *name = str_at(obj, "metadata.name");
+    if (name && !is_dns(name, 1))
+        err_add_cause(err, "FieldValueInvalid", "metadata.name", "Invalid value: \"%s\": %s",
+                      name, dns1123_subdomain_msg);
+    validate_string_map(reg__at(obj, "metadata.labels"), "metadata.labels", 1, err);
+    validate_string_map(reg__at(obj, "metadata.annotations"), "metadata.annotations", 0, err);
+    if (k->validate)
+        k->validate(obj, old, err);
+    return invalid_from_causes(k, name, err);
+}
+
+/* ---- decoding ------------------------------------------------------------------ */
+
+int reg_decode_body(const char *body, size_t len, int field_validation, json_t **out,
+                    reg_outcome_t *oc, err_t *err)
+{
+    json_error_t je;
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (!j && strstr(je.text, "duplicate object key")) {
+        if (field_validation == REG_FV_STRICT)
+            return err_set(err, ERR_BAD_REQUEST, "strict decoding error: %s", je.text);
+        if (field_validation == REG_FV_WARN)
+            warn(oc, "%s", je.text);
+        j = json_loadb(body, len, 0, &je);
+    }
+    if (!j)
+        return err_set(err, ERR_BAD_REQUEST,
+                       "the body of the request was in an unknown format - accepted media "
+                       "types include: application/json, application/yaml: %s", je.text);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return err_set(err, ERR_BAD_REQUEST, "the body of the request must be a JSON object");
+    }
+    *out = j;
+    return 0;
+}
+
+/* Checks apiVersion/kind of a body; fills them when absent. */
+static int check_type(const reg_kind_t *k, json_t *obj, err_t *err)
+{
+    char av[160];
+    api_version_of(k, av, sizeof av);
+    const char *bav = str_at(obj, "apiVersion");
+    const char *bk = str_at(obj, "kind");
+    if (bav && *bav && strcmp(bav, av))
+        return err_set(err, ERR_BAD_REQUEST,
+                       "the API version in the data (%s) does not match the expected API "
+                       "version (%s)", bav, av);
+    if (bk && *bk && strcmp(bk, k->kind))
+        return err_set(err, ERR_BAD_REQUEST,
+                       "the kind in the data (%s) does not match the expected kind (%s)", bk,
+                       k->kind);
+    json_object_set_new(obj, "apiVersion", json_string(av));
+    json_object_set_new(obj, "kind", json_string(k->kind));
+    if (!json_is_object(json_object_get(obj, "metadata")))
+        json_object_set_new(obj, "metadata", json_object());
+    return 0;
+}
+
+static int check_namespace(const reg_kind_t *k, json_t *obj, const char *ns, err_t *err)
+{
+    json_t *meta = json_object_get(obj, "metadata");
+    const char *bns = str_at(obj, "metadata.namespace");
+    if (!k->namespaced) {
+        json_object_del(meta, "namespace");
+        return 0;
+    }
+    if (bns && *bns && ns && strcmp(bns, ns))
+        return err_set(err, ERR_BAD_REQUEST,
+                       "the namespace of the provided object does not match the namespace "
+                       "sent on the request");
+    if (!ns || !*ns)
+        return err_set(err, ERR_BAD_REQUEST, "a namespace is required for %s", k->resource);
+    json_object_set_new(meta, "namespace", json_string(ns));
+    return 0;
+}
+
+/* generateName: prefix + 5 characters from kube's alphabet (no vowels). */
+static void generate_name(const char *prefix, char *out, size_t n)
+{
+    static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+    unsigned char rnd[5];
+    crypto_random(rnd, sizeof rnd);
+    char suffix[6];
+    for (int i = 0; i < 5; i++)
+        suffix[i] = alphabet[rnd[i] % (sizeof alphabet - 1)];
+    suffix[5] = '\0';
+    size_t pl = strlen(prefix);
+    if (pl > 253 - 5)
+        pl = 253 - 5;
+    snprintf(out, n, "%.*s%s", (int)pl, prefix, suffix);
+}
+
+static const char *manager_of(const reg_write_opts_t *o)
+{
+    if (o->field_manager && *o->field_manager)
+        return o->field_manager;
+    /* kube derives it from the user agent's program name. */
+    static const char unknown[] = "unknown";
+    return o->user_agent && *o->user_agent ? o->user_agent : unknown;
+}
+
+/* Everything but metadata and status: what raises generation. */
+static int spec_equal(const json_t *a, const json_t *b)
+{
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)a, key, v) {
+        if (!strcmp(key, "metadata") || !strcmp(key, "status"))
+            continue;
+        if (!json_equal(v, json_object_get(b, key)))
+            return 0;
+    }
+    json_object_foreach((json_t *)b, key, v) {
+        if (!strcmp(key, "metadata") || !strcmp(key, "status"))
+            continue;
+        if (!json_object_get(a, key))
+            return 0;
+    }
+    return 1;
+}
+
+static int store_error(const reg_kind_t *k, const char *name, int rc, err_t *err)
+{
+    char qr[160];
+    qualified_resource(k, qr, sizeof qr);
+    err_t tmp = {0};
+    switch (rc) {
+    case ERR_NOT_FOUND:
+        err_clear(err);
+        return err_set(err, rc, "%s \"%s\" not found", qr, name);
+    case ERR_ALREADY_EXISTS:
+        err_clear(err);
+        return err_set(err, rc, "%s \"%s\" already exists", qr, name);
+    case ERR_CONFLICT:
+        err_clear(err);
+        return err_set(err, rc,
+                       "Operation cannot be fulfilled on %s \"%s\": the object has been "
+                       "modified; please apply your changes to the latest version and try "
+                       "again", qr, name);
+    default:
+        (void)tmp;
+        return rc;
+    }
+}
+
+/* ---- get / list ------------------------------------------------------------------ */
+
+int reg_get(reg_t *r, const reg_kind_t *k, const char *ns, const char *name, json_t **out,
+            err_t *err)
+{
+    char key[STORE_MAX_KEY + 1];
+    if (make_key(k, ns, name, key, sizeof key))
+        return err_set(err, ERR_BAD_REQUEST, "name too long");
+    store_value_t v;
+    int rc = store_get(r->store, key, &v, err);
+    if (rc)
+        return store_error(k, name, rc, err);
+    rc = decode_stored(v.data, v.len, v.mod_rev, out, err);
+    store_value_free(&v);
+    return rc;
+}
+
+typedef struct list_ctx {
+    sel_t *labels;
+    sel_t *fields;
+    json_t *items;
+    int rc;
+    err_t *err;
+} list_ctx_t;
+
+typedef struct field_src {
+    const json_t *obj;
+} field_src_t;
+
+static const char *field_get(void *arg, const char *name)
+{
+    const json_t *o = ((field_src_t *)arg)->obj;
+    if (!strcmp(name, "metadata.name"))
+        return str_at(o, "metadata.name");
+    if (!strcmp(name, "metadata.namespace"))
+        return str_at(o, "metadata.namespace");
+    return NULL;
+}
+
+static int matches(const sel_t *labels, const sel_t *fields, const json_t *obj)
+{
+    if (labels && !sel_matches_labels(labels, reg__at(obj, "metadata.labels")))
+        return 0;
+    field_src_t fs = {obj};
+    if (fields && !sel_matches_fields(fields, field_get, &fs))
+        return 0;
+    return 1;
+}
+
+static int list_visit(void *arg, const store_kv_t *kv)
+{
+    list_ctx_t *c = arg;
+    json_t *o;
+    int rc = decode_stored(kv->value, kv->value_len, kv->mod_rev, &o, c->err);
+    if (rc)
+        return rc;
+    if (!matches(c->labels, c->fields, o)) {
+        json_decref(o);
+        return STORE_SKIP;
+    }
+    json_array_append_new(c->items, o);
+    return STORE_TAKE;
+}
+
+static const char *const field_names[] = {"metadata.name", "metadata.namespace", NULL};
+
+static int parse_selectors(const char *ls, const char *fs, sel_t **labels, sel_t **fields,
+                           err_t *err)
+{
+    *labels = *fields = NULL;
+    int rc = 0;
+    if (ls && *ls)
+        rc = sel_parse_labels(ls, labels, err);
+    if (!rc && fs && *fs)
+        rc = sel_parse_fields(fs, field_names, fields, err);
+    if (rc) {
+        sel_free(*labels);
+        *labels = NULL;
+    }
+    return rc;
+}
+
+static int parse_rv(const char *s, uint64_t *rv, err_t *err)
+{
+    *rv = 0;
+    if (!s || !*s)
+        return 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || s[0] == '-')
+        return err_set(err, ERR_BAD_REQUEST, "invalid resource version \"%s\"", s);
+    *rv = v;
+    return 0;
+}
+
+int reg_list(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_opts_t *o,
+             json_t **out, err_t *err)
+{
+    list_ctx_t c = {.err = err};
+    int rc = parse_selectors(o->label_selector, o->field_selector, &c.labels, &c.fields, err);
+    if (rc)
+        return rc;
+    uint64_t rv = 0;
+    rc = parse_rv(o->resource_version, &rv, err);
+    if (rc)
+        goto out;
+    const char *match = o->resource_version_match ? o->resource_version_match : "";
+    if (*match && strcmp(match, "Exact") && strcmp(match, "NotOlderThan")) {
+        rc = err_set(err, ERR_BAD_REQUEST, "resourceVersionMatch: Unsupported value: \"%s\"", match);
+        goto out;
+    }
+    if (*match && (!o->resource_version || !*o->resource_version)) {
+        rc = err_set(err, ERR_BAD_REQUEST,
+                     "resourceVersionMatch is forbidden unless resourceVersion is provided");
+        goto out;
+    }
+    /* Only an Exact match, or the legacy "RV with a limit", pins a
+     * snapshot; otherwise the latest state is at least as new as asked. */
+    uint64_t pin = 0;
+    if (!strcmp(match, "Exact") || (!*match && rv > 0 && o->limit > 0))
+        pin = rv;
+    if (!pin && rv > store_revision(r->store)) {
+        rc = err_set(err, ERR_TOO_LARGE_RV, "Too large resource version: %" PRIu64
+                     ", current: %" PRIu64, rv, store_revision(r->store));
+        goto out;
+    }
+    char prefix[STORE_MAX_KEY + 1];
+    make_prefix(k, ns, prefix, sizeof prefix);
+    c.items = json_array();
+    store_list_opts_t so = {.prefix = prefix, .continue_token = o->continue_token,
+                            .rev = pin, .limit = o->limit,
+                            .count_remaining = o->limit > 0 && !c.labels && !c.fields};
+    store_list_result_t res;
+    rc = store_list(r->store, &so, list_visit, &c, &res, err);
+    if (rc) {
+        json_decref(c.items);
+        goto out;
+    }
+    char av[160], lk[160], rvs[24];
+    api_version_of(k, av, sizeof av);
+    snprintf(lk, sizeof lk, "%sList", k->kind);
+    snprintf(rvs, sizeof rvs, "%" PRIu64, res.rev);
+    json_t *meta = json_pack("{s:s}", "resourceVersion", rvs);
+    if (res.continue_token) {
+        json_object_set_new(meta, "continue", json_string(res.continue_token));
+        if (res.remaining > 0)
+            json_object_set_new(meta, "remainingItemCount", json_integer(res.remaining));
+    }
+    store_list_result_free(&res);
+    *out = json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", av, "kind", lk, "metadata", meta,
+                     "items", c.items);
+out:
+    sel_free(c.labels);
+    sel_free(c.fields);
+    return rc;
+}
+
+/* ---- create ---------------------------------------------------------------------- */
+
+/* Fills what the server owns on create. */
+static void init_metadata(json_t *obj)
+{
+    json_t *meta = json_object_get(obj, "metadata");
+    char uid[37], now[32];
+    crypto_uuid4(uid);
+    now_rfc3339(now);
+    json_object_set_new(meta, "uid", json_string(uid));
+    json_object_set_new(meta, "creationTimestamp", json_string(now));
+    json_object_set_new(meta, "generation", json_integer(1));
+    json_object_del(meta, "resourceVersion");
+    json_object_del(meta, "deletionTimestamp");
+    json_object_del(meta, "deletionGracePeriodSeconds");
+    json_object_del(meta, "selfLink");
+}
+
+static int finish_write(const reg_kind_t *k, json_t *obj, uint64_t rev, json_t **out)
+{
+    char rv[24];
+    snprintf(rv, sizeof rv, "%" PRIu64, rev);
+    json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion", json_string(rv));
+    (void)k;
+    *out = obj;
+    return 0;
+}
+
+int reg_create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *body,
+               const reg_write_opts_t *o, json_t **out, reg_outcome_t *oc, err_t *err)
+{
+    json_t *obj = json_deep_copy(body);
+    if (!obj)
+        return err_set(err, ERR_NOMEM, NULL);
+    int rc = check_type(k, obj, err);
+    if (!rc)
+        rc = check_namespace(k, obj, ns, err);
+    if (rc)
+        goto fail;
+    json_t *meta = json_object_get(obj, "metadata");
+    const char *name = str_at(obj, "metadata.name");
+    const char *gen = str_at(obj, "metadata.generateName");
+    if ((!name || !*name) && gen && *gen) {
+        char nm[256];
+        generate_name(gen, nm, sizeof nm);
+        json_object_set_new(meta, "name", json_string(nm));
+        name = str_at(obj, "metadata.name");
+    }
+    if ((!name || !*name) && !k->create_only) {
+        rc = err_set(err, ERR_INVALID, "%s.%s \"\" is invalid: metadata.name: Required value: "
+                     "name or generateName is required", k->kind, k->group);
+        err_add_cause(err, "FieldValueRequired", "metadata.name",
+                      "Required value: name or generateName is required");
+        goto fail;
+    }
+    /* A new object has no status of the client's making. */
+    if (k->has_status)
+        json_object_del(obj, "status");
+    rc = check_object(k, obj, NULL, o->field_validation, oc, err);
+    if (rc)
+        goto fail;
+
+    if (k->create_only) {
+        /* A review: answered, never stored. */
+        rc = k->review(r, obj, err);
+        if (rc)
+            goto fail;
+        oc->created = 1;
+        *out = obj;
+        return 0;
+    }
+    init_metadata(obj);
+    char now[32], av[160];
+    now_rfc3339(now);
+    api_version_of(k, av, sizeof av);
+    rc = apply_track_update(NULL, obj, manager_of(o), av, now, k->list_rules, err);
+    if (rc)
+        goto fail;
+    oc->created = 1;
+    if (o->dry_run) {
+        *out = obj;
+        return 0;
+    }
+    char key[STORE_MAX_KEY + 1];
+    if (make_key(k, ns, name, key, sizeof key)) {
+        rc = err_set(err, ERR_BAD_REQUEST, "name too long");
+        goto fail;
+    }
+    size_t len = 0;
+    char *bytes = encode_for_store(obj, &len);
+    if (!bytes) {
+        rc = err_set(err, ERR_NOMEM, NULL);
+        goto fail;
+    }
+    uint64_t rev = 0;
+    rc = store_create(r->store, key, bytes, len, &rev, err);
+    mem_free(bytes);
+    if (rc) {
+        rc = store_error(k, name, rc, err);
+        goto fail;
+    }
+    return finish_write(k, obj, rev, out);
+fail:
+    json_decref(obj);
+    return rc;
+}
+
+/* ---- update and patch ------------------------------------------------------------ */
+
+/*
+ * Builds the object to store from the current one and what the client
+ * sent (a full object for PUT, the patched object for PATCH): identity and
+ * server-owned metadata from the current object, status from the current
+ * object unless this is the status subresource (which takes only status),
+ * generation raised when anything outside metadata and status changed.
+ */
+static int merge_update(const reg_kind_t *k, const json_t *cur, json_t *obj, int status,
+                        const char *name, err_t *err)
+{
+    json_t *meta = json_object_get(obj, "metadata");
+    const json_t *cmeta = json_object_get(cur, "metadata");
+    const char *bname = str_at(obj, "metadata.name");
+    if (bname && *bname && strcmp(bname, name))
+        return err_set(err, ERR_BAD_REQUEST,
+                       "the name of the object (%s) does not match the name on the URL (%s)",
+                       bname, name);
+    const char *buid = str_at(obj, "metadata.uid");
+    const char *cuid = str_at(cur, "metadata.uid");
+    if (buid && *buid && cuid && strcmp(buid, cuid)) {
+        char qr[160];
+        qualified_resource(k, qr, sizeof qr);
+        return err_set(err, ERR_CONFLICT,
+                       "Operation cannot be fulfilled on %s \"%s\": Precondition failed: UID in "
+                       "precondition: %s, UID in object meta: %s", qr, name, buid, cuid);
+    }
+    static const char *const kept[] = {"name", "namespace", "uid", "creationTimestamp",
+                                       "generation", "deletionTimestamp",
+                                       "deletionGracePeriodSeconds", NULL};
+    for (size_t i = 0; kept[i]; i++) {
+        json_t *v = json_object_get(cmeta, kept[i]);
+        if (v)
+            json_object_set(meta, kept[i], v);
+        else
+            json_object_del(meta, kept[i]);
+    }
+    if (status) {
+        /* /status: everything but status comes from the current object;
+         * kube lets metadata through for CRDs only in part, keep it all. */
+        json_t *st = json_incref(json_object_get(obj, "status"));
+        const char *key;
+        json_t *v;
+        void *tmp;
+        json_object_foreach_safe(obj, tmp, key, v) {
+            if (strcmp(key, "metadata"))
+                json_object_del(obj, key);
+        }
+        json_object_foreach((json_t *)cur, key, v) {
+            if (strcmp(key, "metadata") && strcmp(key, "status"))
+                json_object_set(obj, key, v);
+        }
+        if (st)
+            json_object_set_new(obj, "status", st);
+    } else if (k->has_status) {
+        json_t *st = json_object_get(cur, "status");
+        if (st)
+            json_object_set(obj, "status", st);
+        else
+            json_object_del(obj, "status");
+    }
+    json_int_t gen = json_integer_value(json_object_get(cmeta, "generation"));
+    if (!spec_equal(cur, obj))
+        json_object_set_new(meta, "generation", json_integer(gen + 1));
+    return 0;
+}
+
+/* Finalizers gone from an object being deleted: it goes now. */
+static int deleting_done(const json_t *obj)
+{
+    return reg__at(obj, "metadata.deletionTimestamp") &&
+           json_array_size(reg__at(obj, "metadata.finalizers")) == 0;
+}
+
+typedef enum { UPD_PUT, UPD_PATCH } upd_kind_t;
+
+/* The update loop shared by PUT and PATCH: read, transform, CAS; a race
+ * the client did not pin a resourceVersion for is retried. */
+typedef struct upd {
+    upd_kind_t kind;
+    const json_t *body;          /* PUT */
+    const char *ctype;           /* PATCH */
+    const char *patch;
+    size_t patch_len;
+    json_t *patch_doc;           /* decoded once */
+} upd_t;
+
+static int patch_apply_once(const reg_kind_t *k, const upd_t *u, const json_t *cur,
+                            int status, const reg_write_opts_t *o, json_t **out, err_t *err)
+{
+    const char *ct = u->ctype;
+    if (!strncmp(ct, "application/json-patch+json", 27))
+        return patch_json(cur, u->patch_doc, out, err);
+    if (!strncmp(ct, "application/merge-patch+json", 28))
+        return patch_merge(cur, u->patch_doc, out, err);
+    if (!strncmp(ct, "application/strategic-merge-patch+json", 38))
+        return patch_strategic(cur, u->patch_doc, k->list_rules, out, err);
+    if (!strncmp(ct, "application/apply-patch+yaml", 28) ||
+        !strncmp(ct, "application/apply-patch+json", 28)) {
+        char now[32], av[160];
+        now_rfc3339(now);
+        api_version_of(k, av, sizeof av);
+        json_t *applied = json_deep_copy(u->patch_doc);
+        if (!applied)
+            return err_set(err, ERR_NOMEM, NULL);
+        /* The main resource's apply ignores status and the reverse. */
+        if (k->has_status && !status)
+            json_object_del(applied, "status");
+        int rc = apply_patch(cur, applied, o->field_manager, o->force, av, now,
+                             k->list_rules, out, err);
+        json_decref(applied);
+        return rc;
+    }
+    return err_set(err, ERR_UNSUPPORTED_MEDIA, "the body of the request was in an unknown "
+                   "format - accepted media types include: application/json-patch+json, "
+                   "application/merge-patch+json, application/apply-patch+yaml, "
+                   "application/strategic-merge-patch+json");
+}
+
+static int is_apply(const upd_t *u)
+{
+    return u->kind == UPD_PATCH && (!strncmp(u->ctype, "application/apply-patch+yaml", 28) ||
+                                    !strncmp(u->ctype, "application/apply-patch+json", 28));
+}
+
+static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
+                     const upd_t *u, int status, const reg_write_opts_t *o, json_t **out,
+                     reg_outcome_t *oc, err_t *err)
+{
+    char key[STORE_MAX_KEY + 1];
+    if (make_key(k, ns, name, key, sizeof key))
+        return err_set(err, ERR_BAD_REQUEST, "name too long");
+    if (k->create_only)
+        return err_set(err, ERR_METHOD_NOT_ALLOWED, "%s only supports create", k->resource);
+    for (int attempt = 0;; attempt++) {
+        store_value_t v = {0};
+        json_t *cur = NULL, *obj = NULL;
+        int rc = store_get(r->store, key, &v, err);
+        if (rc == ERR_NOT_FOUND && is_apply(u) && !status) {
+            /* Apply creates what is absent. */
+            err_clear(err);
+            json_t *created = NULL;
+            json_t *body = json_deep_copy(u->patch_doc);
+            json_t *meta = json_object_get(body, "metadata");
+            if (json_is_object(meta) && !json_object_get(meta, "name"))
+                json_object_set_new(meta, "name", json_string(name));
+            char now[32], av[160];
+            now_rfc3339(now);
+            api_version_of(k, av, sizeof av);
+            if (k->has_status)
+                json_object_del(body, "status");
+            rc = apply_patch(NULL, body, o->field_manager, o->force, av, now, k->list_rules,
+                             &created, err);
+            json_decref(body);
+            if (rc)
+                return rc;
+            /* reg_create tracks managers as an Update; keep the Apply
+             * entry apply_patch made instead. */
+            reg_write_opts_t co = *o;
+            json_t *mf = json_incref((json_t *)reg__at(created, "metadata.managedFields"));
+            rc = reg_create(r, k, ns, created, &co, out, oc, err);
+            json_decref(created);
+            if (!rc && mf && !o->dry_run) {
+                /* Rewrite the managedFields the create recorded. */
+                json_object_set(json_object_get(*out, "metadata"), "managedFields", mf);
+                size_t len;
+                char *bytes = encode_for_store(*out, &len);
+                uint64_t rev = 0;
+                uint64_t at = strtoull(str_at(*out, "metadata.resourceVersion"), NULL, 10);
+                if (bytes)
+                    rc = store_update(r->store, key, bytes, len, at, &rev, NULL, err);
+                mem_free(bytes);
+                if (!rc)
+                    finish_write(k, *out, rev, out);
+            } else if (!rc && mf) {
+                json_object_set(json_object_get(*out, "metadata"), "managedFields", mf);
+            }
+            json_decref(mf);
+            return rc;
+        }
+        if (rc)
+            return store_error(k, name, rc, err);
+        rc = decode_stored(v.data, v.len, v.mod_rev, &cur, err);
+        if (rc) {
+            store_value_free(&v);
+            return rc;
+        }
+        const char *want_rv = NULL;
+        if (u->kind == UPD_PUT) {
+            obj = json_deep_copy(u->body);
+            if (!obj)
+                rc = err_set(err, ERR_NOMEM, NULL);
+        } else {
+            rc = patch_apply_once(k, u, cur, status, o, &obj, err);
+            /* A patch may carry a resourceVersion precondition. */
+            if (!rc && str_at(u->patch_doc, "metadata.resourceVersion"))
+                want_rv = str_at(u->patch_doc, "metadata.resourceVersion");
+        }
+        if (!rc && u->kind == UPD_PUT)
+            want_rv = str_at(obj, "metadata.resourceVersion");
+        if (!rc)
+            rc = check_type(k, obj, err);
+        if (!rc && want_rv && *want_rv && strcmp(want_rv, str_at(cur, "metadata.resourceVersion")))
+            rc = store_error(k, name, ERR_CONFLICT, err);
+        if (!rc)
+            rc = check_namespace(k, obj, ns, err);
+        if (!rc)
+            rc = merge_update(k, cur, obj, status, name, err);
+        if (!rc)
+            rc = check_object(k, obj, cur, o->field_validation, oc, err);
+        if (!rc && !is_apply(u)) {
+            char now[32], av[160];
+            now_rfc3339(now);
+            api_version_of(k, av, sizeof av);
+            rc = apply_track_update(cur, obj, manager_of(o), av, now, k->list_rules, err);
+        }
+        if (rc) {
+            json_decref(obj);
+            json_decref(cur);
+            store_value_free(&v);
+            return rc;
+        }
+        /* A no-op writes nothing and keeps the resourceVersion. */
+        json_object_set(json_object_get(obj, "metadata"), "resourceVersion",
+                        json_object_get(json_object_get(cur, "metadata"), "resourceVersion"));
+        if (json_equal(obj, cur) || o->dry_run) {
+            json_decref(cur);
+            store_value_free(&v);
+            *out = obj;
+            return 0;
+        }
+        uint64_t rev = 0;
+        if (deleting_done(obj)) {
+            rc = store_delete(r->store, key, v.mod_rev, &rev, NULL, err);
+        } else {
+            size_t len = 0;
+            char *bytes = encode_for_store(obj, &len);
+            rc = bytes ? store_update(r->store, key, bytes, len, v.mod_rev, &rev, NULL, err)
+                       : err_set(err, ERR_NOMEM, NULL);
+            mem_free(bytes);
+        }
+        json_decref(cur);
+        store_value_free(&v);
+        if (rc == ERR_CONFLICT && !(want_rv && *want_rv) && attempt < REG_CAS_RETRIES) {
+            /* Someone wrote in between; the client did not pin a version. */
+            json_decref(obj);
+            err_clear(err);
+            continue;
+        }
+        if (rc) {
+            json_decref(obj);
+            return store_error(k, name, rc, err);
+        }
+        return finish_write(k, obj, rev, out);
+    }
+}
+
+int reg_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
+               const json_t *body, int status, const reg_write_opts_t *o, json_t **out,
+               reg_outcome_t *oc, err_t *err)
+{
+    if (status && !k->has_status)
+        return err_set(err, ERR_NOT_FOUND, "the server could not find the requested resource");
+    upd_t u = {.kind = UPD_PUT, .body = body};
+    return do_update(r, k, ns, name, &u, status, o, out, oc, err);
+}
+
+int reg_patch(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
+              const char *content_type, const char *body, size_t len, int status,
+              const reg_write_opts_t *o, json_t **out, reg_outcome_t *oc, err_t *err)
+{
+    if (status && !k->has_status)
+        return err_set(err, ERR_NOT_FOUND, "the server could not find the requested resource");
+    upd_t u = {.kind = UPD_PATCH, .ctype = content_type ? content_type : "",
+               .patch = body, .patch_len = len};
+    json_error_t je;
+    u.patch_doc = json_loadb(body, len, 0, &je);
+    if (!u.patch_doc)
+        return err_set(err, ERR_BAD_REQUEST, "error decoding patch: %s", je.text);
+    if (is_apply(&u) && (!o->field_manager || !*o->field_manager)) {
+        json_decref(u.patch_doc);
+        return err_set(err, ERR_BAD_REQUEST,
+                       "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required "
+                       "value: is required for apply patch");
+    }
+    int rc = do_update(r, k, ns, name, &u, status, o, out, oc, err);
+    json_decref(u.patch_doc);
+    return rc;
+}
+
+/* ---- delete ------------------------------------------------------------------------ */
+
+int reg_delete(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
+               const reg_delete_opts_t *o, json_t **out, reg_outcome_t *oc, err_t *err)
+{
+    char key[STORE_MAX_KEY + 1];
+    if (make_key(k, ns, name, key, sizeof key))
+        return err_set(err, ERR_BAD_REQUEST, "name too long");
+    for (int attempt = 0;; attempt++) {
+        store_value_t v = {0};
+        json_t *cur = NULL;
+        int rc = store_get(r->store, key, &v, err);
+        if (rc)
+            return store_error(k, name, rc, err);
+        rc = decode_stored(v.data, v.len, v.mod_rev, &cur, err);
+        uint64_t at = v.mod_rev;
+        store_value_free(&v);
+        if (rc)
+            return rc;
+        if (o->precondition_uid && *o->precondition_uid &&
+            strcmp(o->precondition_uid, str_at(cur, "metadata.uid"))) {
+            char qr[160];
+            qualified_resource(k, qr, sizeof qr);
+            rc = err_set(err, ERR_CONFLICT,
+                         "Operation cannot be fulfilled on %s \"%s\": Precondition failed: UID "
+                         "in precondition: %s, UID in object meta: %s", qr, name,
+                         o->precondition_uid, str_at(cur, "metadata.uid"));
+            json_decref(cur);
+            return rc;
+        }
+        if (o->precondition_rv && *o->precondition_rv &&
+            strcmp(o->precondition_rv, str_at(cur, "metadata.resourceVersion"))) {
+            char qr[160];
+            qualified_resource(k, qr, sizeof qr);
+            rc = err_set(err, ERR_CONFLICT,
+                         "Operation cannot be fulfilled on %s \"%s\": Precondition failed: "
+                         "ResourceVersion in precondition: %s, ResourceVersion in object meta: %s",
+                         qr, name, o->precondition_rv, str_at(cur, "metadata.resourceVersion"));
+            json_decref(cur);
+            return rc;
+        }
+        json_t *meta = json_object_get(cur, "metadata");
+        if (json_array_size(json_object_get(meta, "finalizers")) > 0) {
+            /* Held by finalizers: mark it and answer 202 with the object. */
+            oc->accepted = 1;
+            if (json_object_get(meta, "deletionTimestamp") || o->dry_run) {
+                *out = cur;
+                return 0;
+            }
+            char now[32];
+            now_rfc3339(now);
+            json_object_set_new(meta, "deletionTimestamp", json_string(now));
+            json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(0));
+            size_t len;
+            char *bytes = encode_for_store(cur, &len);
+            uint64_t rev = 0;
+            rc = bytes ? store_update(r->store, key, bytes, len, at, &rev, NULL, err)
+                       : err_set(err, ERR_NOMEM, NULL);
+            mem_free(bytes);
+            if (rc == ERR_CONFLICT && attempt < REG_CAS_RETRIES) {
+                json_decref(cur);
+                err_clear(err);
+                continue;
+            }
+            if (rc) {
+                json_decref(cur);
+                return store_error(k, name, rc, err);
+            }
+            return finish_write(k, cur, rev, out);
+        }
+        if (o->dry_run) {
+            *out = cur;
+            return 0;
+        }
+        uint64_t rev = 0;
+        rc = store_delete(r->store, key, at, &rev, NULL, err);
+        if (rc == ERR_CONFLICT && attempt < REG_CAS_RETRIES) {
+            json_decref(cur);
+            err_clear(err);
+            continue;
+        }
+        if (rc) {
+            json_decref(cur);
+            return store_error(k, name, rc, err);
+        }
+        /* The deleted object, at the revision of its deletion. */
+        return finish_write(k, cur, rev, out);
+    }
+}
+
+int reg_delete_collection(reg_t *r, const reg_kind_t *k, const char *ns,
+                          const reg_list_opts_t *lo, const reg_delete_opts_t *o, json_t **out,
+                          err_t *err)
+{
+    json_t *list = NULL;
+    reg_list_opts_t all = *lo;
+    all.limit = 0;
+    all.continue_token = NULL;
+    int rc = reg_list(r, k, ns, &all, &list, err);
+    if (rc)
+        return rc;
+    json_t *deleted = json_array();
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(list, "items"), i, it) {
+        json_t *d = NULL;
+        reg_outcome_t oc = {0};
+        err_t e = {0};
+        reg_delete_opts_t one = *o;
+        one.precondition_rv = one.precondition_uid = NULL;
+        rc = reg_delete(r, k, str_at(it, "metadata.namespace"), str_at(it, "metadata.name"),
+                        &one, &d, &oc, &e);
+        if (rc == ERR_NOT_FOUND)
+            continue;  /* gone meanwhile */
+        if (rc) {
+            *err = e;
+            json_decref(deleted);
+            json_decref(list);
+            return rc;
+        }
+        json_array_append_new(deleted, d);
+    }
+    json_object_set_new(list, "items", deleted);
+    *out = list;
+    return 0;
+}
+
+/* ---- Status ----------------------------------------------------------------------------- */
+
+json_t *reg_status(const err_t *err, const reg_kind_t *k, const char *name)
+{
+    int code = err->code ? err->code : ERR_INTERNAL;
+    json_t *st = json_pack("{s:s, s:s, s:{}, s:s, s:s, s:s, s:i}", "kind", "Status",
+                           "apiVersion", "v1", "metadata", "status", "Failure", "message",
+                           err->message[0] ? err->message : err_default_message(code),
+                           "reason", err_reason(code), "code", err_http_status(code));
+    if (k || err->ncauses) {
+        json_t *details = json_object();
+        if (name && *name)
+            json_object_set_new(details, "name", json_string(name));
+        if (k) {
+            json_object_set_new(details, "group", json_string(k->group));
+            json_object_set_new(details, "kind", json_string(k->resource));
+        }
+        if (err->ncauses) {
+            json_t *causes = json_array();
+            for (int i = 0; i < err->ncauses; i++)
+                json_array_append_new(causes, json_pack("{s:s, s:s, s:s}", "reason",
+                                                        err->causes[i].type, "message",
+                                                        err->causes[i].message, "field",
+                                                        err->causes[i].field));
+            json_object_set_new(details, "causes", causes);
+        }
+        json_object_set_new(st, "details", details);
+    }
+    return st;
+}

@@ -1,0 +1,133 @@
+/*
+ * meta.k8s.io Table rendering: NAME, the kind's columns, AGE; each row
+ * carrying the object as PartialObjectMetadata (default), the whole object,
+ * or nothing, as includeObject asks.
+ */
+#include "reg_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* k8s.io/apimachinery/pkg/util/duration.HumanDuration. */
+static void human_duration(long long secs, char *buf, size_t n)
+{
+    if (secs < -1) {
+        snprintf(buf, n, "<invalid>");
+        return;
+    }
+    if (secs < 0)
+        secs = 0;
+    if (secs < 120) {
+        snprintf(buf, n, "%llds", secs);
+        return;
+    }
+    long long minutes = secs / 60, hours = secs / 3600, days = hours / 24;
+    if (minutes < 10) {
+        if (secs % 60)
+            snprintf(buf, n, "%lldm%llds", minutes, secs % 60);
+        else
+            snprintf(buf, n, "%lldm", minutes);
+    } else if (minutes < 180) {
+        snprintf(buf, n, "%lldm", minutes);
+    } else if (hours < 8) {
+        if (minutes % 60)
+            snprintf(buf, n, "%lldh%lldm", hours, minutes % 60);
+        else
+            snprintf(buf, n, "%lldh", hours);
+    } else if (hours < 48) {
+        snprintf(buf, n, "%lldh", hours);
+    } else if (hours < 24 * 8) {
+        if (hours % 24)
+            snprintf(buf, n, "%lldd%lldh", days, hours % 24);
+        else
+            snprintf(buf, n, "%lldd", days);
+    } else if (hours < 24 * 365 * 2) {
+        snprintf(buf, n, "%lldd", days);
+    } else if (hours < 24 * 365 * 8) {
+        if (days % 365)
+            snprintf(buf, n, "%lldy%lldd", days / 365, days % 365);
+        else
+            snprintf(buf, n, "%lldy", days / 365);
+    } else {
+        snprintf(buf, n, "%lldy", days / 365);
+    }
+}
+
+static json_t *age_cell(const json_t *obj)
+{
+    const char *ts = json_string_value(reg__at(obj, "metadata.creationTimestamp"));
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (!ts || !strptime(ts, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        return json_string("<unknown>");
+    char buf[32];
+    human_duration((long long)(time(NULL) - timegm(&tm)), buf, sizeof buf);
+    return json_string(buf);
+}
+
+static json_t *column_defs(const reg_kind_t *k)
+{
+    json_t *defs = json_array();
+    json_array_append_new(defs, json_pack("{s:s, s:s, s:s, s:s, s:i}", "name", "Name", "type",
+                                          "string", "format", "name", "description",
+                                          "Name must be unique within a namespace.", "priority", 0));
+    for (const reg_column_t *c = k->columns; c && c->name; c++)
+        json_array_append_new(defs, json_pack("{s:s, s:s, s:s, s:s, s:i}", "name", c->name,
+                                              "type", c->type, "format", "", "description",
+                                              c->description, "priority", c->priority));
+    json_array_append_new(defs, json_pack("{s:s, s:s, s:s, s:s, s:i}", "name", "Age", "type",
+                                          "date", "format", "", "description",
+                                          "CreationTimestamp is a timestamp representing the "
+                                          "server time when this object was created.",
+                                          "priority", 0));
+    return defs;
+}
+
+static json_t *row(const reg_kind_t *k, const json_t *obj, const char *include)
+{
+    json_t *cells = json_array();
+    json_array_append_new(cells, json_string(json_string_value(reg__at(obj, "metadata.name"))
+                                                 ? json_string_value(reg__at(obj, "metadata.name"))
+                                                 : ""));
+    for (const reg_column_t *c = k->columns; c && c->name; c++) {
+        json_t *v = c->cell(obj);
+        json_array_append_new(cells, v ? v : json_null());
+    }
+    json_array_append_new(cells, age_cell(obj));
+    json_t *r = json_pack("{s:o}", "cells", cells);
+    if (!strcmp(include, "Object")) {
+        json_object_set(r, "object", (json_t *)obj);
+    } else if (strcmp(include, "None")) {
+        json_t *meta = json_object_get(obj, "metadata");
+        json_object_set_new(r, "object",
+                            json_pack("{s:s, s:s, s:O}", "kind", "PartialObjectMetadata",
+                                      "apiVersion", "meta.k8s.io/v1", "metadata", meta));
+    }
+    return r;
+}
+
+json_t *reg_table(const reg_kind_t *k, const json_t *obj_or_list,
+                  const char *api_version, const char *include)
+{
+    if (!include || !*include)
+        include = "Metadata";
+    json_t *rows = json_array();
+    json_t *meta = json_object();
+    const json_t *items = json_object_get(obj_or_list, "items");
+    if (json_is_array(items)) {
+        size_t i;
+        const json_t *it;
+        json_array_foreach(items, i, it) {
+            json_array_append_new(rows, row(k, it, include));
+        }
+        json_object_update(meta, json_object_get(obj_or_list, "metadata"));
+    } else {
+        json_array_append_new(rows, row(k, obj_or_list, include));
+        const json_t *rv = reg__at(obj_or_list, "metadata.resourceVersion");
+        if (rv)
+            json_object_set(meta, "resourceVersion", (json_t *)rv);
+    }
+    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "kind", "Table", "apiVersion", api_version,
+                     "metadata", meta, "columnDefinitions", column_defs(k), "rows", rows);
+}
