@@ -697,8 +697,11 @@ static int finish_write(const reg_kind_t *k, json_t *obj, uint64_t rev, json_t *
     return 0;
 }
 
-int reg_create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *body,
-               const reg_write_opts_t *o, json_t **out, reg_outcome_t *oc, err_t *err)
+/* Creates body. track: record the write as the manager's Update (an apply
+ * that creates has already recorded its Apply entry). */
+static int create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *body,
+                  const reg_write_opts_t *o, int track, json_t **out, reg_outcome_t *oc,
+                  err_t *err)
 {
     json_t *obj = json_deep_copy(body);
     if (!obj)
@@ -741,12 +744,14 @@ int reg_create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *body
         return 0;
     }
     init_metadata(obj);
-    char now[32], av[160];
-    now_rfc3339(now);
-    api_version_of(k, av, sizeof av);
-    rc = apply_track_update(NULL, obj, manager_of(o), av, now, k->list_rules, err);
-    if (rc)
-        goto fail;
+    if (track) {
+        char now[32], av[160];
+        now_rfc3339(now);
+        api_version_of(k, av, sizeof av);
+        rc = apply_track_update(NULL, obj, manager_of(o), av, now, k->list_rules, err);
+        if (rc)
+            goto fail;
+    }
     oc->created = 1;
     if (o->dry_run) {
         *out = obj;
@@ -774,6 +779,12 @@ int reg_create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *body
 fail:
     json_decref(obj);
     return rc;
+}
+
+int reg_create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *body,
+               const reg_write_opts_t *o, json_t **out, reg_outcome_t *oc, err_t *err)
+{
+    return create(r, k, ns, body, o, 1, out, oc, err);
 }
 
 /* ---- update and patch ------------------------------------------------------------ */
@@ -882,9 +893,20 @@ static int patch_apply_once(const reg_kind_t *k, const upd_t *u, const json_t *c
         json_t *applied = json_deep_copy(u->patch_doc);
         if (!applied)
             return err_set(err, ERR_NOMEM, NULL);
-        /* The main resource's apply ignores status and the reverse. */
-        if (k->has_status && !status)
+        /* The main resource's apply ignores status; /status's apply
+         * owns nothing but status. */
+        if (k->has_status && !status) {
             json_object_del(applied, "status");
+        } else if (status) {
+            const char *key;
+            json_t *v;
+            void *tmp;
+            json_object_foreach_safe(applied, tmp, key, v) {
+                if (strcmp(key, "apiVersion") && strcmp(key, "kind") &&
+                    strcmp(key, "metadata") && strcmp(key, "status"))
+                    json_object_del(applied, key);
+            }
+        }
         int rc = apply_patch(cur, applied, o->field_manager, o->force, av, now,
                              k->list_rules, out, err);
         json_decref(applied);
@@ -921,7 +943,11 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             json_t *created = NULL;
             json_t *body = json_deep_copy(u->patch_doc);
             json_t *meta = json_object_get(body, "metadata");
-            if (json_is_object(meta) && !json_object_get(meta, "name"))
+            if (!json_is_object(meta)) {
+                meta = json_object();
+                json_object_set_new(body, "metadata", meta);
+            }
+            if (!json_object_get(meta, "name"))
                 json_object_set_new(meta, "name", json_string(name));
             char now[32], av[160];
             now_rfc3339(now);
@@ -933,28 +959,8 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             json_decref(body);
             if (rc)
                 return rc;
-            /* reg_create tracks managers as an Update; keep the Apply
-             * entry apply_patch made instead. */
-            reg_write_opts_t co = *o;
-            json_t *mf = json_incref((json_t *)reg__at(created, "metadata.managedFields"));
-            rc = reg_create(r, k, ns, created, &co, out, oc, err);
+            rc = create(r, k, ns, created, o, 0, out, oc, err);
             json_decref(created);
-            if (!rc && mf && !o->dry_run) {
-                /* Rewrite the managedFields the create recorded. */
-                json_object_set(json_object_get(*out, "metadata"), "managedFields", mf);
-                size_t len;
-                char *bytes = encode_for_store(*out, &len);
-                uint64_t rev = 0;
-                uint64_t at = strtoull(str_at(*out, "metadata.resourceVersion"), NULL, 10);
-                if (bytes)
-                    rc = store_update(r->store, key, bytes, len, at, &rev, NULL, err);
-                mem_free(bytes);
-                if (!rc)
-                    finish_write(k, *out, rev, out);
-            } else if (!rc && mf) {
-                json_object_set(json_object_get(*out, "metadata"), "managedFields", mf);
-            }
-            json_decref(mf);
             return rc;
         }
         if (rc)
