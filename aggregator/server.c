@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "../storage/mem.h"
+#include "negotiate.h"
 
 #define JSON_CT "application/json"
 #define DISCOVERY_V2 "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -59,63 +60,6 @@ static void add_warnings(agg_req_t *req, const reg_outcome_t *oc)
         v[n++] = '"';
         v[n] = '\0';
         agg_add_header(req, "Warning", v);
-    }
-}
-
-/* ---- content negotiation ----------------------------------------------------- */
-
-typedef struct accept {
-    int table;                   /* as=Table */
-    const char *table_version;   /* meta.k8s.io/v1 or v1beta1 */
-    int discovery;               /* aggregated discovery asked for */
-    const char *discovery_version;
-    int json_ok;                 /* plain JSON acceptable */
-} accept_t;
-
-/* Reads the Accept header: a comma-separated list of media types with
- * parameters; the first one we serve wins, as kube's negotiation does. */
-static void parse_accept(const char *h, accept_t *a)
-{
-    memset(a, 0, sizeof *a);
-    if (!h || !*h) {
-        a->json_ok = 1;
-        return;
-    }
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", h);
-    char *save = NULL;
-    int chosen = 0;
-    for (char *mt = strtok_r(buf, ",", &save); mt; mt = strtok_r(NULL, ",", &save)) {
-        while (*mt == ' ')
-            mt++;
-        int is_json = !strncmp(mt, "application/json", 16) || !strncmp(mt, "*/*", 3) ||
-                      !strncmp(mt, "application/*", 13);
-        if (!is_json)
-            continue;
-        int as_table = strstr(mt, "as=Table") != NULL;
-        int as_disc = strstr(mt, "as=APIGroupDiscoveryList") != NULL;
-        int plain = !strstr(mt, "as=");
-        if (plain)
-            a->json_ok = 1;
-        if (chosen)
-            continue;
-        if (as_table && strstr(mt, "g=meta.k8s.io")) {
-            a->table = 1;
-            a->table_version = strstr(mt, "v=v1beta1") ? "meta.k8s.io/v1beta1" : "meta.k8s.io/v1";
-            chosen = 1;
-        } else if (as_disc && strstr(mt, "g=apidiscovery.k8s.io")) {
-            if (strstr(mt, "v=v2beta1")) {
-                a->discovery = 1;
-                a->discovery_version = "apidiscovery.k8s.io/v2beta1";
-                chosen = 1;
-            } else if (strstr(mt, "v=v2;") || strstr(mt, "v=v2 ") || !strcmp(strstr(mt, "v=v2"), "v=v2")) {
-                a->discovery = 1;
-                a->discovery_version = "apidiscovery.k8s.io/v2";
-                chosen = 1;
-            }
-        } else if (plain) {
-            chosen = 1;
-        }
     }
 }
 
@@ -286,7 +230,7 @@ static void ws_close(void *arg)
 static const agg_stream_ops_t ws_ops = {ws_read, ws_close};
 
 static void do_watch(agg_api_t *api, agg_req_t *req, const reg_kind_t *k, const char *ns,
-                     const char *name, const accept_t *acc)
+                     const char *name, const agg_accept_t *acc)
 {
     err_t err = {0};
     wstream_t *ws = mem_calloc(1, sizeof *ws);
@@ -354,7 +298,7 @@ typedef struct route {
 } route_t;
 
 static void respond_obj(agg_req_t *req, int status, json_t *obj, const reg_kind_t *k,
-                        const accept_t *acc)
+                        const agg_accept_t *acc)
 {
     if (acc->table) {
         json_t *t = reg_table(k, obj, acc->table_version, agg_req_query(req, "includeObject"));
@@ -404,7 +348,7 @@ static int parse_delete_opts(agg_req_t *req, reg_delete_opts_t *o, json_t **body
     return 0;
 }
 
-static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const accept_t *acc)
+static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg_accept_t *acc)
 {
     const char *m = agg_req_method(req);
     const reg_kind_t *k = rt->k;
@@ -582,8 +526,8 @@ void agg_handle(void *arg, agg_req_t *req)
     agg_api_t *api = arg;
     const char *path = agg_req_path(req);
     const char *method = agg_req_method(req);
-    accept_t acc;
-    parse_accept(agg_req_header(req, "Accept"), &acc);
+    agg_accept_t acc;
+    agg_parse_accept(agg_req_header(req, "Accept"), &acc);
     agg_add_header(req, "Cache-Control", "no-cache, private");
 
     /* Health first: probes carry no credentials. */
@@ -637,6 +581,11 @@ void agg_handle(void *arg, agg_req_t *req)
                              .subresource = rt.sub, .namespace_ = rt.ns, .name = rt.name};
         if (!authorize(req, &user, &at))
             return;
+        if (!acc.json_ok && !acc.table) {
+            send_code(req, ERR_NOT_ACCEPTABLE, "only the following media types are accepted: "
+                      "application/json, application/json;as=Table;v=v1;g=meta.k8s.io", NULL);
+            return;
+        }
         do_rest(api, req, &rt, &acc);
         return;
     }

@@ -1,0 +1,619 @@
+/* Unit tests of registry/: the REST strategy, validation, Tables,
+ * discovery and watch translation, on a real LMDB store. */
+#include <ftw.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "../../registry/registry.h"
+#include "../../storage/mem.h"
+
+typedef struct fx {
+    char dir[64];
+    store_t *store;
+    reg_t reg;
+} fx_t;
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/edge-reg-XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    store_config_t cfg = {.data_dir = f->dir, .no_sync = 1, .compact_interval_ms = 3600000};
+    err_t err = {0};
+    if (store_open(&cfg, &f->store, &err)) {
+        free(f);
+        return -1;
+    }
+    f->reg.store = f->store;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    store_close(f->store);
+    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static const reg_kind_t *kind(const char *group, const char *resource)
+{
+    const reg_kind_t *k = reg_find(group, "v1alpha1", resource);
+    assert_non_null(k);
+    return k;
+}
+
+#define IAM "iam.theriseunion.io"
+#define SCOPE "scope.theriseunion.io"
+#define APP "app.theriseunion.io"
+
+static json_t *J(const char *txt)
+{
+    json_error_t e;
+    json_t *j = json_loads(txt, 0, &e);
+    if (!j)
+        fail_msg("bad JSON in test: %s: %s", txt, e.text);
+    return j;
+}
+
+/* Creates from JSON text; returns the stored object (caller owns) or NULL
+ * with err filled. */
+static json_t *create(fx_t *f, const reg_kind_t *k, const char *ns, const char *txt,
+                      int fv, reg_outcome_t *oc, err_t *err)
+{
+    json_t *body = J(txt);
+    reg_write_opts_t o = {.field_validation = fv, .field_manager = "test"};
+    reg_outcome_t local = {0};
+    json_t *out = NULL;
+    int rc = reg_create(&f->reg, k, ns, body, &o, &out, oc ? oc : &local, err);
+    json_decref(body);
+    return rc ? NULL : out;
+}
+
+static const char *s_at(const json_t *o, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    const json_t *cur = o;
+    for (char *save = NULL, *seg = strtok_r(buf, ".", &save); seg && cur;
+         seg = strtok_r(NULL, ".", &save))
+        cur = json_object_get(cur, seg);
+    return json_string_value(cur);
+}
+
+static json_int_t i_at(const json_t *o, const char *a, const char *b)
+{
+    return json_integer_value(json_object_get(json_object_get(o, a), b));
+}
+
+/* ---- create --------------------------------------------------------------- */
+
+static void test_registry__create_sets_server_fields(void **state)
+{
+    fx_t *f = *state;
+    err_t err = {0};
+    json_t *o = create(f, kind(IAM, "iamroles"), NULL,
+                       "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"IAMRole\","
+                       "\"metadata\":{\"name\":\"viewer\",\"uid\":\"client-made\"},"
+                       "\"spec\":{\"scope\":\"Workspace\"},\"status\":{\"observedGeneration\":9}}",
+                       REG_FV_STRICT, NULL, &err);
+    assert_non_null(o);
+    assert_int_equal(strlen(s_at(o, "metadata.uid")), 36);
+    assert_string_not_equal(s_at(o, "metadata.uid"), "client-made");
+    assert_non_null(s_at(o, "metadata.creationTimestamp"));
+    assert_int_equal(i_at(o, "metadata", "generation"), 1);
+    char rv[24];
+    snprintf(rv, sizeof rv, "%llu", (unsigned long long)store_revision(f->store));
+    assert_string_equal(s_at(o, "metadata.resourceVersion"), rv);
+    /* Status is not the client's to set on create. */
+    assert_null(json_object_get(o, "status"));
+    json_t *mf = json_object_get(json_object_get(o, "metadata"), "managedFields");
+    assert_int_equal(json_array_size(mf), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(mf, 0), "manager")), "test");
+    json_decref(o);
+
+    json_t *got = NULL;
+    assert_int_equal(reg_get(&f->reg, kind(IAM, "iamroles"), NULL, "viewer", &got, &err), 0);
+    assert_string_equal(s_at(got, "metadata.resourceVersion"), rv);
+    json_decref(got);
+}
+
+static void test_registry__generate_name(void **state)
+{
+    fx_t *f = *state;
+    err_t err = {0};
+    json_t *o = create(f, kind(SCOPE, "nodegroups"), NULL,
+                       "{\"metadata\":{\"generateName\":\"edge-\"},\"spec\":{\"cluster\":\"c\"}}",
+                       REG_FV_STRICT, NULL, &err);
+    assert_non_null(o);
+    const char *name = s_at(o, "metadata.name");
+    assert_int_equal(strlen(name), 10);
+    assert_memory_equal(name, "edge-", 5);
+    json_decref(o);
+}
+
+typedef struct bad {
+    const char *resource;
+    const char *group;
+    const char *body;
+    int fv;
+    int code;
+    const char *field;           /* a cause's field, or NULL */
+    const char *message_part;
+} bad_t;
+
+static const bad_t bad_rows[] = {
+    {"workspaces", SCOPE, "{\"metadata\":{\"name\":\"Bad_Name\"}}", REG_FV_STRICT, ERR_INVALID,
+     "metadata.name", "a lowercase RFC 1123 subdomain"},
+    {"workspaces", SCOPE, "{\"metadata\":{}}", REG_FV_STRICT, ERR_INVALID, "metadata.name",
+     "name or generateName is required"},
+    {"iamroles", IAM, "{\"metadata\":{\"name\":\"r\"},\"spec\":{\"scope\":\"Galaxy\"}}",
+     REG_FV_STRICT, ERR_INVALID, "spec.scope", "Unsupported value: \"Galaxy\""},
+    {"iamroles", IAM, "{\"metadata\":{\"name\":\"r\"},\"spec\":{\"rules\":\"all\"}}", REG_FV_STRICT,
+     ERR_INVALID, "spec.rules", "must be of type array"},
+    {"iamrolebindings", IAM, "{\"metadata\":{\"name\":\"b\"},\"spec\":{\"scope\":{\"level\":\"Cluster\"}}}",
+     REG_FV_STRICT, ERR_INVALID, "spec.roleRef", "Required value"},
+    {"iamrolebindings", IAM,
+     "{\"metadata\":{\"name\":\"b\"},\"spec\":{\"roleRef\":{\"name\":\"r\"},\"scope\":{\"level\":\"Workspace\"},"
+     "\"subjects\":[{\"kind\":\"ServiceAccount\",\"name\":\"sa\"}]}}",
+     REG_FV_STRICT, ERR_INVALID, "spec.subjects[0].namespace", "needs a namespace"},
+    {"applicationversions", APP,
+     "{\"metadata\":{\"name\":\"v\"},\"spec\":{\"application\":\"a\",\"version\":\"1.02.0\"}}",
+     REG_FV_STRICT, ERR_INVALID, "spec.version", "semantic version"},
+    {"nodegroups", SCOPE, "{\"metadata\":{\"name\":\"n\",\"labels\":{\"a\":\"-bad-\"}}}", REG_FV_STRICT,
+     ERR_INVALID, "metadata.labels", "a valid label"},
+    {"nodegroups", SCOPE, "{\"metadata\":{\"name\":\"n\"},\"spec\":{\"nodez\":[]}}", REG_FV_STRICT,
+     ERR_BAD_REQUEST, NULL, "strict decoding error: unknown field \"spec.nodez\""},
+    {"nodegroups", SCOPE, "{\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"n\"}}", REG_FV_STRICT,
+     ERR_BAD_REQUEST, NULL, "does not match the expected API version"},
+};
+
+static void test_registry__validation_errors(void **state)
+{
+    fx_t *f = *state;
+    for (size_t i = 0; i < sizeof bad_rows / sizeof bad_rows[0]; i++) {
+        const bad_t *b = &bad_rows[i];
+        err_t err = {0};
+        json_t *o = create(f, kind(b->group, b->resource), NULL, b->body, b->fv, NULL, &err);
+        if (o)
+            fail_msg("row %zu accepted: %s", i, b->body);
+        if (err.code != b->code || !strstr(err.message, b->message_part))
+            fail_msg("row %zu: %s: %s", i, err_name(err.code), err.message);
+        if (b->field) {
+            int found = 0;
+            for (int c = 0; c < err.ncauses; c++)
+                found |= !strcmp(err.causes[c].field, b->field);
+            if (!found)
+                fail_msg("row %zu: no cause for %s (%s)", i, b->field, err.message);
+        }
+    }
+    /* Nothing of it was stored. */
+    assert_int_equal(store_revision(f->store), 0);
+}
+
+static void test_registry__unknown_fields_warn_and_ignore(void **state)
+{
+    fx_t *f = *state;
+    err_t err = {0};
+    reg_outcome_t oc = {0};
+    json_t *o = create(f, kind(SCOPE, "nodegroups"), NULL,
+                       "{\"metadata\":{\"name\":\"n1\"},\"spec\":{\"cluster\":\"c\",\"nodez\":[1]}}",
+                       REG_FV_WARN, &oc, &err);
+    assert_non_null(o);
+    assert_int_equal(oc.nwarnings, 1);
+    assert_string_equal(oc.warnings[0], "unknown field \"spec.nodez\"");
+    assert_null(json_object_get(json_object_get(o, "spec"), "nodez"));
+    json_decref(o);
+    memset(&oc, 0, sizeof oc);
+    o = create(f, kind(SCOPE, "nodegroups"), NULL,
+               "{\"metadata\":{\"name\":\"n2\"},\"spec\":{\"nodez\":[1]}}", REG_FV_IGNORE, &oc, &err);
+    assert_non_null(o);
+    assert_int_equal(oc.nwarnings, 0);
+    assert_null(json_object_get(json_object_get(o, "spec"), "nodez"));
+    json_decref(o);
+
+    /* Preserved-unknown subtrees keep whatever they hold. */
+    o = create(f, kind(APP, "applicationversions"), NULL,
+               "{\"metadata\":{\"name\":\"v1\"},\"spec\":{\"application\":\"a\",\"version\":\"1.0.0\","
+               "\"helm\":{\"values\":{\"any\":{\"thing\":1}}}}}",
+               REG_FV_STRICT, NULL, &err);
+    assert_non_null(o);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(json_object_get(json_object_get(o, "spec"),
+                         "helm"), "values"), "any"), "thing")), 1);
+    json_decref(o);
+}
+
+static void test_registry__duplicate_keys(void **state)
+{
+    (void)state;
+    const char body[] = "{\"metadata\":{\"name\":\"a\",\"name\":\"b\"}}";
+    json_t *o = NULL;
+    err_t err = {0};
+    reg_outcome_t oc = {0};
+    assert_int_equal(reg_decode_body(body, sizeof body - 1, REG_FV_STRICT, &o, &oc, &err),
+                     ERR_BAD_REQUEST);
+    assert_non_null(strstr(err.message, "duplicate"));
+    err_clear(&err);
+    assert_int_equal(reg_decode_body(body, sizeof body - 1, REG_FV_WARN, &o, &oc, &err), 0);
+    assert_int_equal(oc.nwarnings, 1);
+    json_decref(o);
+}
+
+/* ---- update, status, generation, conflicts ----------------------------------- */
+
+static void test_registry__update_rules(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "clusters");
+    err_t err = {0};
+    json_t *o = create(f, k, NULL, "{\"metadata\":{\"name\":\"edge-1\"},\"spec\":{\"type\":\"physical\"}}",
+                       REG_FV_STRICT, NULL, &err);
+    assert_non_null(o);
+    char rv1[24];
+    snprintf(rv1, sizeof rv1, "%s", s_at(o, "metadata.resourceVersion"));
+    reg_write_opts_t wo = {.field_validation = REG_FV_STRICT, .field_manager = "t"};
+    reg_outcome_t oc = {0};
+
+    /* Status through the main resource is ignored. */
+    json_t *body = json_deep_copy(o);
+    json_object_set_new(body, "status", J("{\"kubernetesVersion\":\"v1.30\"}"));
+    json_t *out = NULL;
+    assert_int_equal(reg_update(&f->reg, k, NULL, "edge-1", body, 0, &wo, &out, &oc, &err), 0);
+    assert_null(json_object_get(out, "status"));
+    /* A no-op keeps the resourceVersion. */
+    assert_string_equal(s_at(out, "metadata.resourceVersion"), rv1);
+    json_decref(out);
+
+    /* The status subresource writes status only, and not generation. */
+    json_object_set_new(json_object_get(body, "spec"), "type", json_string("virtual"));
+    assert_int_equal(reg_update(&f->reg, k, NULL, "edge-1", body, 1, &wo, &out, &oc, &err), 0);
+    assert_string_equal(s_at(out, "status.kubernetesVersion"), "v1.30");
+    assert_string_equal(s_at(out, "spec.type"), "physical");
+    assert_int_equal(i_at(out, "metadata", "generation"), 1);
+    char rv2[24];
+    snprintf(rv2, sizeof rv2, "%s", s_at(out, "metadata.resourceVersion"));
+    json_decref(out);
+
+    /* A stale resourceVersion conflicts. */
+    json_object_set_new(json_object_get(body, "metadata"), "resourceVersion", json_string(rv1));
+    assert_int_equal(reg_update(&f->reg, k, NULL, "edge-1", body, 0, &wo, &out, &oc, &err),
+                     ERR_CONFLICT);
+    assert_non_null(strstr(err.message, "the object has been modified"));
+    err_clear(&err);
+
+    /* A spec change raises generation and keeps status. */
+    json_object_set_new(json_object_get(body, "metadata"), "resourceVersion", json_string(rv2));
+    assert_int_equal(reg_update(&f->reg, k, NULL, "edge-1", body, 0, &wo, &out, &oc, &err), 0);
+    assert_int_equal(i_at(out, "metadata", "generation"), 2);
+    assert_string_equal(s_at(out, "spec.type"), "virtual");
+    assert_string_equal(s_at(out, "status.kubernetesVersion"), "v1.30");
+    json_decref(out);
+
+    /* The name in the body must match the URL. */
+    json_object_set_new(json_object_get(body, "metadata"), "name", json_string("other"));
+    json_object_del(json_object_get(body, "metadata"), "resourceVersion");
+    assert_int_equal(reg_update(&f->reg, k, NULL, "edge-1", body, 0, &wo, &out, &oc, &err),
+                     ERR_BAD_REQUEST);
+    json_decref(body);
+    json_decref(o);
+}
+
+static void test_registry__patches(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(IAM, "iamrolebindings");
+    err_t err = {0};
+    json_t *o = create(f, k, NULL,
+                       "{\"metadata\":{\"name\":\"b\"},\"spec\":{\"roleRef\":{\"name\":\"r\"},"
+                       "\"scope\":{\"level\":\"Cluster\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"alice\"}]}}",
+                       REG_FV_STRICT, NULL, &err);
+    assert_non_null(o);
+    json_decref(o);
+    reg_write_opts_t wo = {.field_validation = REG_FV_STRICT, .field_manager = "t"};
+    reg_outcome_t oc = {0};
+    json_t *out = NULL;
+    const char smp[] = "{\"spec\":{\"subjects\":[{\"kind\":\"Group\",\"name\":\"devs\"}]}}";
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "b", "application/strategic-merge-patch+json",
+                               smp, sizeof smp - 1, 0, &wo, &out, &oc, &err), 0);
+    /* Keyed by kind+name: merged, not replaced. */
+    assert_int_equal(json_array_size(json_object_get(json_object_get(out, "spec"), "subjects")), 2);
+    json_decref(out);
+    const char mp[] = "{\"spec\":{\"subjects\":[{\"kind\":\"Group\",\"name\":\"ops\"}]}}";
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "b", "application/merge-patch+json", mp,
+                               sizeof mp - 1, 0, &wo, &out, &oc, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(out, "spec"), "subjects")), 1);
+    json_decref(out);
+    const char bad[] = "{}";
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "b", "text/plain", bad, 2, 0, &wo, &out, &oc,
+                               &err), ERR_UNSUPPORTED_MEDIA);
+    err_clear(&err);
+
+    /* Apply: creates when absent, then conflicts with another manager. */
+    const char cfg[] = "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"IAMRoleBinding\","
+                       "\"metadata\":{\"name\":\"c\"},\"spec\":{\"roleRef\":{\"name\":\"r\"},"
+                       "\"scope\":{\"level\":\"Cluster\"}}}";
+    wo.field_manager = "mgr-a";
+    memset(&oc, 0, sizeof oc);
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "c", "application/apply-patch+yaml", cfg,
+                               sizeof cfg - 1, 0, &wo, &out, &oc, &err), 0);
+    assert_true(oc.created);
+    json_decref(out);
+    const char cfg2[] = "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"IAMRoleBinding\","
+                        "\"metadata\":{\"name\":\"c\"},\"spec\":{\"roleRef\":{\"name\":\"other\"}}}";
+    wo.field_manager = "mgr-b";
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "c", "application/apply-patch+yaml", cfg2,
+                               sizeof cfg2 - 1, 0, &wo, &out, &oc, &err), ERR_CONFLICT);
+    assert_non_null(strstr(err.message, "mgr-a"));
+    err_clear(&err);
+    wo.force = 1;
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "c", "application/apply-patch+yaml", cfg2,
+                               sizeof cfg2 - 1, 0, &wo, &out, &oc, &err), 0);
+    assert_string_equal(s_at(out, "spec.roleRef.name"), "other");
+    json_decref(out);
+}
+
+static void test_registry__finalizers_and_delete(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "workspaces");
+    err_t err = {0};
+    json_t *o = create(f, k, NULL,
+                       "{\"metadata\":{\"name\":\"w\",\"finalizers\":[\"x.io/hold\"]}}",
+                       REG_FV_STRICT, NULL, &err);
+    assert_non_null(o);
+    json_decref(o);
+    reg_delete_opts_t d = {.grace_period_seconds = -1};
+    reg_outcome_t oc = {0};
+    json_t *out = NULL;
+    assert_int_equal(reg_delete(&f->reg, k, NULL, "w", &d, &out, &oc, &err), 0);
+    assert_true(oc.accepted);
+    assert_non_null(s_at(out, "metadata.deletionTimestamp"));
+    json_decref(out);
+    /* Removing the last finalizer of a deleting object deletes it. */
+    reg_write_opts_t wo = {.field_manager = "t"};
+    const char jp[] = "[{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]";
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "w", "application/json-patch+json", jp,
+                               sizeof jp - 1, 0, &wo, &out, &oc, &err), 0);
+    json_decref(out);
+    assert_int_equal(reg_get(&f->reg, k, NULL, "w", &out, &err), ERR_NOT_FOUND);
+    assert_string_equal(err.message, "workspaces.scope.theriseunion.io \"w\" not found");
+
+    /* Preconditions. */
+    err_clear(&err);
+    o = create(f, k, NULL, "{\"metadata\":{\"name\":\"w2\"}}", REG_FV_STRICT, NULL, &err);
+    json_decref(o);
+    d.precondition_uid = "not-the-uid";
+    assert_int_equal(reg_delete(&f->reg, k, NULL, "w2", &d, &out, &oc, &err), ERR_CONFLICT);
+    assert_non_null(strstr(err.message, "Precondition failed"));
+}
+
+static void test_registry__list_selectors_and_pages(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(APP, "applicationdeployments");
+    err_t err = {0};
+    const char *nss[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        for (int j = 0; j < 3; j++) {
+            char body[256];
+            snprintf(body, sizeof body,
+                     "{\"metadata\":{\"name\":\"d%d\",\"labels\":{\"tier\":\"%s\"}},"
+                     "\"spec\":{\"application\":\"web\"}}", j, j == 0 ? "front" : "back");
+            json_t *o = create(f, k, nss[i], body, REG_FV_STRICT, NULL, &err);
+            assert_non_null(o);
+            json_decref(o);
+        }
+    }
+    json_t *list = NULL;
+    reg_list_opts_t lo = {.label_selector = "tier=front"};
+    assert_int_equal(reg_list(&f->reg, k, NULL, &lo, &list, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(list, "items")), 3);
+    assert_string_equal(s_at(list, "kind"), "ApplicationDeploymentList");
+    json_decref(list);
+    reg_list_opts_t lf = {.field_selector = "metadata.namespace=b,metadata.name!=d0"};
+    assert_int_equal(reg_list(&f->reg, k, NULL, &lf, &list, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(list, "items")), 2);
+    json_decref(list);
+    reg_list_opts_t bad = {.field_selector = "spec.application=web"};
+    assert_int_equal(reg_list(&f->reg, k, NULL, &bad, &list, &err), ERR_BAD_REQUEST);
+    err_clear(&err);
+
+    /* Pages of 4 over 9 items: all items once, one resourceVersion. */
+    char token[1024] = "";
+    int total = 0;
+    char rv[24] = "";
+    for (int page = 0; page < 5; page++) {
+        reg_list_opts_t lp = {.limit = 4, .continue_token = *token ? token : NULL};
+        assert_int_equal(reg_list(&f->reg, k, NULL, &lp, &list, &err), 0);
+        total += (int)json_array_size(json_object_get(list, "items"));
+        if (!*rv)
+            snprintf(rv, sizeof rv, "%s", s_at(list, "metadata.resourceVersion"));
+        assert_string_equal(s_at(list, "metadata.resourceVersion"), rv);
+        const char *next = s_at(list, "metadata.continue");
+        if (page == 0)
+            assert_int_equal(json_integer_value(json_object_get(json_object_get(list, "metadata"),
+                                                                "remainingItemCount")), 5);
+        snprintf(token, sizeof token, "%s", next ? next : "");
+        json_decref(list);
+        if (!*token)
+            break;
+    }
+    assert_int_equal(total, 9);
+}
+
+/* ---- output ---------------------------------------------------------------------- */
+
+static void test_registry__table(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(IAM, "iamrolebindings");
+    err_t err = {0};
+    json_t *o = create(f, k, NULL,
+                       "{\"metadata\":{\"name\":\"alice-ws1\"},\"spec\":{\"roleRef\":{\"name\":\"viewer\"},"
+                       "\"scope\":{\"level\":\"Workspace\",\"name\":\"ws1\"},\"subjects\":["
+                       "{\"kind\":\"User\",\"name\":\"a\"},{\"kind\":\"User\",\"name\":\"b\"},"
+                       "{\"kind\":\"User\",\"name\":\"c\"},{\"kind\":\"Group\",\"name\":\"d\"}]}}",
+                       REG_FV_STRICT, NULL, &err);
+    assert_non_null(o);
+    json_t *t = reg_table(k, o, "meta.k8s.io/v1", NULL);
+    assert_string_equal(s_at(t, "kind"), "Table");
+    json_t *defs = json_object_get(t, "columnDefinitions");
+    const char *want[] = {"Name", "Role", "Scope", "Subjects", "Age"};
+    assert_int_equal(json_array_size(defs), 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(defs, i), "name")), want[i]);
+    json_t *cells = json_object_get(json_array_get(json_object_get(t, "rows"), 0), "cells");
+    assert_string_equal(json_string_value(json_array_get(cells, 0)), "alice-ws1");
+    assert_string_equal(json_string_value(json_array_get(cells, 1)), "viewer");
+    assert_string_equal(json_string_value(json_array_get(cells, 2)), "Workspace/ws1");
+    assert_string_equal(json_string_value(json_array_get(cells, 3)), "a,b,c + 1 more");
+    const char *age = json_string_value(json_array_get(cells, 4));
+    assert_true(age[strlen(age) - 1] == 's');
+    json_t *obj = json_object_get(json_array_get(json_object_get(t, "rows"), 0), "object");
+    assert_string_equal(s_at(obj, "kind"), "PartialObjectMetadata");
+    assert_null(json_object_get(obj, "spec"));
+    json_decref(t);
+    t = reg_table(k, o, "meta.k8s.io/v1beta1", "Object");
+    obj = json_object_get(json_array_get(json_object_get(t, "rows"), 0), "object");
+    assert_string_equal(s_at(obj, "spec.roleRef.name"), "viewer");
+    assert_string_equal(s_at(t, "apiVersion"), "meta.k8s.io/v1beta1");
+    json_decref(t);
+    t = reg_table(k, o, "meta.k8s.io/v1", "None");
+    assert_null(json_object_get(json_array_get(json_object_get(t, "rows"), 0), "object"));
+    json_decref(t);
+    json_decref(o);
+
+    /* -o wide columns carry priority 1. */
+    json_t *cl = J("{\"metadata\":{\"name\":\"x\"}}");
+    t = reg_table(kind(SCOPE, "clusters"), cl, "meta.k8s.io/v1", NULL);
+    json_decref(cl);
+    int wide = 0;
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(t, "columnDefinitions"), i, d)
+        wide += json_integer_value(json_object_get(d, "priority")) == 1;
+    assert_int_equal(wide, 2);
+    json_decref(t);
+}
+
+static void test_registry__discovery_and_status(void **state)
+{
+    (void)state;
+    json_t *rl = reg_resource_list(IAM);
+    int status_entries = 0, found_rb = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(rl, "resources"), i, r) {
+        const char *name = s_at(r, "name");
+        status_entries += strstr(name, "/status") != NULL;
+        if (!strcmp(name, "iamrolebindings")) {
+            found_rb = 1;
+            assert_string_equal(json_string_value(json_array_get(json_object_get(r, "shortNames"), 0)), "iamrb");
+            assert_int_equal(json_array_size(json_object_get(r, "verbs")), 8);
+        }
+        if (!strcmp(name, "accessreviews"))
+            assert_int_equal(json_array_size(json_object_get(r, "verbs")), 1);
+    }
+    assert_true(found_rb);
+    assert_int_equal(status_entries, 2);  /* iamroles, iamrolebindings */
+    json_decref(rl);
+    json_t *d = reg_discovery_v2("apidiscovery.k8s.io/v2");
+    assert_int_equal(json_array_size(json_object_get(d, "items")), 4);
+    json_decref(d);
+
+    err_t e = {0};
+    err_set(&e, ERR_INVALID, "bad");
+    err_add_cause(&e, "FieldValueRequired", "spec.x", "Required value");
+    json_t *st = reg_status(&e, reg_find(IAM, "v1alpha1", "iamroles"), "r1");
+    assert_int_equal(json_integer_value(json_object_get(st, "code")), 422);
+    assert_string_equal(s_at(st, "reason"), "Invalid");
+    assert_string_equal(s_at(st, "details.name"), "r1");
+    assert_string_equal(s_at(st, "details.group"), IAM);
+    assert_string_equal(s_at(st, "details.kind"), "iamroles");
+    json_decref(st);
+}
+
+static void test_registry__watch_label_transitions(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "nodegroups");
+    err_t err = {0};
+    reg_watch_t *w = NULL;
+    char rv[24];
+    snprintf(rv, sizeof rv, "%llu", (unsigned long long)store_revision(f->store));
+    reg_watch_opts_t o = {.label_selector = "env=prod", .resource_version = rv};
+    assert_int_equal(reg_watch_open(&f->reg, k, NULL, &o, &w, &err), 0);
+    json_t *obj = create(f, k, NULL, "{\"metadata\":{\"name\":\"n\",\"labels\":{\"env\":\"dev\"}}}",
+                         REG_FV_STRICT, NULL, &err);
+    json_decref(obj);
+    reg_write_opts_t wo = {.field_manager = "t"};
+    reg_outcome_t oc = {0};
+    json_t *out = NULL;
+    const char to_prod[] = "{\"metadata\":{\"labels\":{\"env\":\"prod\"}}}";
+    const char to_dev[] = "{\"metadata\":{\"labels\":{\"env\":\"dev\"}}}";
+    reg_patch(&f->reg, k, NULL, "n", "application/merge-patch+json", to_prod, sizeof to_prod - 1, 0,
+              &wo, &out, &oc, &err);
+    json_decref(out);
+    reg_patch(&f->reg, k, NULL, "n", "application/merge-patch+json", to_dev, sizeof to_dev - 1, 0,
+              &wo, &out, &oc, &err);
+    json_decref(out);
+    /* dev (filtered) -> prod: ADDED; prod -> dev: DELETED. */
+    const char *want[] = {"ADDED", "DELETED"};
+    for (int i = 0; i < 2; i++) {
+        json_t *ev = NULL;
+        assert_int_equal(reg_watch_next(w, &ev, &err), 0);
+        assert_string_equal(s_at(ev, "type"), want[i]);
+        json_decref(ev);
+    }
+    json_t *ev = NULL;
+    assert_int_equal(reg_watch_next(w, &ev, &err), ERR_TIMEOUT);
+    reg_watch_close(w);
+
+    /* resourceVersion 0: synthetic ADDED for what exists. */
+    reg_watch_opts_t o0 = {.resource_version = "0"};
+    assert_int_equal(reg_watch_open(&f->reg, k, NULL, &o0, &w, &err), 0);
+    assert_int_equal(reg_watch_next(w, &ev, &err), 0);
+    assert_string_equal(s_at(ev, "type"), "ADDED");
+    assert_string_equal(s_at(ev, "object.metadata.name"), "n");
+    json_decref(ev);
+    reg_watch_close(w);
+}
+
+int main(void)
+{
+    mem_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_registry__create_sets_server_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__generate_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__validation_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__unknown_fields_warn_and_ignore, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__duplicate_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__update_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__patches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__finalizers_and_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__list_selectors_and_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__discovery_and_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__watch_label_transitions, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
+}
