@@ -367,10 +367,27 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
             do_watch(api, req, k, rt->ns, rt->name, acc);
             return;
         }
+        reg_list_opts_t lo;
+        if (!acc->table) {
+            /* Plain JSON: straight from the stored bytes. */
+            char *body = NULL;
+            size_t len = 0;
+            if (rt->name) {
+                rc = reg_get_raw(api->reg, k, rt->ns, rt->name, &body, &len, &err);
+            } else {
+                rc = parse_list_opts(req, &lo, &err);
+                if (!rc)
+                    rc = reg_list_raw(api->reg, k, rt->ns, &lo, &body, &len, &err);
+            }
+            if (rc)
+                send_error(req, &err, k, rt->name);
+            else
+                agg_respond(req, 200, JSON_CT, body, len);
+            return;
+        }
         if (rt->name) {
             rc = reg_get(api->reg, k, rt->ns, rt->name, &out, &err);
         } else {
-            reg_list_opts_t lo;
             rc = parse_list_opts(req, &lo, &err);
             if (!rc)
                 rc = reg_list(api->reg, k, rt->ns, &lo, &out, &err);

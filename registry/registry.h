@@ -133,6 +133,13 @@ typedef struct reg_delete_opts {
 
 int reg_get(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
             json_t **out, err_t *err);
+/* The same answers as reg_get and reg_list, as JSON text (caller frees
+ * with mem_free), built from the stored bytes without decoding them: the
+ * fast path when the client wants plain JSON. */
+int reg_get_raw(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
+                char **body, size_t *len, err_t *err);
+int reg_list_raw(reg_t *r, const reg_kind_t *k, const char *ns,
+                 const reg_list_opts_t *o, char **body, size_t *len, err_t *err);
 /* ns NULL or "" lists every namespace. Returns the <Kind>List. */
 int reg_list(reg_t *r, const reg_kind_t *k, const char *ns,
              const reg_list_opts_t *o, json_t **out, err_t *err);

@@ -607,66 +607,203 @@ static int parse_rv(const char *s, uint64_t *rv, err_t *err)
     return 0;
 }
 
-int reg_list(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_opts_t *o,
-             json_t **out, err_t *err)
+/* Runs a list: checks options, pins the snapshot they ask for, visits.
+ * c->labels/c->fields are parsed here and freed by the caller. */
+static int list_run(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_opts_t *o,
+                    list_ctx_t *c, store_visit_fn visit, store_list_result_t *res, err_t *err)
 {
-    list_ctx_t c = {.err = err};
-    int rc = parse_selectors(o->label_selector, o->field_selector, &c.labels, &c.fields, err);
+    int rc = parse_selectors(o->label_selector, o->field_selector, &c->labels, &c->fields, err);
     if (rc)
         return rc;
     uint64_t rv = 0;
     rc = parse_rv(o->resource_version, &rv, err);
     if (rc)
-        goto out;
+        return rc;
     const char *match = o->resource_version_match ? o->resource_version_match : "";
-    if (*match && strcmp(match, "Exact") && strcmp(match, "NotOlderThan")) {
-        rc = err_set(err, ERR_BAD_REQUEST, "resourceVersionMatch: Unsupported value: \"%s\"", match);
-        goto out;
-    }
-    if (*match && (!o->resource_version || !*o->resource_version)) {
-        rc = err_set(err, ERR_BAD_REQUEST,
-                     "resourceVersionMatch is forbidden unless resourceVersion is provided");
-        goto out;
-    }
+    if (*match && strcmp(match, "Exact") && strcmp(match, "NotOlderThan"))
+        return err_set(err, ERR_BAD_REQUEST, "resourceVersionMatch: Unsupported value: \"%s\"", match);
+    if (*match && (!o->resource_version || !*o->resource_version))
+        return err_set(err, ERR_BAD_REQUEST,
+                       "resourceVersionMatch is forbidden unless resourceVersion is provided");
     /* Only an Exact match, or the legacy "RV with a limit", pins a
      * snapshot; otherwise the latest state is at least as new as asked. */
     uint64_t pin = 0;
     if (!strcmp(match, "Exact") || (!*match && rv > 0 && o->limit > 0))
         pin = rv;
-    if (!pin && rv > store_revision(r->store)) {
-        rc = err_set(err, ERR_TOO_LARGE_RV, "Too large resource version: %" PRIu64
-                     ", current: %" PRIu64, rv, store_revision(r->store));
-        goto out;
-    }
+    if (!pin && rv > store_revision(r->store))
+        return err_set(err, ERR_TOO_LARGE_RV, "Too large resource version: %" PRIu64
+                       ", current: %" PRIu64, rv, store_revision(r->store));
     char prefix[STORE_MAX_KEY + 1];
     make_prefix(k, ns, prefix, sizeof prefix);
-    c.items = json_array();
     store_list_opts_t so = {.prefix = prefix, .continue_token = o->continue_token,
                             .rev = pin, .limit = o->limit,
-                            .count_remaining = o->limit > 0 && !c.labels && !c.fields};
-    store_list_result_t res;
-    rc = store_list(r->store, &so, list_visit, &c, &res, err);
-    if (rc) {
-        json_decref(c.items);
-        goto out;
-    }
-    char av[160], lk[160], rvs[24];
-    api_version_of(k, av, sizeof av);
-    snprintf(lk, sizeof lk, "%sList", k->kind);
-    snprintf(rvs, sizeof rvs, "%" PRIu64, res.rev);
+                            .count_remaining = o->limit > 0 && !c->labels && !c->fields};
+    return store_list(r->store, &so, visit, c, res, err);
+}
+
+static json_t *list_meta(const store_list_result_t *res)
+{
+    char rvs[24];
+    snprintf(rvs, sizeof rvs, "%" PRIu64, res->rev);
     json_t *meta = json_pack("{s:s}", "resourceVersion", rvs);
-    if (res.continue_token) {
-        json_object_set_new(meta, "continue", json_string(res.continue_token));
-        if (res.remaining > 0)
-            json_object_set_new(meta, "remainingItemCount", json_integer(res.remaining));
+    if (res->continue_token) {
+        json_object_set_new(meta, "continue", json_string(res->continue_token));
+        if (res->remaining > 0)
+            json_object_set_new(meta, "remainingItemCount", json_integer(res->remaining));
+    }
+    return meta;
+}
+
+int reg_list(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_opts_t *o,
+             json_t **out, err_t *err)
+{
+    list_ctx_t c = {.err = err, .items = json_array()};
+    store_list_result_t res = {0};
+    int rc = list_run(r, k, ns, o, &c, list_visit, &res, err);
+    if (!rc) {
+        char av[160], lk[160];
+        api_version_of(k, av, sizeof av);
+        snprintf(lk, sizeof lk, "%sList", k->kind);
+        *out = json_pack("{s:s, s:s, s:o, s:O}", "apiVersion", av, "kind", lk, "metadata",
+                         list_meta(&res), "items", c.items);
     }
     store_list_result_free(&res);
-    *out = json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", av, "kind", lk, "metadata", meta,
-                     "items", c.items);
-out:
+    json_decref(c.items);
     sel_free(c.labels);
     sel_free(c.fields);
     return rc;
+}
+
+/* ---- raw reads: stored bytes with resourceVersion spliced in --------------------- */
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} buf_t;
+
+static void buf_put(buf_t *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = mem_realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* Appends a stored object with metadata.resourceVersion set. The stored
+ * form begins {"apiVersion":..,"kind":..,"metadata":{ (encode_for_store),
+ * and neither value can contain that text, so the first occurrence is the
+ * object's own metadata. */
+static int put_with_rv(buf_t *b, const char *data, size_t len, uint64_t rev)
+{
+    static const char mark[] = "\"metadata\":{";
+    const char *m = memmem(data, len, mark, sizeof mark - 1);
+    if (!m)
+        return ERR_INTERNAL;
+    size_t at = (size_t)(m - data) + sizeof mark - 1;
+    char rv[48];
+    int n = snprintf(rv, sizeof rv, "\"resourceVersion\":\"%" PRIu64 "\"%s", rev,
+                     at < len && data[at] == '}' ? "" : ",");
+    buf_put(b, data, at);
+    buf_put(b, rv, (size_t)n);
+    buf_put(b, data + at, len - at);
+    return b->oom ? ERR_NOMEM : 0;
+}
+
+int reg_get_raw(reg_t *r, const reg_kind_t *k, const char *ns, const char *name, char **body,
+                size_t *len, err_t *err)
+{
+    char key[STORE_MAX_KEY + 1];
+    if (make_key(k, ns, name, key, sizeof key))
+        return err_set(err, ERR_BAD_REQUEST, "name too long");
+    store_value_t v;
+    int rc = store_get(r->store, key, &v, err);
+    if (rc)
+        return store_error(k, name, rc, err);
+    buf_t b = {0};
+    rc = put_with_rv(&b, v.data, v.len, v.mod_rev);
+    store_value_free(&v);
+    if (rc) {
+        mem_free(b.p);
+        return err_set(err, rc, "stored object is malformed");
+    }
+    *body = b.p;
+    *len = b.len;
+    return 0;
+}
+
+typedef struct raw_ctx {
+    list_ctx_t base;             /* first: list_run fills the selectors */
+    buf_t b;
+    int n;
+} raw_ctx_t;
+
+static int raw_visit(void *arg, const store_kv_t *kv)
+{
+    raw_ctx_t *c = arg;
+    if (c->base.labels || c->base.fields) {
+        /* Selectors need the fields: parse, but still copy the bytes. */
+        json_t *o = json_loadb(kv->value, kv->value_len, 0, NULL);
+        int ok = o && matches(c->base.labels, c->base.fields, o);
+        json_decref(o);
+        if (!ok)
+            return STORE_SKIP;
+    }
+    if (c->n++)
+        buf_put(&c->b, ",", 1);
+    int rc = put_with_rv(&c->b, kv->value, kv->value_len, kv->mod_rev);
+    return rc ? rc : STORE_TAKE;
+}
+
+int reg_list_raw(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_opts_t *o,
+                 char **body, size_t *len, err_t *err)
+{
+    raw_ctx_t c = {.base = {.err = err}};
+    char av[160];
+    api_version_of(k, av, sizeof av);
+    char head[400];
+    int hn = snprintf(head, sizeof head, "{\"apiVersion\":\"%s\",\"kind\":\"%sList\",\"items\":[",
+                      av, k->kind);
+    buf_put(&c.b, head, (size_t)hn);
+    store_list_result_t res = {0};
+    int rc = list_run(r, k, ns, o, &c.base, raw_visit, &res, err);
+    if (!rc) {
+        /* metadata after items: JSON objects are unordered. */
+        json_t *meta = list_meta(&res);
+        char *mt = json_dumps(meta, JSON_COMPACT);
+        json_decref(meta);
+        static const char between[] = "],\"metadata\":";
+        buf_put(&c.b, between, sizeof between - 1);
+        if (mt)
+            buf_put(&c.b, mt, strlen(mt));
+        buf_put(&c.b, "}", 1);
+        if (!mt || c.b.oom)
+            rc = err_set(err, ERR_NOMEM, NULL);
+        mem_free(mt);
+    }
+    store_list_result_free(&res);
+    sel_free(c.base.labels);
+    sel_free(c.base.fields);
+    if (rc) {
+        mem_free(c.b.p);
+        return rc;
+    }
+    *body = c.b.p;
+    *len = c.b.len;
+    return 0;
 }
 
 /* ---- create ---------------------------------------------------------------------- */

@@ -458,6 +458,32 @@ static void test_registry__list_selectors_and_pages(void **state)
             break;
     }
     assert_int_equal(total, 9);
+
+    /* The raw paths say exactly what the decoded ones say. */
+    for (int sel = 0; sel < 2; sel++) {
+        reg_list_opts_t lr = {.label_selector = sel ? "tier=back" : NULL, .limit = 5};
+        char *raw = NULL;
+        size_t rawn = 0;
+        assert_int_equal(reg_list_raw(&f->reg, k, NULL, &lr, &raw, &rawn, &err), 0);
+        json_t *parsed = json_loadb(raw, rawn, 0, NULL);
+        assert_non_null(parsed);
+        assert_int_equal(reg_list(&f->reg, k, NULL, &lr, &list, &err), 0);
+        assert_true(json_equal(parsed, list));
+        json_decref(parsed);
+        json_decref(list);
+        mem_free(raw);
+    }
+    char *raw = NULL;
+    size_t rawn = 0;
+    assert_int_equal(reg_get_raw(&f->reg, k, "b", "d1", &raw, &rawn, &err), 0);
+    json_t *parsed = json_loadb(raw, rawn, 0, NULL);
+    json_t *got = NULL;
+    assert_int_equal(reg_get(&f->reg, k, "b", "d1", &got, &err), 0);
+    assert_true(json_equal(parsed, got));
+    assert_non_null(s_at(parsed, "metadata.resourceVersion"));
+    json_decref(parsed);
+    json_decref(got);
+    mem_free(raw);
 }
 
 /* ---- output ---------------------------------------------------------------------- */
