@@ -39,6 +39,14 @@ typedef struct flags {
     const char *etcd_servers;
     const char *etcd_prefix;
     const char *cluster_name;
+    const char *client_ca_file;
+    const char *rh_client_ca_file;
+    const char *rh_allowed_names;
+    const char *rh_username_headers;
+    const char *rh_uid_headers;
+    const char *rh_group_headers;
+    const char *rh_extra_prefix;
+    const char *authentication_kubeconfig;
     unsigned threads;
 } flags_t;
 
@@ -67,6 +75,17 @@ static const flag_def_t flag_defs[] = {
     FS("etcd-servers", etcd_servers, "etcd URLs, comma-separated (etcd3 backend)"),
     FS("etcd-prefix", etcd_prefix, "etcd key prefix (default /registry)"),
     FS("cluster-name", cluster_name, "this server's member cluster (default host)"),
+    FS("client-ca-file", client_ca_file, "CA bundle for x509 client certificates (CN user, O groups)"),
+    FS("requestheader-client-ca-file", rh_client_ca_file,
+       "CA bundle for the front proxy's client certificate"),
+    FS("requestheader-allowed-names", rh_allowed_names,
+       "front-proxy certificate CNs allowed, comma-separated (empty: any)"),
+    FS("requestheader-username-headers", rh_username_headers, "default X-Remote-User"),
+    FS("requestheader-uid-headers", rh_uid_headers, "default none"),
+    FS("requestheader-group-headers", rh_group_headers, "default X-Remote-Group"),
+    FS("requestheader-extra-headers-prefix", rh_extra_prefix, "default X-Remote-Extra-"),
+    FS("authentication-kubeconfig", authentication_kubeconfig,
+       "kubeconfig for kube-apiserver: TokenReview and the authentication ConfigMap"),
     FU("http-threads", threads, "HTTP worker threads (default 4 per core)"),
     {NULL, 0, 0, NULL},
 };
@@ -145,6 +164,49 @@ static int load_serving_cert(const flags_t *fl, char **cert, char **key, err_t *
     return rc;
 }
 
+static int read_opt(const char *path, char **out, err_t *err)
+{
+    *out = NULL;
+    if (!path || !*path)
+        return 0;
+    size_t n;
+    return crypto_read_file(path, out, &n, err);
+}
+
+/* Client certificates: the x509 CA and the front proxy's. *trust becomes
+ * both bundles together: the CAs the TLS layer names when it asks for a
+ * client certificate (a Go client sends its certificate only when its
+ * issuer is among them). */
+static int configure_x509(const flags_t *fl, agg_authn_t *authn, char **trust, err_t *err)
+{
+    char *client = NULL, *rh = NULL;
+    int rc = read_opt(fl->client_ca_file, &client, err);
+    if (!rc)
+        rc = read_opt(fl->rh_client_ca_file, &rh, err);
+    if (!rc)
+        rc = agg_authn_set_client_ca(authn, client, err);
+    agg_requestheader_t h = {.client_ca_pem = rh, .allowed_names = fl->rh_allowed_names,
+                             .username_headers = fl->rh_username_headers,
+                             .uid_headers = fl->rh_uid_headers,
+                             .group_headers = fl->rh_group_headers,
+                             .extra_prefixes = fl->rh_extra_prefix};
+    if (!rc)
+        rc = agg_authn_set_requestheader(authn, &h, err);
+    if (!rc && (client || rh)) {
+        size_t a = client ? strlen(client) : 0, b = rh ? strlen(rh) : 0;
+        *trust = mem_alloc(a + b + 2);
+        if (!*trust) {
+            rc = err_set(err, ERR_NOMEM, NULL);
+        } else {
+            snprintf(*trust, a + b + 2, "%s%s%s", client ? client : "",
+                     a && client[a - 1] != '\n' ? "\n" : "", rh ? rh : "");
+        }
+    }
+    mem_free(client);
+    mem_free(rh);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     flags_t fl = {.secure_port = 6443, .bind_address = "0.0.0.0",
@@ -160,7 +222,7 @@ int main(int argc, char **argv)
     store_t *store = NULL;
     agg_authn_t *authn = NULL;
     agg_server_t *srv = NULL;
-    char *cert = NULL, *key = NULL;
+    char *cert = NULL, *key = NULL, *trust = NULL;
 
     store_config_t cfg = {.backend = fl.storage_backend, .data_dir = fl.data_dir,
                           .etcd_servers = fl.etcd_servers, .etcd_prefix = fl.etcd_prefix};
@@ -170,11 +232,14 @@ int main(int argc, char **argv)
         goto out;
     if (agg_authn_new(fl.token_auth_file, &authn, &err))
         goto out;
+    if (configure_x509(&fl, authn, &trust, &err))
+        goto out;
 
     reg_t reg = {.store = store};
     agg_api_t api = {.reg = &reg, .authn = authn, .cluster_name = fl.cluster_name};
     agg_server_config_t sc = {.bind_address = fl.bind_address, .port = fl.secure_port,
-                              .cert_pem = cert, .key_pem = key, .threads = fl.threads,
+                              .cert_pem = cert, .key_pem = key, .client_ca_pem = trust,
+                              .threads = fl.threads,
                               .handler = agg_handle, .handler_arg = &api};
     if (agg_server_start(&sc, &srv, &err))
         goto out;
@@ -201,5 +266,6 @@ out:
     agg_authn_free(authn);
     mem_free(cert);
     mem_free(key);
+    mem_free(trust);
     return status;
 }

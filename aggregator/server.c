@@ -505,16 +505,29 @@ static int authorize(agg_req_t *req, const authz_user_t *u, const authz_attrs_t 
     char reason[256];
     if (authz_authorize(u, a, reason, sizeof reason) == AUTHZ_ALLOW)
         return 1;
-    char msg[900];
-    if (a->resource_request)
-        snprintf(msg, sizeof msg, "%s \"%s\" is forbidden: User \"%s\" cannot %s resource \"%s\" "
-                 "in API group \"%s\"%s%s%s: %s", a->resource, a->name ? a->name : "", u->name,
-                 a->verb, a->resource, a->api_group, a->namespace_ ? " in the namespace \"" : "",
-                 a->namespace_ ? a->namespace_ : "", a->namespace_ ? "\"" : " at the cluster scope",
-                 reason);
-    else
+    /* kube's forbiddenMessage (endpoints/handlers/responsewriters/errors.go)
+     * wrapped by NewForbidden: "<resource>.<group> "<name>" is forbidden: ...". */
+    char what[600], msg[1200];
+    if (a->resource_request) {
+        char res[200];
+        snprintf(res, sizeof res, "%s%s%s", a->resource, a->subresource ? "/" : "",
+                 a->subresource ? a->subresource : "");
+        if (a->namespace_)
+            snprintf(what, sizeof what, "User \"%s\" cannot %s resource \"%s\" in API group \"%s\" "
+                     "in the namespace \"%s\"", u->name, a->verb, res, a->api_group, a->namespace_);
+        else
+            snprintf(what, sizeof what, "User \"%s\" cannot %s resource \"%s\" in API group \"%s\" "
+                     "at the cluster scope", u->name, a->verb, res, a->api_group);
+        if (a->name)
+            snprintf(msg, sizeof msg, "%s.%s \"%s\" is forbidden: %s: %s", a->resource,
+                     a->api_group, a->name, what, reason);
+        else
+            snprintf(msg, sizeof msg, "%s.%s is forbidden: %s: %s", a->resource, a->api_group,
+                     what, reason);
+    } else {
         snprintf(msg, sizeof msg, "forbidden: User \"%s\" cannot %s path \"%s\": %s", u->name,
                  a->verb, a->path, reason);
+    }
     err_t e = {0};
     err_set(&e, ERR_FORBIDDEN, "%s", msg);
     json_t *st = reg_status(&e, NULL, NULL);
@@ -536,6 +549,43 @@ static void version_info(agg_req_t *req)
                         "buildDate", __DATE__, "goVersion", "n/a", "compiler", "gcc", "platform",
                         "linux/amd64"),
               NULL);
+}
+
+/* The user as the server sees it: what `kubectl auth whoami` prints. */
+static void self_subject_review(agg_req_t *req, const authz_user_t *u, const char *version)
+{
+    if (strcmp(agg_req_method(req), "POST")) {
+        send_code(req, ERR_METHOD_NOT_ALLOWED, "only create is allowed on selfsubjectreviews", NULL);
+        return;
+    }
+    if (!authz_user_in_group(u, "system:authenticated")) {
+        send_code(req, ERR_FORBIDDEN, "selfsubjectreviews.authentication.k8s.io is forbidden: "
+                  "User \"system:anonymous\" cannot create resource \"selfsubjectreviews\"", NULL);
+        return;
+    }
+    json_t *groups = json_array();
+    for (size_t i = 0; i < u->ngroups; i++)
+        json_array_append_new(groups, json_string(u->groups[i]));
+    json_t *info = json_pack("{s:s, s:o}", "username", u->name, "groups", groups);
+    if (u->uid[0])
+        json_object_set_new(info, "uid", json_string(u->uid));
+    if (u->nextra) {
+        json_t *extra = json_object();
+        for (size_t i = 0; i < u->nextra; i++) {
+            json_t *vals = json_object_get(extra, u->extra[i].key);
+            if (!vals) {
+                vals = json_array();
+                json_object_set_new(extra, u->extra[i].key, vals);
+            }
+            json_array_append_new(vals, json_string(u->extra[i].value));
+        }
+        json_object_set_new(info, "extra", extra);
+    }
+    char av[64];
+    snprintf(av, sizeof av, "authentication.k8s.io/%s", version);
+    send_json(req, 201, json_pack("{s:s, s:s, s:{s:n}, s:{s:o}}", "apiVersion", av, "kind",
+                                  "SelfSubjectReview", "metadata", "creationTimestamp", "status",
+                                  "userInfo", info), NULL);
 }
 
 void agg_handle(void *arg, agg_req_t *req)
@@ -604,6 +654,14 @@ void agg_handle(void *arg, agg_req_t *req)
             return;
         }
         do_rest(api, req, &rt, &acc);
+        return;
+    }
+
+    /* kubectl auth whoami: authentication.k8s.io SelfSubjectReview. */
+    if (n == 4 && !strcmp(seg[0], "apis") && !strcmp(seg[1], "authentication.k8s.io") &&
+        !strcmp(seg[3], "selfsubjectreviews") &&
+        (!strcmp(seg[2], "v1") || !strcmp(seg[2], "v1beta1") || !strcmp(seg[2], "v1alpha1"))) {
+        self_subject_review(req, &user, seg[2]);
         return;
     }
 
