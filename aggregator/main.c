@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../apiservice/delegate.h"
 #include "../registry/registry.h"
 #include "../storage/crypto.h"
 #include "../storage/mem.h"
@@ -207,6 +208,32 @@ static int configure_x509(const flags_t *fl, agg_authn_t *authn, char **trust, e
     return rc;
 }
 
+/* --authentication-kubeconfig: TokenReview for unknown tokens, and the
+ * extension-apiserver-authentication ConfigMap for what the CA flags did
+ * not set. */
+static int configure_delegation(const flags_t *fl, agg_authn_t *authn, apisvc_delegate_t **d,
+                                char **trust, err_t *err)
+{
+    int rc = apisvc_delegate_new(fl->authentication_kubeconfig, d, err);
+    if (rc)
+        return rc;
+    char *client = NULL;
+    rc = read_opt(fl->client_ca_file, &client, err);
+    apisvc_overrides_t ov = {.client_ca_pem = client,
+                             .requestheader_from_flags = fl->rh_client_ca_file != NULL};
+    char *cm_trust = NULL;
+    if (!rc)
+        rc = apisvc_delegate_start(*d, authn, &ov, &cm_trust, err);
+    mem_free(client);
+    /* Flags' CAs were installed by configure_x509; the ConfigMap's join
+     * them in what the TLS layer names. */
+    if (!rc && cm_trust) {
+        mem_free(*trust);
+        *trust = cm_trust;
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     flags_t fl = {.secure_port = 6443, .bind_address = "0.0.0.0",
@@ -223,6 +250,7 @@ int main(int argc, char **argv)
     agg_authn_t *authn = NULL;
     agg_server_t *srv = NULL;
     char *cert = NULL, *key = NULL, *trust = NULL;
+    apisvc_delegate_t *delegate = NULL;
 
     store_config_t cfg = {.backend = fl.storage_backend, .data_dir = fl.data_dir,
                           .etcd_servers = fl.etcd_servers, .etcd_prefix = fl.etcd_prefix};
@@ -233,6 +261,8 @@ int main(int argc, char **argv)
     if (agg_authn_new(fl.token_auth_file, &authn, &err))
         goto out;
     if (configure_x509(&fl, authn, &trust, &err))
+        goto out;
+    if (fl.authentication_kubeconfig && configure_delegation(&fl, authn, &delegate, &trust, &err))
         goto out;
 
     reg_t reg = {.store = store};
@@ -263,6 +293,7 @@ out:
     agg_server_stop(srv);
     store_shutdown_watchers(store);
     store_close(store);
+    apisvc_delegate_free(delegate);
     agg_authn_free(authn);
     mem_free(cert);
     mem_free(key);

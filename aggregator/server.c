@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "../storage/mem.h"
+#include "../storage/yaml.h"
 #include "negotiate.h"
 
 #define JSON_CT "application/json"
@@ -425,6 +426,23 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
     rc = parse_write_opts(req, &wo, &err);
     size_t len;
     const char *body = agg_req_body(req, &len);
+    /* A YAML body (Content-Type application/yaml) is decoded to JSON first. */
+    char *yaml_json = NULL;
+    const char *ctype = agg_req_header(req, "Content-Type");
+    if (!rc && ctype && !strncmp(ctype, "application/yaml", 16) && strcmp(m, "PATCH")) {
+        json_t *doc = NULL;
+        rc = yml_to_json(body, len, &doc, &err);
+        if (!rc) {
+            yaml_json = json_dumps(doc, JSON_COMPACT);
+            json_decref(doc);
+            if (!yaml_json)
+                rc = err_set(&err, ERR_NOMEM, NULL);
+            else {
+                body = yaml_json;
+                len = strlen(yaml_json);
+            }
+        }
+    }
     if (!rc && !strcmp(m, "POST")) {
         json_t *obj = NULL;
         if (rt->name)
@@ -453,6 +471,7 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
         rc = err_set(&err, ERR_METHOD_NOT_ALLOWED, "the server does not allow this method on "
                      "the requested resource");
     }
+    mem_free(yaml_json);
     add_warnings(req, &oc);
     if (rc) {
         send_error(req, &err, k, rt->name);

@@ -10,6 +10,7 @@ build_pkgs=(
   gcc make pkg-config
   libmicrohttpd-dev   # HTTPS server (TLS through GnuTLS)
   libjansson-dev      # JSON
+  libyaml-dev         # YAML bodies and kubeconfig files
   liblmdb-dev         # embedded storage
   libcurl4-openssl-dev  # etcd JSON gateway and upstream calls
   libssl-dev openssl  # certificates and hashing

@@ -22,6 +22,7 @@
 
 #include "../storage/crypto.h"
 #include "../storage/mem.h"
+#include "../storage/yaml.h"
 #include "apply.h"
 #include "selector.h"
 
@@ -459,13 +460,15 @@ static void generate_name(const char *prefix, char *out, size_t n)
     snprintf(out, n, "%.*s%s", (int)pl, prefix, suffix);
 }
 
-static const char *manager_of(const reg_write_opts_t *o)
+/* The field manager: as given, or kube's default, the user agent's
+ * program name (the part before the first '/'). buf holds the result. */
+static const char *manager_of(const reg_write_opts_t *o, char *buf, size_t n)
 {
     if (o->field_manager && *o->field_manager)
         return o->field_manager;
-    /* kube derives it from the user agent's program name. */
-    static const char unknown[] = "unknown";
-    return o->user_agent && *o->user_agent ? o->user_agent : unknown;
+    const char *ua = o->user_agent && *o->user_agent ? o->user_agent : "unknown";
+    snprintf(buf, n, "%.*s", (int)strcspn(ua, "/"), ua);
+    return buf;
 }
 
 /* Everything but metadata and status: what raises generation. */
@@ -885,7 +888,8 @@ static int create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *b
         char now[32], av[160];
         now_rfc3339(now);
         api_version_of(k, av, sizeof av);
-        rc = apply_track_update(NULL, obj, manager_of(o), av, now, k->list_rules, err);
+        char mgr[130];
+        rc = apply_track_update(NULL, obj, manager_of(o, mgr, sizeof mgr), av, now, k->list_rules, err);
         if (rc)
             goto fail;
     }
@@ -1084,8 +1088,13 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
                 meta = json_object();
                 json_object_set_new(body, "metadata", meta);
             }
-            if (!json_object_get(meta, "name"))
-                json_object_set_new(meta, "name", json_string(name));
+            const char *bname = json_string_value(json_object_get(meta, "name"));
+            if (bname && *bname && strcmp(bname, name)) {
+                json_decref(body);
+                return err_set(err, ERR_BAD_REQUEST, "the name of the object (%s) does not "
+                               "match the name on the URL (%s)", bname, name);
+            }
+            json_object_set_new(meta, "name", json_string(name));
             char now[32], av[160];
             now_rfc3339(now);
             api_version_of(k, av, sizeof av);
@@ -1134,7 +1143,8 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             char now[32], av[160];
             now_rfc3339(now);
             api_version_of(k, av, sizeof av);
-            rc = apply_track_update(cur, obj, manager_of(o), av, now, k->list_rules, err);
+            char mgr[130];
+            rc = apply_track_update(cur, obj, manager_of(o, mgr, sizeof mgr), av, now, k->list_rules, err);
         }
         if (rc) {
             json_decref(obj);
@@ -1197,6 +1207,16 @@ int reg_patch(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
                .patch = body, .patch_len = len};
     json_error_t je;
     u.patch_doc = json_loadb(body, len, 0, &je);
+    if (!u.patch_doc && is_apply(&u)) {
+        /* kubectl sends apply configurations as JSON; others send YAML. */
+        int rc = yml_to_json(body, len, &u.patch_doc, err);
+        if (rc)
+            return rc;
+        if (!json_is_object(u.patch_doc)) {
+            json_decref(u.patch_doc);
+            return err_set(err, ERR_BAD_REQUEST, "error decoding YAML: not an object");
+        }
+    }
     if (!u.patch_doc)
         return err_set(err, ERR_BAD_REQUEST, "error decoding patch: %s", je.text);
     if (is_apply(&u) && (!o->field_manager || !*o->field_manager)) {

@@ -1,0 +1,262 @@
+#include "delegate.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../storage/crypto.h"
+#include "../storage/mem.h"
+#include "kubeclient.h"
+
+#define CACHE_SLOTS 4096
+#define CM_PATH "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication"
+
+typedef struct slot {
+    char key[65];                /* sha256 of the token; "" when empty */
+    time_t expires;
+    int ok;
+    authz_user_t user;
+} slot_t;
+
+struct apisvc_delegate {
+    kc_t *kc;
+    pthread_mutex_t mu;
+    slot_t *cache;
+    atomic_ulong reviews;
+    /* refresher */
+    agg_authn_t *authn;
+    char *client_ca_flag;        /* owned copy of the override */
+    int requestheader_from_flags;
+    pthread_t thread;
+    int running, stopping;
+    pthread_cond_t cv;
+};
+
+int apisvc_delegate_new(const char *kubeconfig, apisvc_delegate_t **out, err_t *err)
+{
+    apisvc_delegate_t *d = mem_calloc(1, sizeof *d);
+    if (!d)
+        return err_set(err, ERR_NOMEM, NULL);
+    d->cache = mem_calloc(CACHE_SLOTS, sizeof *d->cache);
+    int rc = d->cache ? kc_from_kubeconfig(kubeconfig, &d->kc, err) : err_set(err, ERR_NOMEM, NULL);
+    if (rc) {
+        mem_free(d->cache);
+        mem_free(d);
+        return rc;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    *out = d;
+    return 0;
+}
+
+void apisvc_delegate_free(apisvc_delegate_t *d)
+{
+    if (!d)
+        return;
+    if (d->running) {
+        pthread_mutex_lock(&d->mu);
+        d->stopping = 1;
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+        pthread_join(d->thread, NULL);
+    }
+    kc_free(d->kc);
+    mem_free(d->client_ca_flag);
+    pthread_cond_destroy(&d->cv);
+    pthread_mutex_destroy(&d->mu);
+    mem_free(d->cache);
+    mem_free(d);
+}
+
+unsigned long apisvc_delegate_reviews(const apisvc_delegate_t *d)
+{
+    return atomic_load(&d->reviews);
+}
+
+static const char *str_or(const char *s) { return s ? s : ""; }
+
+/* ---- TokenReview ------------------------------------------------------------- */
+
+static void user_from(const json_t *ju, authz_user_t *u)
+{
+    memset(u, 0, sizeof *u);
+    snprintf(u->name, sizeof u->name, "%s", str_or(json_string_value(json_object_get(ju, "username"))));
+    snprintf(u->uid, sizeof u->uid, "%s", str_or(json_string_value(json_object_get(ju, "uid"))));
+    size_t i;
+    const json_t *g;
+    json_array_foreach(json_object_get(ju, "groups"), i, g)
+        authz_user_add_group(u, str_or(json_string_value(g)));
+    const char *key;
+    const json_t *vals;
+    json_object_foreach((json_t *)json_object_get(ju, "extra"), key, vals) {
+        json_array_foreach(vals, i, g) {
+            if (u->nextra == AUTHZ_MAX_EXTRA)
+                break;
+            snprintf(u->extra[u->nextra].key, sizeof u->extra[0].key, "%s", key);
+            snprintf(u->extra[u->nextra].value, sizeof u->extra[0].value, "%s",
+                     str_or(json_string_value(g)));
+            u->nextra++;
+        }
+    }
+}
+
+int apisvc_token_review(void *arg, const char *token, authz_user_t *u, err_t *err)
+{
+    apisvc_delegate_t *d = arg;
+    char key[65];
+    crypto_sha256_hex(token, strlen(token), key);
+    char head[9];
+    memcpy(head, key, 8);
+    head[8] = '\0';
+    unsigned idx = (unsigned)(strtoul(head, NULL, 16) % CACHE_SLOTS);
+    time_t now = time(NULL);
+    pthread_mutex_lock(&d->mu);
+    slot_t *s = &d->cache[idx];
+    if (!strcmp(s->key, key) && s->expires > now) {
+        int ok = s->ok;
+        if (ok)
+            *u = s->user;
+        pthread_mutex_unlock(&d->mu);
+        return ok ? 0 : err_set(err, ERR_UNAUTHORIZED, "token rejected (cached)");
+    }
+    pthread_mutex_unlock(&d->mu);
+
+    atomic_fetch_add(&d->reviews, 1);
+    json_t *req = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "authentication.k8s.io/v1",
+                            "kind", "TokenReview", "spec", "token", token);
+    json_t *resp = NULL;
+    long status = 0;
+    int rc = req ? kc_request(d->kc, "POST", "/apis/authentication.k8s.io/v1/tokenreviews", req,
+                              &status, &resp, err)
+                 : err_set(err, ERR_NOMEM, NULL);
+    json_decref(req);
+    if (rc)
+        return rc;  /* upstream unreachable: not cached */
+    const json_t *st = json_object_get(resp, "status");
+    int ok = status == 201 || status == 200 ? json_is_true(json_object_get(st, "authenticated")) : 0;
+    authz_user_t got;
+    if (ok)
+        user_from(json_object_get(st, "user"), &got);
+    json_decref(resp);
+    if (status != 200 && status != 201)
+        return err_set(err, ERR_UNAVAILABLE, "TokenReview failed with HTTP %ld", status);
+    pthread_mutex_lock(&d->mu);
+    snprintf(s->key, sizeof s->key, "%s", key);
+    s->expires = now + DELEGATE_TTL;
+    s->ok = ok;
+    if (ok)
+        s->user = got;
+    pthread_mutex_unlock(&d->mu);
+    if (!ok)
+        return err_set(err, ERR_UNAUTHORIZED, "token rejected");
+    *u = got;
+    return 0;
+}
+
+/* ---- the ConfigMap ------------------------------------------------------------ */
+
+/* A ConfigMap list value is a JSON array in a string; joined with commas. */
+static void join_list(const json_t *data, const char *key, char *out, size_t n)
+{
+    out[0] = '\0';
+    const char *txt = json_string_value(json_object_get(data, key));
+    json_t *arr = txt ? json_loads(txt, 0, NULL) : NULL;
+    size_t i, len = 0;
+    const json_t *v;
+    json_array_foreach(arr, i, v) {
+        len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s", i ? "," : "",
+                                str_or(json_string_value(v)));
+    }
+    json_decref(arr);
+}
+
+/* Installs the ConfigMap's settings; *trust (optional) gets the CAs. */
+static int apply_configmap(apisvc_delegate_t *d, char **trust, err_t *err)
+{
+    json_t *cm = NULL;
+    long status = 0;
+    int rc = kc_request(d->kc, "GET", CM_PATH, NULL, &status, &cm, err);
+    if (rc)
+        return rc;
+    if (status != 200) {
+        json_decref(cm);
+        return err_set(err, status == 404 ? ERR_NOT_FOUND : ERR_UNAVAILABLE,
+                       "reading kube-system/extension-apiserver-authentication: HTTP %ld", status);
+    }
+    const json_t *data = json_object_get(cm, "data");
+    const char *client = d->client_ca_flag ? d->client_ca_flag
+                                           : json_string_value(json_object_get(data, "client-ca-file"));
+    rc = agg_authn_set_client_ca(d->authn, client, err);
+    if (!rc && !d->requestheader_from_flags) {
+        char allowed[1024], user[256], uid[256], group[256], extra[256];
+        join_list(data, "requestheader-allowed-names", allowed, sizeof allowed);
+        join_list(data, "requestheader-username-headers", user, sizeof user);
+        join_list(data, "requestheader-uid-headers", uid, sizeof uid);
+        join_list(data, "requestheader-group-headers", group, sizeof group);
+        join_list(data, "requestheader-extra-headers-prefix", extra, sizeof extra);
+        agg_requestheader_t rh = {
+            .client_ca_pem = json_string_value(json_object_get(data, "requestheader-client-ca-file")),
+            .allowed_names = allowed, .username_headers = user, .uid_headers = uid,
+            .group_headers = group, .extra_prefixes = extra};
+        rc = agg_authn_set_requestheader(d->authn, &rh, err);
+        if (!rc && trust) {
+            const char *rhca = rh.client_ca_pem ? rh.client_ca_pem : "";
+            const char *cca = client ? client : "";
+            size_t n = strlen(rhca) + strlen(cca) + 2;
+            if ((*rhca || *cca) && (*trust = mem_alloc(n)))
+                snprintf(*trust, n, "%s\n%s", cca, rhca);
+        }
+    }
+    json_decref(cm);
+    return rc;
+}
+
+static void *refresher(void *arg)
+{
+    apisvc_delegate_t *d = arg;
+    pthread_mutex_lock(&d->mu);
+    while (!d->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += DELEGATE_REFRESH;
+        if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) != ETIMEDOUT || d->stopping)
+            continue;
+        pthread_mutex_unlock(&d->mu);
+        err_t err = {0};
+        if (apply_configmap(d, NULL, &err) && err.code != ERR_NOT_FOUND)
+            fprintf(stderr, "authentication: %s\n", err.message);
+        pthread_mutex_lock(&d->mu);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+int apisvc_delegate_start(apisvc_delegate_t *d, agg_authn_t *authn,
+                          const apisvc_overrides_t *ov, char **trust, err_t *err)
+{
+    d->authn = authn;
+    d->requestheader_from_flags = ov->requestheader_from_flags;
+    if (ov->client_ca_pem && !(d->client_ca_flag = mem_strdup(ov->client_ca_pem)))
+        return err_set(err, ERR_NOMEM, NULL);
+    agg_authn_set_token_review(authn, apisvc_token_review, d);
+    err_t e = {0};
+    int rc = apply_configmap(d, trust, &e);
+    if (rc == ERR_NOT_FOUND || rc == ERR_UNAVAILABLE) {
+        /* kube-apiserver may not be up yet; tokens still work, and the
+         * refresher tries again. */
+        fprintf(stderr, "authentication: %s; client certificates from it are not trusted yet\n",
+                e.message);
+    } else if (rc) {
+        *err = e;
+        return rc;
+    }
+    if (pthread_create(&d->thread, NULL, refresher, d))
+        return err_set(err, ERR_INTERNAL, "cannot start the authentication refresher");
+    d->running = 1;
+    return 0;
+}

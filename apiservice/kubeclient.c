@@ -1,0 +1,215 @@
+#include "kubeclient.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../storage/b64.h"
+#include "../storage/crypto.h"
+#include "../storage/mem.h"
+#include "../storage/yaml.h"
+
+#define KC_MAX_RESPONSE (16u * 1024u * 1024u)
+
+struct kc {
+    char *server;
+    char *ca;                    /* PEM, or NULL for the system store */
+    size_t ca_len;
+    int insecure;
+    char *token;
+    char *cert, *key;            /* PEM client certificate */
+    size_t cert_len, key_len;
+};
+
+static pthread_once_t kc_once = PTHREAD_ONCE_INIT;
+static void kc_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+static const json_t *named(const json_t *list, const char *name, const char *field)
+{
+    size_t i;
+    const json_t *it;
+    json_array_foreach(list, i, it) {
+        const char *n = json_string_value(json_object_get(it, "name"));
+        if (n && !strcmp(n, name))
+            return json_object_get(it, field);
+    }
+    return NULL;
+}
+
+/* A PEM from "<field>-data" (base64) or "<field>" (a path). */
+static int pem_of(const json_t *obj, const char *field, char **out, size_t *len, err_t *err)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s-data", field);
+    const char *data = json_string_value(json_object_get(obj, key));
+    if (data && *data) {
+        unsigned char *raw;
+        int rc = b64_decode(data, strlen(data), B64_STD, &raw, len);
+        if (rc)
+            return err_set(err, ERR_BAD_REQUEST, "kubeconfig: %s is not base64", key);
+        *out = (char *)raw;
+        return 0;
+    }
+    const char *path = json_string_value(json_object_get(obj, field));
+    if (path && *path)
+        return crypto_read_file(path, out, len, err);
+    return 0;
+}
+
+void kc_free(kc_t *c)
+{
+    if (!c)
+        return;
+    mem_free(c->server);
+    mem_free(c->ca);
+    mem_free(c->token);
+    mem_free(c->cert);
+    mem_free(c->key);
+    mem_free(c);
+}
+
+int kc_from_kubeconfig(const char *path, kc_t **out, err_t *err)
+{
+    pthread_once(&kc_once, kc_global_init);
+    char *text = NULL;
+    size_t len = 0;
+    json_t *doc = NULL;
+    kc_t *c = NULL;
+    int rc = crypto_read_file(path, &text, &len, err);
+    if (rc)
+        return rc;
+    rc = yml_to_json(text, len, &doc, err);
+    mem_free(text);
+    if (rc)
+        return rc;
+    const char *ctx_name = json_string_value(json_object_get(doc, "current-context"));
+    const json_t *ctx = ctx_name ? named(json_object_get(doc, "contexts"), ctx_name, "context")
+                                 : NULL;
+    if (!ctx && json_array_size(json_object_get(doc, "contexts")) == 1)
+        ctx = json_object_get(json_array_get(json_object_get(doc, "contexts"), 0), "context");
+    const char *cl_name = json_string_value(json_object_get(ctx, "cluster"));
+    const char *us_name = json_string_value(json_object_get(ctx, "user"));
+    const json_t *cluster = cl_name ? named(json_object_get(doc, "clusters"), cl_name, "cluster") : NULL;
+    const json_t *user = us_name ? named(json_object_get(doc, "users"), us_name, "user") : NULL;
+    const char *server = json_string_value(json_object_get(cluster, "server"));
+    if (!server) {
+        rc = err_set(err, ERR_BAD_REQUEST, "kubeconfig %s: no cluster server in its current context", path);
+        goto out;
+    }
+    c = mem_calloc(1, sizeof *c);
+    if (!c || !(c->server = mem_strdup(server))) {
+        rc = err_set(err, ERR_NOMEM, NULL);
+        goto out;
+    }
+    /* No trailing slash, so paths join cleanly. */
+    size_t sl = strlen(c->server);
+    if (sl && c->server[sl - 1] == '/')
+        c->server[sl - 1] = '\0';
+    c->insecure = json_is_true(json_object_get(cluster, "insecure-skip-tls-verify"));
+    rc = pem_of(cluster, "certificate-authority", &c->ca, &c->ca_len, err);
+    if (!rc)
+        rc = pem_of(user, "client-certificate", &c->cert, &c->cert_len, err);
+    if (!rc)
+        rc = pem_of(user, "client-key", &c->key, &c->key_len, err);
+    const char *token = json_string_value(json_object_get(user, "token"));
+    const char *token_file = json_string_value(json_object_get(user, "tokenFile"));
+    if (!rc && token && !(c->token = mem_strdup(token)))
+        rc = err_set(err, ERR_NOMEM, NULL);
+    if (!rc && !token && token_file) {
+        size_t tl;
+        rc = crypto_read_file(token_file, &c->token, &tl, err);
+        while (!rc && tl && (c->token[tl - 1] == '\n' || c->token[tl - 1] == '\r'))
+            c->token[--tl] = '\0';
+    }
+out:
+    json_decref(doc);
+    if (rc) {
+        kc_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+typedef struct sink {
+    char *p;
+    size_t len;
+    int too_big;
+} sink_t;
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    sink_t *s = arg;
+    size_t n = size * nmemb;
+    if (s->len + n > KC_MAX_RESPONSE) {
+        s->too_big = 1;
+        return 0;
+    }
+    char *p = mem_realloc(s->p, s->len + n + 1);
+    if (!p)
+        return 0;
+    memcpy(p + s->len, ptr, n);
+    s->p = p;
+    s->len += n;
+    s->p[s->len] = '\0';
+    return n;
+}
+
+int kc_request(kc_t *c, const char *method, const char *path, const json_t *body,
+               long *status, json_t **resp, err_t *err)
+{
+    CURL *h = curl_easy_init();
+    if (!h)
+        return err_set(err, ERR_NOMEM, NULL);
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s", c->server, path);
+    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    char auth[4200];
+    if (c->token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
+    sink_t s = {0};
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)KC_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    if (payload)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
+    if (c->insecure) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (c->ca) {
+        struct curl_blob ca = {c->ca, c->ca_len, CURL_BLOB_COPY};
+        curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &ca);
+    }
+    if (c->cert && c->key) {
+        struct curl_blob cert = {c->cert, c->cert_len, CURL_BLOB_COPY};
+        struct curl_blob key = {c->key, c->key_len, CURL_BLOB_COPY};
+        curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cert);
+        curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &key);
+        curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    CURLcode cc = curl_easy_perform(h);
+    int rc = 0;
+    if (cc != CURLE_OK) {
+        rc = err_set(err, ERR_UNAVAILABLE, "%s %s: %s%s", method, url, curl_easy_strerror(cc),
+                     s.too_big ? " (response too large)" : "");
+    } else {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+        json_t *j = s.p ? json_loadb(s.p, s.len, 0, NULL) : NULL;
+        *resp = j ? j : json_null();
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    mem_free(s.p);
+    mem_free(payload);
+    return rc;
+}

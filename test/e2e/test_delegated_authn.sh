@@ -1,0 +1,123 @@
+# Delegated authentication through --authentication-kubeconfig: a local
+# HTTPS server plays kube-apiserver (TokenReview, and the
+# kube-system/extension-apiserver-authentication ConfigMap). Tokens it
+# vouches for authenticate, answers are cached, and the ConfigMap's CAs and
+# request-header settings are trusted.
+source "$(dirname "$0")/lib.sh"
+
+pki=$WORK/pki
+mkdir -p "$pki"
+mk_ca() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj "/CN=$1" -keyout "$pki/$1.key" -out "$pki/$1.crt" 2>/dev/null; }
+mk_cert() { # CA NAME CN EKU [SAN]
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$3" \
+    -keyout "$pki/$2.key" -out "$pki/$2.csr" 2>/dev/null
+  { echo "extendedKeyUsage=$4"; [ -n "${5:-}" ] && echo "subjectAltName=$5"; } > "$pki/$2.ext"
+  openssl x509 -req -in "$pki/$2.csr" -CA "$pki/$1.crt" -CAkey "$pki/$1.key" -CAcreateserial \
+    -days 1 -extfile "$pki/$2.ext" -out "$pki/$2.crt" 2>/dev/null
+}
+mk_ca kube-ca; mk_ca front-proxy-ca; mk_ca client-ca
+mk_cert kube-ca kube-serving localhost serverAuth "DNS:localhost,IP:127.0.0.1"
+mk_cert front-proxy-ca proxy front-proxy-client clientAuth
+mk_cert client-ca dave dave clientAuth
+
+KPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$WORK/fake_kube.py" <<'PY'
+import json, ssl, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+port, pki = int(sys.argv[1]), sys.argv[2]
+reviews = {"n": 0}
+cm = {"apiVersion": "v1", "kind": "ConfigMap",
+      "metadata": {"name": "extension-apiserver-authentication", "namespace": "kube-system"},
+      "data": {"client-ca-file": open(pki + "/client-ca.crt").read(),
+               "requestheader-client-ca-file": open(pki + "/front-proxy-ca.crt").read(),
+               "requestheader-allowed-names": '["front-proxy-client"]',
+               "requestheader-username-headers": '["X-Remote-User"]',
+               "requestheader-group-headers": '["X-Remote-Group"]',
+               "requestheader-extra-headers-prefix": '["X-Remote-Extra-"]'}}
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def send(self, code, obj):
+        b = json.dumps(obj).encode()
+        self.send_response(code); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)
+    def do_GET(self):
+        if self.headers.get("Authorization") != "Bearer server-sa-token":
+            return self.send(401, {"kind": "Status", "code": 401})
+        if self.path == "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication":
+            return self.send(200, cm)
+        if self.path == "/reviews":
+            return self.send(200, reviews)
+        self.send(404, {"kind": "Status", "code": 404})
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path != "/apis/authentication.k8s.io/v1/tokenreviews" or self.headers.get("Authorization") != "Bearer server-sa-token":
+            return self.send(403, {"kind": "Status", "code": 403})
+        reviews["n"] += 1
+        tok = body["spec"]["token"]
+        status = {"authenticated": False}
+        if tok == "robot-token":
+            status = {"authenticated": True, "user": {"username": "system:serviceaccount:team:robot",
+                      "uid": "u-1", "groups": ["system:serviceaccounts", "system:serviceaccounts:team"],
+                      "extra": {"authentication.kubernetes.io/pod-name": ["p1"]}}}
+        self.send(201, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status})
+srv = ThreadingHTTPServer(("127.0.0.1", port), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(pki + "/kube-serving.crt", pki + "/kube-serving.key")
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print("fake kube-apiserver ready", flush=True)
+srv.serve_forever()
+PY
+/usr/bin/python3 "$WORK/fake_kube.py" "$KPORT" "$pki" > "$WORK/fake.log" 2>&1 &
+PIDS+=($!)
+wait_for_log "$WORK/fake.log" "ready"
+cat > "$WORK/auth.kubeconfig" <<YAML
+apiVersion: v1
+kind: Config
+clusters:
+- name: kube
+  cluster:
+    server: https://127.0.0.1:$KPORT
+    certificate-authority-data: $(base64 -w0 "$pki/kube-ca.crt")
+users:
+- name: sa
+  user: {token: server-sa-token}
+contexts:
+- name: c
+  context: {cluster: kube, user: sa}
+current-context: c
+YAML
+
+start_server --authentication-kubeconfig "$WORK/auth.kubeconfig"
+URL=https://127.0.0.1:$PORT
+whoami() {
+  curl -sk -o "$WORK/body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    -d '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}' "$@" \
+    "$URL/apis/authentication.k8s.io/v1/selfsubjectreviews"
+}
+field() { /usr/bin/python3 -c "import json; d=json.load(open('$WORK/body')); print($1)"; }
+reviews() { curl -s --cacert "$pki/kube-ca.crt" -H 'Authorization: Bearer server-sa-token' \
+  "https://127.0.0.1:$KPORT/reviews" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["n"])'; }
+
+# A token kube-apiserver vouches for.
+[ "$(whoami -H 'Authorization: Bearer robot-token')" = 201 ] || die "delegated token: $(cat "$WORK/body")"
+[ "$(field "d['status']['userInfo']['username']")" = system:serviceaccount:team:robot ] || die "delegated user"
+[ "$(field "sorted(d['status']['userInfo']['groups'])")" = \
+  "['system:authenticated', 'system:serviceaccounts', 'system:serviceaccounts:team']" ] || die "delegated groups"
+[ "$(field "d['status']['userInfo']['extra']")" = "{'authentication.kubernetes.io/pod-name': ['p1']}" ] \
+  || die "delegated extra: $(cat "$WORK/body")"
+[ "$(reviews)" = 1 ] || die "expected one upstream review"
+# Cached: no second upstream call.
+whoami -H 'Authorization: Bearer robot-token' >/dev/null
+whoami -H 'Authorization: Bearer robot-token' >/dev/null
+[ "$(reviews)" = 1 ] || die "answer not cached: $(reviews) reviews"
+# A token it rejects: 401, and the rejection is cached too.
+[ "$(whoami -H 'Authorization: Bearer forged')" = 401 ] || die "rejected token not 401"
+[ "$(whoami -H 'Authorization: Bearer forged')" = 401 ] || die "rejected token not 401 (2)"
+[ "$(reviews)" = 2 ] || die "rejection not cached: $(reviews) reviews"
+# The ConfigMap's front-proxy CA and settings.
+code=$(whoami --cert "$pki/proxy.crt" --key "$pki/proxy.key" -H 'X-Remote-User: erin' -H 'X-Remote-Group: ops')
+[ "$code" = 201 ] && [ "$(field "d['status']['userInfo']['username']")" = erin ] || die "configmap front proxy: $code $(cat "$WORK/body")"
+# The ConfigMap's client CA.
+code=$(whoami --cert "$pki/dave.crt" --key "$pki/dave.key")
+[ "$code" = 201 ] && [ "$(field "d['status']['userInfo']['username']")" = dave ] || die "configmap client CA: $code"
