@@ -89,8 +89,9 @@ static void user_from(const json_t *ju, authz_user_t *u)
     snprintf(u->uid, sizeof u->uid, "%s", str_or(json_string_value(json_object_get(ju, "uid"))));
     size_t i;
     const json_t *g;
-    json_array_foreach(json_object_get(ju, "groups"), i, g)
+    json_array_foreach(json_object_get(ju, "groups"), i, g) {
         authz_user_add_group(u, str_or(json_string_value(g)));
+    }
     const char *key;
     const json_t *vals;
     json_object_foreach((json_t *)json_object_get(ju, "extra"), key, vals) {

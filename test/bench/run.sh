@@ -5,3 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 echo "== storage (in-process)"
 build/rel/bench_store "$PWD/build/bench-store"
+echo "== HTTP (edge-apiserver next to etcd 3.4)" && test/bench/bench_http.sh
