@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../apiservice/delegate.h"
+#include "../authz/authz.h"
 #include "../registry/registry.h"
 #include "../storage/crypto.h"
 #include "../storage/mem.h"
@@ -208,6 +209,14 @@ static int configure_x509(const flags_t *fl, agg_authn_t *authn, char **trust, e
     return rc;
 }
 
+/* The registry's create-only reviews are answered by the authorizer. */
+static int review_hook(void *arg, const reg_kind_t *k, json_t *obj, err_t *err)
+{
+    if (!strcmp(k->kind, "AccessReview"))
+        return authz_access_review(arg, obj, err);
+    return authz_permission_review(arg, obj, err);
+}
+
 /* --authentication-kubeconfig: TokenReview for unknown tokens, and the
  * extension-apiserver-authentication ConfigMap for what the CA flags did
  * not set. */
@@ -251,10 +260,13 @@ int main(int argc, char **argv)
     agg_server_t *srv = NULL;
     char *cert = NULL, *key = NULL, *trust = NULL;
     apisvc_delegate_t *delegate = NULL;
+    authz_t *authz = NULL;
 
     store_config_t cfg = {.backend = fl.storage_backend, .data_dir = fl.data_dir,
                           .etcd_servers = fl.etcd_servers, .etcd_prefix = fl.etcd_prefix};
     if (store_open(&cfg, &store, &err))
+        goto out;
+    if (authz_new(store, fl.cluster_name, &authz, &err))
         goto out;
     if (load_serving_cert(&fl, &cert, &key, &err))
         goto out;
@@ -265,8 +277,8 @@ int main(int argc, char **argv)
     if (fl.authentication_kubeconfig && configure_delegation(&fl, authn, &delegate, &trust, &err))
         goto out;
 
-    reg_t reg = {.store = store};
-    agg_api_t api = {.reg = &reg, .authn = authn, .cluster_name = fl.cluster_name};
+    reg_t reg = {.store = store, .review = review_hook, .review_arg = authz};
+    agg_api_t api = {.reg = &reg, .authz = authz, .authn = authn, .cluster_name = fl.cluster_name};
     agg_server_config_t sc = {.bind_address = fl.bind_address, .port = fl.secure_port,
                               .cert_pem = cert, .key_pem = key, .client_ca_pem = trust,
                               .threads = fl.threads,
@@ -291,6 +303,7 @@ out:
     /* Stop serving first (ends watch streams, which close their
      * watchers), then storage. */
     agg_server_stop(srv);
+    authz_free(authz);
     store_shutdown_watchers(store);
     store_close(store);
     apisvc_delegate_free(delegate);

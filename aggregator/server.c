@@ -519,14 +519,14 @@ static const char *verb_of(const char *method, const route_t *rt, int watch)
     return "";
 }
 
-static int authorize(agg_req_t *req, const authz_user_t *u, const authz_attrs_t *a)
+static int authorize(agg_api_t *api, agg_req_t *req, const authz_user_t *u, const authz_attrs_t *a)
 {
-    char reason[256];
-    if (authz_authorize(u, a, reason, sizeof reason) == AUTHZ_ALLOW)
+    char reason[1024];
+    if (authz_authorize(api->authz, u, a, reason, sizeof reason) == AUTHZ_ALLOW)
         return 1;
     /* kube's forbiddenMessage (endpoints/handlers/responsewriters/errors.go)
      * wrapped by NewForbidden: "<resource>.<group> "<name>" is forbidden: ...". */
-    char what[600], msg[1200];
+    char what[600], msg[1800];
     if (a->resource_request) {
         char res[200];
         snprintf(res, sizeof res, "%s%s%s", a->resource, a->subresource ? "/" : "",
@@ -568,6 +568,38 @@ static void version_info(agg_req_t *req)
                         "buildDate", __DATE__, "goVersion", "n/a", "compiler", "gcc", "platform",
                         "linux/amd64"),
               NULL);
+}
+
+/* The SubjectAccessReview webhook. The caller (kube-apiserver) must be
+ * allowed to create subjectaccessreviews; every well-formed review gets
+ * HTTP 200 with a decision, in the version it was asked in. */
+static void webhook(agg_api_t *api, agg_req_t *req, const authz_user_t *u, const char *cluster)
+{
+    if (strcmp(agg_req_method(req), "POST")) {
+        send_code(req, ERR_METHOD_NOT_ALLOWED, "the authorization webhook only accepts POST", NULL);
+        return;
+    }
+    authz_attrs_t at = {.verb = "create", .resource_request = 1, .path = agg_req_path(req),
+                        .api_group = "authorization.k8s.io", .api_version = "v1",
+                        .resource = "subjectaccessreviews"};
+    if (!authorize(api, req, u, &at))
+        return;
+    size_t len;
+    const char *body = agg_req_body(req, &len);
+    json_error_t je;
+    json_t *sar = json_loadb(body, len, 0, &je);
+    err_t err = {0};
+    json_t *out = NULL;
+    if (!sar)
+        err_set(&err, ERR_BAD_REQUEST, "the body is not JSON: %s", je.text);
+    else
+        authz_subject_access_review(api->authz, sar, cluster, &out, &err);
+    json_decref(sar);
+    if (!out) {
+        send_error(req, &err, NULL, NULL);
+        return;
+    }
+    send_json(req, 200, out, NULL);
 }
 
 /* The user as the server sees it: what `kubectl auth whoami` prints. */
@@ -665,7 +697,7 @@ void agg_handle(void *arg, agg_req_t *req)
                              .resource_request = 1, .path = path, .api_group = seg[1],
                              .api_version = seg[2], .resource = rt.k->resource,
                              .subresource = rt.sub, .namespace_ = rt.ns, .name = rt.name};
-        if (!authorize(req, &user, &at))
+        if (!authorize(api, req, &user, &at))
             return;
         if (!acc.json_ok && !acc.table) {
             send_code(req, ERR_NOT_ACCEPTABLE, "only the following media types are accepted: "
@@ -673,6 +705,28 @@ void agg_handle(void *arg, agg_req_t *req)
             return;
         }
         do_rest(api, req, &rt, &acc);
+        return;
+    }
+
+    /* kube-apiserver's authorization webhook: /authorize for this
+     * cluster, /clusters/{name}/authorize for a member cluster. */
+    if ((n == 1 && !strcmp(seg[0], "authorize")) ||
+        (n == 3 && !strcmp(seg[0], "clusters") && !strcmp(seg[2], "authorize"))) {
+        webhook(api, req, &user, n == 3 ? seg[1] : NULL);
+        return;
+    }
+    if (n == 1 && !strcmp(seg[0], "metrics")) {
+        at.verb = "get";
+        if (!authorize(api, req, &user, &at))
+            return;
+        char *text = NULL;
+        size_t len = 0;
+        if (authz_metrics(api->authz, &text, &len)) {
+            mem_free(text);
+            send_code(req, ERR_NOMEM, NULL, NULL);
+            return;
+        }
+        agg_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
         return;
     }
 
@@ -690,7 +744,7 @@ void agg_handle(void *arg, agg_req_t *req)
                   "requested resource", NULL);
         return;
     }
-    if (!authorize(req, &user, &at))
+    if (!authorize(api, req, &user, &at))
         return;
     if (n == 1 && !strcmp(seg[0], "api")) {
         if (acc.discovery) {

@@ -13,12 +13,14 @@
 #ifndef EDGE_AGG_SERVER_H
 #define EDGE_AGG_SERVER_H
 
+#include "../authz/authz.h"
 #include "../registry/registry.h"
 #include "authn.h"
 #include "http.h"
 
 typedef struct agg_api {
     reg_t *reg;
+    authz_t *authz;
     agg_authn_t *authn;
     const char *cluster_name;
     volatile int ready;          /* storage open and watches primed */

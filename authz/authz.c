@@ -1,7 +1,12 @@
-#include "authz.h"
+/*
+ * The authorizer's life cycle and the user helpers (authz.h).
+ */
+#include "authz_internal.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#include "../storage/mem.h"
 
 void authz_user_add_group(authz_user_t *u, const char *group)
 {
@@ -18,38 +23,48 @@ int authz_user_in_group(const authz_user_t *u, const char *group)
     return 0;
 }
 
-/* Paths any authenticated user may read (kube's system:discovery and
- * system:public-info-viewer roles). */
-static const char *const discovery_prefixes[] = {"/api", "/apis", "/openapi", "/version",
-                                                 "/healthz", "/livez", "/readyz", NULL};
-
-static int is_discovery(const char *path)
+int authz_new(store_t *store, const char *cluster_name, authz_t **out, err_t *err)
 {
-    for (size_t i = 0; discovery_prefixes[i]; i++) {
-        size_t n = strlen(discovery_prefixes[i]);
-        if (!strncmp(path, discovery_prefixes[i], n) && (path[n] == '\0' || path[n] == '/'))
-            return 1;
+    authz_t *a = mem_calloc(1, sizeof *a);
+    if (!a)
+        return err_set(err, ERR_NOMEM, NULL);
+    a->store = store;
+    a->cluster = mem_strdup(cluster_name && *cluster_name ? cluster_name : "host");
+    if (!a->cluster) {
+        mem_free(a);
+        return err_set(err, ERR_NOMEM, NULL);
     }
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    /* Writer preference: an index update must not wait behind a stream
+     * of decisions. */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&a->lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    int rc = authz__index_start(a, err);
+    if (rc) {
+        authz_free(a);
+        return rc;
+    }
+    *out = a;
     return 0;
 }
 
-authz_decision_t authz_authorize(const authz_user_t *u, const authz_attrs_t *a,
-                                 char *reason, size_t reason_len)
+void authz_free(authz_t *a)
 {
-    char dummy[8];
-    if (!reason) {
-        reason = dummy;
-        reason_len = sizeof dummy;
-    }
-    if (authz_user_in_group(u, "system:masters")) {
-        snprintf(reason, reason_len, "allowed: member of system:masters");
-        return AUTHZ_ALLOW;
-    }
-    if (!a->resource_request && !strcmp(a->verb, "get") &&
-        authz_user_in_group(u, "system:authenticated") && is_discovery(a->path)) {
-        snprintf(reason, reason_len, "allowed: discovery is readable by authenticated users");
-        return AUTHZ_ALLOW;
-    }
-    snprintf(reason, reason_len, "no rule allows it");
-    return AUTHZ_NO_OPINION;
+    if (!a)
+        return;
+    authz__index_stop(a);
+    authz__index_free(a);
+    pthread_rwlock_destroy(&a->lock);
+    mem_free(a->cluster);
+    mem_free(a);
+}
+
+uint64_t authz_revision(authz_t *a)
+{
+    pthread_rwlock_rdlock(&a->lock);
+    uint64_t r = a->rev;
+    pthread_rwlock_unlock(&a->lock);
+    return r;
 }

@@ -1,18 +1,35 @@
 /*
- * authz: every authorization decision of the server.
+ * authz: every authorization decision of the server, and the answers to
+ * kube-apiserver's SubjectAccessReview webhook, AccessReview and
+ * PermissionReview.
  *
- * Owns the decision for a (user, request attributes) pair. Today it holds
- * the interim rule: members of system:masters may do anything,
- * authenticated users may read discovery, OpenAPI, health and version,
- * and everything else has no opinion (the caller answers 403). The scope
- * model replaces the inside of authz_authorize, not its callers.
+ * Owns an in-memory index of the IAM and scope objects (RoleTemplates,
+ * IAMRoles with their aggregated rules, IAMRoleBindings by subject,
+ * namespace -> Workspaces, node -> NodeGroups), kept current by one
+ * watcher on storage: a change is reflected in decisions as soon as its
+ * event is applied, well under a second. Decisions never read storage.
  *
- * Thread-safe; the user and attributes are borrowed for the call.
+ * The decision (see eval.c for how the chain is walked):
+ *   - members of system:masters may do anything;
+ *   - otherwise the request is placed at its most specific scope and the
+ *     chain is walked upward (Resource -> Namespace -> Workspace -> Cluster
+ *     -> Platform; Node -> NodeGroup -> Cluster -> Platform; ...). A deny
+ *     rule of any binding of the subject anywhere in the chain denies; else
+ *     the first scope with a matching allow rule allows; else no opinion.
+ * Rules match exactly as Kubernetes RBAC matches them (rules.c).
+ *
+ * Thread safety: authz_authorize and the reviews run concurrently with
+ * each other and with the index's updates (a read-write lock).
  */
 #ifndef EDGE_AUTHZ_H
 #define EDGE_AUTHZ_H
 
+#include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "../storage/err.h"
+#include "../storage/store.h"
 
 #define AUTHZ_MAX_GROUPS 64
 #define AUTHZ_MAX_EXTRA 16
@@ -35,7 +52,8 @@ void authz_user_add_group(authz_user_t *u, const char *group);
 int authz_user_in_group(const authz_user_t *u, const char *group);
 
 /* What a request does (k8s.io/apiserver/pkg/authorization/authorizer
- * Attributes). */
+ * Attributes), plus the label-selector requirement that narrows a list of
+ * nodes or namespaces to a NodeGroup or Workspace. */
 typedef struct authz_attrs {
     const char *verb;            /* get, list, watch, create, ... */
     int resource_request;
@@ -46,12 +64,46 @@ typedef struct authz_attrs {
     const char *subresource;
     const char *namespace_;
     const char *name;
+    const char *cluster;         /* member cluster; NULL: this server's */
+    const char *nodegroup;       /* from a scope.theriseunion.io/nodegroup=X selector */
+    const char *workspace;       /* from a scope.theriseunion.io/workspace=X selector */
 } authz_attrs_t;
 
 typedef enum { AUTHZ_NO_OPINION = 0, AUTHZ_ALLOW = 1, AUTHZ_DENY = 2 } authz_decision_t;
 
-/* Decides; reason (may be NULL) receives a sentence a person can act on. */
-authz_decision_t authz_authorize(const authz_user_t *u, const authz_attrs_t *a,
+typedef struct authz authz_t;
+
+/* Builds the index from storage (a consistent snapshot) and starts
+ * following it. cluster_name is this server's --cluster-name. Returns 0,
+ * ERR_NOMEM, or a storage error. *out is the caller's (authz_free). */
+int authz_new(store_t *store, const char *cluster_name, authz_t **out, err_t *err);
+/* Stops following storage; call before store_close. NULL is a no-op. */
+void authz_free(authz_t *a);
+
+/* Decides; reason (may be NULL) receives a sentence a person can act on,
+ * e.g. "allowed by IAMRoleBinding alice-ws1 (IAMRole viewer) at Workspace
+ * ws1". */
+authz_decision_t authz_authorize(authz_t *a, const authz_user_t *u, const authz_attrs_t *at,
                                  char *reason, size_t reason_len);
+
+/* The webhook: a SubjectAccessReview (v1 or v1beta1, as JSON) for
+ * cluster (NULL: this server's). Returns 0 and *out, the review with its
+ * status, in the version asked (new reference); ERR_BAD_REQUEST for a
+ * malformed review. */
+int authz_subject_access_review(authz_t *a, const json_t *sar, const char *cluster,
+                                json_t **out, err_t *err);
+
+/* AccessReview: fills obj's status (allowed, denied, reason, trace). */
+int authz_access_review(authz_t *a, json_t *obj, err_t *err);
+/* PermissionReview: fills obj's status with the rules and UI permissions
+ * in effect at spec.scope, each with the binding and scope it comes from. */
+int authz_permission_review(authz_t *a, json_t *obj, err_t *err);
+
+/* Decision counters and a latency histogram, in Prometheus text format,
+ * appended to buf (grown with mem_realloc). */
+int authz_metrics(authz_t *a, char **buf, size_t *len);
+
+/* The revision of storage the index reflects. */
+uint64_t authz_revision(authz_t *a);
 
 #endif

@@ -1,0 +1,190 @@
+/*
+ * authz_internal: what the authorizer's files share. Not for use outside
+ * authz/.
+ *
+ * The index is a set of plain C structures under one read-write lock:
+ * readers (decisions) hold it shared; the single watcher thread that
+ * applies storage events holds it exclusively for each event. Strings are
+ * owned by the structure that holds them.
+ */
+#ifndef EDGE_AUTHZ_INTERNAL_H
+#define EDGE_AUTHZ_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "authz.h"
+
+/* ---- a string -> pointer hash map (open addressing, linear probing) ---- */
+
+typedef struct authz__map {
+    size_t cap, n;
+    struct authz__map_entry {
+        char *key;
+        void *val;
+    } *e;
+} authz__map_t;
+
+void *authz__map_get(const authz__map_t *m, const char *key);
+/* Inserts or replaces; returns the value replaced (NULL if none) in *old.
+ * 0 or ERR_NOMEM. */
+int authz__map_put(authz__map_t *m, const char *key, void *val, void **old);
+/* Removes key; returns its value or NULL. */
+void *authz__map_del(authz__map_t *m, const char *key);
+void authz__map_free(authz__map_t *m, void (*free_val)(void *));
+#define AUTHZ_MAP_EACH(m, i) for (size_t i = 0; i < (m)->cap; i++) if ((m)->e[i].key)
+
+/* A growable array of pointers. */
+typedef struct authz__ptrs {
+    size_t n, cap;
+    void **v;
+} authz__ptrs_t;
+int authz__ptrs_add(authz__ptrs_t *p, void *v);
+void authz__ptrs_remove(authz__ptrs_t *p, void *v);
+void authz__ptrs_free(authz__ptrs_t *p);
+
+/* ---- rules ------------------------------------------------------------------- */
+
+typedef struct authz__strs {
+    size_t n;
+    char **v;
+} authz__strs_t;
+
+typedef struct authz__rule {
+    authz__strs_t verbs, groups, resources, names, urls;
+} authz__rule_t;
+
+typedef struct authz__rules {
+    size_t n;
+    authz__rule_t *v;
+} authz__rules_t;
+
+/* Parses a []PolicyRule / []string from JSON (missing: empty). */
+int authz__rules_parse(const json_t *arr, authz__rules_t *out);
+int authz__rules_append(authz__rules_t *dst, const authz__rules_t *src);
+void authz__rules_free(authz__rules_t *r);
+int authz__strs_parse(const json_t *arr, authz__strs_t *out);
+int authz__strs_append_unique(authz__strs_t *dst, const authz__strs_t *src);
+void authz__strs_free(authz__strs_t *s);
+/* The JSON form of a rule (new reference). */
+json_t *authz__rule_json(const authz__rule_t *r);
+
+/* RBAC's RuleAllows (k8s.io/kubernetes/pkg/apis/rbac/v1/evaluation_helpers.go). */
+int authz__rule_matches(const authz__rule_t *r, const authz_attrs_t *a);
+/* Index of the first matching rule, or -1. */
+int authz__rules_match(const authz__rules_t *r, const authz_attrs_t *a);
+
+/* ---- the index ----------------------------------------------------------------- */
+
+typedef enum {
+    AUTHZ__PLATFORM = 0,
+    AUTHZ__CLUSTER,
+    AUTHZ__WORKSPACE,
+    AUTHZ__NODEGROUP,
+    AUTHZ__NAMESPACE,
+    AUTHZ__NODE,
+    AUTHZ__RESOURCE,
+    AUTHZ__LEVELS
+} authz__level_t;
+
+extern const char *const authz__level_names[AUTHZ__LEVELS];
+/* -1 when s names no level. */
+int authz__level_parse(const char *s);
+
+/* A place in the chain (borrowed strings). */
+typedef struct authz__scope {
+    authz__level_t level;
+    const char *cluster;
+    const char *name;            /* Workspace, NodeGroup, Namespace, Node, or Resource name */
+    const char *namespace_;      /* Resource */
+    const char *group;           /* Resource */
+    const char *resource;        /* Resource */
+} authz__scope_t;
+
+typedef struct authz__template {
+    char *name;
+    json_t *labels;
+    authz__rules_t rules, deny;
+    authz__strs_t ui;
+} authz__template_t;
+
+typedef struct authz__role {
+    char *name;
+    authz__strs_t refs;
+    json_t *selector;            /* metav1.LabelSelector, or NULL */
+    authz__rules_t own, own_deny;
+    authz__strs_t own_ui;
+    /* own + templates', recomputed whenever a template or the role changes */
+    authz__rules_t rules, deny;
+    authz__strs_t ui;
+} authz__role_t;
+
+enum { AUTHZ__USER = 1, AUTHZ__GROUP, AUTHZ__SA };
+
+typedef struct authz__subject {
+    int kind;
+    char *name;
+    char *namespace_;
+} authz__subject_t;
+
+typedef struct authz__binding {
+    char *name;
+    char *role;
+    size_t nsubjects;
+    authz__subject_t *subjects;
+    authz__level_t level;
+    char *cluster;               /* defaulted to this server's */
+    char *scope_name, *scope_ns, *scope_group, *scope_resource;
+} authz__binding_t;
+
+typedef struct authz__workspace {
+    char *name;
+    size_t nns;
+    char **ns_cluster, **ns_name;
+} authz__workspace_t;
+
+typedef struct authz__nodegroup {
+    char *name;
+    char *cluster;
+    authz__strs_t nodes;
+} authz__nodegroup_t;
+
+typedef struct authz__metrics {
+    atomic_ulong decisions[3];   /* by authz_decision_t */
+    atomic_ulong buckets[12];    /* latency histogram */
+    atomic_ulong sum_ns;
+} authz__metrics_t;
+
+struct authz {
+    store_t *store;
+    char *cluster;
+    pthread_rwlock_t lock;
+    authz__map_t templates, roles, bindings, workspaces, nodegroups;
+    authz__map_t by_subject;     /* "u:<name>", "g:<name>" -> authz__ptrs_t of bindings */
+    authz__map_t ns_ws;          /* "<cluster>/<ns>" -> authz__ptrs_t of workspaces */
+    authz__map_t node_ng;        /* "<cluster>/<node>" -> authz__ptrs_t of node groups */
+    uint64_t rev;
+    /* the follower */
+    store_watcher_t *watcher;
+    pthread_t thread;
+    int running;
+    atomic_int stopping;
+    authz__metrics_t metrics;
+};
+
+/* Builds the index from a snapshot and starts the follower (index.c). */
+int authz__index_start(authz_t *a, err_t *err);
+void authz__index_stop(authz_t *a);
+void authz__index_free(authz_t *a);
+
+/* Candidate bindings of a user: by name, by each group, and as a service
+ * account. Appends to out (borrowed pointers, valid under the read lock). */
+void authz__bindings_of(const authz_t *a, const char *user, const char *const *groups,
+                        size_t ngroups, authz__ptrs_t *out);
+/* 1 when binding b's subjects include the user. */
+int authz__binding_has_subject(const authz__binding_t *b, const char *user,
+                               const char *const *groups, size_t ngroups);
+/* 1 when binding b is placed exactly at scope s. */
+int authz__binding_at(const authz__binding_t *b, const authz__scope_t *s);
+
+#endif

@@ -1,0 +1,563 @@
+/*
+ * How the scope chain is walked.
+ *
+ * A request is placed at the most specific scope it names, then looked up
+ * upward (API.md, "The scope chain"):
+ *   named namespaced object   Resource -> Namespace -> every Workspace
+ *                             listing the namespace -> Cluster -> Platform
+ *   namespaced collection     Namespace -> Workspaces -> Cluster -> Platform
+ *   node N                    Node N -> every NodeGroup holding N -> Cluster
+ *                             -> Platform
+ *   list/watch of nodes with a scope.theriseunion.io/nodegroup=X selector
+ *                             NodeGroup X -> Cluster -> Platform
+ *   list/watch of namespaces with scope.theriseunion.io/workspace=X
+ *                             Workspace X -> Cluster -> Platform
+ *   a Workspace or NodeGroup object of this API
+ *                             that Workspace/NodeGroup -> Cluster -> Platform
+ *   anything else cluster-scoped, non-resource URLs
+ *                             Cluster -> Platform
+ * Workspace and NodeGroup are parallel views at the same level.
+ *
+ * The subject's candidate bindings come from the subject index (by user
+ * name, service-account name and each group), so the cost is the chain
+ * length times the subject's bindings, independent of how many bindings
+ * exist in total. Every scope of the chain is visited: a deny rule
+ * anywhere wins over any allow; otherwise the lowest scope with an allow
+ * decides; nothing matching is no opinion, so kube-apiserver's next
+ * authorizer (RBAC) can still decide.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../storage/mem.h"
+#include "authz_internal.h"
+
+#define MAX_CHAIN 64
+
+typedef struct chain {
+    size_t n;
+    authz__scope_t s[MAX_CHAIN];
+} chain_t;
+
+static void push(chain_t *c, authz__level_t level, const char *cluster, const char *name)
+{
+    if (c->n == MAX_CHAIN)
+        return;
+    c->s[c->n++] = (authz__scope_t){.level = level, .cluster = cluster, .name = name,
+                                    .namespace_ = "", .group = "", .resource = ""};
+}
+
+static void push_list(chain_t *c, const authz__map_t *m, const char *cluster, const char *name,
+                      authz__level_t level)
+{
+    char key[600];
+    snprintf(key, sizeof key, "%s/%s", cluster, name);
+    const authz__ptrs_t *l = authz__map_get(m, key);
+    for (size_t i = 0; l && i < l->n; i++) {
+        /* Workspaces and NodeGroups both start with their name. */
+        const char *const *owner_name = l->v[i];
+        push(c, level, cluster, *owner_name);
+    }
+}
+
+static int is(const char *a, const char *b) { return a && !strcmp(a, b); }
+static int empty(const char *s) { return !s || !*s; }
+
+/* The chain of a request (API.md). Strings are borrowed from at and the
+ * index; valid under the read lock. */
+static void chain_for_request(const authz_t *a, const authz_attrs_t *at, const char *cluster,
+                              chain_t *c)
+{
+    c->n = 0;
+    if (at->resource_request) {
+        const char *group = at->api_group ? at->api_group : "";
+        if (!empty(at->namespace_)) {
+            if (!empty(at->name)) {
+                push(c, AUTHZ__RESOURCE, cluster, at->name);
+                c->s[c->n - 1].namespace_ = at->namespace_;
+                c->s[c->n - 1].group = group;
+                c->s[c->n - 1].resource = at->resource ? at->resource : "";
+            }
+            push(c, AUTHZ__NAMESPACE, cluster, at->namespace_);
+            push_list(c, &a->ns_ws, cluster, at->namespace_, AUTHZ__WORKSPACE);
+        } else if (is(at->resource, "nodes") && !*group) {
+            if (!empty(at->name)) {
+                push(c, AUTHZ__NODE, cluster, at->name);
+                push_list(c, &a->node_ng, cluster, at->name, AUTHZ__NODEGROUP);
+            } else if (!empty(at->nodegroup)) {
+                push(c, AUTHZ__NODEGROUP, cluster, at->nodegroup);
+            }
+        } else if (is(at->resource, "namespaces") && !*group && !empty(at->workspace)) {
+            push(c, AUTHZ__WORKSPACE, cluster, at->workspace);
+        } else if (is(group, "scope.theriseunion.io") && !empty(at->name) &&
+                   (is(at->resource, "workspaces") || is(at->resource, "nodegroups"))) {
+            push(c, is(at->resource, "workspaces") ? AUTHZ__WORKSPACE : AUTHZ__NODEGROUP,
+                 cluster, at->name);
+        }
+    }
+    push(c, AUTHZ__CLUSTER, cluster, "");
+    push(c, AUTHZ__PLATFORM, cluster, "");
+}
+
+/* The chain that starts at a given scope (PermissionReview). */
+static void chain_from_scope(const authz_t *a, const authz__scope_t *from, chain_t *c)
+{
+    c->n = 0;
+    const char *cl = from->cluster;
+    switch (from->level) {
+    case AUTHZ__RESOURCE:
+        c->s[c->n++] = *from;
+        /* fall through */
+    case AUTHZ__NAMESPACE: {
+        const char *ns = from->level == AUTHZ__RESOURCE ? from->namespace_ : from->name;
+        push(c, AUTHZ__NAMESPACE, cl, ns);
+        push_list(c, &a->ns_ws, cl, ns, AUTHZ__WORKSPACE);
+        break;
+    }
+    case AUTHZ__NODE:
+        push(c, AUTHZ__NODE, cl, from->name);
+        push_list(c, &a->node_ng, cl, from->name, AUTHZ__NODEGROUP);
+        break;
+    case AUTHZ__WORKSPACE:
+    case AUTHZ__NODEGROUP:
+        push(c, from->level, cl, from->name);
+        break;
+    default:
+        break;
+    }
+    if (from->level != AUTHZ__PLATFORM)
+        push(c, AUTHZ__CLUSTER, cl, "");
+    push(c, AUTHZ__PLATFORM, cl, "");
+}
+
+static void scope_text(const authz__scope_t *s, char *buf, size_t n)
+{
+    switch (s->level) {
+    case AUTHZ__PLATFORM:
+        snprintf(buf, n, "Platform");
+        break;
+    case AUTHZ__CLUSTER:
+        snprintf(buf, n, "Cluster %s", s->cluster);
+        break;
+    case AUTHZ__RESOURCE:
+        snprintf(buf, n, "Resource %s%s%s %s/%s", s->resource, *s->group ? "." : "", s->group,
+                 s->namespace_, s->name);
+        break;
+    default:
+        snprintf(buf, n, "%s %s", authz__level_names[s->level], s->name);
+        break;
+    }
+}
+
+static json_t *scope_json(const authz__scope_t *s)
+{
+    json_t *j = json_pack("{s:s}", "level", authz__level_names[s->level]);
+    if (s->level != AUTHZ__PLATFORM)
+        json_object_set_new(j, "cluster", json_string(s->cluster));
+    if (s->name && *s->name)
+        json_object_set_new(j, "name", json_string(s->name));
+    if (s->level == AUTHZ__RESOURCE) {
+        json_object_set_new(j, "namespace", json_string(s->namespace_));
+        json_object_set_new(j, "group", json_string(s->group));
+        json_object_set_new(j, "resource", json_string(s->resource));
+    }
+    return j;
+}
+
+static void request_text(const authz_attrs_t *at, char *buf, size_t n)
+{
+    if (!at->resource_request) {
+        snprintf(buf, n, "%s %s", at->verb, at->path ? at->path : "");
+        return;
+    }
+    char res[256];
+    snprintf(res, sizeof res, "%s%s%s%s%s", at->resource ? at->resource : "",
+             !empty(at->subresource) ? "/" : "", !empty(at->subresource) ? at->subresource : "",
+             !empty(at->api_group) ? "." : "", !empty(at->api_group) ? at->api_group : "");
+    if (!empty(at->namespace_))
+        snprintf(buf, n, "%s %s%s%s in namespace %s", at->verb, res, !empty(at->name) ? " " : "",
+                 !empty(at->name) ? at->name : "", at->namespace_);
+    else
+        snprintf(buf, n, "%s %s%s%s", at->verb, res, !empty(at->name) ? " " : "",
+                 !empty(at->name) ? at->name : "");
+}
+
+/*
+ * The decision over a chain. trace (optional) receives, per scope, the
+ * bindings looked at and what each did. Caller holds the read lock.
+ */
+static authz_decision_t decide(const authz_t *a, const char *user, const char *const *groups,
+                               size_t ngroups, const authz_attrs_t *at, const chain_t *c,
+                               char *reason, size_t reason_len, json_t *trace)
+{
+    authz__ptrs_t cand = {0};
+    authz__bindings_of(a, user, groups, ngroups, &cand);
+    const authz__binding_t *allow_b = NULL;
+    const authz__scope_t *allow_s = NULL;
+    authz_decision_t d = AUTHZ_NO_OPINION;
+    for (size_t i = 0; i < c->n && d != AUTHZ_DENY; i++) {
+        const authz__scope_t *s = &c->s[i];
+        json_t *tb = trace ? json_array() : NULL;
+        for (size_t j = 0; j < cand.n; j++) {
+            const authz__binding_t *b = cand.v[j];
+            /* A binding reached through two groups is looked at once. */
+            int dup = 0;
+            for (size_t k = 0; k < j && !dup; k++)
+                dup = cand.v[k] == b;
+            if (dup || !authz__binding_at(b, s))
+                continue;
+            const authz__role_t *r = authz__map_get(&a->roles, b->role);
+            const char *result = "no matching rule";
+            int rule = -1;
+            if (!r) {
+                result = "IAMRole not found";
+            } else if ((rule = authz__rules_match(&r->deny, at)) >= 0) {
+                result = "denied";
+                d = AUTHZ_DENY;
+                char where[300];
+                scope_text(s, where, sizeof where);
+                snprintf(reason, reason_len, "denied by IAMRoleBinding %s (IAMRole %s) at %s",
+                         b->name, b->role, where);
+            } else if ((rule = authz__rules_match(&r->rules, at)) >= 0) {
+                result = allow_b ? "allowed (a lower scope already allowed)" : "allowed";
+                if (!allow_b) {
+                    allow_b = b;
+                    allow_s = s;
+                }
+            }
+            if (tb) {
+                json_t *e = json_pack("{s:s, s:s, s:s}", "binding", b->name, "role", b->role,
+                                      "result", result);
+                if (r && rule >= 0)
+                    json_object_set_new(e, "rule", authz__rule_json(
+                                                       d == AUTHZ_DENY ? &r->deny.v[rule]
+                                                                       : &r->rules.v[rule]));
+                json_array_append_new(tb, e);
+            }
+            if (d == AUTHZ_DENY)
+                break;
+        }
+        if (trace)
+            json_array_append_new(trace, json_pack("{s:o, s:o}", "scope", scope_json(s),
+                                                   "bindings", tb));
+    }
+    authz__ptrs_free(&cand);
+    if (d == AUTHZ_DENY)
+        return d;
+    if (allow_b) {
+        char where[300];
+        scope_text(allow_s, where, sizeof where);
+        snprintf(reason, reason_len, "allowed by IAMRoleBinding %s (IAMRole %s) at %s",
+                 allow_b->name, allow_b->role, where);
+        return AUTHZ_ALLOW;
+    }
+    char req[400], looked[600];
+    size_t len = 0;
+    looked[0] = '\0';
+    for (size_t i = 0; i < c->n && len < sizeof looked; i++) {
+        char where[300];
+        scope_text(&c->s[i], where, sizeof where);
+        len += (size_t)snprintf(looked + len, sizeof looked - len, "%s%s", i ? ", " : "", where);
+    }
+    request_text(at, req, sizeof req);
+    snprintf(reason, reason_len, "no IAMRoleBinding of %s allows %s; looked at %s", user, req,
+             looked);
+    return AUTHZ_NO_OPINION;
+}
+
+static void observe(authz_t *a, authz_decision_t d, const struct timespec *t0)
+{
+    static const unsigned long bounds_us[] = {10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
+                                              10000, 25000};
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    unsigned long ns = (unsigned long)((t1.tv_sec - t0->tv_sec) * 1000000000L +
+                                       (t1.tv_nsec - t0->tv_nsec));
+    atomic_fetch_add(&a->metrics.decisions[d], 1);
+    atomic_fetch_add(&a->metrics.sum_ns, ns);
+    size_t b = 0;
+    while (b < 11 && ns > bounds_us[b] * 1000)
+        b++;
+    atomic_fetch_add(&a->metrics.buckets[b], 1);
+}
+
+/* ---- the server's own requests ---------------------------------------------------- */
+
+/* Paths any authenticated user may read (kube's system:discovery and
+ * system:public-info-viewer roles), for this server's own API. */
+static int is_discovery(const char *path)
+{
+    static const char *const prefixes[] = {"/api", "/apis", "/openapi", "/version",
+                                           "/healthz", "/livez", "/readyz", NULL};
+    for (size_t i = 0; path && prefixes[i]; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (!strncmp(path, prefixes[i], n) && (path[n] == '\0' || path[n] == '/'))
+            return 1;
+    }
+    return 0;
+}
+
+static authz_decision_t authorize(authz_t *a, const authz_user_t *u, const authz_attrs_t *at,
+                                  int own_api, char *reason, size_t reason_len, json_t *trace)
+{
+    char dummy[8];
+    if (!reason) {
+        reason = dummy;
+        reason_len = sizeof dummy;
+    }
+    if (authz_user_in_group(u, "system:masters")) {
+        snprintf(reason, reason_len, "allowed: member of system:masters");
+        return AUTHZ_ALLOW;
+    }
+    if (own_api && !at->resource_request && is(at->verb, "get") &&
+        authz_user_in_group(u, "system:authenticated") && is_discovery(at->path)) {
+        snprintf(reason, reason_len, "allowed: discovery is readable by authenticated users");
+        return AUTHZ_ALLOW;
+    }
+    const char *groups[AUTHZ_MAX_GROUPS];
+    for (size_t i = 0; i < u->ngroups; i++)
+        groups[i] = u->groups[i];
+    chain_t c;
+    pthread_rwlock_rdlock(&a->lock);
+    chain_for_request(a, at, at->cluster && *at->cluster ? at->cluster : a->cluster, &c);
+    authz_decision_t d = decide(a, u->name, groups, u->ngroups, at, &c, reason, reason_len, trace);
+    pthread_rwlock_unlock(&a->lock);
+    return d;
+}
+
+authz_decision_t authz_authorize(authz_t *a, const authz_user_t *u, const authz_attrs_t *at,
+                                 char *reason, size_t reason_len)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    authz_decision_t d = authorize(a, u, at, 1, reason, reason_len, NULL);
+    observe(a, d, &t0);
+    return d;
+}
+
+/* ---- reviews ----------------------------------------------------------------------- */
+
+/* Fills u and at from a SubjectAccessReview-shaped spec. groups_key is
+ * "groups" (v1, AccessReview) or "group" (v1beta1). Strings in at are
+ * borrowed from spec. */
+static int spec_attrs(const json_t *spec, const char *groups_key, authz_user_t *u,
+                      authz_attrs_t *at, err_t *err)
+{
+    memset(u, 0, sizeof *u);
+    memset(at, 0, sizeof *at);
+    if (!json_is_object(spec))
+        return err_set(err, ERR_BAD_REQUEST, "spec is required");
+    const char *user = json_string_value(json_object_get(spec, "user"));
+    snprintf(u->name, sizeof u->name, "%s", user ? user : "");
+    const char *uid = json_string_value(json_object_get(spec, "uid"));
+    snprintf(u->uid, sizeof u->uid, "%s", uid ? uid : "");
+    size_t i;
+    const json_t *g;
+    json_array_foreach(json_object_get(spec, groups_key), i, g) {
+        if (json_is_string(g))
+            authz_user_add_group(u, json_string_value(g));
+    }
+    const json_t *ra = json_object_get(spec, "resourceAttributes");
+    const json_t *na = json_object_get(spec, "nonResourceAttributes");
+    if (json_is_object(ra) == json_is_object(na))
+        return err_set(err, ERR_BAD_REQUEST,
+                       "exactly one of nonResourceAttributes or resourceAttributes must be specified");
+    if (!*u->name && !u->ngroups)
+        return err_set(err, ERR_BAD_REQUEST, "at least one of user or group must be specified");
+    if (json_is_object(na)) {
+        at->verb = json_string_value(json_object_get(na, "verb"));
+        at->path = json_string_value(json_object_get(na, "path"));
+        if (!at->verb)
+            at->verb = "";
+        return 0;
+    }
+    at->resource_request = 1;
+    at->verb = json_string_value(json_object_get(ra, "verb"));
+    at->namespace_ = json_string_value(json_object_get(ra, "namespace"));
+    at->api_group = json_string_value(json_object_get(ra, "group"));
+    at->api_version = json_string_value(json_object_get(ra, "version"));
+    at->resource = json_string_value(json_object_get(ra, "resource"));
+    at->subresource = json_string_value(json_object_get(ra, "subresource"));
+    at->name = json_string_value(json_object_get(ra, "name"));
+    if (!at->verb)
+        at->verb = "";
+    /* A list of nodes or namespaces narrowed by the scope label (1.31+
+     * sends selectors as requirements). */
+    const json_t *reqs = json_object_get(json_object_get(ra, "labelSelector"), "requirements");
+    const json_t *r;
+    json_array_foreach(reqs, i, r) {
+        const char *key = json_string_value(json_object_get(r, "key"));
+        const char *op = json_string_value(json_object_get(r, "operator"));
+        const json_t *vals = json_object_get(r, "values");
+        if (!key || !op || strcmp(op, "In") || json_array_size(vals) != 1)
+            continue;
+        const char *v = json_string_value(json_array_get(vals, 0));
+        if (!strcmp(key, "scope.theriseunion.io/nodegroup"))
+            at->nodegroup = v;
+        else if (!strcmp(key, "scope.theriseunion.io/workspace"))
+            at->workspace = v;
+    }
+    return 0;
+}
+
+int authz_subject_access_review(authz_t *a, const json_t *sar, const char *cluster,
+                                json_t **out, err_t *err)
+{
+    if (!json_is_object(sar))
+        return err_set(err, ERR_BAD_REQUEST, "the body must be a SubjectAccessReview object");
+    const char *av = json_string_value(json_object_get(sar, "apiVersion"));
+    const char *kind = json_string_value(json_object_get(sar, "kind"));
+    int v1beta1 = av && !strcmp(av, "authorization.k8s.io/v1beta1");
+    if (!av || (!v1beta1 && strcmp(av, "authorization.k8s.io/v1")))
+        return err_set(err, ERR_BAD_REQUEST, "apiVersion must be authorization.k8s.io/v1 or "
+                       "authorization.k8s.io/v1beta1, not %s", av ? av : "(none)");
+    if (!kind || strcmp(kind, "SubjectAccessReview"))
+        return err_set(err, ERR_BAD_REQUEST, "kind must be SubjectAccessReview");
+    authz_user_t u;
+    authz_attrs_t at;
+    int rc = spec_attrs(json_object_get(sar, "spec"), v1beta1 ? "group" : "groups", &u, &at, err);
+    if (rc)
+        return rc;
+    at.cluster = cluster;
+    char reason[1024];
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    authz_decision_t d = authorize(a, &u, &at, 0, reason, sizeof reason, NULL);
+    observe(a, d, &t0);
+    json_t *status = json_pack("{s:b, s:s}", "allowed", d == AUTHZ_ALLOW, "reason", reason);
+    if (d == AUTHZ_DENY)
+        json_object_set_new(status, "denied", json_true());
+    *out = json_pack("{s:s, s:s, s:{}, s:O, s:o}", "apiVersion", av, "kind", "SubjectAccessReview",
+                     "metadata", "spec", json_object_get(sar, "spec"), "status", status);
+    return *out ? 0 : err_set(err, ERR_NOMEM, NULL);
+}
+
+int authz_access_review(authz_t *a, json_t *obj, err_t *err)
+{
+    const json_t *spec = json_object_get(obj, "spec");
+    authz_user_t u;
+    authz_attrs_t at;
+    int rc = spec_attrs(spec, "groups", &u, &at, err);
+    if (rc) {
+        err_add_cause(err, "FieldValueRequired", "spec", "%s", err->message);
+        return err_set(err, ERR_INVALID, "AccessReview is invalid: %s", err->message);
+    }
+    at.cluster = json_string_value(json_object_get(spec, "cluster"));
+    char reason[1024];
+    json_t *trace = json_array();
+    authz_decision_t d = authorize(a, &u, &at, 0, reason, sizeof reason, trace);
+    json_object_set_new(obj, "status", json_pack("{s:b, s:b, s:s, s:o}", "allowed",
+                                                 d == AUTHZ_ALLOW, "denied", d == AUTHZ_DENY,
+                                                 "reason", reason, "trace", trace));
+    return 0;
+}
+
+int authz_permission_review(authz_t *a, json_t *obj, err_t *err)
+{
+    const json_t *spec = json_object_get(obj, "spec");
+    const json_t *sc = json_object_get(spec, "scope");
+    const char *user = json_string_value(json_object_get(spec, "user"));
+    int level = authz__level_parse(json_string_value(json_object_get(sc, "level")));
+    if (level < 0) {
+        err_add_cause(err, "FieldValueRequired", "spec.scope.level", "Required value");
+        return err_set(err, ERR_INVALID, "PermissionReview is invalid: spec.scope.level: Required value");
+    }
+    const char *cl = json_string_value(json_object_get(sc, "cluster"));
+    const char *nm = json_string_value(json_object_get(sc, "name"));
+    authz__scope_t from = {.level = (authz__level_t)level,
+                           .cluster = cl && *cl ? cl : a->cluster, .name = nm ? nm : "",
+                           .namespace_ = json_string_value(json_object_get(sc, "namespace")),
+                           .group = json_string_value(json_object_get(sc, "group")),
+                           .resource = json_string_value(json_object_get(sc, "resource"))};
+    if (!from.namespace_)
+        from.namespace_ = "";
+    if (!from.group)
+        from.group = "";
+    if (!from.resource)
+        from.resource = "";
+    const char *groups[AUTHZ_MAX_GROUPS];
+    size_t ngroups = 0;
+    size_t i;
+    const json_t *g;
+    json_array_foreach(json_object_get(spec, "groups"), i, g) {
+        if (json_is_string(g) && ngroups < AUTHZ_MAX_GROUPS)
+            groups[ngroups++] = json_string_value(g);
+    }
+    json_t *rules = json_array(), *deny = json_array(), *ui = json_array();
+    chain_t c;
+    pthread_rwlock_rdlock(&a->lock);
+    chain_from_scope(a, &from, &c);
+    authz__ptrs_t cand = {0};
+    authz__bindings_of(a, user ? user : "", groups, ngroups, &cand);
+    for (size_t s = 0; s < c.n; s++) {
+        for (size_t j = 0; j < cand.n; j++) {
+            const authz__binding_t *b = cand.v[j];
+            int dup = 0;
+            for (size_t k = 0; k < j && !dup; k++)
+                dup = cand.v[k] == b;
+            const authz__role_t *r = authz__map_get(&a->roles, b->role);
+            if (dup || !r || !authz__binding_at(b, &c.s[s]))
+                continue;
+            for (size_t k = 0; k < r->rules.n; k++)
+                json_array_append_new(rules, json_pack("{s:o, s:s, s:s, s:o}", "rule",
+                                                       authz__rule_json(&r->rules.v[k]), "binding",
+                                                       b->name, "role", b->role, "scope",
+                                                       scope_json(&c.s[s])));
+            for (size_t k = 0; k < r->deny.n; k++)
+                json_array_append_new(deny, json_pack("{s:o, s:s, s:s, s:o}", "rule",
+                                                      authz__rule_json(&r->deny.v[k]), "binding",
+                                                      b->name, "role", b->role, "scope",
+                                                      scope_json(&c.s[s])));
+            for (size_t k = 0; k < r->ui.n; k++)
+                json_array_append_new(ui, json_pack("{s:s, s:s, s:s, s:o}", "permission",
+                                                    r->ui.v[k], "binding", b->name, "role",
+                                                    b->role, "scope", scope_json(&c.s[s])));
+        }
+    }
+    authz__ptrs_free(&cand);
+    pthread_rwlock_unlock(&a->lock);
+    json_object_set_new(obj, "status", json_pack("{s:o, s:o, s:o}", "rules", rules, "denyRules",
+                                                 deny, "uiPermissions", ui));
+    return 0;
+}
+
+/* ---- metrics ------------------------------------------------------------------------ */
+
+int authz_metrics(authz_t *a, char **buf, size_t *len)
+{
+    static const char *const bounds[] = {"1e-05", "2.5e-05", "5e-05", "0.0001", "0.00025",
+                                         "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+                                         "+Inf"};
+    char text[4096];
+    size_t n = 0;
+    n += (size_t)snprintf(text + n, sizeof text - n,
+                          "# HELP edge_authorization_decisions_total Authorization decisions by result.\n"
+                          "# TYPE edge_authorization_decisions_total counter\n");
+    static const char *const names[] = {"no-opinion", "allowed", "denied"};
+    for (int i = 0; i < 3; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n,
+                              "edge_authorization_decisions_total{result=\"%s\"} %lu\n", names[i],
+                              atomic_load(&a->metrics.decisions[i]));
+    n += (size_t)snprintf(text + n, sizeof text - n,
+                          "# HELP edge_authorization_duration_seconds Time to decide.\n"
+                          "# TYPE edge_authorization_duration_seconds histogram\n");
+    unsigned long cum = 0;
+    for (int i = 0; i < 12; i++) {
+        cum += atomic_load(&a->metrics.buckets[i]);
+        n += (size_t)snprintf(text + n, sizeof text - n,
+                              "edge_authorization_duration_seconds_bucket{le=\"%s\"} %lu\n",
+                              bounds[i], cum);
+    }
+    n += (size_t)snprintf(text + n, sizeof text - n,
+                          "edge_authorization_duration_seconds_sum %.9f\n"
+                          "edge_authorization_duration_seconds_count %lu\n",
+                          (double)atomic_load(&a->metrics.sum_ns) / 1e9, cum);
+    char *p = mem_realloc(*buf, *len + n + 1);
+    if (!p)
+        return ERR_NOMEM;
+    memcpy(p + *len, text, n + 1);
+    *buf = p;
+    *len += n;
+    return 0;
+}

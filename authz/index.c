@@ -1,0 +1,668 @@
+/*
+ * The authorizer's index of IAM and scope objects, built from one storage
+ * snapshot and then kept current by a follower thread that applies every
+ * watch event under the write lock.
+ *
+ * Derived state is updated with each change: an IAMRole's aggregated
+ * rules are recomputed whenever it or any RoleTemplate changes (never
+ * append-only), the subject map whenever a binding changes, and the
+ * namespace -> Workspace and node -> NodeGroup maps whenever a Workspace or
+ * NodeGroup changes. If the follower falls behind or its history is
+ * compacted, it rebuilds everything from a fresh snapshot.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../storage/mem.h"
+#include "authz_internal.h"
+
+#define P_TEMPLATES "/iam.theriseunion.io/roletemplates/"
+#define P_ROLES "/iam.theriseunion.io/iamroles/"
+#define P_BINDINGS "/iam.theriseunion.io/iamrolebindings/"
+#define P_WORKSPACES "/scope.theriseunion.io/workspaces/"
+#define P_NODEGROUPS "/scope.theriseunion.io/nodegroups/"
+
+const char *const authz__level_names[AUTHZ__LEVELS] = {
+    "Platform", "Cluster", "Workspace", "NodeGroup", "Namespace", "Node", "Resource",
+};
+
+int authz__level_parse(const char *s)
+{
+    for (int i = 0; s && i < AUTHZ__LEVELS; i++)
+        if (!strcmp(s, authz__level_names[i]))
+            return i;
+    return -1;
+}
+
+static const char *sv(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static char *dup_or_empty(const char *s) { return mem_strdup(s ? s : ""); }
+
+/* ---- object lifetimes --------------------------------------------------------- */
+
+static void template_free(void *p)
+{
+    authz__template_t *t = p;
+    if (!t)
+        return;
+    mem_free(t->name);
+    json_decref(t->labels);
+    authz__rules_free(&t->rules);
+    authz__rules_free(&t->deny);
+    authz__strs_free(&t->ui);
+    mem_free(t);
+}
+
+static void role_free(void *p)
+{
+    authz__role_t *r = p;
+    if (!r)
+        return;
+    mem_free(r->name);
+    authz__strs_free(&r->refs);
+    json_decref(r->selector);
+    authz__rules_free(&r->own);
+    authz__rules_free(&r->own_deny);
+    authz__strs_free(&r->own_ui);
+    authz__rules_free(&r->rules);
+    authz__rules_free(&r->deny);
+    authz__strs_free(&r->ui);
+    mem_free(r);
+}
+
+static void binding_free(void *p)
+{
+    authz__binding_t *b = p;
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->nsubjects; i++) {
+        mem_free(b->subjects[i].name);
+        mem_free(b->subjects[i].namespace_);
+    }
+    mem_free(b->subjects);
+    mem_free(b->name);
+    mem_free(b->role);
+    mem_free(b->cluster);
+    mem_free(b->scope_name);
+    mem_free(b->scope_ns);
+    mem_free(b->scope_group);
+    mem_free(b->scope_resource);
+    mem_free(b);
+}
+
+static void workspace_free(void *p)
+{
+    authz__workspace_t *w = p;
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->nns; i++) {
+        mem_free(w->ns_cluster[i]);
+        mem_free(w->ns_name[i]);
+    }
+    mem_free(w->ns_cluster);
+    mem_free(w->ns_name);
+    mem_free(w->name);
+    mem_free(w);
+}
+
+static void nodegroup_free(void *p)
+{
+    authz__nodegroup_t *g = p;
+    if (!g)
+        return;
+    mem_free(g->name);
+    mem_free(g->cluster);
+    authz__strs_free(&g->nodes);
+    mem_free(g);
+}
+
+static void ptrs_free_void(void *p)
+{
+    authz__ptrs_t *v = p;
+    authz__ptrs_free(v);
+    mem_free(v);
+}
+
+/* ---- parsing -------------------------------------------------------------------- */
+
+static authz__template_t *template_parse(const json_t *o)
+{
+    authz__template_t *t = mem_calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    const json_t *spec = json_object_get(o, "spec");
+    t->name = dup_or_empty(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")));
+    t->labels = json_incref(json_object_get(json_object_get(o, "metadata"), "labels"));
+    if (!t->name || authz__rules_parse(json_object_get(spec, "rules"), &t->rules) ||
+        authz__rules_parse(json_object_get(spec, "denyRules"), &t->deny) ||
+        authz__strs_parse(json_object_get(spec, "uiPermissions"), &t->ui)) {
+        template_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static authz__role_t *role_parse(const json_t *o)
+{
+    authz__role_t *r = mem_calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    const json_t *spec = json_object_get(o, "spec");
+    r->name = dup_or_empty(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")));
+    const json_t *sel = json_object_get(spec, "templateSelector");
+    r->selector = json_is_object(sel) ? json_incref((json_t *)sel) : NULL;
+    if (!r->name || authz__strs_parse(json_object_get(spec, "templateRefs"), &r->refs) ||
+        authz__rules_parse(json_object_get(spec, "rules"), &r->own) ||
+        authz__rules_parse(json_object_get(spec, "denyRules"), &r->own_deny) ||
+        authz__strs_parse(json_object_get(spec, "uiPermissions"), &r->own_ui)) {
+        role_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static authz__binding_t *binding_parse(const authz_t *a, const json_t *o)
+{
+    authz__binding_t *b = mem_calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    const json_t *spec = json_object_get(o, "spec");
+    const json_t *scope = json_object_get(spec, "scope");
+    const json_t *subjects = json_object_get(spec, "subjects");
+    int level = authz__level_parse(sv(scope, "level"));
+    const char *cluster = sv(scope, "cluster");
+    b->name = dup_or_empty(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")));
+    b->role = dup_or_empty(sv(json_object_get(spec, "roleRef"), "name"));
+    b->level = level < 0 ? AUTHZ__PLATFORM : (authz__level_t)level;
+    b->cluster = mem_strdup(cluster && *cluster ? cluster : a->cluster);
+    b->scope_name = dup_or_empty(sv(scope, "name"));
+    b->scope_ns = dup_or_empty(sv(scope, "namespace"));
+    b->scope_group = dup_or_empty(sv(scope, "group"));
+    b->scope_resource = dup_or_empty(sv(scope, "resource"));
+    b->subjects = mem_calloc(json_array_size(subjects) + 1, sizeof *b->subjects);
+    if (!b->name || !b->role || !b->cluster || !b->scope_name || !b->scope_ns ||
+        !b->scope_group || !b->scope_resource || !b->subjects) {
+        binding_free(b);
+        return NULL;
+    }
+    if (level < 0) {
+        /* An unknown level can never be placed: such a binding grants
+         * nothing (validation rejects it; stored data may predate that). */
+        b->level = AUTHZ__LEVELS;
+    }
+    size_t i;
+    const json_t *s;
+    json_array_foreach(subjects, i, s) {
+        const char *kind = sv(s, "kind");
+        int k = !kind ? 0 : !strcmp(kind, "User") ? AUTHZ__USER
+              : !strcmp(kind, "Group") ? AUTHZ__GROUP
+              : !strcmp(kind, "ServiceAccount") ? AUTHZ__SA : 0;
+        if (!k)
+            continue;
+        authz__subject_t *d = &b->subjects[b->nsubjects];
+        d->kind = k;
+        d->name = dup_or_empty(sv(s, "name"));
+        d->namespace_ = dup_or_empty(sv(s, "namespace"));
+        b->nsubjects++;
+        if (!d->name || !d->namespace_) {
+            binding_free(b);
+            return NULL;
+        }
+    }
+    return b;
+}
+
+static authz__workspace_t *workspace_parse(const authz_t *a, const json_t *o)
+{
+    authz__workspace_t *w = mem_calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    const json_t *nss = json_object_get(json_object_get(o, "spec"), "namespaces");
+    size_t n = json_array_size(nss);
+    w->name = dup_or_empty(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")));
+    w->ns_cluster = mem_calloc(n + 1, sizeof *w->ns_cluster);
+    w->ns_name = mem_calloc(n + 1, sizeof *w->ns_name);
+    if (!w->name || !w->ns_cluster || !w->ns_name) {
+        workspace_free(w);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(nss, i);
+        const char *c = sv(e, "cluster");
+        w->ns_cluster[w->nns] = mem_strdup(c && *c ? c : a->cluster);
+        w->ns_name[w->nns] = dup_or_empty(sv(e, "name"));
+        w->nns++;
+        if (!w->ns_cluster[w->nns - 1] || !w->ns_name[w->nns - 1]) {
+            workspace_free(w);
+            return NULL;
+        }
+    }
+    return w;
+}
+
+static authz__nodegroup_t *nodegroup_parse(const authz_t *a, const json_t *o)
+{
+    authz__nodegroup_t *g = mem_calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    const json_t *spec = json_object_get(o, "spec");
+    const char *c = sv(spec, "cluster");
+    g->name = dup_or_empty(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")));
+    g->cluster = mem_strdup(c && *c ? c : a->cluster);
+    if (!g->name || !g->cluster || authz__strs_parse(json_object_get(spec, "nodes"), &g->nodes)) {
+        nodegroup_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* ---- derived maps ------------------------------------------------------------ */
+
+static int multi_add(authz__map_t *m, const char *key, void *v)
+{
+    authz__ptrs_t *list = authz__map_get(m, key);
+    if (!list) {
+        list = mem_calloc(1, sizeof *list);
+        if (!list || authz__map_put(m, key, list, NULL)) {
+            mem_free(list);
+            return ERR_NOMEM;
+        }
+    }
+    return authz__ptrs_add(list, v);
+}
+
+static void multi_remove(authz__map_t *m, const char *key, void *v)
+{
+    authz__ptrs_t *list = authz__map_get(m, key);
+    if (!list)
+        return;
+    authz__ptrs_remove(list, v);
+    if (!list->n)
+        ptrs_free_void(authz__map_del(m, key));
+}
+
+static void subject_key(const authz__subject_t *s, char *buf, size_t n)
+{
+    if (s->kind == AUTHZ__GROUP)
+        snprintf(buf, n, "g:%s", s->name);
+    else if (s->kind == AUTHZ__SA)
+        snprintf(buf, n, "u:system:serviceaccount:%s:%s", s->namespace_, s->name);
+    else
+        snprintf(buf, n, "u:%s", s->name);
+}
+
+static void binding_index(authz_t *a, authz__binding_t *b, int add)
+{
+    for (size_t i = 0; i < b->nsubjects; i++) {
+        char key[512];
+        subject_key(&b->subjects[i], key, sizeof key);
+        if (add)
+            multi_add(&a->by_subject, key, b);
+        else
+            multi_remove(&a->by_subject, key, b);
+    }
+}
+
+static void workspace_index(authz_t *a, authz__workspace_t *w, int add)
+{
+    for (size_t i = 0; i < w->nns; i++) {
+        char key[600];
+        snprintf(key, sizeof key, "%s/%s", w->ns_cluster[i], w->ns_name[i]);
+        if (add)
+            multi_add(&a->ns_ws, key, w);
+        else
+            multi_remove(&a->ns_ws, key, w);
+    }
+}
+
+static void nodegroup_index(authz_t *a, authz__nodegroup_t *g, int add)
+{
+    for (size_t i = 0; i < g->nodes.n; i++) {
+        char key[600];
+        snprintf(key, sizeof key, "%s/%s", g->cluster, g->nodes.v[i]);
+        if (add)
+            multi_add(&a->node_ng, key, g);
+        else
+            multi_remove(&a->node_ng, key, g);
+    }
+}
+
+/* ---- role aggregation ---------------------------------------------------------- */
+
+static int labels_match(const json_t *sel, const json_t *labels)
+{
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)json_object_get(sel, "matchLabels"), k, v) {
+        const char *have = sv(labels, k);
+        if (!have || !json_string_value(v) || strcmp(have, json_string_value(v)))
+            return 0;
+    }
+    size_t i;
+    const json_t *e;
+    json_array_foreach(json_object_get(sel, "matchExpressions"), i, e) {
+        const char *key = sv(e, "key"), *op = sv(e, "operator");
+        const char *have = key ? sv(labels, key) : NULL;
+        int in = 0;
+        size_t j;
+        const json_t *val;
+        json_array_foreach(json_object_get(e, "values"), j, val) {
+            if (have && json_string_value(val) && !strcmp(have, json_string_value(val)))
+                in = 1;
+        }
+        if (!op || (!strcmp(op, "In") && !in) || (!strcmp(op, "NotIn") && in) ||
+            (!strcmp(op, "Exists") && !have) || (!strcmp(op, "DoesNotExist") && have))
+            return 0;
+    }
+    return 1;
+}
+
+static void add_template(authz__role_t *r, const authz__template_t *t)
+{
+    authz__rules_append(&r->rules, &t->rules);
+    authz__rules_append(&r->deny, &t->deny);
+    authz__strs_append_unique(&r->ui, &t->ui);
+}
+
+/* Own rules plus those of the templates named or selected, each once. */
+static void role_aggregate(const authz_t *a, authz__role_t *r)
+{
+    authz__rules_free(&r->rules);
+    authz__rules_free(&r->deny);
+    authz__strs_free(&r->ui);
+    authz__rules_append(&r->rules, &r->own);
+    authz__rules_append(&r->deny, &r->own_deny);
+    authz__strs_append_unique(&r->ui, &r->own_ui);
+    for (size_t i = 0; i < r->refs.n; i++) {
+        const authz__template_t *t = authz__map_get(&a->templates, r->refs.v[i]);
+        if (t)
+            add_template(r, t);
+    }
+    if (!r->selector)
+        return;
+    AUTHZ_MAP_EACH(&a->templates, i) {
+        const authz__template_t *t = a->templates.e[i].val;
+        int named = 0;
+        for (size_t j = 0; j < r->refs.n && !named; j++)
+            named = !strcmp(r->refs.v[j], t->name);
+        if (!named && labels_match(r->selector, t->labels))
+            add_template(r, t);
+    }
+}
+
+static void roles_reaggregate(authz_t *a)
+{
+    AUTHZ_MAP_EACH(&a->roles, i)
+        role_aggregate(a, a->roles.e[i].val);
+}
+
+/* ---- applying objects ----------------------------------------------------------- */
+
+typedef enum { K_NONE, K_TEMPLATE, K_ROLE, K_BINDING, K_WORKSPACE, K_NODEGROUP } kind_t;
+
+static kind_t kind_of(const char *key, const char **name)
+{
+    static const struct { const char *prefix; kind_t kind; } table[] = {
+        {P_TEMPLATES, K_TEMPLATE}, {P_ROLES, K_ROLE}, {P_BINDINGS, K_BINDING},
+        {P_WORKSPACES, K_WORKSPACE}, {P_NODEGROUPS, K_NODEGROUP}, {NULL, K_NONE},
+    };
+    for (size_t i = 0; table[i].prefix; i++) {
+        size_t n = strlen(table[i].prefix);
+        if (!strncmp(key, table[i].prefix, n)) {
+            *name = key + n;
+            return table[i].kind;
+        }
+    }
+    return K_NONE;
+}
+
+/* Applies one object (value NULL: deleted). Caller holds the write lock. */
+static void apply(authz_t *a, const char *key, const char *value, size_t len)
+{
+    const char *name = NULL;
+    kind_t k = kind_of(key, &name);
+    if (k == K_NONE)
+        return;
+    json_t *o = value ? json_loadb(value, len, 0, NULL) : NULL;
+    if (value && !o) {
+        fprintf(stderr, "authz: %s does not decode; ignored\n", key);
+        return;
+    }
+    void *old = NULL;
+    switch (k) {
+    case K_TEMPLATE: {
+        authz__template_t *t = o ? template_parse(o) : NULL;
+        if (t)
+            authz__map_put(&a->templates, name, t, &old);
+        else
+            old = authz__map_del(&a->templates, name);
+        template_free(old);
+        roles_reaggregate(a);
+        break;
+    }
+    case K_ROLE: {
+        authz__role_t *r = o ? role_parse(o) : NULL;
+        if (r) {
+            role_aggregate(a, r);
+            authz__map_put(&a->roles, name, r, &old);
+        } else {
+            old = authz__map_del(&a->roles, name);
+        }
+        role_free(old);
+        break;
+    }
+    case K_BINDING: {
+        authz__binding_t *b = o ? binding_parse(a, o) : NULL;
+        old = authz__map_get(&a->bindings, name);
+        if (old) {
+            binding_index(a, old, 0);
+            authz__map_del(&a->bindings, name);
+            binding_free(old);
+        }
+        if (b && authz__map_put(&a->bindings, name, b, NULL) == 0)
+            binding_index(a, b, 1);
+        else
+            binding_free(b);
+        break;
+    }
+    case K_WORKSPACE: {
+        authz__workspace_t *w = o ? workspace_parse(a, o) : NULL;
+        old = authz__map_get(&a->workspaces, name);
+        if (old) {
+            workspace_index(a, old, 0);
+            authz__map_del(&a->workspaces, name);
+            workspace_free(old);
+        }
+        if (w && authz__map_put(&a->workspaces, name, w, NULL) == 0)
+            workspace_index(a, w, 1);
+        else
+            workspace_free(w);
+        break;
+    }
+    case K_NODEGROUP: {
+        authz__nodegroup_t *g = o ? nodegroup_parse(a, o) : NULL;
+        old = authz__map_get(&a->nodegroups, name);
+        if (old) {
+            nodegroup_index(a, old, 0);
+            authz__map_del(&a->nodegroups, name);
+            nodegroup_free(old);
+        }
+        if (g && authz__map_put(&a->nodegroups, name, g, NULL) == 0)
+            nodegroup_index(a, g, 1);
+        else
+            nodegroup_free(g);
+        break;
+    }
+    default:
+        break;
+    }
+    json_decref(o);
+}
+
+/* ---- snapshot and follower --------------------------------------------------------- */
+
+void authz__index_free(authz_t *a)
+{
+    authz__map_free(&a->by_subject, ptrs_free_void);
+    authz__map_free(&a->ns_ws, ptrs_free_void);
+    authz__map_free(&a->node_ng, ptrs_free_void);
+    authz__map_free(&a->templates, template_free);
+    authz__map_free(&a->roles, role_free);
+    authz__map_free(&a->bindings, binding_free);
+    authz__map_free(&a->workspaces, workspace_free);
+    authz__map_free(&a->nodegroups, nodegroup_free);
+}
+
+static int load_visit(void *arg, const store_kv_t *kv)
+{
+    authz_t *a = arg;
+    char key[STORE_MAX_KEY + 1];
+    snprintf(key, sizeof key, "%.*s", (int)kv->key_len, kv->key);
+    apply(a, key, kv->value, kv->value_len);
+    return STORE_TAKE;
+}
+
+/* Replaces the index with a snapshot and opens a watcher after it.
+ * Templates load before roles so aggregation sees them. */
+static int load(authz_t *a, err_t *err)
+{
+    static const char *const prefixes[] = {P_TEMPLATES, P_ROLES, P_BINDINGS, P_WORKSPACES,
+                                           P_NODEGROUPS, NULL};
+    store_watcher_close(a->watcher);
+    a->watcher = NULL;
+    pthread_rwlock_wrlock(&a->lock);
+    authz__index_free(a);
+    uint64_t rev = 0;
+    int rc = 0;
+    for (size_t i = 0; prefixes[i] && !rc; i++) {
+        store_list_opts_t o = {.prefix = prefixes[i], .rev = rev};
+        store_list_result_t res;
+        rc = store_list(a->store, &o, load_visit, a, &res, err);
+        if (!rc) {
+            rev = res.rev;
+            store_list_result_free(&res);
+        }
+    }
+    if (!rc)
+        a->rev = rev;
+    pthread_rwlock_unlock(&a->lock);
+    if (rc)
+        return rc;
+    store_watch_opts_t wo = {.prefix = "/", .after_rev = rev, .queue = 65536};
+    return store_watch(a->store, &wo, &a->watcher, err);
+}
+
+static void *follower(void *arg)
+{
+    authz_t *a = arg;
+    while (!atomic_load(&a->stopping)) {
+        const store_event_t *ev;
+        err_t err = {0};
+        int rc = store_watcher_next(a->watcher, &ev, 200, &err);
+        if (rc == ERR_TIMEOUT)
+            continue;
+        if (rc == ERR_CLOSED)
+            break;
+        if (rc) {
+            /* Fell behind or lost history: start over from a snapshot. */
+            fprintf(stderr, "authz: %s; rebuilding the index\n", err.message);
+            err_t lerr = {0};
+            while (!atomic_load(&a->stopping) && load(a, &lerr)) {
+                fprintf(stderr, "authz: rebuild failed: %s\n", lerr.message);
+                err_clear(&lerr);
+                struct timespec ts = {0, 200000000};
+                nanosleep(&ts, NULL);
+            }
+            continue;
+        }
+        pthread_rwlock_wrlock(&a->lock);
+        apply(a, ev->key, ev->value, ev->value_len);
+        a->rev = ev->rev;
+        pthread_rwlock_unlock(&a->lock);
+        store_event_release(ev);
+    }
+    return NULL;
+}
+
+int authz__index_start(authz_t *a, err_t *err)
+{
+    int rc = load(a, err);
+    if (rc)
+        return rc;
+    if (pthread_create(&a->thread, NULL, follower, a))
+        return err_set(err, ERR_INTERNAL, "authz: cannot start the index follower");
+    a->running = 1;
+    return 0;
+}
+
+void authz__index_stop(authz_t *a)
+{
+    atomic_store(&a->stopping, 1);
+    if (a->running)
+        pthread_join(a->thread, NULL);
+    a->running = 0;
+    store_watcher_close(a->watcher);
+    a->watcher = NULL;
+}
+
+/* ---- lookups ------------------------------------------------------------------- */
+
+void authz__bindings_of(const authz_t *a, const char *user, const char *const *groups,
+                        size_t ngroups, authz__ptrs_t *out)
+{
+    char key[300];
+    snprintf(key, sizeof key, "u:%s", user);
+    const authz__ptrs_t *l = authz__map_get(&a->by_subject, key);
+    for (size_t i = 0; l && i < l->n; i++)
+        authz__ptrs_add(out, l->v[i]);
+    for (size_t g = 0; g < ngroups; g++) {
+        snprintf(key, sizeof key, "g:%s", groups[g]);
+        l = authz__map_get(&a->by_subject, key);
+        for (size_t i = 0; l && i < l->n; i++)
+            authz__ptrs_add(out, l->v[i]);
+    }
+}
+
+int authz__binding_has_subject(const authz__binding_t *b, const char *user,
+                               const char *const *groups, size_t ngroups)
+{
+    for (size_t i = 0; i < b->nsubjects; i++) {
+        const authz__subject_t *s = &b->subjects[i];
+        if (s->kind == AUTHZ__USER && !strcmp(s->name, user))
+            return 1;
+        if (s->kind == AUTHZ__SA) {
+            char sa[400];
+            snprintf(sa, sizeof sa, "system:serviceaccount:%s:%s", s->namespace_, s->name);
+            if (!strcmp(sa, user))
+                return 1;
+        }
+        for (size_t g = 0; s->kind == AUTHZ__GROUP && g < ngroups; g++)
+            if (!strcmp(s->name, groups[g]))
+                return 1;
+    }
+    return 0;
+}
+
+int authz__binding_at(const authz__binding_t *b, const authz__scope_t *s)
+{
+    if (b->level != s->level)
+        return 0;
+    if (s->level == AUTHZ__PLATFORM)
+        return 1;
+    /* Bindings whose scope names another cluster never apply. */
+    if (strcmp(b->cluster, s->cluster))
+        return 0;
+    switch (s->level) {
+    case AUTHZ__CLUSTER:
+        return 1;
+    case AUTHZ__RESOURCE:
+        return !strcmp(b->scope_name, s->name) && !strcmp(b->scope_ns, s->namespace_) &&
+               !strcmp(b->scope_group, s->group) && !strcmp(b->scope_resource, s->resource);
+    default:
+        return !strcmp(b->scope_name, s->name);
+    }
+}
