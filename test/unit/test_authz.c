@@ -1,0 +1,473 @@
+/* Unit tests of authz/: RBAC rule matching, every level of the scope
+ * chain, both parallel views, deny precedence, selectors, other clusters,
+ * service accounts and groups, template aggregation and its recompute, and
+ * the reviews. Objects are written straight to a real store; the index
+ * follows it as in the server. */
+#include <ftw.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "../../authz/authz_internal.h"
+#include "../../storage/mem.h"
+
+/* ---- RBAC matching table ---------------------------------------------------- */
+
+typedef struct mrow {
+    const char *rule;            /* PolicyRule JSON */
+    const char *verb, *group, *resource, *sub, *name, *path;
+    int want;
+} mrow_t;
+
+#define R(verb, group, res, sub, name) verb, group, res, sub, name, NULL
+#define N(verb, path) verb, NULL, NULL, NULL, NULL, path
+
+static const mrow_t mrows[] = {
+    {"{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"]}", R("get", "", "pods", NULL, "p"), 1},
+    {"{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"]}", R("list", "", "pods", NULL, NULL), 0},
+    {"{\"verbs\":[\"*\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"]}", R("delete", "", "pods", NULL, "p"), 1},
+    {"{\"verbs\":[\"get\"],\"apiGroups\":[\"apps\"],\"resources\":[\"pods\"]}", R("get", "", "pods", NULL, NULL), 0},
+    {"{\"verbs\":[\"get\"],\"apiGroups\":[\"*\"],\"resources\":[\"pods\"]}", R("get", "apps", "pods", NULL, NULL), 1},
+    /* pods does not cover pods/log */
+    {"{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"]}", R("get", "", "pods", "log", "p"), 0},
+    {"{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"pods/log\"]}", R("get", "", "pods", "log", "p"), 1},
+    {"{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"pods/log\"]}", R("get", "", "pods", NULL, "p"), 0},
+    /* "*\/scale" covers any scale; "*" covers subresources */
+    {"{\"verbs\":[\"update\"],\"apiGroups\":[\"*\"],\"resources\":[\"*/scale\"]}", R("update", "apps", "deployments", "scale", "d"), 1},
+    {"{\"verbs\":[\"update\"],\"apiGroups\":[\"*\"],\"resources\":[\"*/scale\"]}", R("update", "apps", "deployments", "status", "d"), 0},
+    {"{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"*\"]}", R("get", "", "pods", "log", "p"), 1},
+    /* resourceNames: exact; never a create or an unnamed list */
+    {"{\"verbs\":[\"get\",\"create\",\"list\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"],\"resourceNames\":[\"a\"]}", R("get", "", "pods", NULL, "a"), 1},
+    {"{\"verbs\":[\"get\",\"create\",\"list\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"],\"resourceNames\":[\"a\"]}", R("get", "", "pods", NULL, "ab"), 0},
+    {"{\"verbs\":[\"get\",\"create\",\"list\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"],\"resourceNames\":[\"a\"]}", R("create", "", "pods", NULL, NULL), 0},
+    {"{\"verbs\":[\"get\",\"create\",\"list\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"],\"resourceNames\":[\"a\"]}", R("list", "", "pods", NULL, NULL), 0},
+    {"{\"verbs\":[\"get\",\"create\",\"list\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"],\"resourceNames\":[\"a\"]}", R("list", "", "pods", NULL, "a"), 1},
+    {"{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"],\"resourceNames\":[\"*\"]}", R("get", "", "pods", NULL, "x"), 0},
+    /* nonResourceURLs: exact, *, trailing * prefix; never for resources */
+    {"{\"verbs\":[\"get\"],\"nonResourceURLs\":[\"/healthz\"]}", N("get", "/healthz"), 1},
+    {"{\"verbs\":[\"get\"],\"nonResourceURLs\":[\"/healthz\"]}", N("get", "/healthz/etcd"), 0},
+    {"{\"verbs\":[\"get\"],\"nonResourceURLs\":[\"/healthz/*\"]}", N("get", "/healthz/etcd"), 1},
+    {"{\"verbs\":[\"get\"],\"nonResourceURLs\":[\"/healthz/*\"]}", N("get", "/healthz"), 0},
+    {"{\"verbs\":[\"*\"],\"nonResourceURLs\":[\"*\"]}", N("post", "/anything"), 1},
+    {"{\"verbs\":[\"get\"],\"nonResourceURLs\":[\"*\"]}", R("get", "", "pods", NULL, NULL), 0},
+    {"{\"verbs\":[\"get\"],\"apiGroups\":[\"*\"],\"resources\":[\"*\"]}", N("get", "/healthz"), 0},
+};
+
+static void test_authz__rbac_matching(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof mrows / sizeof mrows[0]; i++) {
+        const mrow_t *m = &mrows[i];
+        json_t *j = json_loads(m->rule, 0, NULL);
+        json_t *arr = json_pack("[O]", j);
+        authz__rules_t rules;
+        assert_int_equal(authz__rules_parse(arr, &rules), 0);
+        authz_attrs_t at = {.verb = m->verb, .resource_request = m->path == NULL,
+                            .path = m->path, .api_group = m->group, .resource = m->resource,
+                            .subresource = m->sub, .name = m->name};
+        int got = authz__rules_match(&rules, &at) >= 0;
+        if (got != m->want)
+            fail_msg("row %zu: rule %s verb %s res %s/%s name %s path %s: got %d", i, m->rule,
+                     m->verb, m->resource, m->sub ? m->sub : "", m->name ? m->name : "",
+                     m->path ? m->path : "", got);
+        authz__rules_free(&rules);
+        json_decref(arr);
+        json_decref(j);
+    }
+}
+
+/* ---- the chain, on a real store ------------------------------------------------- */
+
+typedef struct fx {
+    char dir[64];
+    store_t *store;
+    authz_t *authz;
+} fx_t;
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(p);
+}
+
+static void put(fx_t *f, const char *key, const char *json)
+{
+    err_t err = {0};
+    uint64_t rev;
+    int rc = store_create(f->store, key, json, strlen(json), &rev, &err);
+    if (rc == ERR_ALREADY_EXISTS) {
+        err_clear(&err);
+        rc = store_update(f->store, key, json, strlen(json), 0, &rev, NULL, &err);
+    }
+    if (rc)
+        fail_msg("put %s: %s", key, err.message);
+}
+
+static void del(fx_t *f, const char *key)
+{
+    err_t err = {0};
+    assert_int_equal(store_delete(f->store, key, 0, NULL, NULL, &err), 0);
+}
+
+/* Waits until the index reflects every write so far (at most 1 s: the
+ * issue's bound on how fast a change must reach decisions). */
+static void synced(fx_t *f)
+{
+    uint64_t want = store_revision(f->store);
+    for (int i = 0; i < 1000 && authz_revision(f->authz) < want; i++)
+        usleep(1000);
+    assert_true(authz_revision(f->authz) >= want);
+}
+
+#define TEMPLATE(name, labels, rules) \
+    "{\"metadata\":{\"name\":\"" name "\",\"labels\":" labels "},\"spec\":{\"rules\":" rules "}}"
+#define ROLE(name, spec) "{\"metadata\":{\"name\":\"" name "\"},\"spec\":" spec "}"
+#define BINDING(name, role, subjects, scope)                                              \
+    "{\"metadata\":{\"name\":\"" name "\"},\"spec\":{\"roleRef\":{\"name\":\"" role "\"}," \
+    "\"subjects\":" subjects ",\"scope\":" scope "}}"
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/edge-authz-XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    store_config_t cfg = {.data_dir = f->dir, .no_sync = 1, .compact_interval_ms = 3600000};
+    err_t err = {0};
+    if (store_open(&cfg, &f->store, &err)) {
+        free(f);
+        return -1;
+    }
+    /* A fixture written before the authorizer starts: it loads a snapshot. */
+    put(f, "/scope.theriseunion.io/workspaces/ws1",
+        "{\"metadata\":{\"name\":\"ws1\"},\"spec\":{\"namespaces\":[{\"name\":\"shop\"},"
+        "{\"cluster\":\"edge-2\",\"name\":\"shop\"}]}}");
+    put(f, "/scope.theriseunion.io/workspaces/ws2",
+        "{\"metadata\":{\"name\":\"ws2\"},\"spec\":{\"namespaces\":[{\"name\":\"shop\"},{\"name\":\"bank\"}]}}");
+    put(f, "/scope.theriseunion.io/nodegroups/ng1",
+        "{\"metadata\":{\"name\":\"ng1\"},\"spec\":{\"nodes\":[\"n1\",\"n2\"]}}");
+    put(f, "/iam.theriseunion.io/roletemplates/pods-view",
+        TEMPLATE("pods-view", "{\"tier\":\"view\"}",
+                 "[{\"verbs\":[\"get\",\"list\",\"watch\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"]}]"));
+    put(f, "/iam.theriseunion.io/iamroles/viewer", ROLE("viewer", "{\"scope\":\"Workspace\",\"templateRefs\":[\"pods-view\"]}"));
+    put(f, "/iam.theriseunion.io/iamrolebindings/alice-ws1",
+        BINDING("alice-ws1", "viewer", "[{\"kind\":\"User\",\"name\":\"alice\"}]",
+                "{\"level\":\"Workspace\",\"name\":\"ws1\"}"));
+    if (authz_new(f->store, "host", &f->authz, &err)) {
+        store_close(f->store);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    authz_free(f->authz);
+    store_close(f->store);
+    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+typedef struct req {
+    const char *user;
+    const char *groups;          /* comma-separated */
+    authz_attrs_t at;
+} req_t;
+
+static authz_decision_t ask(fx_t *f, const char *user, const char *groups,
+                            const authz_attrs_t *at, char *reason, size_t n)
+{
+    authz_user_t u = {0};
+    snprintf(u.name, sizeof u.name, "%s", user);
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", groups ? groups : "");
+    char *save = NULL;
+    for (char *g = strtok_r(buf, ",", &save); g; g = strtok_r(NULL, ",", &save))
+        authz_user_add_group(&u, g);
+    authz_user_add_group(&u, "system:authenticated");
+    char local[512];
+    return authz_authorize(f->authz, &u, at, reason ? reason : local, reason ? n : sizeof local);
+}
+
+#define POD(v, ns, n) \
+    (authz_attrs_t){.verb = v, .resource_request = 1, .api_group = "", .resource = "pods", \
+                    .namespace_ = ns, .name = n}
+
+static void test_authz__workspace_cascade(void **state)
+{
+    fx_t *f = *state;
+    char reason[512];
+    authz_attrs_t at = POD("get", "shop", "web");
+    assert_int_equal(ask(f, "alice", NULL, &at, reason, sizeof reason), AUTHZ_ALLOW);
+    assert_string_equal(reason, "allowed by IAMRoleBinding alice-ws1 (IAMRole viewer) at Workspace ws1");
+    /* A namespace of another workspace: no opinion, with what was looked at. */
+    at = POD("get", "bank", "vault");
+    assert_int_equal(ask(f, "alice", NULL, &at, reason, sizeof reason), AUTHZ_NO_OPINION);
+    assert_non_null(strstr(reason, "looked at Resource pods bank/vault, Namespace bank, Workspace ws2, Cluster host, Platform"));
+    /* Not a verb the role has. */
+    at = POD("delete", "shop", "web");
+    assert_int_equal(ask(f, "alice", NULL, &at, NULL, 0), AUTHZ_NO_OPINION);
+    /* Somebody else. */
+    at = POD("get", "shop", "web");
+    assert_int_equal(ask(f, "bob", NULL, &at, NULL, 0), AUTHZ_NO_OPINION);
+    /* ws1 lists edge-2/shop too; a review for edge-2 reaches it... */
+    at.cluster = "edge-2";
+    assert_int_equal(ask(f, "alice", NULL, &at, NULL, 0), AUTHZ_NO_OPINION);  /* binding is for host */
+    /* ...but a binding naming edge-2 applies there and not here. */
+    put(f, "/iam.theriseunion.io/iamrolebindings/alice-ws1-edge2",
+        BINDING("alice-ws1-edge2", "viewer", "[{\"kind\":\"User\",\"name\":\"carol\"}]",
+                "{\"level\":\"Workspace\",\"name\":\"ws1\",\"cluster\":\"edge-2\"}"));
+    synced(f);
+    assert_int_equal(ask(f, "carol", NULL, &at, NULL, 0), AUTHZ_ALLOW);
+    at.cluster = NULL;
+    assert_int_equal(ask(f, "carol", NULL, &at, NULL, 0), AUTHZ_NO_OPINION);
+}
+
+static void test_authz__every_level(void **state)
+{
+    fx_t *f = *state;
+    put(f, "/iam.theriseunion.io/iamroles/all", ROLE("all", "{\"rules\":[{\"verbs\":[\"*\"],\"apiGroups\":[\"*\"],\"resources\":[\"*\"]},{\"verbs\":[\"*\"],\"nonResourceURLs\":[\"*\"]}]}"));
+    struct { const char *user, *scope; } bindings[] = {
+        {"u-platform", "{\"level\":\"Platform\"}"},
+        {"u-cluster", "{\"level\":\"Cluster\"}"},
+        {"u-ns", "{\"level\":\"Namespace\",\"name\":\"shop\"}"},
+        {"u-res", "{\"level\":\"Resource\",\"namespace\":\"shop\",\"group\":\"\",\"resource\":\"pods\",\"name\":\"web\"}"},
+        {"u-node", "{\"level\":\"Node\",\"name\":\"n1\"}"},
+        {"u-ng", "{\"level\":\"NodeGroup\",\"name\":\"ng1\"}"},
+        {"u-ws2", "{\"level\":\"Workspace\",\"name\":\"ws2\"}"},
+    };
+    for (size_t i = 0; i < sizeof bindings / sizeof bindings[0]; i++) {
+        char key[128], body[512];
+        snprintf(key, sizeof key, "/iam.theriseunion.io/iamrolebindings/%s", bindings[i].user);
+        snprintf(body, sizeof body,
+                 "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"roleRef\":{\"name\":\"all\"},"
+                 "\"subjects\":[{\"kind\":\"User\",\"name\":\"%s\"}],\"scope\":%s}}",
+                 bindings[i].user, bindings[i].user, bindings[i].scope);
+        put(f, key, body);
+    }
+    synced(f);
+    authz_attrs_t pod = POD("delete", "shop", "web");
+    authz_attrs_t other_pod = POD("delete", "shop", "db");
+    authz_attrs_t other_ns = POD("delete", "bank", "x");
+    authz_attrs_t node1 = {.verb = "patch", .resource_request = 1, .api_group = "", .resource = "nodes", .name = "n1"};
+    authz_attrs_t node2 = {.verb = "patch", .resource_request = 1, .api_group = "", .resource = "nodes", .name = "n2"};
+    authz_attrs_t node3 = {.verb = "patch", .resource_request = 1, .api_group = "", .resource = "nodes", .name = "n3"};
+    authz_attrs_t nodes_ng1 = {.verb = "list", .resource_request = 1, .api_group = "", .resource = "nodes", .nodegroup = "ng1"};
+    authz_attrs_t nodes_all = {.verb = "list", .resource_request = 1, .api_group = "", .resource = "nodes"};
+    authz_attrs_t ng_obj = {.verb = "update", .resource_request = 1, .api_group = "scope.theriseunion.io", .resource = "nodegroups", .name = "ng1"};
+    authz_attrs_t ns_ws2 = {.verb = "list", .resource_request = 1, .api_group = "", .resource = "namespaces", .workspace = "ws2"};
+    authz_attrs_t url = {.verb = "get", .path = "/metrics"};
+    struct { const char *user; authz_attrs_t *at; int want; } cases[] = {
+        {"u-platform", &pod, AUTHZ_ALLOW}, {"u-platform", &url, AUTHZ_ALLOW},
+        {"u-cluster", &node3, AUTHZ_ALLOW}, {"u-cluster", &url, AUTHZ_ALLOW},
+        {"u-ns", &pod, AUTHZ_ALLOW}, {"u-ns", &other_ns, AUTHZ_NO_OPINION}, {"u-ns", &node1, AUTHZ_NO_OPINION},
+        {"u-res", &pod, AUTHZ_ALLOW}, {"u-res", &other_pod, AUTHZ_NO_OPINION},
+        {"u-node", &node1, AUTHZ_ALLOW}, {"u-node", &node2, AUTHZ_NO_OPINION}, {"u-node", &pod, AUTHZ_NO_OPINION},
+        {"u-ng", &node1, AUTHZ_ALLOW}, {"u-ng", &node2, AUTHZ_ALLOW}, {"u-ng", &node3, AUTHZ_NO_OPINION},
+        {"u-ng", &nodes_ng1, AUTHZ_ALLOW}, {"u-ng", &nodes_all, AUTHZ_NO_OPINION}, {"u-ng", &ng_obj, AUTHZ_ALLOW},
+        {"u-ng", &pod, AUTHZ_NO_OPINION},
+        /* The parallel view: ws2 holds shop too, so both workspaces grant it. */
+        {"u-ws2", &pod, AUTHZ_ALLOW}, {"u-ws2", &other_ns, AUTHZ_ALLOW}, {"u-ws2", &ns_ws2, AUTHZ_ALLOW},
+        {"u-ws2", &node1, AUTHZ_NO_OPINION},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char reason[512];
+        authz_decision_t d = ask(f, cases[i].user, NULL, cases[i].at, reason, sizeof reason);
+        if ((int)d != cases[i].want)
+            fail_msg("case %zu (%s): got %d: %s", i, cases[i].user, d, reason);
+    }
+}
+
+static void test_authz__deny_wins_and_groups(void **state)
+{
+    fx_t *f = *state;
+    put(f, "/iam.theriseunion.io/roletemplates/no-secrets",
+        "{\"metadata\":{\"name\":\"no-secrets\"},\"spec\":{\"denyRules\":[{\"verbs\":[\"*\"],"
+        "\"apiGroups\":[\"\"],\"resources\":[\"secrets\"]}]}}");
+    put(f, "/iam.theriseunion.io/iamroles/admin",
+        ROLE("admin", "{\"rules\":[{\"verbs\":[\"*\"],\"apiGroups\":[\"*\"],\"resources\":[\"*\"]}]}"));
+    put(f, "/iam.theriseunion.io/iamroles/guard", ROLE("guard", "{\"templateRefs\":[\"no-secrets\"]}"));
+    /* Admin at the namespace through a group; a deny far up at Platform. */
+    put(f, "/iam.theriseunion.io/iamrolebindings/devs-shop",
+        BINDING("devs-shop", "admin", "[{\"kind\":\"Group\",\"name\":\"devs\"}]",
+                "{\"level\":\"Namespace\",\"name\":\"shop\"}"));
+    put(f, "/iam.theriseunion.io/iamrolebindings/devs-guard",
+        BINDING("devs-guard", "guard", "[{\"kind\":\"Group\",\"name\":\"devs\"}]", "{\"level\":\"Platform\"}"));
+    /* A service account, by name and through its namespace group. */
+    put(f, "/iam.theriseunion.io/iamrolebindings/robot",
+        BINDING("robot", "admin", "[{\"kind\":\"ServiceAccount\",\"name\":\"ci\",\"namespace\":\"tools\"}]",
+                "{\"level\":\"Namespace\",\"name\":\"bank\"}"));
+    put(f, "/iam.theriseunion.io/iamrolebindings/tools-sas",
+        BINDING("tools-sas", "viewer", "[{\"kind\":\"Group\",\"name\":\"system:serviceaccounts:tools\"}]",
+                "{\"level\":\"Namespace\",\"name\":\"shop\"}"));
+    synced(f);
+    char reason[512];
+    authz_attrs_t cm = {.verb = "delete", .resource_request = 1, .api_group = "", .resource = "configmaps", .namespace_ = "shop", .name = "c"};
+    assert_int_equal(ask(f, "dan", "devs", &cm, reason, sizeof reason), AUTHZ_ALLOW);
+    assert_non_null(strstr(reason, "devs-shop"));
+    authz_attrs_t sec = {.verb = "get", .resource_request = 1, .api_group = "", .resource = "secrets", .namespace_ = "shop", .name = "s"};
+    assert_int_equal(ask(f, "dan", "devs", &sec, reason, sizeof reason), AUTHZ_DENY);
+    assert_string_equal(reason, "denied by IAMRoleBinding devs-guard (IAMRole guard) at Platform");
+    assert_int_equal(ask(f, "dan", "ops", &sec, NULL, 0), AUTHZ_NO_OPINION);
+
+    authz_attrs_t bank = POD("delete", "bank", "p");
+    assert_int_equal(ask(f, "system:serviceaccount:tools:ci", "system:serviceaccounts,system:serviceaccounts:tools",
+                         &bank, NULL, 0), AUTHZ_ALLOW);
+    assert_int_equal(ask(f, "system:serviceaccount:other:ci", "system:serviceaccounts", &bank, NULL, 0),
+                     AUTHZ_NO_OPINION);
+    authz_attrs_t shop = POD("get", "shop", "p");
+    assert_int_equal(ask(f, "system:serviceaccount:tools:other", "system:serviceaccounts:tools", &shop, NULL, 0),
+                     AUTHZ_ALLOW);
+    /* system:masters needs no binding. */
+    assert_int_equal(ask(f, "root", "system:masters", &sec, NULL, 0), AUTHZ_ALLOW);
+}
+
+static void test_authz__aggregation_recomputed(void **state)
+{
+    fx_t *f = *state;
+    put(f, "/iam.theriseunion.io/iamroles/sel",
+        ROLE("sel", "{\"templateSelector\":{\"matchLabels\":{\"tier\":\"edit\"}}}"));
+    put(f, "/iam.theriseunion.io/iamrolebindings/erin",
+        BINDING("erin", "sel", "[{\"kind\":\"User\",\"name\":\"erin\"}]", "{\"level\":\"Cluster\"}"));
+    synced(f);
+    authz_attrs_t create = {.verb = "create", .resource_request = 1, .api_group = "apps", .resource = "deployments", .namespace_ = "shop"};
+    assert_int_equal(ask(f, "erin", NULL, &create, NULL, 0), AUTHZ_NO_OPINION);
+    /* A template that starts matching the selector grants... */
+    put(f, "/iam.theriseunion.io/roletemplates/deploy-edit",
+        TEMPLATE("deploy-edit", "{\"tier\":\"edit\"}",
+                 "[{\"verbs\":[\"create\"],\"apiGroups\":[\"apps\"],\"resources\":[\"deployments\"]}]"));
+    synced(f);
+    assert_int_equal(ask(f, "erin", NULL, &create, NULL, 0), AUTHZ_ALLOW);
+    /* ...its rules changing is reflected (recomputed, not appended)... */
+    put(f, "/iam.theriseunion.io/roletemplates/deploy-edit",
+        TEMPLATE("deploy-edit", "{\"tier\":\"edit\"}",
+                 "[{\"verbs\":[\"update\"],\"apiGroups\":[\"apps\"],\"resources\":[\"deployments\"]}]"));
+    synced(f);
+    assert_int_equal(ask(f, "erin", NULL, &create, NULL, 0), AUTHZ_NO_OPINION);
+    /* ...and a template named by a role, deleted, takes its rules away. */
+    authz_attrs_t pod = POD("get", "shop", "web");
+    assert_int_equal(ask(f, "alice", NULL, &pod, NULL, 0), AUTHZ_ALLOW);
+    del(f, "/iam.theriseunion.io/roletemplates/pods-view");
+    synced(f);
+    assert_int_equal(ask(f, "alice", NULL, &pod, NULL, 0), AUTHZ_NO_OPINION);
+    /* Deleting the binding, and the workspace membership, take effect too. */
+    put(f, "/iam.theriseunion.io/roletemplates/pods-view",
+        TEMPLATE("pods-view", "{}", "[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"]}]"));
+    synced(f);
+    assert_int_equal(ask(f, "alice", NULL, &pod, NULL, 0), AUTHZ_ALLOW);
+    put(f, "/scope.theriseunion.io/workspaces/ws1",
+        "{\"metadata\":{\"name\":\"ws1\"},\"spec\":{\"namespaces\":[{\"name\":\"other\"}]}}");
+    synced(f);
+    assert_int_equal(ask(f, "alice", NULL, &pod, NULL, 0), AUTHZ_NO_OPINION);
+}
+
+static void test_authz__subject_access_review(void **state)
+{
+    fx_t *f = *state;
+    const char *v1 =
+        "{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SubjectAccessReview\","
+        "\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"resourceAttributes\":{\"namespace\":\"shop\","
+        "\"verb\":\"list\",\"version\":\"v1\",\"resource\":\"pods\",\"labelSelector\":{\"requirements\":"
+        "[{\"key\":\"app\",\"operator\":\"In\",\"values\":[\"web\"]}]}},\"user\":\"alice\",\"groups\":"
+        "[\"system:authenticated\"],\"extra\":{\"x\":[\"y\"]},\"uid\":\"u1\",\"unknownField\":1},"
+        "\"status\":{\"allowed\":false}}";
+    json_t *sar = json_loads(v1, 0, NULL), *out = NULL;
+    err_t err = {0};
+    assert_int_equal(authz_subject_access_review(f->authz, sar, NULL, &out, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(out, "apiVersion")), "authorization.k8s.io/v1");
+    assert_true(json_is_true(json_object_get(json_object_get(out, "status"), "allowed")));
+    json_decref(out);
+    json_decref(sar);
+    /* v1beta1 spells groups "group": a group binding must still match. */
+    put(f, "/iam.theriseunion.io/iamrolebindings/devs",
+        BINDING("devs", "viewer", "[{\"kind\":\"Group\",\"name\":\"devs\"}]", "{\"level\":\"Namespace\",\"name\":\"shop\"}"));
+    synced(f);
+    const char *b1 = "{\"apiVersion\":\"authorization.k8s.io/v1beta1\",\"kind\":\"SubjectAccessReview\","
+                     "\"spec\":{\"resourceAttributes\":{\"namespace\":\"shop\",\"verb\":\"get\",\"resource\":\"pods\"},"
+                     "\"user\":\"zed\",\"group\":[\"devs\"]}}";
+    sar = json_loads(b1, 0, NULL);
+    assert_int_equal(authz_subject_access_review(f->authz, sar, NULL, &out, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(out, "apiVersion")), "authorization.k8s.io/v1beta1");
+    assert_true(json_is_true(json_object_get(json_object_get(out, "status"), "allowed")));
+    json_decref(out);
+    json_decref(sar);
+    /* Malformed: both attribute kinds, none, wrong version. */
+    static const char *bad[] = {
+        "{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SubjectAccessReview\",\"spec\":{\"user\":\"a\"}}",
+        "{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SubjectAccessReview\",\"spec\":{\"user\":\"a\","
+        "\"resourceAttributes\":{},\"nonResourceAttributes\":{}}}",
+        "{\"apiVersion\":\"v1\",\"kind\":\"SubjectAccessReview\",\"spec\":{}}",
+        "[]",
+    };
+    for (size_t i = 0; i < 4; i++) {
+        sar = json_loads(bad[i], 0, NULL);
+        err_clear(&err);
+        out = NULL;
+        assert_int_equal(authz_subject_access_review(f->authz, sar, NULL, &out, &err), ERR_BAD_REQUEST);
+        assert_null(out);
+        json_decref(sar);
+    }
+}
+
+static void test_authz__reviews(void **state)
+{
+    fx_t *f = *state;
+    json_t *ar = json_loads("{\"spec\":{\"user\":\"alice\",\"resourceAttributes\":{\"namespace\":\"shop\","
+                            "\"verb\":\"get\",\"resource\":\"pods\",\"name\":\"web\"}}}", 0, NULL);
+    err_t err = {0};
+    assert_int_equal(authz_access_review(f->authz, ar, &err), 0);
+    json_t *st = json_object_get(ar, "status");
+    assert_true(json_is_true(json_object_get(st, "allowed")));
+    json_t *trace = json_object_get(st, "trace");
+    /* Resource, Namespace, ws1, ws2, Cluster, Platform. */
+    assert_int_equal(json_array_size(trace), 6);
+    json_t *ws1 = json_array_get(trace, 2);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ws1, "scope"), "name")), "ws1");
+    json_t *b = json_array_get(json_object_get(ws1, "bindings"), 0);
+    assert_string_equal(json_string_value(json_object_get(b, "binding")), "alice-ws1");
+    assert_string_equal(json_string_value(json_object_get(b, "result")), "allowed");
+    json_decref(ar);
+
+    json_t *pr = json_loads("{\"spec\":{\"user\":\"alice\",\"scope\":{\"level\":\"Namespace\",\"name\":\"shop\"}}}", 0, NULL);
+    assert_int_equal(authz_permission_review(f->authz, pr, &err), 0);
+    json_t *rules = json_object_get(json_object_get(pr, "status"), "rules");
+    assert_int_equal(json_array_size(rules), 1);
+    json_t *r0 = json_array_get(rules, 0);
+    assert_string_equal(json_string_value(json_object_get(r0, "binding")), "alice-ws1");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r0, "scope"), "level")), "Workspace");
+    json_decref(pr);
+    /* At the Cluster level the workspace grant does not apply. */
+    pr = json_loads("{\"spec\":{\"user\":\"alice\",\"scope\":{\"level\":\"Cluster\"}}}", 0, NULL);
+    assert_int_equal(authz_permission_review(f->authz, pr, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(pr, "status"), "rules")), 0);
+    json_decref(pr);
+}
+
+int main(void)
+{
+    mem_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_authz__rbac_matching),
+        cmocka_unit_test_setup_teardown(test_authz__workspace_cascade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__every_level, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__deny_wins_and_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__aggregation_recomputed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__subject_access_review, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__reviews, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("authz", tests, NULL, NULL);
+}
