@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../registry/openapi_pb.h"
 #include "../storage/mem.h"
 #include "../storage/yaml.h"
 #include "negotiate.h"
@@ -779,6 +780,21 @@ void agg_handle(void *arg, agg_req_t *req)
         return;
     }
     if (n == 2 && !strcmp(seg[0], "openapi") && !strcmp(seg[1], "v2")) {
+        /* kubectl's client-side validation reads gnostic's protobuf form. */
+        const char *pb_type = opb_accepts_v2(agg_req_header(req, "Accept"));
+        if (pb_type) {
+            json_t *doc = reg_openapi_v2();
+            unsigned char *pb = NULL;
+            size_t len = 0;
+            err_t e = {0};
+            int rc = doc ? opb_encode_v2(doc, &pb, &len, &e) : err_set(&e, ERR_NOMEM, NULL);
+            json_decref(doc);
+            if (rc)
+                send_error(req, &e, NULL, NULL);
+            else
+                agg_respond(req, 200, pb_type, (char *)pb, len);
+            return;
+        }
         send_json(req, 200, reg_openapi_v2(), NULL);
         return;
     }
