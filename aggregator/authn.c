@@ -324,7 +324,8 @@ static int by_front_proxy(agg_authn_t *a, agg_req_t *req, const unsigned char *c
     if (!a->rh_ca)
         return 0;
     crypto_identity_t id = {0};
-    err_t verr = {0};
+    err_t verr;
+    err_clear(&verr);
     if (crypto_verify_client(a->rh_ca, der, len, n, &id, &verr)) {
         /* Not the front proxy's: the x509 authenticator may still take it. */
         err_set(err, ERR_UNAUTHORIZED, "verifying certificate failed: %s", verr.message);
@@ -341,7 +342,7 @@ static int by_front_proxy(agg_authn_t *a, agg_req_t *req, const unsigned char *c
     hdr_scan_t s = {a, u, 0};
     agg_req_headers(req, on_header, &s);
     if (!s.have_user) {
-        memset(u, 0, sizeof *u);
+        authz_user_reset(u);
         return 0;
     }
     return 1;
@@ -354,7 +355,8 @@ static int by_x509(agg_authn_t *a, const unsigned char *const *der, const size_t
     if (!a->client_ca)
         return 0;
     crypto_identity_t id = {0};
-    err_t verr = {0};
+    err_t verr;
+    err_clear(&verr);
     if (crypto_verify_client(a->client_ca, der, len, n, &id, &verr)) {
         err_set(err, ERR_UNAUTHORIZED, "%s", verr.message);
         return -1;
@@ -387,12 +389,13 @@ static int by_token(agg_authn_t *a, const char *auth, authz_user_t *u, err_t *er
         return err_set(err, ERR_UNAUTHORIZED, "Unauthorized");
     for (size_t i = 0; i < a->ntokens; i++) {
         if (same(a->tokens[i].token, tok)) {
-            *u = a->tokens[i].user;
+            authz_user_copy(u, &a->tokens[i].user);
             return 0;
         }
     }
     if (a->review) {
-        err_t rerr = {0};
+        err_t rerr;
+        err_clear(&rerr);
         if (a->review(a->review_arg, tok, u, &rerr) == 0) {
             authz_user_add_group(u, "system:authenticated");
             return 0;
@@ -403,7 +406,7 @@ static int by_token(agg_authn_t *a, const char *auth, authz_user_t *u, err_t *er
 
 int agg_authenticate(agg_authn_t *a, agg_req_t *req, authz_user_t *u, err_t *err)
 {
-    memset(u, 0, sizeof *u);
+    authz_user_reset(u);
     const unsigned char *const *der = NULL;
     const size_t *len = NULL;
     size_t n = agg_req_peer_certs(req, &der, &len);
@@ -414,7 +417,8 @@ int agg_authenticate(agg_authn_t *a, agg_req_t *req, authz_user_t *u, err_t *err
          * credential (401), as in kube's union of x509 authenticators. */
         rc = by_front_proxy(a, req, der, len, n, u, err);
         if (rc <= 0) {
-            err_t xerr = {0};
+            err_t xerr;
+            err_clear(&xerr);
             int x = by_x509(a, der, len, n, u, &xerr);
             if (x > 0) {
                 err_clear(err);
@@ -437,7 +441,7 @@ int agg_authenticate(agg_authn_t *a, agg_req_t *req, authz_user_t *u, err_t *err
     }
     if (rc < 0)
         return ERR_UNAUTHORIZED;
-    memset(u, 0, sizeof *u);
+    authz_user_reset(u);
     snprintf(u->name, sizeof u->name, "system:anonymous");
     authz_user_add_group(u, "system:unauthenticated");
     return 0;

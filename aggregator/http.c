@@ -434,12 +434,16 @@ int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *
     pthread_cond_init(&s->scv, NULL);
     MHD_set_panic_func(on_panic, NULL);
 
+    /* Handlers block while their write waits for its group commit, and
+     * a blocked thread holds up the other connections it polls: enough
+     * threads keep many writes in flight, which is what makes the shared
+     * commits large. */
     unsigned threads = cfg->threads;
     if (!threads) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (unsigned)n * 4 : 8;
-        if (threads < 8)
-            threads = 8;
+        threads = n > 0 ? (unsigned)n * 16 : 32;
+        if (threads < 64)
+            threads = 64;
     }
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -471,7 +475,9 @@ int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
                                             (void *)cfg->client_ca_pem};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL};
+    /* MHD clears a connection's pool between requests, so keep it small:
+     * headers fit, and bodies are collected in the request's own buffer. */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 10000, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,

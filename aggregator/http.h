@@ -42,7 +42,7 @@ typedef struct agg_server_config {
     const char *key_pem;
     const char *client_ca_pem;   /* when set, client certificates are
                                     requested (never required) */
-    unsigned threads;            /* 0: 4 per core, at least 8 */
+    unsigned threads;            /* 0: 16 per core, at least 64 */
     agg_handler_fn handler;
     void *handler_arg;
 } agg_server_config_t;

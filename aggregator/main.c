@@ -88,7 +88,7 @@ static const flag_def_t flag_defs[] = {
     FS("requestheader-extra-headers-prefix", rh_extra_prefix, "default X-Remote-Extra-"),
     FS("authentication-kubeconfig", authentication_kubeconfig,
        "kubeconfig for kube-apiserver: TokenReview and the authentication ConfigMap"),
-    FU("http-threads", threads, "HTTP worker threads (default 4 per core)"),
+    FU("http-threads", threads, "HTTP worker threads (default 16 per core, at least 64)"),
     {NULL, 0, 0, NULL},
 };
 
@@ -254,7 +254,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int status = 1;
-    err_t err = {0};
+    err_t err;
+    err_clear(&err);
     store_t *store = NULL;
     agg_authn_t *authn = NULL;
     agg_server_t *srv = NULL;

@@ -43,7 +43,8 @@ static void send_error(agg_req_t *req, const err_t *err, const reg_kind_t *k, co
 
 static void send_code(agg_req_t *req, int code, const char *fmt, const char *arg)
 {
-    err_t e = {0};
+    err_t e;
+    err_clear(&e);
     err_set(&e, code, fmt, arg);
     send_error(req, &e, NULL, NULL);
 }
@@ -200,7 +201,8 @@ static ssize_t ws_read(void *arg, char *out, size_t max)
         if (ws->done || time(NULL) >= ws->deadline)
             return sent ? (ssize_t)sent : -1;
         json_t *ev = NULL;
-        err_t err = {0};
+        err_t err;
+        err_clear(&err);
         int rc = reg_watch_next(ws->w, &ev, &err);
         if (rc == ERR_TIMEOUT) {
             if (ws->bookmarks && time(NULL) >= ws->next_bookmark) {
@@ -234,7 +236,8 @@ static const agg_stream_ops_t ws_ops = {ws_read, ws_close};
 static void do_watch(agg_api_t *api, agg_req_t *req, const reg_kind_t *k, const char *ns,
                      const char *name, const agg_accept_t *acc)
 {
-    err_t err = {0};
+    err_t err;
+    err_clear(&err);
     wstream_t *ws = mem_calloc(1, sizeof *ws);
     if (!ws) {
         send_code(req, ERR_NOMEM, NULL, NULL);
@@ -354,7 +357,8 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
 {
     const char *m = agg_req_method(req);
     const reg_kind_t *k = rt->k;
-    err_t err = {0};
+    err_t err;
+    err_clear(&err);
     json_t *out = NULL;
     reg_outcome_t oc = {0};
     int status = rt->sub && !strcmp(rt->sub, "status");
@@ -424,6 +428,7 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
         return;
     }
     reg_write_opts_t wo;
+    oc.want_body = !acc->table;
     rc = parse_write_opts(req, &wo, &err);
     size_t len;
     const char *body = agg_req_body(req, &len);
@@ -475,9 +480,17 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
     mem_free(yaml_json);
     add_warnings(req, &oc);
     if (rc) {
+        mem_free(oc.body);
         send_error(req, &err, k, rt->name);
         return;
     }
+    if (oc.body && !acc->table) {
+        /* The written object's text was made from the stored bytes. */
+        json_decref(out);
+        agg_respond(req, oc.created ? 201 : 200, JSON_CT, oc.body, oc.body_len);
+        return;
+    }
+    mem_free(oc.body);
     respond_obj(req, oc.created ? 201 : 200, out, k, acc);
 }
 
@@ -548,7 +561,8 @@ static int authorize(agg_api_t *api, agg_req_t *req, const authz_user_t *u, cons
         snprintf(msg, sizeof msg, "forbidden: User \"%s\" cannot %s path \"%s\": %s", u->name,
                  a->verb, a->path, reason);
     }
-    err_t e = {0};
+    err_t e;
+    err_clear(&e);
     err_set(&e, ERR_FORBIDDEN, "%s", msg);
     json_t *st = reg_status(&e, NULL, NULL);
     if (a->resource_request) {
@@ -589,7 +603,8 @@ static void webhook(agg_api_t *api, agg_req_t *req, const authz_user_t *u, const
     const char *body = agg_req_body(req, &len);
     json_error_t je;
     json_t *sar = json_loadb(body, len, 0, &je);
-    err_t err = {0};
+    err_t err;
+    err_clear(&err);
     json_t *out = NULL;
     if (!sar)
         err_set(&err, ERR_BAD_REQUEST, "the body is not JSON: %s", je.text);
@@ -668,7 +683,8 @@ void agg_handle(void *arg, agg_req_t *req)
     }
 
     authz_user_t user;
-    err_t err = {0};
+    err_t err;
+    err_clear(&err);
     if (agg_authenticate(api->authn, req, &user, &err)) {
         send_error(req, &err, NULL, NULL);
         return;
@@ -786,7 +802,8 @@ void agg_handle(void *arg, agg_req_t *req)
             json_t *doc = reg_openapi_v2();
             unsigned char *pb = NULL;
             size_t len = 0;
-            err_t e = {0};
+            err_t e;
+            err_clear(&e);
             int rc = doc ? opb_encode_v2(doc, &pb, &len, &e) : err_set(&e, ERR_NOMEM, NULL);
             json_decref(doc);
             if (rc)

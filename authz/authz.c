@@ -8,6 +8,24 @@
 
 #include "../storage/mem.h"
 
+void authz_user_reset(authz_user_t *u)
+{
+    u->name[0] = '\0';
+    u->uid[0] = '\0';
+    u->ngroups = 0;
+    u->nextra = 0;
+}
+
+void authz_user_copy(authz_user_t *d, const authz_user_t *s)
+{
+    memcpy(d->name, s->name, sizeof d->name);
+    memcpy(d->uid, s->uid, sizeof d->uid);
+    d->ngroups = s->ngroups;
+    memcpy(d->groups, s->groups, s->ngroups * sizeof d->groups[0]);
+    d->nextra = s->nextra;
+    memcpy(d->extra, s->extra, s->nextra * sizeof d->extra[0]);
+}
+
 void authz_user_add_group(authz_user_t *u, const char *group)
 {
     if (authz_user_in_group(u, group) || u->ngroups >= AUTHZ_MAX_GROUPS)

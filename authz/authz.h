@@ -47,6 +47,11 @@ typedef struct authz_user {
     } extra[AUTHZ_MAX_EXTRA];
 } authz_user_t;
 
+/* Empties u / copies s to d, touching only the parts in use (the struct
+ * is large; requests do this often). */
+void authz_user_reset(authz_user_t *u);
+void authz_user_copy(authz_user_t *d, const authz_user_t *s);
+
 /* Adds a group unless already present (silently drops past the cap). */
 void authz_user_add_group(authz_user_t *u, const char *group);
 int authz_user_in_group(const authz_user_t *u, const char *group);

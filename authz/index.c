@@ -561,7 +561,8 @@ static void *follower(void *arg)
     authz_t *a = arg;
     while (!atomic_load(&a->stopping)) {
         const store_event_t *ev;
-        err_t err = {0};
+        err_t err;
+        err_clear(&err);
         int rc = store_watcher_next(a->watcher, &ev, 200, &err);
         if (rc == ERR_TIMEOUT)
             continue;
@@ -570,7 +571,8 @@ static void *follower(void *arg)
         if (rc) {
             /* Fell behind or lost history: start over from a snapshot. */
             fprintf(stderr, "authz: %s; rebuilding the index\n", err.message);
-            err_t lerr = {0};
+            err_t lerr;
+            err_clear(&lerr);
             while (!atomic_load(&a->stopping) && load(a, &lerr)) {
                 fprintf(stderr, "authz: rebuild failed: %s\n", lerr.message);
                 err_clear(&lerr);

@@ -110,6 +110,11 @@ typedef struct reg_write_opts {
 typedef struct reg_outcome {
     int created;                 /* 201 instead of 200 */
     int accepted;                /* 202: deletion pending finalizers */
+    int want_body;               /* in: also produce body */
+    char *body;                  /* the written object as JSON text, made
+                                    from the stored bytes, or NULL; the
+                                    caller frees it with mem_free */
+    size_t body_len;
     int nwarnings;
     char warnings[REG_MAX_WARNINGS][256];
 } reg_outcome_t;

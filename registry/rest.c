@@ -86,20 +86,20 @@ static void warn(reg_outcome_t *oc, const char *fmt, const char *arg)
 }
 
 /* Builds the stored form: apiVersion, kind and metadata first (so readers
- * can find metadata without parsing), no resourceVersion. Caller frees. */
+ * can find metadata without parsing), no resourceVersion. Caller frees.
+ * obj's metadata loses resourceVersion for the duration of the call only. */
 static char *encode_for_store(const json_t *obj, size_t *len)
 {
     json_t *o = json_object();
-    json_t *meta = json_deep_copy(json_object_get(obj, "metadata"));
-    if (!o || !meta) {
-        json_decref(o);
-        json_decref(meta);
+    json_t *meta = json_object_get(obj, "metadata");
+    if (!o)
         return NULL;
-    }
-    json_object_del(meta, "resourceVersion");
+    json_t *rv = json_incref(json_object_get(meta, "resourceVersion"));
+    if (rv)
+        json_object_del(meta, "resourceVersion");
     json_object_set(o, "apiVersion", json_object_get(obj, "apiVersion"));
     json_object_set(o, "kind", json_object_get(obj, "kind"));
-    json_object_set_new(o, "metadata", meta);
+    json_object_set(o, "metadata", meta);
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)obj, key, v) {
@@ -108,6 +108,8 @@ static char *encode_for_store(const json_t *obj, size_t *len)
     }
     char *txt = json_dumps(o, JSON_COMPACT);
     json_decref(o);
+    if (rv)
+        json_object_set_new(meta, "resourceVersion", rv);
     if (txt)
         *len = strlen(txt);
     return txt;
@@ -495,7 +497,8 @@ static int store_error(const reg_kind_t *k, const char *name, int rc, err_t *err
 {
     char qr[160];
     qualified_resource(k, qr, sizeof qr);
-    err_t tmp = {0};
+    err_t tmp;
+    err_clear(&tmp);
     switch (rc) {
     case ERR_NOT_FOUND:
         err_clear(err);
@@ -726,6 +729,19 @@ static int put_with_rv(buf_t *b, const char *data, size_t len, uint64_t rev)
     return b->oom ? ERR_NOMEM : 0;
 }
 
+static int put_with_rv_buf(const char *data, size_t len, uint64_t rev, char **out,
+                           size_t *out_len)
+{
+    buf_t b = {0};
+    if (put_with_rv(&b, data, len, rev)) {
+        mem_free(b.p);
+        return ERR_NOMEM;
+    }
+    *out = b.p;
+    *out_len = b.len;
+    return 0;
+}
+
 int reg_get_raw(reg_t *r, const reg_kind_t *k, const char *ns, const char *name, char **body,
                 size_t *len, err_t *err)
 {
@@ -827,12 +843,20 @@ static void init_metadata(json_t *obj)
     json_object_del(meta, "selfLink");
 }
 
-static int finish_write(const reg_kind_t *k, json_t *obj, uint64_t rev, json_t **out)
+static int put_with_rv_buf(const char *data, size_t len, uint64_t rev, char **out,
+                           size_t *out_len);
+
+/* The object as written: resourceVersion set; when the stored bytes are at
+ * hand, the response text is made from them (no second serialization). */
+static int finish_write(const reg_kind_t *k, json_t *obj, uint64_t rev, json_t **out,
+                        const char *bytes, size_t len, reg_outcome_t *oc)
 {
     char rv[24];
     snprintf(rv, sizeof rv, "%" PRIu64, rev);
     json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion", json_string(rv));
     (void)k;
+    if (bytes && oc && oc->want_body && !oc->body)
+        put_with_rv_buf(bytes, len, rev, &oc->body, &oc->body_len);
     *out = obj;
     return 0;
 }
@@ -911,12 +935,14 @@ static int create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *b
     }
     uint64_t rev = 0;
     rc = store_create(r->store, key, bytes, len, &rev, err);
-    mem_free(bytes);
     if (rc) {
+        mem_free(bytes);
         rc = store_error(k, name, rc, err);
         goto fail;
     }
-    return finish_write(k, obj, rev, out);
+    rc = finish_write(k, obj, rev, out, bytes, len, oc);
+    mem_free(bytes);
+    return rc;
 fail:
     json_decref(obj);
     return rc;
@@ -1162,28 +1188,32 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             return 0;
         }
         uint64_t rev = 0;
+        char *bytes = NULL;
+        size_t len = 0;
         if (deleting_done(obj)) {
             rc = store_delete(r->store, key, v.mod_rev, &rev, NULL, err);
         } else {
-            size_t len = 0;
-            char *bytes = encode_for_store(obj, &len);
+            bytes = encode_for_store(obj, &len);
             rc = bytes ? store_update(r->store, key, bytes, len, v.mod_rev, &rev, NULL, err)
                        : err_set(err, ERR_NOMEM, NULL);
-            mem_free(bytes);
         }
         json_decref(cur);
         store_value_free(&v);
         if (rc == ERR_CONFLICT && !(want_rv && *want_rv) && attempt < REG_CAS_RETRIES) {
             /* Someone wrote in between; the client did not pin a version. */
             json_decref(obj);
+            mem_free(bytes);
             err_clear(err);
             continue;
         }
         if (rc) {
             json_decref(obj);
+            mem_free(bytes);
             return store_error(k, name, rc, err);
         }
-        return finish_write(k, obj, rev, out);
+        rc = finish_write(k, obj, rev, out, bytes, len, oc);
+        mem_free(bytes);
+        return rc;
     }
 }
 
@@ -1298,7 +1328,7 @@ int reg_delete(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
                 json_decref(cur);
                 return store_error(k, name, rc, err);
             }
-            return finish_write(k, cur, rev, out);
+            return finish_write(k, cur, rev, out, NULL, 0, NULL);
         }
         if (o->dry_run) {
             *out = cur;
@@ -1316,7 +1346,7 @@ int reg_delete(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
             return store_error(k, name, rc, err);
         }
         /* The deleted object, at the revision of its deletion. */
-        return finish_write(k, cur, rev, out);
+        return finish_write(k, cur, rev, out, NULL, 0, NULL);
     }
 }
 
@@ -1337,7 +1367,8 @@ int reg_delete_collection(reg_t *r, const reg_kind_t *k, const char *ns,
     json_array_foreach(json_object_get(list, "items"), i, it) {
         json_t *d = NULL;
         reg_outcome_t oc = {0};
-        err_t e = {0};
+        err_t e;
+        err_clear(&e);
         reg_delete_opts_t one = *o;
         one.precondition_rv = one.precondition_uid = NULL;
         rc = reg_delete(r, k, str_at(it, "metadata.namespace"), str_at(it, "metadata.name"),

@@ -140,7 +140,8 @@ int reg_watch_open(reg_t *r, const reg_kind_t *k, const char *ns, const reg_watc
     w->last_bookmark = after;
     store_watch_opts_t so = {.prefix = prefix, .after_rev = after, .notify = o->notify,
                              .notify_arg = o->notify_arg};
-    err_t e = {0};
+    err_t e;
+    err_clear(&e);
     rc = store_watch(r->store, &so, &w->sw, &e);
     if (rc == ERR_EXPIRED) {
         /* kube answers 200 and sends the 410 as an ERROR event. */
@@ -202,7 +203,8 @@ int reg_watch_next(reg_watch_t *w, json_t **ev, err_t *err)
     }
     for (;;) {
         const store_event_t *se;
-        err_t e = {0};
+        err_t e;
+        err_clear(&e);
         int rc = store_watcher_next(w->sw, &se, 0, &e);
         if (rc == ERR_TIMEOUT)
             return rc;

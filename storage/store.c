@@ -164,7 +164,8 @@ static void *store_compactor_main(void *arg)
             continue;
         pthread_mutex_unlock(&s->cmu);
         if (seen > atomic_load(&s->hub.compact_rev)) {
-            err_t err = {0};
+            err_t err;
+            err_clear(&err);
             if (store_compact(s, seen, &err))
                 fprintf(stderr, "storage: compaction to %" PRIu64 " failed: %s\n",
                         seen, err.message);

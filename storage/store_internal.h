@@ -19,6 +19,7 @@
 #define EDGE_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 
 #include "store.h"
@@ -66,9 +67,9 @@ typedef struct store__op {
     int more;                    /* compact: more batches to do */
     store_value_t old;
     err_t err;
-    /* backend's queue linkage and completion flag */
+    /* backend's queue linkage and completion signal */
     struct store__op *next;
-    int done;
+    sem_t done;
 } store__op_t;
 
 /* ---- backends ------------------------------------------------------- */

@@ -58,7 +58,6 @@ typedef struct lmdb_store {
     int writer_running;
     pthread_mutex_t qmu;
     pthread_cond_t qcv;          /* work queued or stopping */
-    pthread_cond_t done_cv;      /* some op completed */
     store__op_t *qhead, *qtail;
     int stop;
 
@@ -318,13 +317,12 @@ static int apply_compact(lmdb_store_t *l, MDB_txn *txn, store__op_t *op)
     return 0;
 }
 
+/* Wakes exactly the callers of this batch, each on its own semaphore. */
 static void writer_finish(lmdb_store_t *l, store__op_t **batch, size_t n)
 {
-    pthread_mutex_lock(&l->qmu);
+    (void)l;
     for (size_t i = 0; i < n; i++)
-        batch[i]->done = 1;
-    pthread_cond_broadcast(&l->done_cv);
-    pthread_mutex_unlock(&l->qmu);
+        sem_post(&batch[i]->done);
 }
 
 /* Runs one batch to completion, growing the map as often as needed. */
@@ -436,21 +434,22 @@ static int lm_write(store_t *s, store__op_t *op)
 {
     lmdb_store_t *l = s->impl;
     op->next = NULL;
-    op->done = 0;
     pthread_mutex_lock(&l->qmu);
     if (l->stop) {
         pthread_mutex_unlock(&l->qmu);
         return op->rc = err_set(&op->err, ERR_CLOSED, NULL);
     }
+    sem_init(&op->done, 0, 0);
     if (l->qtail)
         l->qtail->next = op;
     else
         l->qhead = op;
     l->qtail = op;
     pthread_cond_signal(&l->qcv);
-    while (!op->done)
-        pthread_cond_wait(&l->done_cv, &l->qmu);
     pthread_mutex_unlock(&l->qmu);
+    while (sem_wait(&op->done) != 0)
+        ;  /* EINTR: keep waiting; the writer always posts */
+    sem_destroy(&op->done);
     return op->rc;
 }
 
@@ -882,11 +881,9 @@ static int lm_open(store_t *s, const store_config_t *cfg, uint64_t *rev,
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&l->qmu, NULL);
     pthread_cond_init(&l->qcv, NULL);
-    pthread_cond_init(&l->done_cv, NULL);
     s->impl = l;
     if (pthread_create(&l->writer, NULL, writer_main, s)) {
         rc = err_set(err, ERR_INTERNAL, "storage: cannot start the writer thread");
-        pthread_cond_destroy(&l->done_cv);
         pthread_cond_destroy(&l->qcv);
         pthread_mutex_destroy(&l->qmu);
         pthread_rwlock_destroy(&l->resize_lock);
@@ -920,7 +917,6 @@ static void lm_close(store_t *s)
         pthread_join(l->writer, NULL);
     mdb_env_close(l->env);
     close(l->lock_fd);
-    pthread_cond_destroy(&l->done_cv);
     pthread_cond_destroy(&l->qcv);
     pthread_mutex_destroy(&l->qmu);
     pthread_rwlock_destroy(&l->resize_lock);
