@@ -34,6 +34,7 @@ struct agg_req {
     size_t body_len, body_cap;
     int too_large;
     int responded;
+    int status;
     struct agg_header *hdrs;     /* response headers to add */
     size_t nhdrs;
     void *user;
@@ -147,6 +148,8 @@ void agg_req_set_user(agg_req_t *r, void *p, void (*free_fn)(void *))
 
 void *agg_req_user(const agg_req_t *r) { return r->user; }
 
+int agg_req_status(const agg_req_t *r) { return r->status; }
+
 /* ---- responses ------------------------------------------------------------ */
 
 void agg_add_header(agg_req_t *r, const char *name, const char *value)
@@ -180,6 +183,7 @@ static void queue(agg_req_t *r, int status, const char *ctype,
     MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     r->responded = 1;
+    r->status = status;
 }
 
 void agg_respond(agg_req_t *r, int status, const char *content_type,

@@ -72,6 +72,9 @@ size_t agg_req_peer_certs(agg_req_t *r, const unsigned char *const **der,
 /* Remote address as text. */
 const char *agg_req_remote(const agg_req_t *r);
 
+/* The status of the response queued so far (0 before one is). */
+int agg_req_status(const agg_req_t *r);
+
 /* Per-request state a handler may hang on the request; freed with it. */
 void agg_req_set_user(agg_req_t *r, void *p, void (*free_fn)(void *));
 void *agg_req_user(const agg_req_t *r);

@@ -17,6 +17,7 @@
 #include "../storage/crypto.h"
 #include "../storage/mem.h"
 #include "../storage/store.h"
+#include "audit.h"
 #include "authn.h"
 #include "http.h"
 #include "server.h"
@@ -49,6 +50,8 @@ typedef struct flags {
     const char *rh_group_headers;
     const char *rh_extra_prefix;
     const char *authentication_kubeconfig;
+    const char *audit_log_path;
+    unsigned max_inflight;
     unsigned threads;
 } flags_t;
 
@@ -88,6 +91,9 @@ static const flag_def_t flag_defs[] = {
     FS("requestheader-extra-headers-prefix", rh_extra_prefix, "default X-Remote-Extra-"),
     FS("authentication-kubeconfig", authentication_kubeconfig,
        "kubeconfig for kube-apiserver: TokenReview and the authentication ConfigMap"),
+    FS("audit-log-path", audit_log_path, "audit events as JSON lines here (\"-\": stdout)"),
+    FU("max-requests-inflight", max_inflight,
+       "concurrent non-watch requests before 429 (default 400, 0: unlimited)"),
     FU("http-threads", threads, "HTTP worker threads (default 16 per core, at least 64)"),
     {NULL, 0, 0, NULL},
 };
@@ -247,7 +253,8 @@ int main(int argc, char **argv)
 {
     flags_t fl = {.secure_port = 6443, .bind_address = "0.0.0.0",
                   .cert_dir = "apiserver.local.config/certificates",
-                  .storage_backend = "lmdb", .data_dir = "data", .cluster_name = "host"};
+                  .storage_backend = "lmdb", .data_dir = "data", .cluster_name = "host",
+                  .max_inflight = 400};
     if (parse_flags(argc, argv, &fl))
         return 2;
     mem_init();
@@ -261,6 +268,7 @@ int main(int argc, char **argv)
     agg_server_t *srv = NULL;
     char *cert = NULL, *key = NULL, *trust = NULL;
     apisvc_delegate_t *delegate = NULL;
+    agg_audit_t *audit = NULL;
     authz_t *authz = NULL;
 
     store_config_t cfg = {.backend = fl.storage_backend, .data_dir = fl.data_dir,
@@ -268,6 +276,8 @@ int main(int argc, char **argv)
     if (store_open(&cfg, &store, &err))
         goto out;
     if (authz_new(store, fl.cluster_name, &authz, &err))
+        goto out;
+    if (fl.audit_log_path && *fl.audit_log_path && agg_audit_open(fl.audit_log_path, &audit, &err))
         goto out;
     if (load_serving_cert(&fl, &cert, &key, &err))
         goto out;
@@ -279,7 +289,8 @@ int main(int argc, char **argv)
         goto out;
 
     reg_t reg = {.store = store, .review = review_hook, .review_arg = authz};
-    agg_api_t api = {.reg = &reg, .authz = authz, .authn = authn, .cluster_name = fl.cluster_name};
+    agg_api_t api = {.reg = &reg, .authz = authz, .authn = authn, .cluster_name = fl.cluster_name,
+                     .audit = audit, .max_inflight = fl.max_inflight};
     agg_server_config_t sc = {.bind_address = fl.bind_address, .port = fl.secure_port,
                               .cert_pem = cert, .key_pem = key, .client_ca_pem = trust,
                               .threads = fl.threads,
@@ -308,6 +319,7 @@ out:
     store_shutdown_watchers(store);
     store_close(store);
     apisvc_delegate_free(delegate);
+    agg_audit_close(audit);
     agg_authn_free(authn);
     mem_free(cert);
     mem_free(key);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "../registry/openapi_pb.h"
+#include "../storage/crypto.h"
 #include "../storage/mem.h"
 #include "../storage/yaml.h"
 #include "negotiate.h"
@@ -533,10 +534,25 @@ static const char *verb_of(const char *method, const route_t *rt, int watch)
     return "";
 }
 
-static int authorize(agg_api_t *api, agg_req_t *req, const authz_user_t *u, const authz_attrs_t *a)
+/* What the audit event records about a request's authorization. */
+typedef struct audit_rec {
+    const authz_user_t *user;    /* NULL until authenticated */
+    authz_attrs_t at;
+    int decided;
+    int allowed;
+    char reason[512];
+} audit_rec_t;
+
+static int authorize(agg_api_t *api, agg_req_t *req, const authz_user_t *u, const authz_attrs_t *a,
+                     audit_rec_t *rec)
 {
     char reason[1024];
-    if (authz_authorize(api->authz, u, a, reason, sizeof reason) == AUTHZ_ALLOW)
+    authz_decision_t d = authz_authorize(api->authz, u, a, reason, sizeof reason);
+    rec->at = *a;
+    rec->decided = 1;
+    rec->allowed = d == AUTHZ_ALLOW;
+    snprintf(rec->reason, sizeof rec->reason, "%.500s", reason);
+    if (d == AUTHZ_ALLOW)
         return 1;
     /* kube's forbiddenMessage (endpoints/handlers/responsewriters/errors.go)
      * wrapped by NewForbidden: "<resource>.<group> "<name>" is forbidden: ...". */
@@ -588,7 +604,8 @@ static void version_info(agg_req_t *req)
 /* The SubjectAccessReview webhook. The caller (kube-apiserver) must be
  * allowed to create subjectaccessreviews; every well-formed review gets
  * HTTP 200 with a decision, in the version it was asked in. */
-static void webhook(agg_api_t *api, agg_req_t *req, const authz_user_t *u, const char *cluster)
+static void webhook(agg_api_t *api, agg_req_t *req, const authz_user_t *u, const char *cluster,
+                    audit_rec_t *rec)
 {
     if (strcmp(agg_req_method(req), "POST")) {
         send_code(req, ERR_METHOD_NOT_ALLOWED, "the authorization webhook only accepts POST", NULL);
@@ -597,7 +614,7 @@ static void webhook(agg_api_t *api, agg_req_t *req, const authz_user_t *u, const
     authz_attrs_t at = {.verb = "create", .resource_request = 1, .path = agg_req_path(req),
                         .api_group = "authorization.k8s.io", .api_version = "v1",
                         .resource = "subjectaccessreviews"};
-    if (!authorize(api, req, u, &at))
+    if (!authorize(api, req, u, &at, rec))
         return;
     size_t len;
     const char *body = agg_req_body(req, &len);
@@ -655,9 +672,8 @@ static void self_subject_review(agg_req_t *req, const authz_user_t *u, const cha
                                   "userInfo", info), NULL);
 }
 
-void agg_handle(void *arg, agg_req_t *req)
+static void route(agg_api_t *api, agg_req_t *req, authz_user_t *user, audit_rec_t *rec)
 {
-    agg_api_t *api = arg;
     const char *path = agg_req_path(req);
     const char *method = agg_req_method(req);
     agg_accept_t acc;
@@ -682,13 +698,13 @@ void agg_handle(void *arg, agg_req_t *req)
         return;
     }
 
-    authz_user_t user;
     err_t err;
     err_clear(&err);
-    if (agg_authenticate(api->authn, req, &user, &err)) {
+    if (agg_authenticate(api->authn, req, user, &err)) {
         send_error(req, &err, NULL, NULL);
         return;
     }
+    rec->user = user;
 
     char buf[2048];
     char *seg[12];
@@ -714,7 +730,7 @@ void agg_handle(void *arg, agg_req_t *req)
                              .resource_request = 1, .path = path, .api_group = seg[1],
                              .api_version = seg[2], .resource = rt.k->resource,
                              .subresource = rt.sub, .namespace_ = rt.ns, .name = rt.name};
-        if (!authorize(api, req, &user, &at))
+        if (!authorize(api, req, user, &at, rec))
             return;
         if (!acc.json_ok && !acc.table) {
             send_code(req, ERR_NOT_ACCEPTABLE, "only the following media types are accepted: "
@@ -729,12 +745,12 @@ void agg_handle(void *arg, agg_req_t *req)
      * cluster, /clusters/{name}/authorize for a member cluster. */
     if ((n == 1 && !strcmp(seg[0], "authorize")) ||
         (n == 3 && !strcmp(seg[0], "clusters") && !strcmp(seg[2], "authorize"))) {
-        webhook(api, req, &user, n == 3 ? seg[1] : NULL);
+        webhook(api, req, user, n == 3 ? seg[1] : NULL, rec);
         return;
     }
     if (n == 1 && !strcmp(seg[0], "metrics")) {
         at.verb = "get";
-        if (!authorize(api, req, &user, &at))
+        if (!authorize(api, req, user, &at, rec))
             return;
         char *text = NULL;
         size_t len = 0;
@@ -751,7 +767,7 @@ void agg_handle(void *arg, agg_req_t *req)
     if (n == 4 && !strcmp(seg[0], "apis") && !strcmp(seg[1], "authentication.k8s.io") &&
         !strcmp(seg[3], "selfsubjectreviews") &&
         (!strcmp(seg[2], "v1") || !strcmp(seg[2], "v1beta1") || !strcmp(seg[2], "v1alpha1"))) {
-        self_subject_review(req, &user, seg[2]);
+        self_subject_review(req, user, seg[2]);
         return;
     }
 
@@ -761,7 +777,7 @@ void agg_handle(void *arg, agg_req_t *req)
                   "requested resource", NULL);
         return;
     }
-    if (!authorize(api, req, &user, &at))
+    if (!authorize(api, req, user, &at, rec))
         return;
     if (n == 1 && !strcmp(seg[0], "api")) {
         if (acc.discovery) {
@@ -833,4 +849,102 @@ void agg_handle(void *arg, agg_req_t *req)
         return;
     }
     send_code(req, ERR_NOT_FOUND, "the server could not find the requested resource", NULL);
+}
+
+static int is_health(const char *path)
+{
+    return !strcmp(path, "/healthz") || !strcmp(path, "/livez") || !strcmp(path, "/readyz");
+}
+
+static void rfc3339_micro(const struct timespec *ts, char *buf, size_t n)
+{
+    struct tm tm;
+    gmtime_r(&ts->tv_sec, &tm);
+    char base[24];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, n, "%.19s.%06dZ", base, (int)(ts->tv_nsec / 1000));
+}
+
+/* kube-apiserver's audit Event at level Metadata (audit.k8s.io/v1). */
+static void audit(agg_api_t *api, agg_req_t *req, const audit_rec_t *rec, const char *id,
+                  const struct timespec *received)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char t0[40], t1[40];
+    rfc3339_micro(received, t0, sizeof t0);
+    rfc3339_micro(&now, t1, sizeof t1);
+    const authz_attrs_t *a = &rec->at;
+    const char *verb = rec->decided ? a->verb : agg_req_method(req);
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:{s:{}, s:i}, s:s, s:s}",
+                           "kind", "Event", "apiVersion", "audit.k8s.io/v1", "level", "Metadata",
+                           "auditID", id, "stage", "ResponseComplete", "requestURI",
+                           agg_req_path(req), "verb", verb ? verb : "", "sourceIPs",
+                           agg_req_remote(req), "responseStatus", "metadata", "code",
+                           agg_req_status(req), "requestReceivedTimestamp", t0,
+                           "stageTimestamp", t1);
+    const char *ua = agg_req_header(req, "User-Agent");
+    if (ua)
+        json_object_set_new(ev, "userAgent", json_string(ua));
+    if (rec->user) {
+        json_t *groups = json_array();
+        for (size_t i = 0; i < rec->user->ngroups; i++)
+            json_array_append_new(groups, json_string(rec->user->groups[i]));
+        json_object_set_new(ev, "user", json_pack("{s:s, s:o}", "username", rec->user->name,
+                                                  "groups", groups));
+    }
+    if (rec->decided && a->resource_request) {
+        json_t *ref = json_pack("{s:s, s:s, s:s}", "resource", a->resource, "apiGroup",
+                                a->api_group ? a->api_group : "", "apiVersion",
+                                a->api_version ? a->api_version : "");
+        if (a->namespace_)
+            json_object_set_new(ref, "namespace", json_string(a->namespace_));
+        if (a->name)
+            json_object_set_new(ref, "name", json_string(a->name));
+        if (a->subresource)
+            json_object_set_new(ref, "subresource", json_string(a->subresource));
+        json_object_set_new(ev, "objectRef", ref);
+    }
+    if (rec->decided)
+        json_object_set_new(ev, "annotations",
+                            json_pack("{s:s, s:s}", "authorization.k8s.io/decision",
+                                      rec->allowed ? "allow" : "forbid",
+                                      "authorization.k8s.io/reason", rec->reason));
+    agg_audit_write(api->audit, ev);
+    json_decref(ev);
+}
+
+void agg_handle(void *arg, agg_req_t *req)
+{
+    agg_api_t *api = arg;
+    const char *path = agg_req_path(req);
+    struct timespec received;
+    clock_gettime(CLOCK_REALTIME, &received);
+    /* --max-requests-inflight, as kube's filter: long-running requests
+     * (watches) and health probes are not counted. */
+    const char *w = agg_req_query(req, "watch");
+    int exempt = is_health(path) || (w && (!strcmp(w, "true") || !strcmp(w, "1") ||
+                                           !strcmp(w, "True")));
+    int counted = 0;
+    if (!exempt && api->max_inflight) {
+        if (atomic_fetch_add(&api->inflight, 1) >= api->max_inflight) {
+            atomic_fetch_sub(&api->inflight, 1);
+            agg_add_header(req, "Retry-After", "1");
+            send_code(req, ERR_TOO_MANY_REQUESTS, "Too many requests, please try again later.", NULL);
+            return;
+        }
+        counted = 1;
+    }
+    char id[37];
+    crypto_uuid4(id);
+    agg_add_header(req, "Audit-Id", id);
+    authz_user_t user;
+    audit_rec_t rec;
+    rec.user = NULL;
+    rec.decided = 0;
+    route(api, req, &user, &rec);
+    if (counted)
+        atomic_fetch_sub(&api->inflight, 1);
+    if (api->audit && !is_health(path))
+        audit(api, req, &rec, id, &received);
 }

@@ -15,6 +15,9 @@
 
 #include "../authz/authz.h"
 #include "../registry/registry.h"
+#include <stdatomic.h>
+
+#include "audit.h"
 #include "authn.h"
 #include "http.h"
 
@@ -23,6 +26,9 @@ typedef struct agg_api {
     authz_t *authz;
     agg_authn_t *authn;
     const char *cluster_name;
+    agg_audit_t *audit;          /* NULL: no audit log */
+    unsigned max_inflight;       /* 0: unlimited; watches are exempt */
+    atomic_uint inflight;
     volatile int ready;          /* storage open and watches primed */
 } agg_api_t;
 

@@ -19,7 +19,7 @@ typedef struct slot {
     char key[65];                /* sha256 of the token; "" when empty */
     time_t expires;
     int ok;
-    authz_user_t user;
+    json_t *user;                /* TokenReview status.user when ok */
 } slot_t;
 
 struct apisvc_delegate {
@@ -66,6 +66,8 @@ void apisvc_delegate_free(apisvc_delegate_t *d)
         pthread_join(d->thread, NULL);
     }
     kc_free(d->kc);
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        json_decref(d->cache[i].user);
     mem_free(d->client_ca_flag);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
@@ -84,7 +86,7 @@ static const char *str_or(const char *s) { return s ? s : ""; }
 
 static void user_from(const json_t *ju, authz_user_t *u)
 {
-    memset(u, 0, sizeof *u);
+    authz_user_reset(u);
     snprintf(u->name, sizeof u->name, "%s", str_or(json_string_value(json_object_get(ju, "username"))));
     snprintf(u->uid, sizeof u->uid, "%s", str_or(json_string_value(json_object_get(ju, "uid"))));
     size_t i;
@@ -121,7 +123,7 @@ int apisvc_token_review(void *arg, const char *token, authz_user_t *u, err_t *er
     if (!strcmp(s->key, key) && s->expires > now) {
         int ok = s->ok;
         if (ok)
-            *u = s->user;
+            user_from(s->user, u);
         pthread_mutex_unlock(&d->mu);
         return ok ? 0 : err_set(err, ERR_UNAUTHORIZED, "token rejected (cached)");
     }
@@ -140,22 +142,21 @@ int apisvc_token_review(void *arg, const char *token, authz_user_t *u, err_t *er
         return rc;  /* upstream unreachable: not cached */
     const json_t *st = json_object_get(resp, "status");
     int ok = status == 201 || status == 200 ? json_is_true(json_object_get(st, "authenticated")) : 0;
-    authz_user_t got;
-    if (ok)
-        user_from(json_object_get(st, "user"), &got);
+    json_t *juser = ok ? json_incref(json_object_get(st, "user")) : NULL;
     json_decref(resp);
     if (status != 200 && status != 201)
         return err_set(err, ERR_UNAVAILABLE, "TokenReview failed with HTTP %ld", status);
+    if (ok)
+        user_from(juser, u);
     pthread_mutex_lock(&d->mu);
     snprintf(s->key, sizeof s->key, "%s", key);
     s->expires = now + DELEGATE_TTL;
     s->ok = ok;
-    if (ok)
-        s->user = got;
+    json_decref(s->user);
+    s->user = juser;
     pthread_mutex_unlock(&d->mu);
     if (!ok)
         return err_set(err, ERR_UNAUTHORIZED, "token rejected");
-    *u = got;
     return 0;
 }
 
@@ -228,7 +229,8 @@ static void *refresher(void *arg)
         if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) != ETIMEDOUT || d->stopping)
             continue;
         pthread_mutex_unlock(&d->mu);
-        err_t err = {0};
+        err_t err;
+        err_clear(&err);
         if (apply_configmap(d, NULL, &err) && err.code != ERR_NOT_FOUND)
             fprintf(stderr, "authentication: %s\n", err.message);
         pthread_mutex_lock(&d->mu);
@@ -245,7 +247,8 @@ int apisvc_delegate_start(apisvc_delegate_t *d, agg_authn_t *authn,
     if (ov->client_ca_pem && !(d->client_ca_flag = mem_strdup(ov->client_ca_pem)))
         return err_set(err, ERR_NOMEM, NULL);
     agg_authn_set_token_review(authn, apisvc_token_review, d);
-    err_t e = {0};
+    err_t e;
+    err_clear(&e);
     int rc = apply_configmap(d, trust, &e);
     if (rc == ERR_NOT_FOUND || rc == ERR_UNAVAILABLE) {
         /* kube-apiserver may not be up yet; tokens still work, and the

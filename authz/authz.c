@@ -14,6 +14,7 @@ void authz_user_reset(authz_user_t *u)
     u->uid[0] = '\0';
     u->ngroups = 0;
     u->nextra = 0;
+    u->overflow = 0;
 }
 
 void authz_user_copy(authz_user_t *d, const authz_user_t *s)
@@ -21,6 +22,7 @@ void authz_user_copy(authz_user_t *d, const authz_user_t *s)
     memcpy(d->name, s->name, sizeof d->name);
     memcpy(d->uid, s->uid, sizeof d->uid);
     d->ngroups = s->ngroups;
+    d->overflow = s->overflow;
     memcpy(d->groups, s->groups, s->ngroups * sizeof d->groups[0]);
     d->nextra = s->nextra;
     memcpy(d->extra, s->extra, s->nextra * sizeof d->extra[0]);
@@ -28,8 +30,12 @@ void authz_user_copy(authz_user_t *d, const authz_user_t *s)
 
 void authz_user_add_group(authz_user_t *u, const char *group)
 {
-    if (authz_user_in_group(u, group) || u->ngroups >= AUTHZ_MAX_GROUPS)
+    if (authz_user_in_group(u, group))
         return;
+    if (u->ngroups >= AUTHZ_MAX_GROUPS || strlen(group) >= AUTHZ_MAX_GROUP_LEN) {
+        u->overflow = 1;
+        return;
+    }
     snprintf(u->groups[u->ngroups++], sizeof u->groups[0], "%s", group);
 }
 

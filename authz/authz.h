@@ -31,7 +31,8 @@
 #include "../storage/err.h"
 #include "../storage/store.h"
 
-#define AUTHZ_MAX_GROUPS 64
+#define AUTHZ_MAX_GROUPS 256
+#define AUTHZ_MAX_GROUP_LEN 256
 #define AUTHZ_MAX_EXTRA 16
 
 /* An authenticated (or anonymous) user, as SubjectAccessReview carries it. */
@@ -39,7 +40,8 @@ typedef struct authz_user {
     char name[256];
     char uid[128];
     size_t ngroups;
-    char groups[AUTHZ_MAX_GROUPS][128];
+    char groups[AUTHZ_MAX_GROUPS][AUTHZ_MAX_GROUP_LEN];
+    int overflow;                /* a group did not fit: decisions fail closed */
     size_t nextra;
     struct {
         char key[128];
@@ -52,7 +54,10 @@ typedef struct authz_user {
 void authz_user_reset(authz_user_t *u);
 void authz_user_copy(authz_user_t *d, const authz_user_t *s);
 
-/* Adds a group unless already present (silently drops past the cap). */
+/* Adds a group unless already present. A group that does not fit (past
+ * AUTHZ_MAX_GROUPS, or longer than AUTHZ_MAX_GROUP_LEN - 1) sets
+ * u->overflow instead of being dropped silently: a deny rule bound to it
+ * could otherwise be missed, so the authorizer then denies. */
 void authz_user_add_group(authz_user_t *u, const char *group);
 int authz_user_in_group(const authz_user_t *u, const char *group);
 

@@ -26,24 +26,33 @@
  * decides; nothing matching is no opinion, so kube-apiserver's next
  * authorizer (RBAC) can still decide.
  */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../storage/mem.h"
 #include "authz_internal.h"
 
-#define MAX_CHAIN 64
+/* Long enough for any real chain; Cluster and Platform always fit, and a
+ * chain that could not hold every Workspace or NodeGroup is marked so the
+ * decision fails closed instead of missing a deny. */
+#define MAX_CHAIN 1024
 
 typedef struct chain {
     size_t n;
+    int truncated;
     authz__scope_t s[MAX_CHAIN];
 } chain_t;
 
 static void push(chain_t *c, authz__level_t level, const char *cluster, const char *name)
 {
-    if (c->n == MAX_CHAIN)
+    int last_two = level == AUTHZ__CLUSTER || level == AUTHZ__PLATFORM;
+    if (c->n >= MAX_CHAIN - (last_two ? 0 : 2)) {
+        c->truncated = 1;
         return;
+    }
     c->s[c->n++] = (authz__scope_t){.level = level, .cluster = cluster, .name = name,
                                     .namespace_ = "", .group = "", .resource = ""};
 }
@@ -70,6 +79,7 @@ static void chain_for_request(const authz_t *a, const authz_attrs_t *at, const c
                               chain_t *c)
 {
     c->n = 0;
+    c->truncated = 0;
     if (at->resource_request) {
         const char *group = at->api_group ? at->api_group : "";
         if (!empty(at->namespace_)) {
@@ -104,6 +114,7 @@ static void chain_for_request(const authz_t *a, const authz_attrs_t *at, const c
 static void chain_from_scope(const authz_t *a, const authz__scope_t *from, chain_t *c)
 {
     c->n = 0;
+    c->truncated = 0;
     const char *cl = from->cluster;
     switch (from->level) {
     case AUTHZ__RESOURCE:
@@ -183,6 +194,26 @@ static void request_text(const authz_attrs_t *at, char *buf, size_t n)
                  !empty(at->name) ? at->name : "");
 }
 
+static int ptr_cmp(const void *x, const void *y)
+{
+    uintptr_t a = (uintptr_t)*(void *const *)x, b = (uintptr_t)*(void *const *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* A binding reached through the user and several groups is looked at
+ * once: sort and drop repeats, O(n log n) in the subject's bindings. */
+static void candidates_unique(authz__ptrs_t *c)
+{
+    if (c->n < 2)
+        return;
+    qsort(c->v, c->n, sizeof *c->v, ptr_cmp);
+    size_t m = 1;
+    for (size_t i = 1; i < c->n; i++)
+        if (c->v[i] != c->v[m - 1])
+            c->v[m++] = c->v[i];
+    c->n = m;
+}
+
 /*
  * The decision over a chain. trace (optional) receives, per scope, the
  * bindings looked at and what each did. Caller holds the read lock.
@@ -193,6 +224,7 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
 {
     authz__ptrs_t cand = {0};
     authz__bindings_of(a, user, groups, ngroups, &cand);
+    candidates_unique(&cand);
     const authz__binding_t *allow_b = NULL;
     const authz__scope_t *allow_s = NULL;
     authz_decision_t d = AUTHZ_NO_OPINION;
@@ -201,11 +233,7 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
         json_t *tb = trace ? json_array() : NULL;
         for (size_t j = 0; j < cand.n; j++) {
             const authz__binding_t *b = cand.v[j];
-            /* A binding reached through two groups is looked at once. */
-            int dup = 0;
-            for (size_t k = 0; k < j && !dup; k++)
-                dup = cand.v[k] == b;
-            if (dup || !authz__binding_at(b, s))
+            if (b->level != s->level || !authz__binding_at(b, s))
                 continue;
             const authz__role_t *r = authz__map_get(&a->roles, b->role);
             const char *result = "no matching rule";
@@ -315,14 +343,28 @@ static authz_decision_t authorize(authz_t *a, const authz_user_t *u, const authz
         snprintf(reason, reason_len, "allowed: discovery is readable by authenticated users");
         return AUTHZ_ALLOW;
     }
+    if (u->overflow) {
+        snprintf(reason, reason_len, "denied: the user has more than %d groups, or a group "
+                 "name longer than %d bytes, which the authorizer cannot evaluate safely",
+                 AUTHZ_MAX_GROUPS, AUTHZ_MAX_GROUP_LEN - 1);
+        return AUTHZ_DENY;
+    }
     const char *groups[AUTHZ_MAX_GROUPS];
     for (size_t i = 0; i < u->ngroups; i++)
         groups[i] = u->groups[i];
-    chain_t c;
+    chain_t *c = mem_alloc(sizeof *c);
+    if (!c) {
+        snprintf(reason, reason_len, "denied: out of memory while deciding");
+        return AUTHZ_DENY;
+    }
     pthread_rwlock_rdlock(&a->lock);
-    chain_for_request(a, at, at->cluster && *at->cluster ? at->cluster : a->cluster, &c);
-    authz_decision_t d = decide(a, u->name, groups, u->ngroups, at, &c, reason, reason_len, trace);
+    chain_for_request(a, at, at->cluster && *at->cluster ? at->cluster : a->cluster, c);
+    authz_decision_t d = c->truncated ? AUTHZ_DENY
+                       : decide(a, u->name, groups, u->ngroups, at, c, reason, reason_len, trace);
+    if (c->truncated)
+        snprintf(reason, reason_len, "denied: the scope chain is longer than %d scopes", MAX_CHAIN);
     pthread_rwlock_unlock(&a->lock);
+    mem_free(c);
     return d;
 }
 
@@ -344,7 +386,7 @@ authz_decision_t authz_authorize(authz_t *a, const authz_user_t *u, const authz_
 static int spec_attrs(const json_t *spec, const char *groups_key, authz_user_t *u,
                       authz_attrs_t *at, err_t *err)
 {
-    memset(u, 0, sizeof *u);
+    authz_user_reset(u);
     memset(at, 0, sizeof *at);
     if (!json_is_object(spec))
         return err_set(err, ERR_BAD_REQUEST, "spec is required");
@@ -476,47 +518,53 @@ int authz_permission_review(authz_t *a, json_t *obj, err_t *err)
         from.group = "";
     if (!from.resource)
         from.resource = "";
-    const char *groups[AUTHZ_MAX_GROUPS];
+    const json_t *jg = json_object_get(spec, "groups");
+    const char **groups = mem_calloc(json_array_size(jg) + 1, sizeof *groups);
+    chain_t *c = mem_alloc(sizeof *c);
+    if (!groups || !c) {
+        mem_free(groups);
+        mem_free(c);
+        return err_set(err, ERR_NOMEM, NULL);
+    }
     size_t ngroups = 0;
     size_t i;
     const json_t *g;
-    json_array_foreach(json_object_get(spec, "groups"), i, g) {
-        if (json_is_string(g) && ngroups < AUTHZ_MAX_GROUPS)
+    json_array_foreach(jg, i, g) {
+        if (json_is_string(g))
             groups[ngroups++] = json_string_value(g);
     }
     json_t *rules = json_array(), *deny = json_array(), *ui = json_array();
-    chain_t c;
     pthread_rwlock_rdlock(&a->lock);
-    chain_from_scope(a, &from, &c);
+    chain_from_scope(a, &from, c);
     authz__ptrs_t cand = {0};
     authz__bindings_of(a, user ? user : "", groups, ngroups, &cand);
-    for (size_t s = 0; s < c.n; s++) {
+    candidates_unique(&cand);
+    for (size_t s = 0; s < c->n; s++) {
         for (size_t j = 0; j < cand.n; j++) {
             const authz__binding_t *b = cand.v[j];
-            int dup = 0;
-            for (size_t k = 0; k < j && !dup; k++)
-                dup = cand.v[k] == b;
             const authz__role_t *r = authz__map_get(&a->roles, b->role);
-            if (dup || !r || !authz__binding_at(b, &c.s[s]))
+            if (!r || !authz__binding_at(b, &c->s[s]))
                 continue;
             for (size_t k = 0; k < r->rules.n; k++)
                 json_array_append_new(rules, json_pack("{s:o, s:s, s:s, s:o}", "rule",
                                                        authz__rule_json(&r->rules.v[k]), "binding",
                                                        b->name, "role", b->role, "scope",
-                                                       scope_json(&c.s[s])));
+                                                       scope_json(&c->s[s])));
             for (size_t k = 0; k < r->deny.n; k++)
                 json_array_append_new(deny, json_pack("{s:o, s:s, s:s, s:o}", "rule",
                                                       authz__rule_json(&r->deny.v[k]), "binding",
                                                       b->name, "role", b->role, "scope",
-                                                      scope_json(&c.s[s])));
+                                                      scope_json(&c->s[s])));
             for (size_t k = 0; k < r->ui.n; k++)
                 json_array_append_new(ui, json_pack("{s:s, s:s, s:s, s:o}", "permission",
                                                     r->ui.v[k], "binding", b->name, "role",
-                                                    b->role, "scope", scope_json(&c.s[s])));
+                                                    b->role, "scope", scope_json(&c->s[s])));
         }
     }
     authz__ptrs_free(&cand);
     pthread_rwlock_unlock(&a->lock);
+    mem_free(groups);
+    mem_free(c);
     json_object_set_new(obj, "status", json_pack("{s:o, s:o, s:o}", "rules", rules, "denyRules",
                                                  deny, "uiPermissions", ui));
     return 0;

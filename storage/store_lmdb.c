@@ -822,7 +822,9 @@ static int lm_open(store_t *s, const store_config_t *cfg, uint64_t *rev,
     mdb_env_set_maxdbs(l->env, 4);
     mdb_env_set_maxreaders(l->env, 1024);
     mdb_env_set_mapsize(l->env, l->map_size);
-    unsigned flags = MDB_NOTLS | (cfg->no_sync ? MDB_NOSYNC : 0);
+    /* NORDAHEAD: reads are random; readahead would only fill memory
+     * with neighbouring (often free) pages. */
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (cfg->no_sync ? MDB_NOSYNC : 0);
     mrc = mdb_env_open(l->env, cfg->data_dir, flags, 0600);
     if (mrc) {
         rc = lm_err(mrc, err, cfg->data_dir);

@@ -457,6 +457,38 @@ static void test_authz__reviews(void **state)
     json_decref(pr);
 }
 
+static void test_authz__fails_closed_on_overflow(void **state)
+{
+    fx_t *f = *state;
+    authz_attrs_t at = POD("get", "shop", "web");
+    /* More groups than the authorizer holds: a deny bound to one of them
+     * could be missed, so the answer is deny, not an allow. */
+    authz_user_t u = {0};
+    snprintf(u.name, sizeof u.name, "alice");
+    for (int i = 0; i <= AUTHZ_MAX_GROUPS; i++) {
+        char g[32];
+        snprintf(g, sizeof g, "g%d", i);
+        authz_user_add_group(&u, g);
+    }
+    assert_true(u.overflow);
+    char reason[512];
+    assert_int_equal(authz_authorize(f->authz, &u, &at, reason, sizeof reason), AUTHZ_DENY);
+    assert_non_null(strstr(reason, "more than 256 groups"));
+    /* A group name too long to hold. */
+    authz_user_t v = {0};
+    snprintf(v.name, sizeof v.name, "alice");
+    char longg[400];
+    memset(longg, 'x', sizeof longg - 1);
+    longg[sizeof longg - 1] = '\0';
+    authz_user_add_group(&v, longg);
+    assert_int_equal(authz_authorize(f->authz, &v, &at, NULL, 0), AUTHZ_DENY);
+    /* The same user with few groups is allowed as usual. */
+    authz_user_t w = {0};
+    snprintf(w.name, sizeof w.name, "alice");
+    authz_user_add_group(&w, "g1");
+    assert_int_equal(authz_authorize(f->authz, &w, &at, NULL, 0), AUTHZ_ALLOW);
+}
+
 int main(void)
 {
     mem_init();
@@ -468,6 +500,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_authz__aggregation_recomputed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__subject_access_review, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__reviews, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__fails_closed_on_overflow, setup, teardown),
     };
     return cmocka_run_group_tests_name("authz", tests, NULL, NULL);
 }
