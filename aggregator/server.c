@@ -369,6 +369,17 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
         send_code(req, ERR_NOT_FOUND, "the server could not find the requested resource", NULL);
         return;
     }
+    if (k->create_only && (strcmp(m, "POST") || rt->name)) {
+        send_code(req, ERR_METHOD_NOT_ALLOWED, "the server does not allow this method on the "
+                  "requested resource", NULL);
+        return;
+    }
+    /* 7: includeObject is None, Metadata or Object. */
+    const char *inc = agg_req_query(req, "includeObject");
+    if (inc && *inc && strcmp(inc, "None") && strcmp(inc, "Metadata") && strcmp(inc, "Object")) {
+        send_code(req, ERR_BAD_REQUEST, "unrecognized includeObject value: \"%s\"", inc);
+        return;
+    }
     if (!strcmp(m, "GET")) {
         if (qbool(req, "watch")) {
             do_watch(api, req, k, rt->ns, rt->name, acc);
@@ -458,6 +469,17 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
             rc = reg_decode_body(body, len, wo.field_validation, &obj, &oc, &err);
         if (!rc)
             rc = reg_create(api->reg, k, rt->ns, obj, &wo, &out, &oc, &err);
+        if (rc && obj) {
+            /* Status details name the object the body named. */
+            const char *bn = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+            if (bn) {
+                mem_free(oc.body);
+                send_error(req, &err, k, bn);
+                json_decref(obj);
+                mem_free(yaml_json);
+                return;
+            }
+        }
         json_decref(obj);
     } else if (!rc && !strcmp(m, "PUT")) {
         json_t *obj = NULL;

@@ -1420,19 +1420,25 @@ static int ent_is_apply(const json_t *e) { return !strcmp(ent_str(e, "operation"
 
 static json_t *ent_set(const json_t *e) { return json_object_get(e, "set"); }
 
-/* The entry of (manager, Apply) or (manager, Update, api_version), without
- * subresource; -1 if none. */
-static long ent_find(const json_t *mgrs, const char *manager, int apply, const char *api_version)
+/* The entry of (manager, Apply) or (manager, Update, api_version) for
+ * subresource ("" for the main resource); -1 if none. */
+static long ent_find_sub(const json_t *mgrs, const char *manager, int apply,
+                         const char *api_version, const char *subresource)
 {
     size_t i;
     json_t *e;
     json_array_foreach(mgrs, i, e) {
         if (!strcmp(ent_str(e, "manager"), manager) && ent_is_apply(e) == apply &&
-            !*ent_str(e, "subresource") &&
+            !strcmp(ent_str(e, "subresource"), subresource) &&
             (apply || !strcmp(ent_str(e, "apiVersion"), api_version)))
             return (long)i;
     }
     return -1;
+}
+
+static long ent_find(const json_t *mgrs, const char *manager, int apply, const char *api_version)
+{
+    return ent_find_sub(mgrs, manager, apply, api_version, "");
 }
 
 /* Whether two entries are the same manager (BuildManagerIdentifier). */
@@ -2189,6 +2195,15 @@ int apply_track_update(const json_t *old, json_t *obj, const char *manager,
                        const char *api_version, const char *now,
                        const patch_list_rule_t *rules, err_t *err)
 {
+    return apply_track_update_sub(old, obj, manager, "", api_version, now, rules, err);
+}
+
+int apply_track_update_sub(const json_t *old, json_t *obj, const char *manager,
+                           const char *subresource, const char *api_version, const char *now,
+                           const patch_list_rule_t *rules, err_t *err)
+{
+    if (!subresource)
+        subresource = "";
     ctx_t c;
     json_t *mgrs = NULL, *a = NULL, *b = NULL, *changed = NULL;
     delta_t d = {0};
@@ -2233,7 +2248,7 @@ int apply_track_update(const json_t *old, json_t *obj, const char *manager,
         goto nomem;
     set_strip_untracked(changed);
     if (json_object_size(changed)) {
-        long i = ent_find(mgrs, manager, 0, api_version);
+        long i = ent_find_sub(mgrs, manager, 0, api_version, subresource);
         json_t *e = i >= 0 ? json_array_get(mgrs, (size_t)i) : NULL;
         if (e) {
             if (set_union_into(ent_set(e), changed))
@@ -2241,6 +2256,8 @@ int apply_track_update(const json_t *old, json_t *obj, const char *manager,
         } else {
             e = json_pack("{s:s, s:s, s:s, s:O}", "manager", manager, "operation", "Update",
                           "apiVersion", api_version, "set", changed);
+            if (e && *subresource && json_object_set_new(e, "subresource", json_string(subresource)))
+                goto nomem;
             if (!e || json_array_append_new(mgrs, e))
                 goto nomem;
         }

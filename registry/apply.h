@@ -126,4 +126,11 @@ int apply_track_update(const json_t *old, json_t *obj, const char *manager,
  * nesting deeper than PATCH_MAX_DEPTH. */
 json_t *apply_fields_of(const json_t *obj, const patch_list_rule_t *rules);
 
+/* apply_track_update for a write through a subresource ("status"): the
+ * manager's entry is the one with that subresource, as kube records
+ * writes to /status separately. */
+int apply_track_update_sub(const json_t *old, json_t *obj, const char *manager,
+                           const char *subresource, const char *api_version, const char *now,
+                           const patch_list_rule_t *rules, err_t *err);
+
 #endif

@@ -1042,6 +1042,27 @@ typedef struct upd {
     json_t *patch_doc;           /* decoded once */
 } upd_t;
 
+/*
+ * k8s.io/apiserver/pkg/endpoints/handlers/fieldmanager lastAppliedManager:
+ * when the manager "kubectl" moves from client-side to server-side apply,
+ * conflicts with "kubectl-client-side-apply" over fields recorded in the
+ * kubectl.kubernetes.io/last-applied-configuration annotation are not
+ * conflicts. Every conflict must be with that manager, and the annotation
+ * must be there.
+ */
+static int csa_takeover_allowed(const json_t *cur, const char *manager, const err_t *err)
+{
+    if (!manager || strcmp(manager, "kubectl") || !err->ncauses)
+        return 0;
+    const json_t *ann = reg__at(cur, "metadata.annotations");
+    if (!json_string_value(json_object_get(ann, "kubectl.kubernetes.io/last-applied-configuration")))
+        return 0;
+    for (int i = 0; i < err->ncauses; i++)
+        if (!strstr(err->causes[i].message, "\"kubectl-client-side-apply\""))
+            return 0;
+    return 1;
+}
+
 static int patch_apply_once(const reg_kind_t *k, const upd_t *u, const json_t *cur,
                             int status, const reg_write_opts_t *o, json_t **out, err_t *err)
 {
@@ -1076,6 +1097,12 @@ static int patch_apply_once(const reg_kind_t *k, const upd_t *u, const json_t *c
         }
         int rc = apply_patch(cur, applied, o->field_manager, o->force, av, now,
                              k->list_rules, out, err);
+        if (rc == ERR_CONFLICT && csa_takeover_allowed(cur, o->field_manager, err)) {
+            /* kube's lastAppliedManager: `kubectl apply --server-side` takes
+             * over what `kubectl apply` owned through its annotation. */
+            err_clear(err);
+            rc = apply_patch(cur, applied, o->field_manager, 1, av, now, k->list_rules, out, err);
+        }
         json_decref(applied);
         return rc;
     }
@@ -1170,7 +1197,8 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             now_rfc3339(now);
             api_version_of(k, av, sizeof av);
             char mgr[130];
-            rc = apply_track_update(cur, obj, manager_of(o, mgr, sizeof mgr), av, now, k->list_rules, err);
+            rc = apply_track_update_sub(cur, obj, manager_of(o, mgr, sizeof mgr),
+                                        status ? "status" : "", av, now, k->list_rules, err);
         }
         if (rc) {
             json_decref(obj);
@@ -1251,9 +1279,17 @@ int reg_patch(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
         return err_set(err, ERR_BAD_REQUEST, "error decoding patch: %s", je.text);
     if (is_apply(&u) && (!o->field_manager || !*o->field_manager)) {
         json_decref(u.patch_doc);
-        return err_set(err, ERR_BAD_REQUEST,
+        err_add_cause(err, "FieldValueRequired", "fieldManager", "Required value: is required for apply patch");
+        return err_set(err, ERR_INVALID,
                        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required "
                        "value: is required for apply patch");
+    }
+    if (!is_apply(&u) && o->force) {
+        json_decref(u.patch_doc);
+        err_add_cause(err, "FieldValueForbidden", "force", "Forbidden: may not be specified for non-apply patch");
+        return err_set(err, ERR_INVALID,
+                       "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be "
+                       "specified for non-apply patch");
     }
     int rc = do_update(r, k, ns, name, &u, status, o, out, oc, err);
     json_decref(u.patch_doc);
@@ -1402,8 +1438,10 @@ json_t *reg_status(const err_t *err, const reg_kind_t *k, const char *name)
         if (name && *name)
             json_object_set_new(details, "name", json_string(name));
         if (k) {
+            /* NewInvalid names the Kind; the other errors the resource. */
             json_object_set_new(details, "group", json_string(k->group));
-            json_object_set_new(details, "kind", json_string(k->resource));
+            json_object_set_new(details, "kind",
+                                json_string(code == ERR_INVALID ? k->kind : k->resource));
         }
         if (err->ncauses) {
             json_t *causes = json_array();

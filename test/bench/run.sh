@@ -6,3 +6,4 @@ cd "$(dirname "$0")/../.."
 echo "== storage (in-process)"
 build/rel/bench_store "$PWD/build/bench-store"
 echo "== HTTP (edge-apiserver next to etcd 3.4)" && test/bench/bench_http.sh
+echo "== authorization (SubjectAccessReview webhook over HTTPS, in-process decisions)" && test/bench/bench_authz.sh

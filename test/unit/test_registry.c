@@ -574,7 +574,8 @@ static void test_registry__discovery_and_status(void **state)
     assert_string_equal(s_at(st, "reason"), "Invalid");
     assert_string_equal(s_at(st, "details.name"), "r1");
     assert_string_equal(s_at(st, "details.group"), IAM);
-    assert_string_equal(s_at(st, "details.kind"), "iamroles");
+    /* NewInvalid names the Kind in details (other errors the resource). */
+    assert_string_equal(s_at(st, "details.kind"), "IAMRole");
     json_decref(st);
 }
 
