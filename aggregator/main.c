@@ -5,6 +5,7 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,6 +260,10 @@ int main(int argc, char **argv)
         return 2;
     mem_init();
     signal(SIGPIPE, SIG_IGN);
+    /* Many HTTP threads would otherwise get one malloc arena each, every
+     * one keeping its own free memory; a few shared arenas keep the heap
+     * close to what is in use. */
+    mallopt(M_ARENA_MAX, 4);
 
     int status = 1;
     err_t err;

@@ -161,6 +161,7 @@ struct authz {
     pthread_rwlock_t lock;
     authz__map_t templates, roles, bindings, workspaces, nodegroups;
     authz__map_t by_subject;     /* "u:<name>", "g:<name>" -> authz__ptrs_t of bindings */
+    authz__map_t by_scope;       /* subject key + scope key -> authz__ptrs_t of bindings */
     authz__map_t ns_ws;          /* "<cluster>/<ns>" -> authz__ptrs_t of workspaces */
     authz__map_t node_ng;        /* "<cluster>/<node>" -> authz__ptrs_t of node groups */
     uint64_t rev;
@@ -186,5 +187,11 @@ int authz__binding_has_subject(const authz__binding_t *b, const char *user,
                                const char *const *groups, size_t ngroups);
 /* 1 when binding b is placed exactly at scope s. */
 int authz__binding_at(const authz__binding_t *b, const authz__scope_t *s);
+
+/* The bindings of one subject key ("u:<name>" or "g:<name>") placed at
+ * scope s, or NULL: the index decisions use, one lookup per (subject,
+ * scope), whatever the number of bindings. */
+const authz__ptrs_t *authz__bindings_at(const authz_t *a, const char *subject,
+                                        const authz__scope_t *s);
 
 #endif

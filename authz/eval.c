@@ -222,19 +222,32 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
                                size_t ngroups, const authz_attrs_t *at, const chain_t *c,
                                char *reason, size_t reason_len, json_t *trace)
 {
-    authz__ptrs_t cand = {0};
-    authz__bindings_of(a, user, groups, ngroups, &cand);
-    candidates_unique(&cand);
+    /* The subject keys: the user, then each group. */
+    char ukey[300];
+    snprintf(ukey, sizeof ukey, "u:%s", user);
     const authz__binding_t *allow_b = NULL;
     const authz__scope_t *allow_s = NULL;
     authz_decision_t d = AUTHZ_NO_OPINION;
+    authz__ptrs_t here = {0};
     for (size_t i = 0; i < c->n && d != AUTHZ_DENY; i++) {
         const authz__scope_t *s = &c->s[i];
+        /* This scope's bindings of the subject: one lookup per key. */
+        here.n = 0;
+        for (size_t g = 0; g <= ngroups; g++) {
+            char gkey[300];
+            const char *key = ukey;
+            if (g) {
+                snprintf(gkey, sizeof gkey, "g:%s", groups[g - 1]);
+                key = gkey;
+            }
+            const authz__ptrs_t *l = authz__bindings_at(a, key, s);
+            for (size_t j = 0; l && j < l->n; j++)
+                authz__ptrs_add(&here, l->v[j]);
+        }
+        candidates_unique(&here);
         json_t *tb = trace ? json_array() : NULL;
-        for (size_t j = 0; j < cand.n; j++) {
-            const authz__binding_t *b = cand.v[j];
-            if (b->level != s->level || !authz__binding_at(b, s))
-                continue;
+        for (size_t j = 0; j < here.n; j++) {
+            const authz__binding_t *b = here.v[j];
             const authz__role_t *r = authz__map_get(&a->roles, b->role);
             const char *result = "no matching rule";
             int rule = -1;
@@ -270,7 +283,7 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
             json_array_append_new(trace, json_pack("{s:o, s:o}", "scope", scope_json(s),
                                                    "bindings", tb));
     }
-    authz__ptrs_free(&cand);
+    authz__ptrs_free(&here);
     if (d == AUTHZ_DENY)
         return d;
     if (allow_b) {

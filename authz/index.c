@@ -295,16 +295,50 @@ static void subject_key(const authz__subject_t *s, char *buf, size_t n)
         snprintf(buf, n, "u:%s", s->name);
 }
 
+/* "<subject>\x1f<level>\x1f<cluster>\x1f<name>[\x1f<ns>\x1f<group>\x1f<resource>]":
+ * a scope's identity as binding_at compares it (Platform has no cluster). */
+static void scoped_key(const char *subject, authz__level_t level, const char *cluster,
+                       const char *name, const char *ns, const char *group,
+                       const char *resource, char *buf, size_t n)
+{
+    if (level == AUTHZ__PLATFORM)
+        snprintf(buf, n, "%s\x1f%d", subject, level);
+    else if (level == AUTHZ__CLUSTER)
+        snprintf(buf, n, "%s\x1f%d\x1f%s", subject, level, cluster);
+    else if (level == AUTHZ__RESOURCE)
+        snprintf(buf, n, "%s\x1f%d\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", subject, level, cluster, name,
+                 ns, group, resource);
+    else
+        snprintf(buf, n, "%s\x1f%d\x1f%s\x1f%s", subject, level, cluster, name);
+}
+
 static void binding_index(authz_t *a, authz__binding_t *b, int add)
 {
     for (size_t i = 0; i < b->nsubjects; i++) {
-        char key[512];
+        char key[512], skey[1600];
         subject_key(&b->subjects[i], key, sizeof key);
         if (add)
             multi_add(&a->by_subject, key, b);
         else
             multi_remove(&a->by_subject, key, b);
+        if (b->level >= AUTHZ__LEVELS)
+            continue;  /* placed nowhere */
+        scoped_key(key, b->level, b->cluster, b->scope_name, b->scope_ns, b->scope_group,
+                   b->scope_resource, skey, sizeof skey);
+        if (add)
+            multi_add(&a->by_scope, skey, b);
+        else
+            multi_remove(&a->by_scope, skey, b);
     }
+}
+
+const authz__ptrs_t *authz__bindings_at(const authz_t *a, const char *subject,
+                                        const authz__scope_t *s)
+{
+    char skey[1600];
+    scoped_key(subject, s->level, s->cluster, s->name, s->namespace_, s->group, s->resource,
+               skey, sizeof skey);
+    return authz__map_get(&a->by_scope, skey);
 }
 
 static void workspace_index(authz_t *a, authz__workspace_t *w, int add)
@@ -508,6 +542,7 @@ static void apply(authz_t *a, const char *key, const char *value, size_t len)
 void authz__index_free(authz_t *a)
 {
     authz__map_free(&a->by_subject, ptrs_free_void);
+    authz__map_free(&a->by_scope, ptrs_free_void);
     authz__map_free(&a->ns_ws, ptrs_free_void);
     authz__map_free(&a->node_ng, ptrs_free_void);
     authz__map_free(&a->templates, template_free);

@@ -206,10 +206,31 @@ static json_t *operation(const reg_kind_t *k, const char *action, const char *de
     json_t *ok = v3 ? json_pack("{s:s, s:{s:{s:o}}}", "description", "OK", "content",
                                 "application/json", "schema", schema)
                     : json_pack("{s:s, s:o}", "description", "OK", "schema", schema);
-    return json_pack("{s:s, s:o, s:{s:o}, s:s, s:{s:s, s:s, s:s}}", "operationId", action,
-                     "parameters", params, "responses", "200", ok, "x-kubernetes-action",
-                     action, "x-kubernetes-group-version-kind", "group", k->group, "version",
-                     k->version, "kind", k->kind);
+    json_t *op = json_pack("{s:s, s:o, s:{s:o}, s:s, s:{s:s, s:s, s:s}}", "operationId", action,
+                           "parameters", params, "responses", "200", ok, "x-kubernetes-action",
+                           action, "x-kubernetes-group-version-kind", "group", k->group,
+                           "version", k->version, "kind", k->kind);
+    if (!strcmp(action, "patch")) {
+        /* The patch formats this server really applies. */
+        static const char *const types[] = {"application/json-patch+json",
+                                            "application/merge-patch+json",
+                                            "application/strategic-merge-patch+json",
+                                            "application/apply-patch+yaml", NULL};
+        if (v3) {
+            json_t *content = json_object();
+            for (size_t i = 0; types[i]; i++)
+                json_object_set_new(content, types[i],
+                                    json_pack("{s:{s:s}}", "schema", "type", "object"));
+            json_object_set_new(op, "requestBody", json_pack("{s:o, s:b}", "content", content,
+                                                             "required", 1));
+        } else {
+            json_t *consumes = json_array();
+            for (size_t i = 0; types[i]; i++)
+                json_array_append_new(consumes, json_string(types[i]));
+            json_object_set_new(op, "consumes", consumes);
+        }
+    }
+    return op;
 }
 
 static void add_paths(json_t *paths, const char *group, int v3)
