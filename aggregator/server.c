@@ -145,6 +145,7 @@ typedef struct wstream {
     time_t deadline;
     int bookmarks;
     time_t next_bookmark;
+    int sent_columns;
     int done;
 } wstream_t;
 
@@ -161,8 +162,14 @@ static int ws_queue(wstream_t *ws, json_t *ev)
     if (ws->table) {
         const char *type = json_string_value(json_object_get(ev, "type"));
         json_t *obj = json_object_get(ev, "object");
-        if (type && strcmp(type, "ERROR") && strcmp(type, "BOOKMARK"))
-            json_object_set_new(ev, "object", reg_table(ws->k, obj, ws->table_version, ws->include));
+        if (type && strcmp(type, "ERROR") && strcmp(type, "BOOKMARK")) {
+            json_t *t = reg_table(ws->k, obj, ws->table_version, ws->include);
+            /* As kube: column definitions come with the first event only. */
+            if (ws->sent_columns)
+                json_object_set_new(t, "columnDefinitions", json_array());
+            ws->sent_columns = 1;
+            json_object_set_new(ev, "object", t);
+        }
     }
     char *txt = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);

@@ -587,6 +587,9 @@ static int load(authz_t *a, err_t *err)
     pthread_rwlock_unlock(&a->lock);
     if (rc)
         return rc;
+    /* The scan read every IAM and scope object once; decisions never read
+     * them from storage again. */
+    store_release_pages(a->store);
     store_watch_opts_t wo = {.prefix = "/", .after_rev = rev, .queue = 65536};
     return store_watch(a->store, &wo, &a->watcher, err);
 }

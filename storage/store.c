@@ -339,6 +339,12 @@ uint64_t store_revision(store_t *s)
     return r;
 }
 
+void store_release_pages(store_t *s)
+{
+    if (s->be->release_pages)
+        s->be->release_pages(s);
+}
+
 void store_get_stats(store_t *s, store_stats_t *st)
 {
     memset(st, 0, sizeof *st);

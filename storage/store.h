@@ -176,6 +176,13 @@ uint64_t store_revision(store_t *s);
  * this; tests and operators may too. */
 int store_compact(store_t *s, uint64_t rev, err_t *err);
 
+/* After a bulk scan (a snapshot load), drops this process's mappings of
+ * the database pages it touched: they stay in the kernel's page cache and
+ * come back on the next access, so nothing is lost but resident memory
+ * this process no longer uses. A no-op for backends without a map.
+ * Thread-safe; readers may run concurrently. */
+void store_release_pages(store_t *s);
+
 typedef struct store_stats {
     uint64_t revision;
     uint64_t compact_rev;

@@ -103,6 +103,7 @@ typedef struct store__backend {
                        store__sink_fn sink, void *arg, uint64_t *scanned_to,
                        err_t *err);
     void (*stats)(store_t *s, store_stats_t *st);
+    void (*release_pages)(store_t *s);  /* optional */
 } store__backend_t;
 
 extern const store__backend_t store__lmdb_backend;

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -762,6 +763,20 @@ out:
     return rc;
 }
 
+/* The map is read-only and shared with the file: MADV_DONTNEED unmaps the
+ * pages from this process (they stay cached) and a later read maps them
+ * again with the same contents, so readers in flight are unaffected. The
+ * shared lock keeps a resize from moving the map meanwhile. */
+static void lm_release_pages(store_t *s)
+{
+    lmdb_store_t *l = s->impl;
+    pthread_rwlock_rdlock(&l->resize_lock);
+    MDB_envinfo info;
+    if (mdb_env_info(l->env, &info) == 0 && info.me_mapaddr)
+        madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+    pthread_rwlock_unlock(&l->resize_lock);
+}
+
 static void lm_stats(store_t *s, store_stats_t *st)
 {
     lmdb_store_t *l = s->impl;
@@ -935,4 +950,5 @@ const store__backend_t store__lmdb_backend = {
     .list = lm_list,
     .read_events = lm_read_events,
     .stats = lm_stats,
+    .release_pages = lm_release_pages,
 };

@@ -829,6 +829,26 @@ static void test_store__allocation_failures(void **state)
     put(f->s, "/g/m/after", "ok");
 }
 
+static void test_store__release_pages_keeps_data(void **state)
+{
+    fx_t *f = *state;
+    char key[64], val[64];
+    for (int i = 0; i < 500; i++) {
+        snprintf(key, sizeof key, "/g/rel/k%03d", i);
+        snprintf(val, sizeof val, "value-%d", i);
+        put(f->s, key, val);
+    }
+    page_t before, after;
+    err_t err = {0};
+    list_all(f->s, "/g/rel/", 0, 0, &before, NULL, &err);
+    store_release_pages(f->s);
+    list_all(f->s, "/g/rel/", 0, 0, &after, NULL, &err);
+    assert_int_equal(after.n, 500);
+    assert_string_equal(before.buf, after.buf);
+    /* Writes go on as before. */
+    assert_true(put(f->s, "/g/rel/k999", "x") > 0);
+}
+
 /* ---- crash safety ---------------------------------------------------------- */
 
 typedef struct crash_arg {
@@ -960,6 +980,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store__map_grows, fx_setup_tiny_map, fx_teardown),
         cmocka_unit_test_setup_teardown(test_store__group_commit, fx_setup_durable, fx_teardown),
         cmocka_unit_test_setup_teardown(test_store__allocation_failures, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__release_pages_keeps_data, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_store__crash_safety, fx_setup_durable, fx_teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
