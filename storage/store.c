@@ -171,6 +171,9 @@ static void *store_compactor_main(void *arg)
                         seen, err.message);
         }
         seen = store_revision(s);
+        /* Once an interval, let go of mapped pages not read since: the
+         * resident set follows the working set, not the file's size. */
+        store_release_pages(s);
         pthread_mutex_lock(&s->cmu);
     }
     pthread_mutex_unlock(&s->cmu);

@@ -52,6 +52,7 @@ typedef struct lmdb_store {
     MDB_env *env;
     MDB_dbi meta, objects, events;
     int lock_fd;
+    char data_file[4096];        /* absolute path of data.mdb */
     size_t map_size;
     pthread_rwlock_t resize_lock;
 
@@ -766,14 +767,29 @@ out:
 /* The map is read-only and shared with the file: MADV_DONTNEED unmaps the
  * pages from this process (they stay cached) and a later read maps them
  * again with the same contents, so readers in flight are unaffected. The
- * shared lock keeps a resize from moving the map meanwhile. */
+ * shared lock keeps a resize from moving the map meanwhile. LMDB does not
+ * export its map address, so the mapping of data.mdb is found in
+ * /proc/self/maps. */
 static void lm_release_pages(store_t *s)
 {
     lmdb_store_t *l = s->impl;
     pthread_rwlock_rdlock(&l->resize_lock);
-    MDB_envinfo info;
-    if (mdb_env_info(l->env, &info) == 0 && info.me_mapaddr)
-        madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[4608];
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[8];
+        int path_at = 0;
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &path_at) < 3 ||
+            !path_at)
+            continue;
+        char *path = line + path_at;
+        path[strcspn(path, "\n")] = '\0';
+        if (perms[0] == 'r' && perms[3] == 's' && !strcmp(path, l->data_file))
+            madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    if (f)
+        fclose(f);
     pthread_rwlock_unlock(&l->resize_lock);
 }
 
@@ -845,6 +861,9 @@ static int lm_open(store_t *s, const store_config_t *cfg, uint64_t *rev,
         rc = lm_err(mrc, err, cfg->data_dir);
         goto fail;
     }
+    char real[4096];
+    if (realpath(cfg->data_dir, real))
+        snprintf(l->data_file, sizeof l->data_file, "%.4000s/data.mdb", real);
     /* A larger existing file wins over the configured size. */
     MDB_envinfo info;
     mdb_env_info(l->env, &info);
