@@ -40,11 +40,31 @@
  * decision fails closed instead of missing a deny. */
 #define MAX_CHAIN 1024
 
+#define CHAIN_INLINE 16
+
+/* A chain: usually a handful of scopes, held inline; a namespace listed by
+ * many Workspaces grows it on the heap (chain_free releases that). */
 typedef struct chain {
-    size_t n;
+    size_t n, cap;
     int truncated;
-    authz__scope_t s[MAX_CHAIN];
+    authz__scope_t *s;
+    authz__scope_t inline_s[CHAIN_INLINE];
 } chain_t;
+
+static void chain_init(chain_t *c)
+{
+    c->n = 0;
+    c->cap = CHAIN_INLINE;
+    c->truncated = 0;
+    c->s = c->inline_s;
+}
+
+static void chain_free(chain_t *c)
+{
+    if (c->s != c->inline_s)
+        mem_free(c->s);
+    c->s = c->inline_s;
+}
 
 static void push(chain_t *c, authz__level_t level, const char *cluster, const char *name)
 {
@@ -52,6 +72,18 @@ static void push(chain_t *c, authz__level_t level, const char *cluster, const ch
     if (c->n >= MAX_CHAIN - (last_two ? 0 : 2)) {
         c->truncated = 1;
         return;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap * 4 > MAX_CHAIN ? MAX_CHAIN : c->cap * 4;
+        authz__scope_t *ns = mem_alloc(cap * sizeof *ns);
+        if (!ns) {
+            c->truncated = 1;  /* fails closed */
+            return;
+        }
+        memcpy(ns, c->s, c->n * sizeof *ns);
+        chain_free(c);
+        c->s = ns;
+        c->cap = cap;
     }
     c->s[c->n++] = (authz__scope_t){.level = level, .cluster = cluster, .name = name,
                                     .namespace_ = "", .group = "", .resource = ""};
@@ -78,8 +110,7 @@ static int empty(const char *s) { return !s || !*s; }
 static void chain_for_request(const authz_t *a, const authz_attrs_t *at, const char *cluster,
                               chain_t *c)
 {
-    c->n = 0;
-    c->truncated = 0;
+    chain_init(c);
     if (at->resource_request) {
         const char *group = at->api_group ? at->api_group : "";
         if (!empty(at->namespace_)) {
@@ -113,12 +144,11 @@ static void chain_for_request(const authz_t *a, const authz_attrs_t *at, const c
 /* The chain that starts at a given scope (PermissionReview). */
 static void chain_from_scope(const authz_t *a, const authz__scope_t *from, chain_t *c)
 {
-    c->n = 0;
-    c->truncated = 0;
+    chain_init(c);
     const char *cl = from->cluster;
     switch (from->level) {
     case AUTHZ__RESOURCE:
-        c->s[c->n++] = *from;
+        c->s[c->n++] = *from;  /* the first of CHAIN_INLINE slots */
         /* fall through */
     case AUTHZ__NAMESPACE: {
         const char *ns = from->level == AUTHZ__RESOURCE ? from->namespace_ : from->name;
@@ -365,19 +395,16 @@ static authz_decision_t authorize(authz_t *a, const authz_user_t *u, const authz
     const char *groups[AUTHZ_MAX_GROUPS];
     for (size_t i = 0; i < u->ngroups; i++)
         groups[i] = u->groups[i];
-    chain_t *c = mem_alloc(sizeof *c);
-    if (!c) {
-        snprintf(reason, reason_len, "denied: out of memory while deciding");
-        return AUTHZ_DENY;
-    }
+    chain_t chain, *c = &chain;
     pthread_rwlock_rdlock(&a->lock);
     chain_for_request(a, at, at->cluster && *at->cluster ? at->cluster : a->cluster, c);
     authz_decision_t d = c->truncated ? AUTHZ_DENY
                        : decide(a, u->name, groups, u->ngroups, at, c, reason, reason_len, trace);
     if (c->truncated)
-        snprintf(reason, reason_len, "denied: the scope chain is longer than %d scopes", MAX_CHAIN);
+        snprintf(reason, reason_len, "denied: the scope chain is longer than %d scopes, or "
+                 "memory ran out while building it", MAX_CHAIN);
     pthread_rwlock_unlock(&a->lock);
-    mem_free(c);
+    chain_free(c);
     return d;
 }
 
@@ -533,12 +560,9 @@ int authz_permission_review(authz_t *a, json_t *obj, err_t *err)
         from.resource = "";
     const json_t *jg = json_object_get(spec, "groups");
     const char **groups = mem_calloc(json_array_size(jg) + 1, sizeof *groups);
-    chain_t *c = mem_alloc(sizeof *c);
-    if (!groups || !c) {
-        mem_free(groups);
-        mem_free(c);
+    chain_t chain, *c = &chain;
+    if (!groups)
         return err_set(err, ERR_NOMEM, NULL);
-    }
     size_t ngroups = 0;
     size_t i;
     const json_t *g;
@@ -577,7 +601,7 @@ int authz_permission_review(authz_t *a, json_t *obj, err_t *err)
     authz__ptrs_free(&cand);
     pthread_rwlock_unlock(&a->lock);
     mem_free(groups);
-    mem_free(c);
+    chain_free(c);
     json_object_set_new(obj, "status", json_pack("{s:o, s:o, s:o}", "rules", rules, "denyRules",
                                                  deny, "uiPermissions", ui));
     return 0;

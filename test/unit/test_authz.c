@@ -457,6 +457,32 @@ static void test_authz__reviews(void **state)
     json_decref(pr);
 }
 
+static void test_authz__namespace_in_many_workspaces(void **state)
+{
+    fx_t *f = *state;
+    /* More Workspaces than the chain holds inline: it grows. */
+    for (int i = 0; i < 40; i++) {
+        char key[96], body[256];
+        snprintf(key, sizeof key, "/scope.theriseunion.io/workspaces/many-%02d", i);
+        snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"many-%02d\"},\"spec\":"
+                 "{\"namespaces\":[{\"name\":\"shared\"}]}}", i);
+        put(f, key, body);
+    }
+    put(f, "/iam.theriseunion.io/iamrolebindings/late",
+        BINDING("late", "viewer", "[{\"kind\":\"User\",\"name\":\"lou\"}]",
+                "{\"level\":\"Workspace\",\"name\":\"many-37\"}"));
+    synced(f);
+    authz_attrs_t at = POD("get", "shared", "p");
+    char reason[512];
+    assert_int_equal(ask(f, "lou", NULL, &at, reason, sizeof reason), AUTHZ_ALLOW);
+    assert_non_null(strstr(reason, "Workspace many-37"));
+    json_t *pr = json_loads("{\"spec\":{\"user\":\"lou\",\"scope\":{\"level\":\"Namespace\",\"name\":\"shared\"}}}", 0, NULL);
+    err_t err = {0};
+    assert_int_equal(authz_permission_review(f->authz, pr, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(pr, "status"), "rules")), 1);
+    json_decref(pr);
+}
+
 static void test_authz__fails_closed_on_overflow(void **state)
 {
     fx_t *f = *state;
@@ -500,6 +526,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_authz__aggregation_recomputed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__subject_access_review, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__reviews, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__namespace_in_many_workspaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__fails_closed_on_overflow, setup, teardown),
     };
     return cmocka_run_group_tests_name("authz", tests, NULL, NULL);
