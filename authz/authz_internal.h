@@ -22,6 +22,7 @@ typedef struct authz__map {
     struct authz__map_entry {
         char *key;
         void *val;
+        uint64_t hash;           /* of key, compared before the key is */
     } *e;
 } authz__map_t;
 

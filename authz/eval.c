@@ -510,8 +510,9 @@ int authz_subject_access_review(authz_t *a, const json_t *sar, const char *clust
     json_t *status = json_pack("{s:b, s:s}", "allowed", d == AUTHZ_ALLOW, "reason", reason);
     if (d == AUTHZ_DENY)
         json_object_set_new(status, "denied", json_true());
-    *out = json_pack("{s:s, s:s, s:{}, s:O, s:o}", "apiVersion", av, "kind", "SubjectAccessReview",
-                     "metadata", "spec", json_object_get(sar, "spec"), "status", status);
+    /* kube-apiserver reads only status; the spec is not echoed back. */
+    *out = json_pack("{s:s, s:s, s:{}, s:o}", "apiVersion", av, "kind", "SubjectAccessReview",
+                     "metadata", "status", status);
     return *out ? 0 : err_set(err, ERR_NOMEM, NULL);
 }
 

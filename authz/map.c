@@ -16,12 +16,17 @@ static uint64_t hash(const char *s)
     return h;
 }
 
-static size_t slot_of(const authz__map_t *m, const char *key)
+static size_t slot_of_h(const authz__map_t *m, const char *key, uint64_t h)
 {
-    size_t i = (size_t)hash(key) & (m->cap - 1);
-    while (m->e[i].key && strcmp(m->e[i].key, key))
+    size_t i = (size_t)h & (m->cap - 1);
+    while (m->e[i].key && (m->e[i].hash != h || strcmp(m->e[i].key, key)))
         i = (i + 1) & (m->cap - 1);
     return i;
+}
+
+static size_t slot_of(const authz__map_t *m, const char *key)
+{
+    return slot_of_h(m, key, hash(key));
 }
 
 void *authz__map_get(const authz__map_t *m, const char *key)
@@ -41,7 +46,7 @@ static int grow(authz__map_t *m)
     authz__map_t n = {cap, m->n, e};
     for (size_t i = 0; i < m->cap; i++)
         if (m->e[i].key)
-            e[slot_of(&n, m->e[i].key)] = m->e[i];
+            e[slot_of_h(&n, m->e[i].key, m->e[i].hash)] = m->e[i];
     mem_free(m->e);
     *m = n;
     return 0;
@@ -51,9 +56,11 @@ int authz__map_put(authz__map_t *m, const char *key, void *val, void **old)
 {
     if (old)
         *old = NULL;
-    if ((m->n + 1) * 4 > m->cap * 3 && grow(m))
+    /* At most half full: lookups that miss (most of a decision's) stay short. */
+    if ((m->n + 1) * 2 > m->cap && grow(m))
         return ERR_NOMEM;
-    size_t i = slot_of(m, key);
+    uint64_t h = hash(key);
+    size_t i = slot_of_h(m, key, h);
     if (m->e[i].key) {
         if (old)
             *old = m->e[i].val;
@@ -65,6 +72,7 @@ int authz__map_put(authz__map_t *m, const char *key, void *val, void **old)
         return ERR_NOMEM;
     m->e[i].key = k;
     m->e[i].val = val;
+    m->e[i].hash = h;
     m->n++;
     return 0;
 }
@@ -86,7 +94,7 @@ void *authz__map_del(authz__map_t *m, const char *key)
         j = (j + 1) & (m->cap - 1);
         if (!m->e[j].key)
             break;
-        size_t home = (size_t)hash(m->e[j].key) & (m->cap - 1);
+        size_t home = (size_t)m->e[j].hash & (m->cap - 1);
         int between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (between)
             continue;
