@@ -454,7 +454,7 @@ int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *
     const char *bind = cfg->bind_address && *cfg->bind_address ? cfg->bind_address : "0.0.0.0";
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_TLS |
-                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+                     MHD_USE_ERROR_LOG;
     struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, bind, &in4->sin_addr) == 1) {
