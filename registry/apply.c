@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "../storage/mem.h"
+#include "../storage/sbuf.h"
 
 /* Dotted rule paths longer than this match no rule (no rule is that long). */
 #define APPLY_PATH_MAX 512
@@ -65,58 +66,13 @@ static const char *const apply_untracked_meta[] = {
 enum { LIST_ATOMIC, LIST_SET, LIST_KEYED };
 enum { SHAPE_LEAF, SHAPE_MAP, SHAPE_LIST };
 
-/* ---- string building ---------------------------------------------------- */
-
-typedef struct sb {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sb_t;
-
-static void sb_putn(sb_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = mem_realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sb_t *b, const char *s) { sb_putn(b, s, strlen(s)); }
-static void sb_putc(sb_t *b, char c) { sb_putn(b, &c, 1); }
-
-static void sb_cut(sb_t *b, size_t len)
-{
-    if (b->p && len <= b->len) {
-        b->len = len;
-        b->p[len] = '\0';
-    }
-}
-
-static void sb_free(sb_t *b)
-{
-    mem_free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
+/* ---- string building (storage/sbuf.h) ---- */
 
 /* The built string (caller owns), or NULL when an allocation failed. */
-static char *sb_take(sb_t *b)
+static char *sb_take(sbuf_t *b)
 {
     if (b->oom) {
-        sb_free(b);
+        sbuf_free(b);
         return NULL;
     }
     char *p = b->p ? b->p : mem_strdup("");
@@ -136,33 +92,33 @@ static void fmt_real(char *buf, size_t n, double d)
 }
 
 /* A JSON string as Go's encoder writes it (HTML characters escaped). */
-static void sb_json_str(sb_t *b, const char *s, size_t n)
+static void sb_json_str(sbuf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    sb_putc(b, '"');
+    sbuf_putc(b, '"');
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == '"' || ch == '\\') {
-            sb_putc(b, '\\');
-            sb_putc(b, (char)ch);
+            sbuf_putc(b, '\\');
+            sbuf_putc(b, (char)ch);
         } else if (ch == '\n') {
-            sb_puts(b, "\\n");
+            sbuf_puts(b, "\\n");
         } else if (ch == '\r') {
-            sb_puts(b, "\\r");
+            sbuf_puts(b, "\\r");
         } else if (ch == '\t') {
-            sb_puts(b, "\\t");
+            sbuf_puts(b, "\\t");
         } else if (ch < 0x20 || ch == '<' || ch == '>' || ch == '&') {
             char u[7] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15], '\0'};
-            sb_puts(b, u);
+            sbuf_puts(b, u);
         } else if (ch == 0xe2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
                    ((unsigned char)s[i + 2] == 0xa8 || (unsigned char)s[i + 2] == 0xa9)) {
-            sb_puts(b, (unsigned char)s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029");
+            sbuf_puts(b, (unsigned char)s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029");
             i += 2;
         } else {
-            sb_putc(b, (char)ch);
+            sbuf_putc(b, (char)ch);
         }
     }
-    sb_putc(b, '"');
+    sbuf_putc(b, '"');
 }
 
 static int is_scalar(const json_t *v)
@@ -171,7 +127,7 @@ static int is_scalar(const json_t *v)
 }
 
 /* A scalar as compact JSON (FieldsV1's spelling of keys and values). */
-static void sb_json_scalar(sb_t *b, const json_t *v)
+static void sb_json_scalar(sbuf_t *b, const json_t *v)
 {
     char num[40];
     switch (json_typeof(v)) {
@@ -180,29 +136,29 @@ static void sb_json_scalar(sb_t *b, const json_t *v)
         break;
     case JSON_INTEGER:
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        sb_puts(b, num);
+        sbuf_puts(b, num);
         break;
     case JSON_REAL:
         fmt_real(num, sizeof num, json_real_value(v));
-        sb_puts(b, num);
+        sbuf_puts(b, num);
         break;
     case JSON_TRUE:
-        sb_puts(b, "true");
+        sbuf_puts(b, "true");
         break;
     case JSON_FALSE:
-        sb_puts(b, "false");
+        sbuf_puts(b, "false");
         break;
     default:
-        sb_puts(b, "null");
+        sbuf_puts(b, "null");
         break;
     }
 }
 
 /* Go's %q, for manager names and string values in messages. */
-static void sb_go_quote(sb_t *b, const char *s, size_t n)
+static void sb_go_quote(sbuf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    sb_putc(b, '"');
+    sbuf_putc(b, '"');
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         const char *esc = NULL;
@@ -219,19 +175,19 @@ static void sb_go_quote(sb_t *b, const char *s, size_t n)
         default: break;
         }
         if (esc) {
-            sb_puts(b, esc);
+            sbuf_puts(b, esc);
         } else if (ch < 0x20 || ch == 0x7f) {
             char x[5] = {'\\', 'x', hex[ch >> 4], hex[ch & 15], '\0'};
-            sb_puts(b, x);
+            sbuf_puts(b, x);
         } else {
-            sb_putc(b, (char)ch);
+            sbuf_putc(b, (char)ch);
         }
     }
-    sb_putc(b, '"');
+    sbuf_putc(b, '"');
 }
 
 /* A value as structured-merge-diff's value.ToString shows it. */
-static void sb_go_value(sb_t *b, const json_t *v)
+static void sb_go_value(sbuf_t *b, const json_t *v)
 {
     if (json_is_string(v))
         sb_go_quote(b, json_string_value(v), json_string_length(v));
@@ -241,17 +197,17 @@ static void sb_go_value(sb_t *b, const json_t *v)
 
 /* Appends a path element of a set in fieldpath's notation: ".name",
  * "[kind=\"User\",name=\"a\"]", "[=\"value\"]". ERR_NOMEM. */
-static int sb_disp_pe(sb_t *b, const char *pe)
+static int sb_disp_pe(sbuf_t *b, const char *pe)
 {
     if (!strncmp(pe, "f:", 2)) {
-        sb_putc(b, '.');
-        sb_puts(b, pe + 2);
+        sbuf_putc(b, '.');
+        sbuf_puts(b, pe + 2);
         return 0;
     }
     if (strncmp(pe, "k:", 2) && strncmp(pe, "v:", 2)) {
-        sb_putc(b, '[');
-        sb_puts(b, strncmp(pe, "i:", 2) ? pe : pe + 2);
-        sb_putc(b, ']');
+        sbuf_putc(b, '[');
+        sbuf_puts(b, strncmp(pe, "i:", 2) ? pe : pe + 2);
+        sbuf_putc(b, ']');
         return 0;
     }
     /* Our own canonical spelling: it parses unless memory runs out. */
@@ -259,9 +215,9 @@ static int sb_disp_pe(sb_t *b, const char *pe)
     json_t *v = json_loads(pe + 2, JSON_DECODE_ANY, &jerr);
     if (!v)
         return ERR_NOMEM;
-    sb_putc(b, '[');
+    sbuf_putc(b, '[');
     if (pe[0] == 'v') {
-        sb_putc(b, '=');
+        sbuf_putc(b, '=');
         sb_go_value(b, v);
     } else {
         const char *k;
@@ -269,14 +225,14 @@ static int sb_disp_pe(sb_t *b, const char *pe)
         int first = 1;
         json_object_foreach(v, k, kv) {
             if (!first)
-                sb_putc(b, ',');
+                sbuf_putc(b, ',');
             first = 0;
-            sb_puts(b, k);
-            sb_putc(b, '=');
+            sbuf_puts(b, k);
+            sbuf_putc(b, '=');
             sb_go_value(b, kv);
         }
     }
-    sb_putc(b, ']');
+    sbuf_putc(b, ']');
     json_decref(v);
     return 0;
 }
@@ -364,20 +320,20 @@ static int list_kind(const ctx_t *c, const patch_list_rule_t **rule)
  * it answers with a 500. The path is the list's. */
 static int bad_config(ctx_t *c, const char *detail)
 {
-    sb_t b = {0};
+    sbuf_t b = {0};
     int n = c->nseg < APPLY_SEGS ? c->nseg : APPLY_SEGS;
     for (int i = 0; i < n; i++)
         if (c->seg[i] && sb_disp_pe(&b, c->seg[i])) {
-            sb_free(&b);
+            sbuf_free(&b);
             return err_set(c->err, ERR_NOMEM, NULL);
         }
     if (b.oom) {
-        sb_free(&b);
+        sbuf_free(&b);
         return err_set(c->err, ERR_NOMEM, NULL);
     }
     err_set(c->err, ERR_INTERNAL, "failed to create typed patch object (%s): %s: %s", c->what,
             b.p ? b.p : "", detail);
-    sb_free(&b);
+    sbuf_free(&b);
     return ERR_INTERNAL;
 }
 
@@ -403,10 +359,10 @@ static int keyname_cmp(const void *x, const void *y)
 static int build_kpe(const json_t *src, keyname_t *names, size_t nk, char **pe, char *why,
                      size_t whylen)
 {
-    sb_t b = {0};
+    sbuf_t b = {0};
     *pe = NULL;
     qsort(names, nk, sizeof *names, keyname_cmp);
-    sb_puts(&b, "k:{");
+    sbuf_puts(&b, "k:{");
     for (size_t i = 0; i < nk; i++) {
         const json_t *v = json_object_getn(src, names[i].s, names[i].n);
         if (!v || json_is_null(v) || !is_scalar(v)) {
@@ -417,16 +373,16 @@ static int build_kpe(const json_t *src, keyname_t *names, size_t nk, char **pe, 
                          : "associative list with keys has an element that omits key field "
                            "\"%.*s\" (and doesn't have default value)",
                      (int)names[i].n, names[i].s);
-            sb_free(&b);
+            sbuf_free(&b);
             return 1;
         }
         if (i)
-            sb_putc(&b, ',');
+            sbuf_putc(&b, ',');
         sb_json_str(&b, names[i].s, names[i].n);
-        sb_putc(&b, ':');
+        sbuf_putc(&b, ':');
         sb_json_scalar(&b, v);
     }
-    sb_putc(&b, '}');
+    sbuf_putc(&b, '}');
     *pe = sb_take(&b);
     return *pe ? 0 : ERR_NOMEM;
 }
@@ -444,8 +400,8 @@ static int item_pe(const patch_list_rule_t *rule, const json_t *item, char **pe,
                      json_is_object(item) ? "map" : "list");
             return 1;
         }
-        sb_t b = {0};
-        sb_puts(&b, "v:");
+        sbuf_t b = {0};
+        sbuf_puts(&b, "v:");
         sb_json_scalar(&b, item);
         *pe = sb_take(&b);
         return *pe ? 0 : ERR_NOMEM;
@@ -508,8 +464,8 @@ static int pe_canonical(const char *k, char **pe, char *why, size_t whylen)
     }
     int rc = 1;
     if (k[0] == 'v' && is_scalar(v)) {
-        sb_t b = {0};
-        sb_puts(&b, "v:");
+        sbuf_t b = {0};
+        sbuf_puts(&b, "v:");
         sb_json_scalar(&b, v);
         *pe = sb_take(&b);
         rc = *pe ? 0 : ERR_NOMEM;
@@ -837,11 +793,11 @@ static int fo_list(ctx_t *c, const json_t *arr, json_t *node, const patch_list_r
             return err_set(c->err, ERR_NOMEM, NULL);
         if (json_object_get(node, pe)) {
             if (strict) {
-                sb_t b = {0};
-                sb_puts(&b, "duplicate entries for key ");
+                sbuf_t b = {0};
+                sbuf_puts(&b, "duplicate entries for key ");
                 rc = sb_disp_pe(&b, pe);
                 char *detail = rc ? NULL : sb_take(&b);
-                sb_free(&b);
+                sbuf_free(&b);
                 rc = detail ? bad_config(c, detail) : err_set(c->err, ERR_NOMEM, NULL);
                 mem_free(detail);
             }
@@ -1456,21 +1412,21 @@ static int ent_same(const json_t *a, const json_t *b)
 static char *ent_identity(const json_t *e)
 {
     static const char *const fields[] = {"manager", "operation", "apiVersion", "subresource"};
-    sb_t b = {0};
+    sbuf_t b = {0};
     int first = 1;
-    sb_putc(&b, '{');
+    sbuf_putc(&b, '{');
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         const char *v = ent_str(e, fields[i]);
         if (!*v || (i == 2 && ent_is_apply(e)))
             continue;
         if (!first)
-            sb_putc(&b, ',');
+            sbuf_putc(&b, ',');
         first = 0;
         sb_json_str(&b, fields[i], strlen(fields[i]));
-        sb_putc(&b, ':');
+        sbuf_putc(&b, ':');
         sb_json_str(&b, v, strlen(v));
     }
-    sb_putc(&b, '}');
+    sbuf_putc(&b, '}');
     return sb_take(&b);
 }
 
@@ -1800,7 +1756,7 @@ static int mf_store(json_t *obj, const json_t *mgrs)
 
 /* Appends "<path>" of every member of node, prefixed by prefix, to paths,
  * in fieldpath's Set.Iterate order (a level's members, then its children). */
-static int set_paths(const json_t *node, sb_t *prefix, json_t *paths)
+static int set_paths(const json_t *node, sbuf_t *prefix, json_t *paths)
 {
     size_t n, len = prefix->len;
     const char **keys = set_sorted_keys(node, &n);
@@ -1819,7 +1775,7 @@ static int set_paths(const json_t *node, sb_t *prefix, json_t *paths)
                 rc = pass ? set_paths(child, prefix, paths)
                           : (json_array_append_new(paths, json_string(prefix->p)) ? ERR_NOMEM
                                                                                   : 0);
-            sb_cut(prefix, len);
+            sbuf_cut(prefix, len);
         }
     }
     mem_free(keys);
@@ -1828,17 +1784,17 @@ static int set_paths(const json_t *node, sb_t *prefix, json_t *paths)
 
 /* printManager: "name" [with subresource "s"] [using <apiVersion> for an
  * Update]. */
-static void sb_manager(sb_t *b, const json_t *e)
+static void sb_manager(sbuf_t *b, const json_t *e)
 {
     const char *m = ent_str(e, "manager"), *s = ent_str(e, "subresource");
     sb_go_quote(b, m, strlen(m));
     if (*s) {
-        sb_puts(b, " with subresource ");
+        sbuf_puts(b, " with subresource ");
         sb_go_quote(b, s, strlen(s));
     }
     if (!ent_is_apply(e)) {
-        sb_puts(b, " using ");
-        sb_puts(b, ent_str(e, "apiVersion"));
+        sbuf_puts(b, " using ");
+        sbuf_puts(b, ent_str(e, "apiVersion"));
     }
 }
 
@@ -1860,7 +1816,7 @@ static int report_conflicts(ctx_t *c, const json_t *mgrs, json_t *const *conf)
 {
     size_t n = json_array_size(mgrs), k = 0, total = 0;
     conflict_t *cs = mem_calloc(n ? n : 1, sizeof *cs);
-    sb_t msg = {0}, prefix = {0};
+    sbuf_t msg = {0}, prefix = {0};
     int rc = ERR_NOMEM;
     if (!cs)
         goto out;
@@ -1869,39 +1825,39 @@ static int report_conflicts(ctx_t *c, const json_t *mgrs, json_t *const *conf)
             continue;
         conflict_t *x = &cs[k++];
         x->e = json_array_get(mgrs, i);
-        sb_t who = {0};
+        sbuf_t who = {0};
         sb_manager(&who, x->e);
         x->who = sb_take(&who);
         x->id = ent_identity(x->e);
         x->paths = json_array();
         if (!x->who || !x->id || !x->paths)
             goto out;
-        sb_cut(&prefix, 0);
+        sbuf_cut(&prefix, 0);
         if (set_paths(conf[i], &prefix, x->paths))
             goto out;
         total += json_array_size(x->paths);
     }
     qsort(cs, k, sizeof *cs, conflict_cmp);
     if (total == 1) {
-        sb_puts(&msg, "Apply failed with 1 conflict: conflict with ");
-        sb_puts(&msg, cs[0].who);
-        sb_puts(&msg, ": ");
-        sb_puts(&msg, json_string_value(json_array_get(cs[0].paths, 0)));
+        sbuf_puts(&msg, "Apply failed with 1 conflict: conflict with ");
+        sbuf_puts(&msg, cs[0].who);
+        sbuf_puts(&msg, ": ");
+        sbuf_puts(&msg, json_string_value(json_array_get(cs[0].paths, 0)));
     } else {
         char head[64];
         snprintf(head, sizeof head, "Apply failed with %zu conflicts: ", total);
-        sb_puts(&msg, head);
+        sbuf_puts(&msg, head);
         for (size_t i = 0; i < k; i++) {
             size_t j;
             json_t *p;
             if (i)
-                sb_putc(&msg, '\n');
-            sb_puts(&msg, "conflicts with ");
-            sb_puts(&msg, cs[i].who);
-            sb_putc(&msg, ':');
+                sbuf_putc(&msg, '\n');
+            sbuf_puts(&msg, "conflicts with ");
+            sbuf_puts(&msg, cs[i].who);
+            sbuf_putc(&msg, ':');
             json_array_foreach(cs[i].paths, j, p) {
-                sb_puts(&msg, "\n- ");
-                sb_puts(&msg, json_string_value(p));
+                sbuf_puts(&msg, "\n- ");
+                sbuf_puts(&msg, json_string_value(p));
             }
         }
     }
@@ -1929,8 +1885,8 @@ out:
         json_decref(cs[i].paths);
     }
     mem_free(cs);
-    sb_free(&msg);
-    sb_free(&prefix);
+    sbuf_free(&msg);
+    sbuf_free(&prefix);
     return rc;
 }
 

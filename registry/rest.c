@@ -22,6 +22,7 @@
 
 #include "../storage/crypto.h"
 #include "../storage/mem.h"
+#include "../storage/sbuf.h"
 #include "../storage/yaml.h"
 #include "apply.h"
 #include "selector.h"
@@ -682,38 +683,11 @@ int reg_list(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_opts_
 
 /* ---- raw reads: stored bytes with resourceVersion spliced in --------------------- */
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} buf_t;
-
-static void buf_put(buf_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = mem_realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
 /* Appends a stored object with metadata.resourceVersion set. The stored
  * form begins {"apiVersion":..,"kind":..,"metadata":{ (encode_for_store),
  * and neither value can contain that text, so the first occurrence is the
  * object's own metadata. */
-static int put_with_rv(buf_t *b, const char *data, size_t len, uint64_t rev)
+static int put_with_rv(sbuf_t *b, const char *data, size_t len, uint64_t rev)
 {
     static const char mark[] = "\"metadata\":{";
     const char *m = memmem(data, len, mark, sizeof mark - 1);
@@ -723,16 +697,16 @@ static int put_with_rv(buf_t *b, const char *data, size_t len, uint64_t rev)
     char rv[48];
     int n = snprintf(rv, sizeof rv, "\"resourceVersion\":\"%" PRIu64 "\"%s", rev,
                      at < len && data[at] == '}' ? "" : ",");
-    buf_put(b, data, at);
-    buf_put(b, rv, (size_t)n);
-    buf_put(b, data + at, len - at);
+    sbuf_put(b, data, at);
+    sbuf_put(b, rv, (size_t)n);
+    sbuf_put(b, data + at, len - at);
     return b->oom ? ERR_NOMEM : 0;
 }
 
 static int put_with_rv_buf(const char *data, size_t len, uint64_t rev, char **out,
                            size_t *out_len)
 {
-    buf_t b = {0};
+    sbuf_t b = {0};
     if (put_with_rv(&b, data, len, rev)) {
         mem_free(b.p);
         return ERR_NOMEM;
@@ -752,7 +726,7 @@ int reg_get_raw(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
     int rc = store_get(r->store, key, &v, err);
     if (rc)
         return store_error(k, name, rc, err);
-    buf_t b = {0};
+    sbuf_t b = {0};
     rc = put_with_rv(&b, v.data, v.len, v.mod_rev);
     store_value_free(&v);
     if (rc) {
@@ -766,7 +740,7 @@ int reg_get_raw(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
 
 typedef struct raw_ctx {
     list_ctx_t base;             /* first: list_run fills the selectors */
-    buf_t b;
+    sbuf_t b;
     int n;
 } raw_ctx_t;
 
@@ -782,7 +756,7 @@ static int raw_visit(void *arg, const store_kv_t *kv)
             return STORE_SKIP;
     }
     if (c->n++)
-        buf_put(&c->b, ",", 1);
+        sbuf_put(&c->b, ",", 1);
     int rc = put_with_rv(&c->b, kv->value, kv->value_len, kv->mod_rev);
     return rc ? rc : STORE_TAKE;
 }
@@ -796,7 +770,7 @@ int reg_list_raw(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_o
     char head[400];
     int hn = snprintf(head, sizeof head, "{\"apiVersion\":\"%s\",\"kind\":\"%sList\",\"items\":[",
                       av, k->kind);
-    buf_put(&c.b, head, (size_t)hn);
+    sbuf_put(&c.b, head, (size_t)hn);
     store_list_result_t res = {0};
     int rc = list_run(r, k, ns, o, &c.base, raw_visit, &res, err);
     if (!rc) {
@@ -805,10 +779,10 @@ int reg_list_raw(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_o
         char *mt = json_dumps(meta, JSON_COMPACT);
         json_decref(meta);
         static const char between[] = "],\"metadata\":";
-        buf_put(&c.b, between, sizeof between - 1);
+        sbuf_put(&c.b, between, sizeof between - 1);
         if (mt)
-            buf_put(&c.b, mt, strlen(mt));
-        buf_put(&c.b, "}", 1);
+            sbuf_put(&c.b, mt, strlen(mt));
+        sbuf_put(&c.b, "}", 1);
         if (!mt || c.b.oom)
             rc = err_set(err, ERR_NOMEM, NULL);
         mem_free(mt);
