@@ -55,8 +55,21 @@ unit: asan
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  CMOCKA_MESSAGE_OUTPUT=stdout timeout 600 build/san/$$t; done
 
-e2e: deps bin/edge-apiserver
-	@test/e2e/run.sh
+# The server under AddressSanitizer and UBSan, for the end-to-end tests.
+build/san/edge-apiserver: $(MAIN) $(SAN_OBJ) $(HDRS)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(MAIN) $(SAN_OBJ) $(LIBS)
+
+# End-to-end tests drive the sanitizer build of the server; any report it
+# writes (memory errors, undefined behaviour, leaks at exit) fails the run.
+SANLOGS := $(CURDIR)/build/san-logs
+e2e: deps bin/edge-apiserver build/san/edge-apiserver
+	@rm -rf $(SANLOGS) && mkdir -p $(SANLOGS)
+	@BIN=$(CURDIR)/build/san/edge-apiserver \
+	  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:log_path=$(SANLOGS)/asan \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(SANLOGS)/ubsan \
+	  test/e2e/run.sh
+	@if ls $(SANLOGS)/* >/dev/null 2>&1; then cat $(SANLOGS)/*; \
+	  echo "e2e: the server reported sanitizer errors"; exit 1; fi
 
 # No warnings from cppcheck, as from the compiler.
 lint:
