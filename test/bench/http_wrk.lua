@@ -38,7 +38,7 @@ local function b64(s)
    return table.concat(out)
 end
 
--- An IAMRoleBinding of about BODY_SIZE bytes: the spec the brief asks for,
+-- An IAMRoleBinding of about BODY_SIZE bytes: the spec the benchmark calls for,
 -- labels, and an annotation padded so a typical name lands on BODY_SIZE.
 local function binding(name, n, pad)
    return '{"apiVersion":"iam.theriseunion.io/v1alpha1","kind":"IAMRoleBinding",' ..
