@@ -474,20 +474,22 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
             rc = err_set(&err, ERR_METHOD_NOT_ALLOWED, "POST is not allowed on a named object");
         if (!rc)
             rc = reg_decode_body(body, len, wo.field_validation, &obj, &oc, &err);
-        if (!rc)
-            rc = reg_create(api->reg, k, rt->ns, obj, &wo, &out, &oc, &err);
-        if (rc && obj) {
-            /* Status details name the object the body named. */
-            const char *bn = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
-            if (bn) {
-                mem_free(oc.body);
-                send_error(req, &err, k, bn);
-                json_decref(obj);
-                mem_free(yaml_json);
-                return;
-            }
+        /* Status details name the object the body named. */
+        char bname[256] = "";
+        const char *bn = obj ? json_string_value(json_object_get(json_object_get(obj, "metadata"), "name")) : NULL;
+        if (bn)
+            snprintf(bname, sizeof bname, "%s", bn);
+        if (!rc) {
+            rc = reg_create_owned(api->reg, k, rt->ns, obj, &wo, &out, &oc, &err);
+            obj = NULL;
         }
         json_decref(obj);
+        if (rc && *bname) {
+            mem_free(oc.body);
+            send_error(req, &err, k, bname);
+            mem_free(yaml_json);
+            return;
+        }
     } else if (!rc && !strcmp(m, "PUT")) {
         json_t *obj = NULL;
         if (!rt->name)

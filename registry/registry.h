@@ -151,6 +151,11 @@ int reg_list(reg_t *r, const reg_kind_t *k, const char *ns,
 int reg_create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *body,
                const reg_write_opts_t *o, json_t **out, reg_outcome_t *oc,
                err_t *err);
+/* reg_create taking over the caller's reference to body (no copy):
+ * afterwards the caller must not use or release body. */
+int reg_create_owned(reg_t *r, const reg_kind_t *k, const char *ns, json_t *body,
+                     const reg_write_opts_t *o, json_t **out, reg_outcome_t *oc,
+                     err_t *err);
 /* PUT. status: the /status subresource. */
 int reg_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
                const json_t *body, int status, const reg_write_opts_t *o,

@@ -837,13 +837,11 @@ static int finish_write(const reg_kind_t *k, json_t *obj, uint64_t rev, json_t *
 
 /* Creates body. track: record the write as the manager's Update (an apply
  * that creates has already recorded its Apply entry). */
-static int create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *body,
+static int create(reg_t *r, const reg_kind_t *k, const char *ns, json_t *obj,
                   const reg_write_opts_t *o, int track, json_t **out, reg_outcome_t *oc,
                   err_t *err)
 {
-    json_t *obj = json_deep_copy(body);
-    if (!obj)
-        return err_set(err, ERR_NOMEM, NULL);
+    /* obj is this function's: stored and handed back, or released. */
     int rc = check_type(k, obj, err);
     if (!rc)
         rc = check_namespace(k, obj, ns, err);
@@ -924,6 +922,15 @@ fail:
 
 int reg_create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *body,
                const reg_write_opts_t *o, json_t **out, reg_outcome_t *oc, err_t *err)
+{
+    json_t *obj = json_deep_copy(body);
+    if (!obj)
+        return err_set(err, ERR_NOMEM, NULL);
+    return create(r, k, ns, obj, o, 1, out, oc, err);
+}
+
+int reg_create_owned(reg_t *r, const reg_kind_t *k, const char *ns, json_t *body,
+                     const reg_write_opts_t *o, json_t **out, reg_outcome_t *oc, err_t *err)
 {
     return create(r, k, ns, body, o, 1, out, oc, err);
 }
@@ -1132,9 +1139,7 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             json_decref(body);
             if (rc)
                 return rc;
-            rc = create(r, k, ns, created, o, 0, out, oc, err);
-            json_decref(created);
-            return rc;
+            return create(r, k, ns, created, o, 0, out, oc, err);
         }
         if (rc)
             return store_error(k, name, rc, err);
