@@ -1992,6 +1992,15 @@ int apply_patch(const json_t *live, const json_t *applied, const char *manager, 
                 const char *api_version, const char *now, const patch_list_rule_t *rules,
                 json_t **out, err_t *err)
 {
+    return apply_patch_sub(live, applied, manager, "", force, api_version, now, rules, out, err);
+}
+
+int apply_patch_sub(const json_t *live, const json_t *applied, const char *manager,
+                    const char *subresource, int force, const char *api_version,
+                    const char *now, const patch_list_rule_t *rules, json_t **out, err_t *err)
+{
+    if (!subresource)
+        subresource = "";
     ctx_t c;
     json_t *base = NULL, *cfg = NULL, *mgrs = NULL, *newset = NULL, *merged = NULL;
     json_t *final = NULL, *last = NULL, *managed = NULL, *changed = NULL, **conf = NULL;
@@ -2058,7 +2067,7 @@ int apply_patch(const json_t *live, const json_t *applied, const char *manager, 
     if (rc)
         goto nomem;
 
-    long self_i = ent_find(mgrs, manager, 1, NULL);
+    long self_i = ent_find_sub(mgrs, manager, 1, NULL, subresource);
     json_t *self = self_i >= 0 ? json_array_get(mgrs, (size_t)self_i) : NULL;
     if (self) {
         last = json_incref(ent_set(self));
@@ -2067,6 +2076,8 @@ int apply_patch(const json_t *live, const json_t *applied, const char *manager, 
     } else {
         self = json_pack("{s:s, s:s, s:s, s:O}", "manager", manager, "operation", "Apply",
                          "apiVersion", api_version, "set", newset);
+        if (self && *subresource && json_object_set_new(self, "subresource", json_string(subresource)))
+            goto nomem;
         if (!self || json_array_append_new(mgrs, self))
             goto nomem;
     }

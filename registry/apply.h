@@ -133,4 +133,10 @@ int apply_track_update_sub(const json_t *old, json_t *obj, const char *manager,
                            const char *subresource, const char *api_version, const char *now,
                            const patch_list_rule_t *rules, err_t *err);
 
+/* apply_patch through a subresource ("status"): the manager's Apply entry
+ * is the one recorded with that subresource. */
+int apply_patch_sub(const json_t *live, const json_t *applied, const char *manager,
+                    const char *subresource, int force, const char *api_version,
+                    const char *now, const patch_list_rule_t *rules, json_t **out, err_t *err);
+
 #endif

@@ -1076,13 +1076,15 @@ static int patch_apply_once(const reg_kind_t *k, const upd_t *u, const json_t *c
                     json_object_del(applied, key);
             }
         }
-        int rc = apply_patch(cur, applied, o->field_manager, o->force, av, now,
-                             k->list_rules, out, err);
+        const char *sub = status ? "status" : "";
+        int rc = apply_patch_sub(cur, applied, o->field_manager, sub, o->force, av, now,
+                                 k->list_rules, out, err);
         if (rc == ERR_CONFLICT && csa_takeover_allowed(cur, o->field_manager, err)) {
             /* kube's lastAppliedManager: `kubectl apply --server-side` takes
              * over what `kubectl apply` owned through its annotation. */
             err_clear(err);
-            rc = apply_patch(cur, applied, o->field_manager, 1, av, now, k->list_rules, out, err);
+            rc = apply_patch_sub(cur, applied, o->field_manager, sub, 1, av, now, k->list_rules,
+                                 out, err);
         }
         json_decref(applied);
         return rc;

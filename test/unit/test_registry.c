@@ -369,6 +369,27 @@ static void test_registry__patches(void **state)
                                sizeof cfg2 - 1, 0, &wo, &out, &oc, &err), 0);
     assert_string_equal(s_at(out, "spec.roleRef.name"), "other");
     json_decref(out);
+
+    /* Apply through /status owns status only, in an entry marked so. */
+    const char st[] = "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"IAMRoleBinding\","
+                      "\"metadata\":{\"name\":\"c\"},\"status\":{\"conditions\":[{\"type\":\"Ready\","
+                      "\"status\":\"True\"}]}}";
+    wo.field_manager = "ctl";
+    wo.force = 0;
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "c", "application/apply-patch+yaml", st,
+                               sizeof st - 1, 1, &wo, &out, &oc, &err), 0);
+    size_t i;
+    json_t *e;
+    int found = 0;
+    json_array_foreach(json_object_get(json_object_get(out, "metadata"), "managedFields"), i, e) {
+        if (!strcmp(json_string_value(json_object_get(e, "manager")), "ctl")) {
+            found = 1;
+            assert_string_equal(json_string_value(json_object_get(e, "operation")), "Apply");
+            assert_string_equal(json_string_value(json_object_get(e, "subresource")), "status");
+        }
+    }
+    assert_true(found);
+    json_decref(out);
 }
 
 static void test_registry__finalizers_and_delete(void **state)
