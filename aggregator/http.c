@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../storage/mem.h"
+#include "../storage/sbuf.h"
 
 #define AGG_MAX_PEER_CERTS 8
 
@@ -30,8 +31,7 @@ struct agg_req {
     struct MHD_Connection *conn;
     const char *method;
     char *path;
-    char *body;
-    size_t body_len, body_cap;
+    sbuf_t body;
     int too_large;
     int responded;
     int status;
@@ -111,8 +111,8 @@ void agg_req_headers(const agg_req_t *r,
 
 const char *agg_req_body(const agg_req_t *r, size_t *len)
 {
-    *len = r->body_len;
-    return r->body ? r->body : "";
+    *len = r->body.len;
+    return r->body.p ? r->body.p : "";
 }
 
 size_t agg_req_peer_certs(agg_req_t *r, const unsigned char *const **der,
@@ -314,7 +314,7 @@ static void req_free(agg_req_t *r)
         mem_free(r->hdrs[i].value);
     }
     mem_free(r->hdrs);
-    mem_free(r->body);
+    sbuf_free(&r->body);
     mem_free(r->path);
     mem_free(r);
 }
@@ -367,22 +367,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (*upload_size) {
         /* Collect the body, refusing more than AGG_MAX_BODY. */
         if (!r->too_large) {
-            if (r->body_len + *upload_size > AGG_MAX_BODY) {
+            if (r->body.len + *upload_size > AGG_MAX_BODY) {
                 r->too_large = 1;
             } else {
-                if (r->body_len + *upload_size + 1 > r->body_cap) {
-                    size_t cap = r->body_cap ? r->body_cap : 4096;
-                    while (cap < r->body_len + *upload_size + 1)
-                        cap *= 2;
-                    char *b = mem_realloc(r->body, cap);
-                    if (!b)
-                        return MHD_NO;
-                    r->body = b;
-                    r->body_cap = cap;
-                }
-                memcpy(r->body + r->body_len, upload, *upload_size);
-                r->body_len += *upload_size;
-                r->body[r->body_len] = '\0';
+                sbuf_put(&r->body, upload, *upload_size);
+                if (r->body.oom)
+                    return MHD_NO;
             }
         }
         *upload_size = 0;

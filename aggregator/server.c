@@ -579,10 +579,13 @@ static int authorize(agg_api_t *api, agg_req_t *req, const authz_user_t *u, cons
 {
     char reason[1024];
     authz_decision_t d = authz_authorize(api->authz, u, a, reason, sizeof reason);
-    rec->at = *a;
-    rec->decided = 1;
-    rec->allowed = d == AUTHZ_ALLOW;
-    snprintf(rec->reason, sizeof rec->reason, "%.500s", reason);
+    if (api->audit) {
+        /* Only an audit event reads these. */
+        rec->at = *a;
+        rec->decided = 1;
+        rec->allowed = d == AUTHZ_ALLOW;
+        snprintf(rec->reason, sizeof rec->reason, "%.500s", reason);
+    }
     if (d == AUTHZ_ALLOW)
         return 1;
     /* kube's forbiddenMessage (endpoints/handlers/responsewriters/errors.go)
@@ -703,6 +706,11 @@ static void self_subject_review(agg_req_t *req, const authz_user_t *u, const cha
                                   "userInfo", info), NULL);
 }
 
+static int is_health(const char *path)
+{
+    return !strcmp(path, "/healthz") || !strcmp(path, "/livez") || !strcmp(path, "/readyz");
+}
+
 static void route(agg_api_t *api, agg_req_t *req, authz_user_t *user, audit_rec_t *rec)
 {
     const char *path = agg_req_path(req);
@@ -711,13 +719,10 @@ static void route(agg_api_t *api, agg_req_t *req, authz_user_t *user, audit_rec_
     agg_parse_accept(agg_req_header(req, "Accept"), &acc);
     agg_add_header(req, "Cache-Control", "no-cache, private");
 
-    /* Health first: probes carry no credentials. */
-    if (!strcmp(path, "/healthz") || !strcmp(path, "/livez")) {
-        agg_respond_str(req, 200, "text/plain; charset=utf-8", "ok");
-        return;
-    }
-    if (!strcmp(path, "/readyz")) {
-        if (api->ready)
+    /* Health first: probes carry no credentials. Only readiness depends
+     * on state: storage open and the authorizer's index loaded. */
+    if (is_health(path)) {
+        if (strcmp(path, "/readyz") || api->ready)
             agg_respond_str(req, 200, "text/plain; charset=utf-8", "ok");
         else
             agg_respond_str(req, 500, "text/plain; charset=utf-8",
@@ -882,11 +887,6 @@ static void route(agg_api_t *api, agg_req_t *req, authz_user_t *user, audit_rec_
     send_code(req, ERR_NOT_FOUND, "the server could not find the requested resource", NULL);
 }
 
-static int is_health(const char *path)
-{
-    return !strcmp(path, "/healthz") || !strcmp(path, "/livez") || !strcmp(path, "/readyz");
-}
-
 static void rfc3339_micro(const struct timespec *ts, char *buf, size_t n)
 {
     struct tm tm;
@@ -953,9 +953,7 @@ void agg_handle(void *arg, agg_req_t *req)
     clock_gettime(CLOCK_REALTIME, &received);
     /* --max-requests-inflight, as kube's filter: long-running requests
      * (watches) and health probes are not counted. */
-    const char *w = agg_req_query(req, "watch");
-    int exempt = is_health(path) || (w && (!strcmp(w, "true") || !strcmp(w, "1") ||
-                                           !strcmp(w, "True")));
+    int exempt = is_health(path) || qbool(req, "watch");
     int counted = 0;
     if (!exempt && api->max_inflight) {
         if (atomic_fetch_add(&api->inflight, 1) >= api->max_inflight) {

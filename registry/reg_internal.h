@@ -70,6 +70,15 @@ json_t *reg__cell_join(const json_t *obj, const char *path, const char *sub, int
 /* The status of the condition of type cond_type ("True", ...), or NULL. */
 json_t *reg__cell_condition(const json_t *obj, const char *cond_type);
 
+/* A stored object decoded, with metadata.resourceVersion set to rev (new
+ * reference in *out). ERR_INTERNAL when the bytes do not decode. */
+int reg__decode_stored(const char *data, size_t len, uint64_t rev, json_t **out, err_t *err);
+
+/* 1 when obj passes the label and field selectors (NULL: no selector);
+ * fields are metadata.name and metadata.namespace. */
+struct sel;
+int reg__matches(const struct sel *labels, const struct sel *fields, const json_t *obj);
+
 /* Adds a cause and keeps going: validation collects every cause. */
 #define REG_INVALID(err, type, field, ...) err_add_cause((err), (type), (field), __VA_ARGS__)
 

@@ -116,7 +116,7 @@ static char *encode_for_store(const json_t *obj, size_t *len)
     return txt;
 }
 
-static int decode_stored(const char *data, size_t len, uint64_t rev, json_t **out,
+int reg__decode_stored(const char *data, size_t len, uint64_t rev, json_t **out,
                          err_t *err)
 {
     json_t *o = json_loadb(data, len, 0, NULL);
@@ -494,6 +494,20 @@ static int spec_equal(const json_t *a, const json_t *b)
     return 1;
 }
 
+/* kube's precondition conflict (409): "Operation cannot be fulfilled on
+ * <resource> \"<name>\": Precondition failed: <what> in precondition: <want>,
+ * <what> in object meta: <have>". */
+static int precondition_failed(const reg_kind_t *k, const char *name, const char *what,
+                               const char *want, const char *have, err_t *err)
+{
+    char qr[160];
+    qualified_resource(k, qr, sizeof qr);
+    return err_set(err, ERR_CONFLICT,
+                   "Operation cannot be fulfilled on %s \"%s\": Precondition failed: %s in "
+                   "precondition: %s, %s in object meta: %s", qr, name, what, want, what,
+                   have ? have : "");
+}
+
 static int store_error(const reg_kind_t *k, const char *name, int rc, err_t *err)
 {
     char qr[160];
@@ -531,7 +545,7 @@ int reg_get(reg_t *r, const reg_kind_t *k, const char *ns, const char *name, jso
     int rc = store_get(r->store, key, &v, err);
     if (rc)
         return store_error(k, name, rc, err);
-    rc = decode_stored(v.data, v.len, v.mod_rev, out, err);
+    rc = reg__decode_stored(v.data, v.len, v.mod_rev, out, err);
     store_value_free(&v);
     return rc;
 }
@@ -558,7 +572,7 @@ static const char *field_get(void *arg, const char *name)
     return NULL;
 }
 
-static int matches(const sel_t *labels, const sel_t *fields, const json_t *obj)
+int reg__matches(const sel_t *labels, const sel_t *fields, const json_t *obj)
 {
     if (labels && !sel_matches_labels(labels, reg__at(obj, "metadata.labels")))
         return 0;
@@ -572,10 +586,10 @@ static int list_visit(void *arg, const store_kv_t *kv)
 {
     list_ctx_t *c = arg;
     json_t *o;
-    int rc = decode_stored(kv->value, kv->value_len, kv->mod_rev, &o, c->err);
+    int rc = reg__decode_stored(kv->value, kv->value_len, kv->mod_rev, &o, c->err);
     if (rc)
         return rc;
-    if (!matches(c->labels, c->fields, o)) {
+    if (!reg__matches(c->labels, c->fields, o)) {
         json_decref(o);
         return STORE_SKIP;
     }
@@ -750,7 +764,7 @@ static int raw_visit(void *arg, const store_kv_t *kv)
     if (c->base.labels || c->base.fields) {
         /* Selectors need the fields: parse, but still copy the bytes. */
         json_t *o = json_loadb(kv->value, kv->value_len, 0, NULL);
-        int ok = o && matches(c->base.labels, c->base.fields, o);
+        int ok = o && reg__matches(c->base.labels, c->base.fields, o);
         json_decref(o);
         if (!ok)
             return STORE_SKIP;
@@ -956,13 +970,8 @@ static int merge_update(const reg_kind_t *k, const json_t *cur, json_t *obj, int
                        bname, name);
     const char *buid = str_at(obj, "metadata.uid");
     const char *cuid = str_at(cur, "metadata.uid");
-    if (buid && *buid && cuid && strcmp(buid, cuid)) {
-        char qr[160];
-        qualified_resource(k, qr, sizeof qr);
-        return err_set(err, ERR_CONFLICT,
-                       "Operation cannot be fulfilled on %s \"%s\": Precondition failed: UID in "
-                       "precondition: %s, UID in object meta: %s", qr, name, buid, cuid);
-    }
+    if (buid && *buid && cuid && strcmp(buid, cuid))
+        return precondition_failed(k, name, "UID", buid, cuid, err);
     static const char *const kept[] = {"name", "namespace", "uid", "creationTimestamp",
                                        "generation", "deletionTimestamp",
                                        "deletionGracePeriodSeconds", NULL};
@@ -1145,7 +1154,7 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
         }
         if (rc)
             return store_error(k, name, rc, err);
-        rc = decode_stored(v.data, v.len, v.mod_rev, &cur, err);
+        rc = reg__decode_stored(v.data, v.len, v.mod_rev, &cur, err);
         if (rc) {
             store_value_free(&v);
             return rc;
@@ -1291,68 +1300,47 @@ int reg_delete(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
         int rc = store_get(r->store, key, &v, err);
         if (rc)
             return store_error(k, name, rc, err);
-        rc = decode_stored(v.data, v.len, v.mod_rev, &cur, err);
+        rc = reg__decode_stored(v.data, v.len, v.mod_rev, &cur, err);
         uint64_t at = v.mod_rev;
         store_value_free(&v);
         if (rc)
             return rc;
-        if (o->precondition_uid && *o->precondition_uid &&
-            strcmp(o->precondition_uid, str_at(cur, "metadata.uid"))) {
-            char qr[160];
-            qualified_resource(k, qr, sizeof qr);
-            rc = err_set(err, ERR_CONFLICT,
-                         "Operation cannot be fulfilled on %s \"%s\": Precondition failed: UID "
-                         "in precondition: %s, UID in object meta: %s", qr, name,
-                         o->precondition_uid, str_at(cur, "metadata.uid"));
+        const char *uid = str_at(cur, "metadata.uid");
+        const char *rv = str_at(cur, "metadata.resourceVersion");
+        if (o->precondition_uid && *o->precondition_uid && strcmp(o->precondition_uid, uid)) {
+            rc = precondition_failed(k, name, "UID", o->precondition_uid, uid, err);
             json_decref(cur);
             return rc;
         }
-        if (o->precondition_rv && *o->precondition_rv &&
-            strcmp(o->precondition_rv, str_at(cur, "metadata.resourceVersion"))) {
-            char qr[160];
-            qualified_resource(k, qr, sizeof qr);
-            rc = err_set(err, ERR_CONFLICT,
-                         "Operation cannot be fulfilled on %s \"%s\": Precondition failed: "
-                         "ResourceVersion in precondition: %s, ResourceVersion in object meta: %s",
-                         qr, name, o->precondition_rv, str_at(cur, "metadata.resourceVersion"));
+        if (o->precondition_rv && *o->precondition_rv && strcmp(o->precondition_rv, rv)) {
+            rc = precondition_failed(k, name, "ResourceVersion", o->precondition_rv, rv, err);
             json_decref(cur);
             return rc;
         }
         json_t *meta = json_object_get(cur, "metadata");
-        if (json_array_size(json_object_get(meta, "finalizers")) > 0) {
-            /* Held by finalizers: mark it and answer 202 with the object. */
+        /* Held by finalizers: mark it and answer 202 with the object;
+         * otherwise remove it. Either way one compare-and-swap write. */
+        int held = json_array_size(json_object_get(meta, "finalizers")) > 0;
+        if (held)
             oc->accepted = 1;
-            if (json_object_get(meta, "deletionTimestamp") || o->dry_run) {
-                *out = cur;
-                return 0;
-            }
+        if (o->dry_run || (held && json_object_get(meta, "deletionTimestamp"))) {
+            *out = cur;
+            return 0;
+        }
+        uint64_t rev = 0;
+        if (held) {
             char now[32];
             now_rfc3339(now);
             json_object_set_new(meta, "deletionTimestamp", json_string(now));
             json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(0));
             size_t len;
             char *bytes = encode_for_store(cur, &len);
-            uint64_t rev = 0;
             rc = bytes ? store_update(r->store, key, bytes, len, at, &rev, NULL, err)
                        : err_set(err, ERR_NOMEM, NULL);
             mem_free(bytes);
-            if (rc == ERR_CONFLICT && attempt < REG_CAS_RETRIES) {
-                json_decref(cur);
-                err_clear(err);
-                continue;
-            }
-            if (rc) {
-                json_decref(cur);
-                return store_error(k, name, rc, err);
-            }
-            return finish_write(k, cur, rev, out, NULL, 0, NULL);
+        } else {
+            rc = store_delete(r->store, key, at, &rev, NULL, err);
         }
-        if (o->dry_run) {
-            *out = cur;
-            return 0;
-        }
-        uint64_t rev = 0;
-        rc = store_delete(r->store, key, at, &rev, NULL, err);
         if (rc == ERR_CONFLICT && attempt < REG_CAS_RETRIES) {
             json_decref(cur);
             err_clear(err);
@@ -1362,7 +1350,7 @@ int reg_delete(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
             json_decref(cur);
             return store_error(k, name, rc, err);
         }
-        /* The deleted object, at the revision of its deletion. */
+        /* The marked object, or the deleted one at its deletion's revision. */
         return finish_write(k, cur, rev, out, NULL, 0, NULL);
     }
 }

@@ -34,44 +34,17 @@ struct reg_watch {
     err_t err;
 };
 
-typedef struct fsrc {
-    const json_t *o;
-} fsrc_t;
-
-static const char *fget(void *arg, const char *name)
-{
-    const json_t *o = ((fsrc_t *)arg)->o;
-    if (!strcmp(name, "metadata.name"))
-        return json_string_value(reg__at(o, "metadata.name"));
-    if (!strcmp(name, "metadata.namespace"))
-        return json_string_value(reg__at(o, "metadata.namespace"));
-    return NULL;
-}
-
 static int w_matches(const reg_watch_t *w, const json_t *o)
 {
-    if (!o)
-        return 0;
-    if (w->labels && !sel_matches_labels(w->labels, reg__at(o, "metadata.labels")))
-        return 0;
-    fsrc_t fs = {o};
-    return !w->fields || sel_matches_fields(w->fields, fget, &fs);
+    return o && reg__matches(w->labels, w->fields, o);
 }
 
 static json_t *decode(const char *data, size_t len, uint64_t rev)
 {
-    json_t *o = json_loadb(data, len, 0, NULL);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        return NULL;
-    }
-    json_t *meta = json_object_get(o, "metadata");
-    if (json_is_object(meta)) {
-        char rv[24];
-        snprintf(rv, sizeof rv, "%" PRIu64, rev);
-        json_object_set_new(meta, "resourceVersion", json_string(rv));
-    }
-    return o;
+    json_t *o = NULL;
+    err_t err;
+    err_clear(&err);
+    return reg__decode_stored(data, len, rev, &o, &err) ? NULL : o;
 }
 
 static const char *const sel_fields[] = {"metadata.name", "metadata.namespace", NULL};
