@@ -568,11 +568,20 @@ static const char *verb_of(const char *method, const route_t *rt, int watch)
 /* What the audit event records about a request's authorization. */
 typedef struct audit_rec {
     const authz_user_t *user;    /* NULL until authenticated */
-    authz_attrs_t at;
     int decided;
     int allowed;
+    /* Copies: the request's attributes point into buffers of route(),
+     * which has returned by the time the event is written. */
+    int resource_request;
+    char verb[32], group[256], version[64], resource[128], subresource[64];
+    char namespace_[256], name[256];
     char reason[512];
 } audit_rec_t;
+
+static void copy_or_empty(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
 
 static int authorize(agg_api_t *api, agg_req_t *req, const authz_user_t *u, const authz_attrs_t *a,
                      audit_rec_t *rec)
@@ -581,7 +590,14 @@ static int authorize(agg_api_t *api, agg_req_t *req, const authz_user_t *u, cons
     authz_decision_t d = authz_authorize(api->authz, u, a, reason, sizeof reason);
     if (api->audit) {
         /* Only an audit event reads these. */
-        rec->at = *a;
+        rec->resource_request = a->resource_request;
+        copy_or_empty(rec->verb, sizeof rec->verb, a->verb);
+        copy_or_empty(rec->group, sizeof rec->group, a->api_group);
+        copy_or_empty(rec->version, sizeof rec->version, a->api_version);
+        copy_or_empty(rec->resource, sizeof rec->resource, a->resource);
+        copy_or_empty(rec->subresource, sizeof rec->subresource, a->subresource);
+        copy_or_empty(rec->namespace_, sizeof rec->namespace_, a->namespace_);
+        copy_or_empty(rec->name, sizeof rec->name, a->name);
         rec->decided = 1;
         rec->allowed = d == AUTHZ_ALLOW;
         snprintf(rec->reason, sizeof rec->reason, "%.500s", reason);
@@ -905,8 +921,7 @@ static void audit(agg_api_t *api, agg_req_t *req, const audit_rec_t *rec, const 
     char t0[40], t1[40];
     rfc3339_micro(received, t0, sizeof t0);
     rfc3339_micro(&now, t1, sizeof t1);
-    const authz_attrs_t *a = &rec->at;
-    const char *verb = rec->decided ? a->verb : agg_req_method(req);
+    const char *verb = rec->decided ? rec->verb : agg_req_method(req);
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:{s:{}, s:i}, s:s, s:s}",
                            "kind", "Event", "apiVersion", "audit.k8s.io/v1", "level", "Metadata",
                            "auditID", id, "stage", "ResponseComplete", "requestURI",
@@ -924,16 +939,15 @@ static void audit(agg_api_t *api, agg_req_t *req, const audit_rec_t *rec, const 
         json_object_set_new(ev, "user", json_pack("{s:s, s:o}", "username", rec->user->name,
                                                   "groups", groups));
     }
-    if (rec->decided && a->resource_request) {
-        json_t *ref = json_pack("{s:s, s:s, s:s}", "resource", a->resource, "apiGroup",
-                                a->api_group ? a->api_group : "", "apiVersion",
-                                a->api_version ? a->api_version : "");
-        if (a->namespace_)
-            json_object_set_new(ref, "namespace", json_string(a->namespace_));
-        if (a->name)
-            json_object_set_new(ref, "name", json_string(a->name));
-        if (a->subresource)
-            json_object_set_new(ref, "subresource", json_string(a->subresource));
+    if (rec->decided && rec->resource_request) {
+        json_t *ref = json_pack("{s:s, s:s, s:s}", "resource", rec->resource, "apiGroup",
+                                rec->group, "apiVersion", rec->version);
+        if (*rec->namespace_)
+            json_object_set_new(ref, "namespace", json_string(rec->namespace_));
+        if (*rec->name)
+            json_object_set_new(ref, "name", json_string(rec->name));
+        if (*rec->subresource)
+            json_object_set_new(ref, "subresource", json_string(rec->subresource));
         json_object_set_new(ev, "objectRef", ref);
     }
     if (rec->decided)

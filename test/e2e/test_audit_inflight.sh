@@ -21,6 +21,8 @@ got = {(e["user"]["username"], e["verb"], e["responseStatus"]["code"],
        for e in ev if "objectRef" in e}
 assert ("admin", "list", 200, "allow", "workspaces") in got, got
 assert ("alice", "list", 403, "forbid", "workspaces") in got, got
+refs = [e["objectRef"] for e in ev if "objectRef" in e]
+assert all(r["apiGroup"] == "scope.theriseunion.io" and r["apiVersion"] == "v1alpha1" for r in refs), refs
 PY
 
 # Watches hold no in-flight slot: two long watches, then ordinary requests still pass.
