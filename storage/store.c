@@ -16,6 +16,7 @@
 
 #define STORE_DEFAULT_COMPACT_MS (5u * 60u * 1000u)
 #define STORE_DEFAULT_RING 4096u
+#define STORE_RELEASE_MS 1000u     /* how often mapped pages are let go */
 #define STORE_DEFAULT_QUEUE 1024u
 
 static const store__backend_t *const store_backends[] = {
@@ -143,18 +144,26 @@ void store_event_release(const store_event_t *ev)
 
 /*
  * Keeps one compaction interval of history, as kube-apiserver does with
- * etcd (storage/etcd3/compact.go): at each tick it compacts to the revision
- * it saw at the previous tick.
+ * etcd (storage/etcd3/compact.go): at each compaction tick it compacts to
+ * the revision it saw at the previous one.
+ *
+ * The same thread lets go of mapped store pages every STORE_RELEASE_MS:
+ * pages read (or faulted in around a read) since the last release stay
+ * cached by the kernel but leave this process's resident set, so the RSS
+ * follows the working set of the last second rather than the file's size.
  */
 static void *store_compactor_main(void *arg)
 {
     store_t *s = arg;
     uint64_t seen = 0;
+    unsigned tick = s->compact_interval_ms < STORE_RELEASE_MS ? s->compact_interval_ms
+                                                              : STORE_RELEASE_MS;
+    unsigned since_compact = 0;
     pthread_mutex_lock(&s->cmu);
     while (!s->stopping) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)s->compact_interval_ms * 1000000u;
+        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)tick * 1000000u;
         ts.tv_sec += (time_t)(ns / 1000000000u);
         ts.tv_nsec = (long)(ns % 1000000000u);
         int rc = pthread_cond_timedwait(&s->ccv, &s->cmu, &ts);
@@ -163,16 +172,18 @@ static void *store_compactor_main(void *arg)
         if (rc != ETIMEDOUT)
             continue;
         pthread_mutex_unlock(&s->cmu);
-        if (seen > atomic_load(&s->hub.compact_rev)) {
-            err_t err;
-            err_clear(&err);
-            if (store_compact(s, seen, &err))
-                fprintf(stderr, "storage: compaction to %" PRIu64 " failed: %s\n",
-                        seen, err.message);
+        since_compact += tick;
+        if (since_compact >= s->compact_interval_ms) {
+            since_compact = 0;
+            if (seen > atomic_load(&s->hub.compact_rev)) {
+                err_t err;
+                err_clear(&err);
+                if (store_compact(s, seen, &err))
+                    fprintf(stderr, "storage: compaction to %" PRIu64 " failed: %s\n",
+                            seen, err.message);
+            }
+            seen = store_revision(s);
         }
-        seen = store_revision(s);
-        /* Once an interval, let go of mapped pages not read since: the
-         * resident set follows the working set, not the file's size. */
         store_release_pages(s);
         pthread_mutex_lock(&s->cmu);
     }

@@ -176,8 +176,8 @@ uint64_t store_revision(store_t *s);
  * this; tests and operators may too. */
 int store_compact(store_t *s, uint64_t rev, err_t *err);
 
-/* After a bulk scan (a snapshot load), drops this process's mappings of
- * the database pages it touched: they stay in the kernel's page cache and
+/* Drops this process's mappings of the database pages it touched (the
+ * store does it every second by itself; call it after a bulk scan too): they stay in the kernel's page cache and
  * come back on the next access, so nothing is lost but resident memory
  * this process no longer uses. A no-op for backends without a map.
  * Thread-safe; readers may run concurrently. */
