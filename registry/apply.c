@@ -893,6 +893,19 @@ static void delta_free(delta_t *d)
     d->add = d->mod = d->rem = NULL;
 }
 
+/* add ∪ mod, the paths a write sets (new set; NULL on allocation failure).
+ * Takes add or mod out of d when the other is empty, which is every
+ * create: the delta's add set is the answer, and copying it is not free. */
+static json_t *delta_take_changed(delta_t *d)
+{
+    json_t **whole = !json_object_size(d->mod) ? &d->add : !json_object_size(d->add) ? &d->mod : NULL;
+    if (!whole)
+        return set_union(d->add, d->mod);
+    json_t *out = *whole;
+    *whole = NULL;
+    return out;
+}
+
 /* Attaches the child delta (taken) under key. */
 static int delta_attach(delta_t *d, const char *key, delta_t *cd)
 {
@@ -1082,6 +1095,65 @@ static int cmp_node(ctx_t *c, const json_t *a, const json_t *b, delta_t *d)
     if (!b)
         return set_mark(d->rem);
     return 0;
+}
+
+/* What cmp_node(c, NULL, b) adds, built straight into node without the
+ * delta's three sets per level: everything in b is added, and each map or
+ * named list item is itself a member. A create's whole field set. */
+static int add_node(ctx_t *c, const json_t *b, json_t *node);
+
+static int add_child(ctx_t *c, const char *name, const char *key, const json_t *b, json_t *node)
+{
+    json_t *child = json_object();
+    if (!child)
+        return ERR_NOMEM;
+    size_t at = name ? ctx_enter(c, name, key) : 0;
+    int rc = add_node(c, b, child);
+    if (name)
+        ctx_leave(c, at);
+    if (rc) {
+        json_decref(child);
+        return rc;
+    }
+    return set_attach(node, key, child);
+}
+
+static int add_map(ctx_t *c, const json_t *b, json_t *node)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)b, k, v) {
+        char *key = field_key(k);
+        int rc = key ? add_child(c, k, key, v, node) : ERR_NOMEM;
+        mem_free(key);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int add_node(ctx_t *c, const json_t *b, json_t *node)
+{
+    const patch_list_rule_t *rule;
+    int rc = 0;
+    switch (shape_of(c, NULL, b, &rule)) {
+    case SHAPE_LEAF:
+        break;
+    case SHAPE_MAP:
+        rc = add_map(c, b, node);
+        break;
+    default: {
+        lindex_t ib;
+        rc = lindex_build(rule, b, &ib);
+        for (size_t j = 0; !rc && j < ib.n; j++)
+            if (ib.pe[j])
+                rc = add_child(c, NULL, ib.pe[j], ib.item[j], node);
+        if (ib.pe)
+            lindex_free(&ib);
+        break;
+    }
+    }
+    return rc ? rc : set_mark(node);
 }
 
 /* ---- merge -------------------------------------------------------------------- */
@@ -2100,7 +2172,7 @@ int apply_patch_sub(const json_t *live, const json_t *applied, const char *manag
     }
 
     /* Who loses what, and conflicts for those who would. */
-    if (delta_new(&d) || cmp_map(&c, base, final, &d) || !(changed = set_union(d.add, d.mod)))
+    if (delta_new(&d) || cmp_map(&c, base, final, &d) || !(changed = delta_take_changed(&d)))
         goto nomem;
     size_t n = json_array_size(mgrs), nconf = 0;
     conf = mem_calloc(n ? n : 1, sizeof *conf);
@@ -2208,9 +2280,14 @@ int apply_track_update_sub(const json_t *old, json_t *obj, const char *manager,
     }
     rc = 0;
 
-    if (without_mf(old, &a) || without_mf(obj, &b) || delta_new(&d) ||
-        cmp_map(&c, a, b, &d) || !(changed = set_union(d.add, d.mod)))
+    if (!old) {
+        /* A create: every field is added, nothing modified or removed. */
+        if (without_mf(obj, &b) || !(changed = json_object()) || add_map(&c, b, changed))
+            goto nomem;
+    } else if (without_mf(old, &a) || without_mf(obj, &b) || delta_new(&d) ||
+               cmp_map(&c, a, b, &d) || !(changed = delta_take_changed(&d))) {
         goto nomem;
+    }
     if (mf_take(mgrs, changed, d.rem, NULL))
         goto nomem;
     set_strip_untracked(changed);

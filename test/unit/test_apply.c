@@ -419,6 +419,44 @@ static void test_apply__track_update(void **state)
     json_decref(live);
 }
 
+/* A create (no old object) records exactly what an update from an empty
+ * object does: keyed and set lists, repeated and unnamed items, empty maps
+ * and lists, nested maps, a change of type cannot occur. */
+static void test_apply__create_equals_update_from_empty(void **state)
+{
+    (void)state;
+    static const char *const specs[] = {
+        "{}",
+        "{'replicas':1,'paused':false,'empty':{},'none':[],'nul':null}",
+        "{'subjects':[{'kind':'User','name':'a'},{'kind':'Group','name':'g','x':{'y':1}},"
+        "{'kind':'User','name':'a'},{'name':'no-kind'}],'tags':['p','q'],"
+        "'deep':{'a':{'b':{'c':[1,2,{'d':3}]}}}}",
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
+        err_t err = {0};
+        json_t *created = flunder(specs[i]);
+        json_object_set_new(json_object_get(created, "metadata"), "labels",
+                            js("{'app':'x','tier':'y'}"));
+        json_object_set_new(json_object_get(created, "metadata"), "finalizers", js("['a/b']"));
+        json_object_set_new(created, "status", js("{'conditions':[{'type':'Ready'}]}"));
+        json_t *updated = json_deep_copy(created);
+        json_t *empty = json_object();
+        assert_int_equal(apply_track_update(NULL, created, "m", AV, T1, rules, &err), 0);
+        assert_int_equal(apply_track_update(empty, updated, "m", AV, T1, rules, &err), 0);
+        if (!json_equal(mf(created), mf(updated))) {
+            char *a = json_dumps(mf(created), JSON_COMPACT);
+            char *b = json_dumps(mf(updated), JSON_COMPACT);
+            print_error("spec %zu\ncreate: %s\nupdate: %s\n", i, a, b);
+            free(a);
+            free(b);
+            fail();
+        }
+        json_decref(empty);
+        json_decref(created);
+        json_decref(updated);
+    }
+}
+
 static void test_apply__managed_fields_reset(void **state)
 {
     (void)state;
@@ -698,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_apply__keyed_lists),
         cmocka_unit_test(test_apply__finalizers_as_set),
         cmocka_unit_test(test_apply__track_update),
+        cmocka_unit_test(test_apply__create_equals_update_from_empty),
         cmocka_unit_test(test_apply__managed_fields_reset),
         cmocka_unit_test(test_apply__cap_update_managers),
         cmocka_unit_test(test_apply__fields_of),
