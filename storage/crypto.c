@@ -113,14 +113,27 @@ static int crypto_getrandom(unsigned char *buf, size_t n)
     return 0;
 }
 
+/* UUIDs are drawn from a per-thread buffer of DRBG output: one generator
+ * call per 32 UUIDs instead of one each (a request's audit ID is one). */
+#define CRYPTO_UUID_POOL 512
+
 void crypto_uuid4(char out[37])
 {
+    static _Thread_local unsigned char pool[CRYPTO_UUID_POOL];
+    static _Thread_local size_t left;
     unsigned char b[16];
 
-    if (crypto_random(b, sizeof b) != 0 && crypto_getrandom(b, sizeof b) != 0) {
-        fputs("crypto: no source of random bytes for a UUID\n", stderr);
-        abort();
+    if (left < sizeof b) {
+        if (crypto_random(pool, sizeof pool) != 0 && crypto_getrandom(pool, sizeof pool) != 0) {
+            fputs("crypto: no source of random bytes for a UUID\n", stderr);
+            abort();
+        }
+        left = sizeof pool;
     }
+    memcpy(b, pool + sizeof pool - left, sizeof b);
+    /* Used bytes do not stay behind in the buffer. */
+    OPENSSL_cleanse(pool + sizeof pool - left, sizeof b);
+    left -= sizeof b;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);  /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);  /* RFC 4122 variant */
 

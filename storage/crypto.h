@@ -49,7 +49,8 @@ int crypto_random(void *buf, size_t n);
 /* A random RFC 4122 version-4 UUID, lowercase,
  * "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" (y is 8, 9, a or b). Falls back to
  * the kernel's getrandom(2) if OpenSSL's generator fails, and aborts the
- * process if both do: handing out a predictable or repeated UID is worse. */
+ * process if both do: handing out a predictable or repeated UID is worse.
+ * Thread-safe; each thread draws from its own buffer of generator output. */
 void crypto_uuid4(char out[37]);
 
 /* ---- certificates ---------------------------------------------------- */
