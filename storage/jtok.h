@@ -1,0 +1,66 @@
+/*
+ * jtok: JSON text read in place, for the few hot paths where building a
+ * jansson tree costs more than the work done with it (the authorization
+ * webhook reads seven strings out of each SubjectAccessReview).
+ *
+ * jtok_parse checks that a text is one well-formed JSON value, exactly as
+ * strictly as jansson's json_loadb (the same grammar, UTF-8 checked, no
+ * control characters in strings, no trailing text, bounded nesting), and
+ * lays its values out as tokens in document order. A container token is
+ * followed by its children; an object's children alternate key, value.
+ * Every token knows where its subtree ends, so skipping a value is O(1).
+ *
+ * Nothing is allocated: the caller passes the token array, and strings are
+ * decoded into a caller's buffer on demand. Tokens point into the text,
+ * which must outlive them. Thread-safe (no state).
+ */
+#ifndef EDGE_JTOK_H
+#define EDGE_JTOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    JTOK_OBJECT = 1,
+    JTOK_ARRAY,
+    JTOK_STRING,
+    JTOK_NUMBER,
+    JTOK_TRUE,
+    JTOK_FALSE,
+    JTOK_NULL,
+} jtok_type_t;
+
+typedef struct jtok {
+    uint8_t type;                /* jtok_type_t */
+    uint8_t escaped;             /* a string with backslash escapes */
+    uint32_t start, len;         /* strings: the text between the quotes;
+                                    others: the value's text */
+    uint32_t size;               /* objects: members; arrays: items */
+    uint32_t next;               /* index of the token after this subtree */
+} jtok_t;
+
+#define JTOK_MAX_DEPTH 64        /* deeper texts are left to a full decoder */
+
+/* Parses text[0..len), which must be an object or an array (as json_loadb
+ * without JSON_DECODE_ANY wants). Returns the number of tokens (> 0); 0
+ * when jansson would refuse the text (decode it with jansson for the
+ * message); -1 when it needs more than max tokens or JTOK_MAX_DEPTH
+ * levels (decode it with jansson instead). */
+int jtok_parse(const char *text, size_t len, jtok_t *toks, int max);
+
+/* The value of member key in object token obj, or -1 (not an object, or
+ * no such member). Of repeated keys the last wins, as in jansson's
+ * decoder. */
+int jtok_get(const char *text, const jtok_t *toks, int obj, const char *key);
+
+/* The i-th item of array token arr, or -1. O(i). */
+int jtok_item(const jtok_t *toks, int arr, uint32_t i);
+
+/* Decodes string token t into buf (NUL-terminated; escapes resolved to
+ * UTF-8). Returns its length, or -1 when t is not a string or buf (cap
+ * bytes) is too small. A decoded string is never longer than its text, so
+ * cap = len + 1 always suffices. An escaped NUL ends the C string early,
+ * as json_string_value's does. */
+int jtok_str(const char *text, const jtok_t *t, char *buf, size_t cap);
+
+#endif
