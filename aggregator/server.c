@@ -666,23 +666,16 @@ static void webhook(agg_api_t *api, agg_req_t *req, const authz_user_t *u, const
                         .resource = "subjectaccessreviews"};
     if (!authorize(api, req, u, &at, rec))
         return;
-    size_t len;
+    size_t len, out_len = 0;
     const char *body = agg_req_body(req, &len);
-    json_error_t je;
-    json_t *sar = json_loadb(body, len, 0, &je);
     err_t err;
     err_clear(&err);
-    json_t *out = NULL;
-    if (!sar)
-        err_set(&err, ERR_BAD_REQUEST, "the body is not JSON: %s", je.text);
-    else
-        authz_subject_access_review(api->authz, sar, cluster, &out, &err);
-    json_decref(sar);
-    if (!out) {
+    char *out = NULL;
+    if (authz_subject_access_review_text(api->authz, body, len, cluster, &out, &out_len, &err)) {
         send_error(req, &err, NULL, NULL);
         return;
     }
-    send_json(req, 200, out, NULL);
+    agg_respond(req, 200, JSON_CT, out, out_len);
 }
 
 /* The user as the server sees it: what `kubectl auth whoami` prints. */

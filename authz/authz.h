@@ -103,6 +103,15 @@ authz_decision_t authz_authorize(authz_t *a, const authz_user_t *u, const authz_
 int authz_subject_access_review(authz_t *a, const json_t *sar, const char *cluster,
                                 json_t **out, err_t *err);
 
+/* The same review given as JSON text: *out is the answer as JSON text
+ * (mem_alloc'd, the caller's; *out_len bytes). Reads the text in place,
+ * falling back to authz_subject_access_review for any text it cannot;
+ * both answer alike. ERR_BAD_REQUEST (a message jansson words, for text
+ * that is not JSON) or ERR_NOMEM. Thread-safe. */
+int authz_subject_access_review_text(authz_t *a, const char *body, size_t len,
+                                     const char *cluster, char **out, size_t *out_len,
+                                     err_t *err);
+
 /* AccessReview: fills obj's status (allowed, denied, reason, trace). */
 int authz_access_review(authz_t *a, json_t *obj, err_t *err);
 /* PermissionReview: fills obj's status with the rules and UI permissions

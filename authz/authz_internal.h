@@ -195,4 +195,9 @@ int authz__binding_at(const authz__binding_t *b, const authz__scope_t *s);
 const authz__ptrs_t *authz__bindings_at(const authz_t *a, const char *subject,
                                         const authz__scope_t *s);
 
+/* A SubjectAccessReview's decision (the webhook's rules: no special case
+ * for this server's own API), counted in the metrics (eval.c). */
+authz_decision_t authz__review_decide(authz_t *a, const authz_user_t *u, const authz_attrs_t *at,
+                                      char *reason, size_t reason_len);
+
 #endif

@@ -420,6 +420,16 @@ authz_decision_t authz_authorize(authz_t *a, const authz_user_t *u, const authz_
 
 /* ---- reviews ----------------------------------------------------------------------- */
 
+authz_decision_t authz__review_decide(authz_t *a, const authz_user_t *u, const authz_attrs_t *at,
+                                      char *reason, size_t reason_len)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    authz_decision_t d = authorize(a, u, at, 0, reason, reason_len, NULL);
+    observe(a, d, &t0);
+    return d;
+}
+
 /* Fills u and at from a SubjectAccessReview-shaped spec. groups_key is
  * "groups" (v1, AccessReview) or "group" (v1beta1). Strings in at are
  * borrowed from spec. */
@@ -503,10 +513,7 @@ int authz_subject_access_review(authz_t *a, const json_t *sar, const char *clust
         return rc;
     at.cluster = cluster;
     char reason[1024];
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    authz_decision_t d = authorize(a, &u, &at, 0, reason, sizeof reason, NULL);
-    observe(a, d, &t0);
+    authz_decision_t d = authz__review_decide(a, &u, &at, reason, sizeof reason);
     json_t *status = json_pack("{s:b, s:s}", "allowed", d == AUTHZ_ALLOW, "reason", reason);
     if (d == AUTHZ_DENY)
         json_object_set_new(status, "denied", json_true());

@@ -18,6 +18,7 @@
 
 #include "../../authz/authz_internal.h"
 #include "../../storage/mem.h"
+#include "../../storage/sbuf.h"
 
 /* ---- RBAC matching table ---------------------------------------------------- */
 
@@ -423,6 +424,96 @@ static void test_authz__subject_access_review(void **state)
     }
 }
 
+/* The webhook's text path answers every review exactly as the tree path
+ * does: the same JSON, or the same error and message. */
+static void test_authz__review_text_matches_tree(void **state)
+{
+    fx_t *f = *state;
+    put(f, "/iam.theriseunion.io/roletemplates/no-secrets",
+        "{\"metadata\":{\"name\":\"no-secrets\"},\"spec\":{\"denyRules\":[{\"verbs\":[\"*\"],"
+        "\"apiGroups\":[\"\"],\"resources\":[\"secrets\"]}]}}");
+    put(f, "/iam.theriseunion.io/iamroles/guard", ROLE("guard", "{\"templateRefs\":[\"no-secrets\"]}"));
+    put(f, "/iam.theriseunion.io/iamrolebindings/guard-alice",
+        BINDING("guard-alice", "guard", "[{\"kind\":\"User\",\"name\":\"alice\"}]", "{\"level\":\"Cluster\"}"));
+    put(f, "/iam.theriseunion.io/iamrolebindings/q",
+        BINDING("q", "viewer", "[{\"kind\":\"User\",\"name\":\"q\\\"u\u00e9\"}]", "{\"level\":\"Workspace\",\"name\":\"ws1\"}"));
+    synced(f);
+#define SAR(av, spec) "{\"apiVersion\":\"authorization.k8s.io/" av "\",\"kind\":\"SubjectAccessReview\"," \
+                      "\"metadata\":{\"creationTimestamp\":null},\"spec\":" spec ",\"status\":{}}"
+    static const char *const texts[] = {
+        SAR("v1", "{\"resourceAttributes\":{\"namespace\":\"shop\",\"verb\":\"get\",\"resource\":\"pods\"},"
+                  "\"user\":\"alice\",\"groups\":[\"system:authenticated\",7,null],\"uid\":\"u\"}"),
+        SAR("v1", "{\"resourceAttributes\":{\"namespace\":\"shop\",\"verb\":\"get\",\"resource\":\"secrets\"},"
+                  "\"user\":\"alice\"}"),
+        SAR("v1", "{\"resourceAttributes\":{\"namespace\":\"shop\",\"verb\":\"get\",\"resource\":\"pods\"},"
+                  "\"user\":\"q\\\"u\\u00e9\"}"),
+        SAR("v1", "{\"resourceAttributes\":{\"verb\":\"list\",\"resource\":\"namespaces\",\"labelSelector\":"
+                  "{\"requirements\":[{\"key\":\"scope.theriseunion.io/workspace\",\"operator\":\"In\","
+                  "\"values\":[\"ws1\"]},{\"key\":\"x\"},7]}},\"user\":\"alice\"}"),
+        SAR("v1beta1", "{\"resourceAttributes\":{\"namespace\":\"shop\",\"verb\":\"get\",\"resource\":\"pods\"},"
+                       "\"user\":\"zed\",\"group\":[\"devs\"]}"),
+        SAR("v1", "{\"nonResourceAttributes\":{\"verb\":\"get\",\"path\":\"/healthz\"},\"user\":\"nobody\"}"),
+        SAR("v1", "{\"nonResourceAttributes\":{\"path\":\"/healthz\"},\"groups\":[\"g\"]}"),
+        /* refused, by both paths alike */
+        SAR("v1", "{\"user\":\"a\"}"),
+        SAR("v1", "{\"user\":\"a\",\"resourceAttributes\":{},\"nonResourceAttributes\":{}}"),
+        SAR("v1", "{\"resourceAttributes\":{}}"),
+        SAR("v1", "[]"),
+        SAR("v2", "{}"),
+        "{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"Other\",\"spec\":{}}",
+        "{\"kind\":\"SubjectAccessReview\"}",
+        "[]",
+        "{\"apiVersion\":",
+        "not json",
+        "{\"a\":\"\\u0000\"}",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        err_t e1 = {0}, e2 = {0};
+        json_t *tree_out = NULL;
+        char *text_out = NULL;
+        size_t text_len = 0;
+        json_error_t je;
+        json_t *sar = json_loads(texts[i], 0, &je);
+        int rc1 = sar ? authz_subject_access_review(f->authz, sar, NULL, &tree_out, &e1)
+                      : err_set(&e1, ERR_BAD_REQUEST, "the body is not JSON: %s", je.text);
+        int rc2 = authz_subject_access_review_text(f->authz, texts[i], strlen(texts[i]), NULL,
+                                                   &text_out, &text_len, &e2);
+        assert_int_equal(rc1, rc2);
+        if (rc1) {
+            assert_string_equal(e1.message, e2.message);
+        } else {
+            json_t *got = json_loadb(text_out, text_len, 0, NULL);
+            if (!json_equal(got, tree_out)) {
+                char *w = json_dumps(tree_out, JSON_COMPACT);
+                fail_msg("review %zu: text path %.*s, tree path %s", i, (int)text_len, text_out, w);
+            }
+            json_decref(got);
+        }
+        json_decref(sar);
+        json_decref(tree_out);
+        mem_free(text_out);
+    }
+    /* a review too large to tokenize in place takes the tree path */
+    sbuf_t big = {0};
+    sbuf_puts(&big, "{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SubjectAccessReview\","
+                    "\"spec\":{\"resourceAttributes\":{\"namespace\":\"shop\",\"verb\":\"get\","
+                    "\"resource\":\"pods\"},\"user\":\"alice\",\"extra\":{\"k\":[");
+    for (int g = 0; g < 600; g++) {
+        char one[32];
+        snprintf(one, sizeof one, "%s\"g%d\"", g ? "," : "", g);
+        sbuf_puts(&big, one);
+    }
+    sbuf_puts(&big, "]}}}");
+    err_t err = {0};
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(authz_subject_access_review_text(f->authz, big.p, big.len, NULL, &out, &len, &err), 0);
+    assert_non_null(strstr(out, "\"allowed\":true"));
+    mem_free(out);
+    sbuf_free(&big);
+#undef SAR
+}
+
 static void test_authz__reviews(void **state)
 {
     fx_t *f = *state;
@@ -525,6 +616,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_authz__deny_wins_and_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__aggregation_recomputed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__subject_access_review, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__review_text_matches_tree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__reviews, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__namespace_in_many_workspaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__fails_closed_on_overflow, setup, teardown),

@@ -1,0 +1,251 @@
+/*
+ * The webhook's hot path: a SubjectAccessReview read from its JSON text in
+ * place (storage/jtok) and answered as text, with no jansson tree on the
+ * way in or out. Any review the tokenizer declines (malformed, or too
+ * large or deep for it) takes the general path through jansson, which
+ * also words the error, so both paths answer every text alike.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../storage/jtok.h"
+#include "../storage/mem.h"
+#include "../storage/sbuf.h"
+#include "authz_internal.h"
+
+#define SAR_MAX_TOKENS 512
+
+/* Decoded strings of one review, bump-allocated from one buffer that is
+ * as large as the text (a decoded string never outgrows its text). */
+typedef struct sar_text {
+    const char *text;
+    const jtok_t *t;
+    char *arena;
+    size_t used, cap;
+} sar_text_t;
+
+/* The string at member key of object obj, decoded; NULL when absent or
+ * not a string. */
+static const char *str_of(sar_text_t *s, int obj, const char *key)
+{
+    int v = jtok_get(s->text, s->t, obj, key);
+    if (v < 0 || s->t[v].type != JTOK_STRING)
+        return NULL;
+    char *out = s->arena + s->used;
+    int n = jtok_str(s->text, &s->t[v], out, s->cap - s->used);
+    if (n < 0)
+        return NULL;
+    s->used += (size_t)n + 1;
+    return out;
+}
+
+static const char *str_item(sar_text_t *s, int tok)
+{
+    if (tok < 0 || s->t[tok].type != JTOK_STRING)
+        return NULL;
+    char *out = s->arena + s->used;
+    int n = jtok_str(s->text, &s->t[tok], out, s->cap - s->used);
+    if (n < 0)
+        return NULL;
+    s->used += (size_t)n + 1;
+    return out;
+}
+
+static int is_object(const sar_text_t *s, int tok) { return tok >= 0 && s->t[tok].type == JTOK_OBJECT; }
+
+/* spec_attrs (eval.c) over tokens: the same fields, the same checks. */
+static int spec_attrs_text(sar_text_t *s, int spec, const char *groups_key, authz_user_t *u,
+                           authz_attrs_t *at, err_t *err)
+{
+    authz_user_reset(u);
+    memset(at, 0, sizeof *at);
+    if (!is_object(s, spec))
+        return err_set(err, ERR_BAD_REQUEST, "spec is required");
+    const char *user = str_of(s, spec, "user");
+    snprintf(u->name, sizeof u->name, "%s", user ? user : "");
+    const char *uid = str_of(s, spec, "uid");
+    snprintf(u->uid, sizeof u->uid, "%s", uid ? uid : "");
+    int groups = jtok_get(s->text, s->t, spec, groups_key);
+    if (groups >= 0 && s->t[groups].type == JTOK_ARRAY) {
+        int g = groups + 1;
+        for (uint32_t i = 0; i < s->t[groups].size; i++, g = (int)s->t[g].next) {
+            const char *name = str_item(s, g);
+            if (name)
+                authz_user_add_group(u, name);
+        }
+    }
+    int ra = jtok_get(s->text, s->t, spec, "resourceAttributes");
+    int na = jtok_get(s->text, s->t, spec, "nonResourceAttributes");
+    if (is_object(s, ra) == is_object(s, na))
+        return err_set(err, ERR_BAD_REQUEST,
+                       "exactly one of nonResourceAttributes or resourceAttributes must be specified");
+    if (!*u->name && !u->ngroups)
+        return err_set(err, ERR_BAD_REQUEST, "at least one of user or group must be specified");
+    if (is_object(s, na)) {
+        at->verb = str_of(s, na, "verb");
+        at->path = str_of(s, na, "path");
+        if (!at->verb)
+            at->verb = "";
+        return 0;
+    }
+    at->resource_request = 1;
+    at->verb = str_of(s, ra, "verb");
+    at->namespace_ = str_of(s, ra, "namespace");
+    at->api_group = str_of(s, ra, "group");
+    at->api_version = str_of(s, ra, "version");
+    at->resource = str_of(s, ra, "resource");
+    at->subresource = str_of(s, ra, "subresource");
+    at->name = str_of(s, ra, "name");
+    if (!at->verb)
+        at->verb = "";
+    int sel = jtok_get(s->text, s->t, ra, "labelSelector");
+    int reqs = is_object(s, sel) ? jtok_get(s->text, s->t, sel, "requirements") : -1;
+    if (reqs >= 0 && s->t[reqs].type == JTOK_ARRAY) {
+        int r = reqs + 1;
+        for (uint32_t i = 0; i < s->t[reqs].size; i++, r = (int)s->t[r].next) {
+            if (!is_object(s, r))
+                continue;
+            const char *key = str_of(s, r, "key");
+            const char *op = str_of(s, r, "operator");
+            int vals = jtok_get(s->text, s->t, r, "values");
+            if (!key || !op || strcmp(op, "In") || vals < 0 || s->t[vals].type != JTOK_ARRAY ||
+                s->t[vals].size != 1)
+                continue;
+            const char *v = str_item(s, vals + 1);
+            if (!strcmp(key, "scope.theriseunion.io/nodegroup"))
+                at->nodegroup = v;
+            else if (!strcmp(key, "scope.theriseunion.io/workspace"))
+                at->workspace = v;
+        }
+    }
+    return 0;
+}
+
+/* A JSON string literal of s, escaped as jansson's encoder escapes. */
+static void put_json_str(sbuf_t *b, const char *s)
+{
+    sbuf_putc(b, '"');
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        sbuf_put(b, run, (size_t)(s - run));
+        char esc[8];
+        switch (c) {
+        case '"': sbuf_puts(b, "\\\""); break;
+        case '\\': sbuf_puts(b, "\\\\"); break;
+        case '\b': sbuf_puts(b, "\\b"); break;
+        case '\f': sbuf_puts(b, "\\f"); break;
+        case '\n': sbuf_puts(b, "\\n"); break;
+        case '\r': sbuf_puts(b, "\\r"); break;
+        case '\t': sbuf_puts(b, "\\t"); break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04X", c);
+            sbuf_puts(b, esc);
+        }
+        run = s + 1;
+    }
+    sbuf_put(b, run, (size_t)(s - run));
+    sbuf_putc(b, '"');
+}
+
+/* Drops a multi-byte sequence cut off at the end of s (a reason that
+ * filled its buffer), so the answer stays valid UTF-8. */
+static void utf8_trim(char *s)
+{
+    size_t n = strlen(s), i = n, back = 0;
+    while (i > 0 && back < 4 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) {
+        i--;
+        back++;
+    }
+    if (i == 0 || ((unsigned char)s[i - 1] & 0x80) == 0)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+    if (back + 1 < want)
+        s[i - 1] = '\0';
+}
+
+/* The general path: jansson in and out. */
+static int review_tree(authz_t *a, const char *body, size_t len, const char *cluster,
+                       char **out, size_t *out_len, err_t *err)
+{
+    json_error_t je;
+    json_t *sar = json_loadb(body, len, 0, &je), *res = NULL;
+    int rc = sar ? authz_subject_access_review(a, sar, cluster, &res, err)
+                 : err_set(err, ERR_BAD_REQUEST, "the body is not JSON: %s", je.text);
+    json_decref(sar);
+    if (rc)
+        return rc;
+    *out = json_dumps(res, JSON_COMPACT);
+    json_decref(res);
+    if (!*out)
+        return err_set(err, ERR_NOMEM, NULL);
+    *out_len = strlen(*out);
+    return 0;
+}
+
+int authz_subject_access_review_text(authz_t *a, const char *body, size_t len,
+                                     const char *cluster, char **out, size_t *out_len,
+                                     err_t *err)
+{
+    jtok_t toks[SAR_MAX_TOKENS];
+    int n = jtok_parse(body, len, toks, SAR_MAX_TOKENS);
+    if (n <= 0 || toks[0].type != JTOK_OBJECT)
+        return review_tree(a, body, len, cluster, out, out_len, err);
+
+    sar_text_t s = {.text = body, .t = toks, .cap = len + 1};
+    authz_user_t u;
+    authz_attrs_t at;
+    sbuf_t b = {0};
+    int rc = 0;
+    s.arena = mem_alloc(s.cap);
+    if (!s.arena)
+        return err_set(err, ERR_NOMEM, NULL);
+
+    const char *av = str_of(&s, 0, "apiVersion");
+    const char *kind = str_of(&s, 0, "kind");
+    int v1beta1 = av && !strcmp(av, "authorization.k8s.io/v1beta1");
+    if (!av || (!v1beta1 && strcmp(av, "authorization.k8s.io/v1"))) {
+        rc = err_set(err, ERR_BAD_REQUEST, "apiVersion must be authorization.k8s.io/v1 or "
+                     "authorization.k8s.io/v1beta1, not %s", av ? av : "(none)");
+        goto out;
+    }
+    if (!kind || strcmp(kind, "SubjectAccessReview")) {
+        rc = err_set(err, ERR_BAD_REQUEST, "kind must be SubjectAccessReview");
+        goto out;
+    }
+    rc = spec_attrs_text(&s, jtok_get(body, toks, 0, "spec"), v1beta1 ? "group" : "groups", &u,
+                         &at, err);
+    if (rc)
+        goto out;
+    at.cluster = cluster;
+    char reason[1024];
+    authz_decision_t d = authz__review_decide(a, &u, &at, reason, sizeof reason);
+    utf8_trim(reason);
+
+    /* The shape authz_subject_access_review builds: kube-apiserver reads
+     * only status. */
+    sbuf_puts(&b, "{\"apiVersion\":");
+    put_json_str(&b, av);
+    sbuf_puts(&b, ",\"kind\":\"SubjectAccessReview\",\"metadata\":{},\"status\":{\"allowed\":");
+    sbuf_puts(&b, d == AUTHZ_ALLOW ? "true" : "false");
+    sbuf_puts(&b, ",\"reason\":");
+    put_json_str(&b, reason);
+    if (d == AUTHZ_DENY)
+        sbuf_puts(&b, ",\"denied\":true");
+    sbuf_puts(&b, "}}");
+    if (b.oom) {
+        rc = err_set(err, ERR_NOMEM, NULL);
+        goto out;
+    }
+    *out = b.p;
+    *out_len = b.len;
+    b.p = NULL;
+out:
+    sbuf_free(&b);
+    mem_free(s.arena);
+    return rc;
+}
