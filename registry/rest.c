@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "../storage/crypto.h"
+#include "../storage/jtok.h"
 #include "../storage/mem.h"
 #include "../storage/sbuf.h"
 #include "../storage/yaml.h"
@@ -119,7 +120,7 @@ static char *encode_for_store(const json_t *obj, size_t *len)
 int reg__decode_stored(const char *data, size_t len, uint64_t rev, json_t **out,
                          err_t *err)
 {
-    json_t *o = json_loadb(data, len, 0, NULL);
+    json_t *o = jtok_loadb(data, len, 0, NULL);
     if (!json_is_object(o)) {
         json_decref(o);
         return err_set(err, ERR_INTERNAL, "stored object does not decode");
@@ -387,13 +388,13 @@ int reg_decode_body(const char *body, size_t len, int field_validation, json_t *
                     reg_outcome_t *oc, err_t *err)
 {
     json_error_t je;
-    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = jtok_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!j && strstr(je.text, "duplicate object key")) {
         if (field_validation == REG_FV_STRICT)
             return err_set(err, ERR_BAD_REQUEST, "strict decoding error: %s", je.text);
         if (field_validation == REG_FV_WARN)
             warn(oc, "%s", je.text);
-        j = json_loadb(body, len, 0, &je);
+        j = jtok_loadb(body, len, 0, &je);
     }
     if (!j)
         return err_set(err, ERR_BAD_REQUEST,
@@ -763,7 +764,7 @@ static int raw_visit(void *arg, const store_kv_t *kv)
     raw_ctx_t *c = arg;
     if (c->base.labels || c->base.fields) {
         /* Selectors need the fields: parse, but still copy the bytes. */
-        json_t *o = json_loadb(kv->value, kv->value_len, 0, NULL);
+        json_t *o = jtok_loadb(kv->value, kv->value_len, 0, NULL);
         int ok = o && reg__matches(c->base.labels, c->base.fields, o);
         json_decref(o);
         if (!ok)
@@ -1254,7 +1255,7 @@ int reg_patch(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
     upd_t u = {.kind = UPD_PATCH, .ctype = content_type ? content_type : "",
                .patch = body, .patch_len = len};
     json_error_t je;
-    u.patch_doc = json_loadb(body, len, 0, &je);
+    u.patch_doc = jtok_loadb(body, len, 0, &je);
     if (!u.patch_doc && is_apply(&u)) {
         /* kubectl sends apply configurations as JSON; others send YAML. */
         int rc = yml_to_json(body, len, &u.patch_doc, err);

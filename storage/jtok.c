@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem.h"
+
 typedef struct parser {
     const unsigned char *p, *end, *base;
     jtok_t *toks;
@@ -454,4 +456,104 @@ int jtok_str(const char *text, const jtok_t *t, char *buf, size_t cap)
     }
     buf[o] = '\0';
     return (int)o;
+}
+
+/* ---- building a jansson value ------------------------------------------ */
+
+#define JTOK_STACK_TOKENS 512    /* on the stack; larger texts get a heap array */
+#define JTOK_HEAP_MAX (256u * 1024u)  /* larger texts are left to json_loadb */
+
+/* The value of token i (NULL on allocation failure). scratch (cap bytes,
+ * at least the longest string + 1) receives decoded strings. */
+static json_t *build(const char *text, const jtok_t *t, uint32_t i, char *scratch, size_t cap,
+                     int no_dups)
+{
+    const jtok_t *k = &t[i];
+    switch (k->type) {
+    case JTOK_OBJECT: {
+        json_t *o = json_object();
+        uint32_t at = i + 1;
+        for (uint32_t m = 0; o && m < k->size; m++) {
+            uint32_t v = t[at].next;
+            json_t *val = build(text, t, v, scratch, cap, no_dups);
+            /* The key is decoded after the value, which used scratch too. */
+            const char *key = text + t[at].start;
+            int n = (int)t[at].len;
+            if (t[at].escaped) {
+                n = jtok_str(text, &t[at], scratch, cap);
+                key = scratch;
+            }
+            /* A repeated key, when refused, is json_loadb's to word. */
+            if (val && (n < 0 || (no_dups && json_object_getn(o, key, (size_t)n)))) {
+                json_decref(val);
+                val = NULL;
+            }
+            /* setn_new takes val, even when it fails. */
+            if (!val || json_object_setn_new_nocheck(o, key, (size_t)n, val)) {
+                json_decref(o);
+                return NULL;
+            }
+            at = t[v].next;
+        }
+        return o;
+    }
+    case JTOK_ARRAY: {
+        json_t *a = json_array();
+        uint32_t at = i + 1;
+        for (uint32_t m = 0; a && m < k->size; m++) {
+            if (json_array_append_new(a, build(text, t, at, scratch, cap, no_dups))) {
+                json_decref(a);
+                return NULL;
+            }
+            at = t[at].next;
+        }
+        return a;
+    }
+    case JTOK_STRING: {
+        if (!k->escaped)
+            return json_stringn_nocheck(text + k->start, k->len);
+        int n = jtok_str(text, k, scratch, cap);
+        return n < 0 ? NULL : json_stringn_nocheck(scratch, (size_t)n);
+    }
+    case JTOK_NUMBER: {
+        char buf[64];  /* jtok_parse takes numbers of fewer than 64 bytes */
+        memcpy(buf, text + k->start, k->len);
+        buf[k->len] = '\0';
+        if (strpbrk(buf, ".eE"))
+            return json_real(strtod(buf, NULL));
+        return json_integer((json_int_t)strtoll(buf, NULL, 10));
+    }
+    case JTOK_TRUE:
+        return json_true();
+    case JTOK_FALSE:
+        return json_false();
+    default:
+        return json_null();
+    }
+}
+
+json_t *jtok_loadb(const char *text, size_t len, size_t flags, json_error_t *error)
+{
+    if (flags & ~(size_t)JSON_REJECT_DUPLICATES)
+        return json_loadb(text, len, flags, error);
+    jtok_t stack[JTOK_STACK_TOKENS], *toks = stack;
+    char small[1024], *scratch = small;
+    json_t *v = NULL;
+    int n = jtok_parse(text, len, toks, JTOK_STACK_TOKENS);
+    if (n < 0 && len <= JTOK_HEAP_MAX) {
+        /* A token takes at least two bytes of text, but for the last. */
+        int max = (int)(len / 2 + 2);
+        toks = mem_alloc((size_t)max * sizeof *toks);
+        n = toks ? jtok_parse(text, len, toks, max) : -1;
+    }
+    if (n > 0 && len + 1 > sizeof small)
+        scratch = mem_alloc(len + 1);
+    if (n > 0 && scratch)
+        v = build(text, toks, 0, scratch, scratch == small ? sizeof small : len + 1,
+                  (flags & JSON_REJECT_DUPLICATES) != 0);
+    if (scratch != small)
+        mem_free(scratch);
+    if (toks != stack)
+        mem_free(toks);
+    return v ? v : json_loadb(text, len, flags, error);
 }

@@ -13,12 +13,17 @@
  * Nothing is allocated: the caller passes the token array, and strings are
  * decoded into a caller's buffer on demand. Tokens point into the text,
  * which must outlive them. Thread-safe (no state).
+ *
+ * jtok_loadb builds a jansson value from the tokens: json_loadb's result,
+ * without jansson's character-at-a-time reader.
  */
 #ifndef EDGE_JTOK_H
 #define EDGE_JTOK_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 typedef enum {
     JTOK_OBJECT = 1,
@@ -62,5 +67,14 @@ int jtok_item(const jtok_t *toks, int arr, uint32_t i);
  * cap = len + 1 always suffices. An escaped NUL ends the C string early,
  * as json_string_value's does. */
 int jtok_str(const char *text, const jtok_t *t, char *buf, size_t cap);
+
+/* json_loadb(text, len, flags, error), faster: the text is tokenized in
+ * place and the tree built from the tokens, a few times quicker than
+ * jansson's own reader on the objects this server stores. flags: 0 or
+ * JSON_REJECT_DUPLICATES (others go straight to json_loadb). Texts the
+ * tokenizer declines or refuses, and allocation failures, go to
+ * json_loadb itself, so the value, the refusals and their messages are
+ * jansson's. Returns a new reference or NULL (error filled, if not NULL). */
+json_t *jtok_loadb(const char *text, size_t len, size_t flags, json_error_t *error);
 
 #endif

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "../../storage/jtok.h"
+#include "../../storage/mem.h"
 
 #define MAXTOK 512
 
@@ -61,7 +62,24 @@ static json_t *to_json(const char *text, const jtok_t *t, int i)
 static void agree(const char *text, size_t len)
 {
     static jtok_t toks[MAXTOK];
-    json_t *want = json_loadb(text, len, 0, NULL);
+    json_error_t e1, e2;
+    json_t *want = json_loadb(text, len, 0, &e1);
+    /* jtok_loadb is json_loadb: the same value, or the same refusal */
+    json_t *fast = jtok_loadb(text, len, 0, &e2);
+    if (!want != !fast || (want && !json_equal(want, fast)))
+        fail_msg("jtok_loadb differs from json_loadb on: %.*s", (int)len, text);
+    if (!want)
+        assert_string_equal(e1.text, e2.text);
+    json_decref(fast);
+    /* and with repeated keys refused */
+    json_t *w2 = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e1);
+    json_t *f2 = jtok_loadb(text, len, JSON_REJECT_DUPLICATES, &e2);
+    if (!w2 != !f2 || (w2 && !json_equal(w2, f2)))
+        fail_msg("jtok_loadb differs from json_loadb without duplicates on: %.*s", (int)len, text);
+    if (!w2)
+        assert_string_equal(e1.text, e2.text);
+    json_decref(w2);
+    json_decref(f2);
     int n = jtok_parse(text, len, toks, MAXTOK);
     if (n < 0) {
         json_decref(want);
@@ -177,6 +195,49 @@ static void test_jtok__limits(void **state)
                      JTOK_MAX_DEPTH);
 }
 
+/* Texts past the stack's tokens, and past what is tokenized at all. */
+static void test_jtok__loadb_sizes(void **state)
+{
+    (void)state;
+    for (size_t items = 100; items <= 200000; items *= 20) {
+        size_t cap = items * 16 + 16, len = 0;
+        char *text = malloc(cap);
+        len += (size_t)snprintf(text + len, cap - len, "{\"a\":[");
+        for (size_t i = 0; i < items; i++)
+            len += (size_t)snprintf(text + len, cap - len, "%s{\"k\":%zu.5}", i ? "," : "", i);
+        len += (size_t)snprintf(text + len, cap - len, "]}");
+        json_t *want = json_loadb(text, len, 0, NULL), *got = jtok_loadb(text, len, 0, NULL);
+        assert_non_null(want);
+        assert_true(json_equal(want, got));
+        json_decref(want);
+        json_decref(got);
+        free(text);
+    }
+}
+
+/* Every allocation failing in turn: NULL or the right value, never a
+ * leak (the suite runs under LeakSanitizer). */
+static void test_jtok__loadb_allocation_failures(void **state)
+{
+    (void)state;
+    mem_init();
+    static const char doc[] = "{\"a\":[1,2.5,\"x\\n\",{\"b\\u0063\":null}],\"c\":{\"d\":true}}";
+    json_t *want = json_loadb(doc, sizeof doc - 1, 0, NULL);
+    int completed = 0;
+    for (long n = 0; n < 200 && !completed; n++) {
+        mem_fail_after(n);
+        json_t *got = jtok_loadb(doc, sizeof doc - 1, n % 2 ? JSON_REJECT_DUPLICATES : 0, NULL);
+        mem_fail_after(-1);
+        if (got) {
+            assert_true(json_equal(want, got));
+            completed = n > 0;
+        }
+        json_decref(got);
+    }
+    assert_true(completed);
+    json_decref(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +245,8 @@ int main(void)
         cmocka_unit_test(test_jtok__mutations),
         cmocka_unit_test(test_jtok__lookups),
         cmocka_unit_test(test_jtok__limits),
+        cmocka_unit_test(test_jtok__loadb_sizes),
+        cmocka_unit_test(test_jtok__loadb_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
