@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../storage/jenc.h"
 #include "../storage/mem.h"
 
 struct agg_audit {
@@ -48,11 +49,12 @@ void agg_audit_write(agg_audit_t *a, const json_t *ev)
 {
     if (!a)
         return;
-    char *line = json_dumps(ev, JSON_COMPACT);
+    size_t n;
+    char *line = jenc_dumps(ev, &n);
     if (!line)
         return;
     pthread_mutex_lock(&a->mu);
-    fputs(line, a->f);
+    fwrite(line, 1, n, a->f);
     fputc('\n', a->f);
     fflush(a->f);
     pthread_mutex_unlock(&a->mu);

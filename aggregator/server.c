@@ -13,7 +13,9 @@
 
 #include "../registry/openapi_pb.h"
 #include "../storage/crypto.h"
+#include "../storage/jenc.h"
 #include "../storage/mem.h"
+#include "../storage/sbuf.h"
 #include "../storage/yaml.h"
 #include "negotiate.h"
 
@@ -26,14 +28,15 @@
 
 static void send_json(agg_req_t *req, int status, json_t *j, const char *ctype)
 {
-    char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    size_t n = 0;
+    char *txt = j ? jenc_dumps(j, &n) : NULL;
     json_decref(j);
     if (!txt) {
         agg_respond_str(req, 500, JSON_CT, "{\"kind\":\"Status\",\"apiVersion\":\"v1\","
                         "\"status\":\"Failure\",\"message\":\"out of memory\",\"code\":500}");
         return;
     }
-    agg_respond(req, status, ctype ? ctype : JSON_CT, txt, strlen(txt));
+    agg_respond(req, status, ctype ? ctype : JSON_CT, txt, n);
 }
 
 static void send_error(agg_req_t *req, const err_t *err, const reg_kind_t *k, const char *name)
@@ -171,22 +174,21 @@ static int ws_queue(wstream_t *ws, json_t *ev)
             json_object_set_new(ev, "object", t);
         }
     }
-    char *txt = json_dumps(ev, JSON_COMPACT);
+    /* One line per event: the JSON text and a newline. */
+    sbuf_t b = SBUF_INIT;
+    int rc = jenc_append(&b, ev);
     json_decref(ev);
-    if (!txt)
-        return -1;
-    size_t n = strlen(txt);
+    sbuf_putc(&b, '\n');
     mem_free(ws->buf);
-    ws->buf = mem_alloc(n + 1);
-    if (!ws->buf) {
-        mem_free(txt);
+    ws->buf = NULL;
+    ws->len = ws->off = 0;
+    if (rc || b.oom) {
+        sbuf_free(&b);
         return -1;
     }
-    memcpy(ws->buf, txt, n);
-    ws->buf[n] = '\n';
-    ws->len = n + 1;
+    ws->buf = b.p;
+    ws->len = b.len;
     ws->off = 0;
-    mem_free(txt);
     return 0;
 }
 

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "../storage/crypto.h"
+#include "../storage/jenc.h"
 #include "../storage/jtok.h"
 #include "../storage/mem.h"
 #include "../storage/sbuf.h"
@@ -87,34 +88,71 @@ static void warn(reg_outcome_t *oc, const char *fmt, const char *arg)
     snprintf(oc->warnings[oc->nwarnings++], sizeof oc->warnings[0], fmt, arg);
 }
 
+/* Appends metadata without its resourceVersion, as json_dumps(JSON_COMPACT)
+ * writes the object with that member deleted. */
+static int put_meta_without_rv(sbuf_t *b, const json_t *meta)
+{
+    static const char rv[] = "resourceVersion";
+    int n = 0, rc = 0;
+    sbuf_putc(b, '{');
+    for (void *it = json_object_iter((json_t *)meta); it && !rc;
+         it = json_object_iter_next((json_t *)meta, it)) {
+        const char *key = json_object_iter_key(it);
+        size_t kl = json_object_iter_key_len(it);
+        if (kl == sizeof rv - 1 && !memcmp(key, rv, kl))
+            continue;
+        if (n++)
+            sbuf_putc(b, ',');
+        rc = jenc_append_key(b, key, kl);
+        if (!rc)
+            rc = jenc_append_any(b, json_object_iter_value(it));
+    }
+    sbuf_putc(b, '}');
+    return rc ? rc : b->oom ? ERR_NOMEM : 0;
+}
+
 /* Builds the stored form: apiVersion, kind and metadata first (so readers
- * can find metadata without parsing), no resourceVersion. Caller frees.
- * obj's metadata loses resourceVersion for the duration of the call only. */
+ * can find metadata without parsing), no resourceVersion. The bytes are
+ * json_dumps(JSON_COMPACT) of that object, written member by member from
+ * obj without building the object or touching obj. Caller frees
+ * (mem_free); NULL when out of memory or when obj holds what jansson
+ * cannot write (see storage/jenc.h). */
 static char *encode_for_store(const json_t *obj, size_t *len)
 {
-    json_t *o = json_object();
-    json_t *meta = json_object_get(obj, "metadata");
-    if (!o)
-        return NULL;
-    json_t *rv = json_incref(json_object_get(meta, "resourceVersion"));
-    if (rv)
-        json_object_del(meta, "resourceVersion");
-    json_object_set(o, "apiVersion", json_object_get(obj, "apiVersion"));
-    json_object_set(o, "kind", json_object_get(obj, "kind"));
-    json_object_set(o, "metadata", meta);
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
-        if (strcmp(key, "apiVersion") && strcmp(key, "kind") && strcmp(key, "metadata"))
-            json_object_set(o, key, v);
+    static const char *const first[] = {"apiVersion", "kind", "metadata"};
+    const json_t *meta = json_object_get(obj, "metadata");
+    sbuf_t b = SBUF_INIT;
+    int n = 0, rc = 0;
+    sbuf_putc(&b, '{');
+    for (size_t i = 0; i < 3 && !rc; i++) {
+        const json_t *v = json_object_get(obj, first[i]);
+        if (!v)
+            continue;
+        if (n++)
+            sbuf_putc(&b, ',');
+        rc = jenc_append_key(&b, first[i], strlen(first[i]));
+        if (!rc)
+            rc = v == meta && json_is_object(v) ? put_meta_without_rv(&b, v)
+                                                : jenc_append_any(&b, v);
     }
-    char *txt = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (rv)
-        json_object_set_new(meta, "resourceVersion", rv);
-    if (txt)
-        *len = strlen(txt);
-    return txt;
+    for (void *it = json_object_iter((json_t *)obj); it && !rc;
+         it = json_object_iter_next((json_t *)obj, it)) {
+        const char *key = json_object_iter_key(it);
+        if (!strcmp(key, "apiVersion") || !strcmp(key, "kind") || !strcmp(key, "metadata"))
+            continue;
+        if (n++)
+            sbuf_putc(&b, ',');
+        rc = jenc_append_key(&b, key, json_object_iter_key_len(it));
+        if (!rc)
+            rc = jenc_append_any(&b, json_object_iter_value(it));
+    }
+    sbuf_putc(&b, '}');
+    if (rc || b.oom) {
+        sbuf_free(&b);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
 }
 
 int reg__decode_stored(const char *data, size_t len, uint64_t rev, json_t **out,
@@ -791,16 +829,14 @@ int reg_list_raw(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_o
     if (!rc) {
         /* metadata after items: JSON objects are unordered. */
         json_t *meta = list_meta(&res);
-        char *mt = json_dumps(meta, JSON_COMPACT);
-        json_decref(meta);
         static const char between[] = "],\"metadata\":";
         sbuf_put(&c.b, between, sizeof between - 1);
-        if (mt)
-            sbuf_put(&c.b, mt, strlen(mt));
+        /* meta is NULL only when out of memory. */
+        int jr = jenc_append(&c.b, meta);
+        json_decref(meta);
         sbuf_put(&c.b, "}", 1);
-        if (!mt || c.b.oom)
+        if (jr || c.b.oom)
             rc = err_set(err, ERR_NOMEM, NULL);
-        mem_free(mt);
     }
     store_list_result_free(&res);
     sel_free(c.base.labels);

@@ -1,25 +1,38 @@
 #include "sbuf.h"
 
+#include <stdint.h>
 #include <string.h>
 
+#include "err.h"
 #include "mem.h"
+
+int sbuf_grow(sbuf_t *b, size_t n)
+{
+    if (b->oom)
+        return ERR_NOMEM;
+    if (b->cap - b->len > n)
+        return 0;
+    if (n > SIZE_MAX / 4 - b->len) {
+        b->oom = 1;
+        return ERR_NOMEM;
+    }
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *p = mem_realloc(b->p, cap);
+    if (!p) {
+        b->oom = 1;
+        return ERR_NOMEM;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
 
 void sbuf_put(sbuf_t *b, const void *s, size_t n)
 {
-    if (b->oom)
+    if (sbuf_grow(b, n))
         return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = mem_realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';

@@ -20,6 +20,11 @@ typedef struct sbuf {
 void sbuf_put(sbuf_t *b, const void *s, size_t n);
 void sbuf_puts(sbuf_t *b, const char *s);
 void sbuf_putc(sbuf_t *b, char c);
+/* Makes room for n more bytes and the NUL after them: on success
+ * b->cap - b->len > n, so a writer may fill p + len directly (and then
+ * must advance len and write the NUL itself). Returns 0, or ERR_NOMEM with
+ * oom set (also when oom was already set). */
+int sbuf_grow(sbuf_t *b, size_t n);
 /* Shortens to len bytes (no-op when longer than the content). */
 void sbuf_cut(sbuf_t *b, size_t len);
 /* Frees the buffer and empties b. */

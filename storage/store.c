@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "b64.h"
+#include "jenc.h"
 #include "mem.h"
 
 #define STORE_DEFAULT_COMPACT_MS (5u * 60u * 1000u)
@@ -385,11 +386,12 @@ static char *store_token_encode(uint64_t rev, const char *start, size_t len)
                           (json_int_t)rev, "start", start, len);
     if (!j)
         return NULL;
-    char *txt = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t n;
+    char *txt = jenc_dumps(j, &n);   /* insertion order: v, rv, start */
     json_decref(j);
     if (!txt)
         return NULL;
-    char *tok = b64_encode(txt, strlen(txt), B64_URL_RAW);
+    char *tok = b64_encode(txt, n, B64_URL_RAW);
     mem_free(txt);
     return tok;
 }

@@ -317,6 +317,76 @@ static void test_registry__update_rules(void **state)
     json_decref(o);
 }
 
+/* The stored bytes: json_dumps(JSON_COMPACT) of the object with apiVersion,
+ * kind and metadata first and no resourceVersion (built here the long way,
+ * as a new object). */
+static void expect_stored(fx_t *f, const char *key, const json_t *obj)
+{
+    json_t *o = json_object(), *meta = json_deep_copy(json_object_get(obj, "metadata"));
+    json_object_del(meta, "resourceVersion");
+    json_object_set(o, "apiVersion", json_object_get(obj, "apiVersion"));
+    json_object_set(o, "kind", json_object_get(obj, "kind"));
+    json_object_set_new(o, "metadata", meta);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) {
+        if (strcmp(k, "apiVersion") && strcmp(k, "kind") && strcmp(k, "metadata"))
+            json_object_set(o, k, v);
+    }
+    char *want = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    assert_non_null(want);
+    store_value_t got = {0};
+    err_t err = {0};
+    assert_int_equal(store_get(f->store, key, &got, &err), 0);
+    if (got.len != strlen(want) || memcmp(got.data, want, got.len))
+        fail_msg("stored:\n want %s\n  got %.*s", want, (int)got.len, got.data);
+    store_value_free(&got);
+    mem_free(want);
+}
+
+static void test_registry__stored_form(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "clusters");
+    const char *key = "/" SCOPE "/clusters/edge-1";
+    err_t err = {0};
+    json_t *o = create(f, k, NULL,
+                       "{\"spec\":{\"type\":\"physical\"},\"metadata\":{\"name\":\"edge-1\","
+                       "\"labels\":{\"b\":\"2\",\"a\":\"1\"},\"annotations\":{\"note\":"
+                       "\"say \\\"hi\\\"\\\\ \\n\\t\\u0001 </x> caf\\u00e9 \\u20ac \\ud83d\\ude00\"}},"
+                       "\"kind\":\"Cluster\",\"apiVersion\":\"scope.theriseunion.io/v1alpha1\"}",
+                       REG_FV_STRICT, NULL, &err);
+    assert_non_null(o);
+    expect_stored(f, key, o);
+
+    /* An update whose body carries resourceVersion mid-metadata and status. */
+    json_t *body = json_deep_copy(o), *meta = json_object_get(body, "metadata");
+    json_t *rv = json_incref(json_object_get(meta, "resourceVersion"));
+    json_object_del(meta, "resourceVersion");
+    json_t *rest = json_deep_copy(meta);
+    json_object_clear(meta);
+    json_object_set(meta, "name", json_object_get(rest, "name"));
+    json_object_set_new(meta, "resourceVersion", rv);
+    json_object_update(meta, rest);
+    json_decref(rest);
+    json_object_set_new(json_object_get(body, "spec"), "type", json_string("virtual"));
+    reg_write_opts_t wo = {.field_validation = REG_FV_STRICT, .field_manager = "t"};
+    reg_outcome_t oc = {.want_body = 1};
+    json_t *out = NULL;
+    assert_int_equal(reg_update(&f->reg, k, NULL, "edge-1", body, 0, &wo, &out, &oc, &err), 0);
+    expect_stored(f, key, out);
+    /* The response body is the stored bytes with resourceVersion put back. */
+    assert_non_null(oc.body);
+    json_t *sent = json_loadb(oc.body, oc.body_len, 0, NULL);
+    assert_true(json_equal(sent, out));
+    json_decref(sent);
+    mem_free(oc.body);
+    json_decref(out);
+    json_decref(body);
+    json_decref(o);
+}
+
 static void test_registry__patches(void **state)
 {
     fx_t *f = *state;
@@ -656,6 +726,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registry__unknown_fields_warn_and_ignore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__duplicate_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__update_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__stored_form, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__patches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__finalizers_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__list_selectors_and_pages, setup, teardown),
