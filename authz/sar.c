@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../storage/jenc.h"
 #include "../storage/jtok.h"
 #include "../storage/mem.h"
 #include "../storage/sbuf.h"
@@ -122,35 +123,6 @@ static int spec_attrs_text(sar_text_t *s, int spec, const char *groups_key, auth
     return 0;
 }
 
-/* A JSON string literal of s, escaped as jansson's encoder escapes. */
-static void put_json_str(sbuf_t *b, const char *s)
-{
-    sbuf_putc(b, '"');
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        sbuf_put(b, run, (size_t)(s - run));
-        char esc[8];
-        switch (c) {
-        case '"': sbuf_puts(b, "\\\""); break;
-        case '\\': sbuf_puts(b, "\\\\"); break;
-        case '\b': sbuf_puts(b, "\\b"); break;
-        case '\f': sbuf_puts(b, "\\f"); break;
-        case '\n': sbuf_puts(b, "\\n"); break;
-        case '\r': sbuf_puts(b, "\\r"); break;
-        case '\t': sbuf_puts(b, "\\t"); break;
-        default:
-            snprintf(esc, sizeof esc, "\\u%04X", c);
-            sbuf_puts(b, esc);
-        }
-        run = s + 1;
-    }
-    sbuf_put(b, run, (size_t)(s - run));
-    sbuf_putc(b, '"');
-}
-
 /* Drops a multi-byte sequence cut off at the end of s (a reason that
  * filled its buffer), so the answer stays valid UTF-8. */
 static void utf8_trim(char *s)
@@ -229,11 +201,16 @@ int authz_subject_access_review_text(authz_t *a, const char *body, size_t len,
     /* The shape authz_subject_access_review builds: kube-apiserver reads
      * only status. */
     sbuf_puts(&b, "{\"apiVersion\":");
-    put_json_str(&b, av);
+    jenc_append_str(&b, av, strlen(av));
     sbuf_puts(&b, ",\"kind\":\"SubjectAccessReview\",\"metadata\":{},\"status\":{\"allowed\":");
     sbuf_puts(&b, d == AUTHZ_ALLOW ? "true" : "false");
     sbuf_puts(&b, ",\"reason\":");
-    put_json_str(&b, reason);
+    /* The reason quotes names from the review and the URL; a cluster name
+     * that is not UTF-8 cannot be written back. */
+    if (jenc_append_str(&b, reason, strlen(reason)) == ERR_INVALID) {
+        rc = err_set(err, ERR_BAD_REQUEST, "the review names something that is not valid UTF-8");
+        goto out;
+    }
     if (d == AUTHZ_DENY)
         sbuf_puts(&b, ",\"denied\":true");
     sbuf_puts(&b, "}}");

@@ -180,6 +180,15 @@ static int put_key(sbuf_t *b, const char *key, size_t len)
     return rc ? rc : put1(b, ':');
 }
 
+int jenc_append_str(sbuf_t *b, const char *s, size_t len)
+{
+    size_t at = b->len;
+    int rc = b->oom ? ERR_NOMEM : put_string(b, s, len);
+    if (rc)
+        sbuf_cut(b, at);
+    return rc;
+}
+
 /* ---- numbers ------------------------------------------------------------------ */
 
 static int put_int(sbuf_t *b, json_int_t v)

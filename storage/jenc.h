@@ -58,6 +58,12 @@ int jenc_append_any(sbuf_t *b, const json_t *v);
  * ERR_NOMEM. */
 int jenc_append_key(sbuf_t *b, const char *key, size_t len);
 
+/* Appends len bytes of s as a JSON string literal, quoted and escaped as
+ * json_dumps writes a string value. Returns 0, ERR_NOMEM, or ERR_INVALID
+ * when s is not valid UTF-8; on failure b is cut back to its length on
+ * entry. */
+int jenc_append_str(sbuf_t *b, const char *s, size_t len);
+
 /* json_dumps(v, JSON_COMPACT): a NUL-terminated string the caller owns
  * (mem_free), with its length in *len when len is not NULL; NULL where
  * json_dumps returns NULL or when out of memory. */

@@ -94,6 +94,32 @@ static void test_jenc__texts(void **state)
     }
 }
 
+/* A string literal alone: what json_dumps writes for a string value, and
+ * invalid UTF-8 refused with the buffer as it was. */
+static void test_jenc__string_literals(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {"", "plain", "q\"b\\s/", "tab\tnl\n\x01\x1f\x7f",
+                                        "caf\xc3\xa9 \xf0\x9f\x98\x80"};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        json_t *v = json_string(texts[i]);
+        char *want = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        sbuf_t b = {0};
+        sbuf_puts(&b, "x");
+        assert_int_equal(jenc_append_str(&b, texts[i], strlen(texts[i])), 0);
+        assert_int_equal(b.len, strlen(want) + 1);
+        assert_memory_equal(b.p + 1, want, strlen(want));
+        sbuf_free(&b);
+        free(want);
+        json_decref(v);
+    }
+    sbuf_t b = {0};
+    sbuf_puts(&b, "x");
+    assert_int_equal(jenc_append_str(&b, "ok\xc3", 3), ERR_INVALID);
+    assert_int_equal(b.len, 1);
+    sbuf_free(&b);
+}
+
 static void test_jenc__control_characters(void **state)
 {
     (void)state;
@@ -522,6 +548,7 @@ int main(void)
     mem_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jenc__texts),
+        cmocka_unit_test(test_jenc__string_literals),
         cmocka_unit_test(test_jenc__control_characters),
         cmocka_unit_test(test_jenc__escapes_spelled_out),
         cmocka_unit_test(test_jenc__embedded_nul),
