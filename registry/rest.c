@@ -123,6 +123,7 @@ static char *encode_for_store(const json_t *obj, size_t *len)
     const json_t *meta = json_object_get(obj, "metadata");
     sbuf_t b = SBUF_INIT;
     int n = 0, rc = 0;
+    sbuf_grow(&b, 4096);  /* most objects fit: one allocation, no regrowth */
     sbuf_putc(&b, '{');
     for (size_t i = 0; i < 3 && !rc; i++) {
         const json_t *v = json_object_get(obj, first[i]);
@@ -748,6 +749,8 @@ static int put_with_rv(sbuf_t *b, const char *data, size_t len, uint64_t rev)
         return ERR_INTERNAL;
     size_t at = (size_t)(m - data) + sizeof mark - 1;
     char rv[48];
+    if (sbuf_grow(b, len + sizeof rv))
+        return ERR_NOMEM;
     int n = snprintf(rv, sizeof rv, "\"resourceVersion\":\"%" PRIu64 "\"%s", rev,
                      at < len && data[at] == '}' ? "" : ",");
     sbuf_put(b, data, at);
