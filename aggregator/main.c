@@ -294,7 +294,7 @@ int main(int argc, char **argv)
         goto out;
 
     reg_t reg = {.store = store, .review = review_hook, .review_arg = authz};
-    agg_api_t api = {.reg = &reg, .authz = authz, .authn = authn, .cluster_name = fl.cluster_name,
+    agg_api_t api = {.reg = &reg, .store = store, .authz = authz, .authn = authn, .cluster_name = fl.cluster_name,
                      .audit = audit, .max_inflight = fl.max_inflight};
     agg_server_config_t sc = {.bind_address = fl.bind_address, .port = fl.secure_port,
                               .cert_pem = cert, .key_pem = key, .client_ca_pem = trust,

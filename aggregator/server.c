@@ -801,7 +801,8 @@ static void route(agg_api_t *api, agg_req_t *req, authz_user_t *user, audit_rec_
             return;
         char *text = NULL;
         size_t len = 0;
-        if (authz_metrics(api->authz, &text, &len)) {
+        if (authz_metrics(api->authz, &text, &len) ||
+            (api->store && store_metrics(api->store, &text, &len))) {
             mem_free(text);
             send_code(req, ERR_NOMEM, NULL, NULL);
             return;

@@ -23,6 +23,7 @@
 
 typedef struct agg_api {
     reg_t *reg;
+    store_t *store;              /* for its metrics */
     authz_t *authz;
     agg_authn_t *authn;
     const char *cluster_name;

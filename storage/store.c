@@ -372,6 +372,48 @@ void store_get_stats(store_t *s, store_stats_t *st)
     s->be->stats(s, st);
 }
 
+int store_metrics(store_t *s, char **buf, size_t *len)
+{
+    store_stats_t st;
+    store_get_stats(s, &st);
+    char text[2048];
+    int n = snprintf(text, sizeof text,
+                     "# HELP edge_storage_revision The newest revision of the store.\n"
+                     "# TYPE edge_storage_revision gauge\n"
+                     "edge_storage_revision %" PRIu64 "\n"
+                     "# HELP edge_storage_compacted_revision History up to here is compacted.\n"
+                     "# TYPE edge_storage_compacted_revision gauge\n"
+                     "edge_storage_compacted_revision %" PRIu64 "\n"
+                     "# HELP edge_storage_commits_total Write transactions committed (each one "
+                     "durable write to disk, holding one or more writes).\n"
+                     "# TYPE edge_storage_commits_total counter\n"
+                     "edge_storage_commits_total %" PRIu64 "\n"
+                     "# HELP edge_storage_writes_total Writes committed.\n"
+                     "# TYPE edge_storage_writes_total counter\n"
+                     "edge_storage_writes_total %" PRIu64 "\n"
+                     "# HELP edge_storage_map_bytes Size of the database map.\n"
+                     "# TYPE edge_storage_map_bytes gauge\n"
+                     "edge_storage_map_bytes %zu\n"
+                     "# HELP edge_storage_watchers Open watches on the store.\n"
+                     "# TYPE edge_storage_watchers gauge\n"
+                     "edge_storage_watchers %zu\n"
+                     "# HELP edge_storage_watchers_overflowed_total Watches ended because they fell "
+                     "behind.\n"
+                     "# TYPE edge_storage_watchers_overflowed_total counter\n"
+                     "edge_storage_watchers_overflowed_total %" PRIu64 "\n",
+                     st.revision, st.compact_rev, st.commits, st.writes, st.map_size, st.watchers,
+                     st.watchers_overflowed);
+    if (n < 0 || (size_t)n >= sizeof text)
+        return ERR_INTERNAL;
+    char *p = mem_realloc(*buf, *len + (size_t)n + 1);
+    if (!p)
+        return ERR_NOMEM;
+    memcpy(p + *len, text, (size_t)n + 1);
+    *buf = p;
+    *len += (size_t)n;
+    return 0;
+}
+
 /* ---- lists and continue tokens ------------------------------------------ */
 
 /*

@@ -196,6 +196,10 @@ typedef struct store_stats {
 
 void store_get_stats(store_t *s, store_stats_t *st);
 
+/* The stats in Prometheus text format (edge_storage_*), appended to *buf
+ * (grown with mem_realloc; *len bytes so far). 0 or ERR_NOMEM. */
+int store_metrics(store_t *s, char **buf, size_t *len);
+
 /* ---- watch ---------------------------------------------------------- */
 
 typedef enum { STORE_PUT = 1, STORE_DELETE = 2 } store_event_type_t;

@@ -179,5 +179,16 @@ assert r["binding"] == "ops-edge-a" and r["scope"]["level"] == "NodeGroup", r
 assert r["rule"]["resources"] == ["nodes"], r
 PY
 # Metrics count decisions.
-curl -sk -H "Authorization: Bearer $ADMIN_TOKEN" "$URL/metrics" | grep -q 'edge_authorization_decisions_total{result="allowed"} [1-9]' \
-  || die "metrics"
+curl -sk -H "Authorization: Bearer $ADMIN_TOKEN" "$URL/metrics" >"$WORK/metrics.txt"
+grep -q 'edge_authorization_decisions_total{result="allowed"} [1-9]' "$WORK/metrics.txt" \
+  || die "metrics: $(head -20 "$WORK/metrics.txt")"
+# and storage: every fixture object above was one committed write, and
+# the revision counts them all.
+/usr/bin/python3 - "$WORK/metrics.txt" <<'PY' || die "storage metrics: $(grep edge_storage "$WORK/metrics.txt")"
+import sys
+m = dict(l.split() for l in open(sys.argv[1]) if l.startswith("edge_storage_"))
+commits, writes, rev = (int(m["edge_storage_" + k]) for k in ("commits_total", "writes_total", "revision"))
+assert 1 <= commits <= writes, m
+assert writes == rev, m   # nothing deleted, compacted or failed: one revision per write
+assert int(m["edge_storage_map_bytes"]) > 0, m
+PY
