@@ -532,6 +532,21 @@ static json_t *build(const char *text, const jtok_t *t, uint32_t i, char *scratc
     }
 }
 
+json_t *jtok_value(const char *text, const jtok_t *toks, int i)
+{
+    if (i < 0)
+        return NULL;
+    /* Strings are decoded into scratch; none is longer than the value. */
+    size_t len = toks[i].len;
+    char small[512], *scratch = len + 1 > sizeof small ? mem_alloc(len + 1) : small;
+    json_t *v = scratch ? build(text, toks, (uint32_t)i, scratch,
+                                scratch == small ? sizeof small : len + 1, 0)
+                        : NULL;
+    if (scratch != small)
+        mem_free(scratch);
+    return v;
+}
+
 json_t *jtok_loadb(const char *text, size_t len, size_t flags, json_error_t *error)
 {
     if (flags & ~(size_t)JSON_REJECT_DUPLICATES)

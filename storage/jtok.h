@@ -68,6 +68,11 @@ int jtok_item(const jtok_t *toks, int arr, uint32_t i);
  * as json_string_value's does. */
 int jtok_str(const char *text, const jtok_t *t, char *buf, size_t cap);
 
+/* The jansson value of token i and its subtree (a new reference), as
+ * json_loadb would decode that part of the text; NULL when i < 0 or out
+ * of memory. */
+json_t *jtok_value(const char *text, const jtok_t *toks, int i);
+
 /* json_loadb(text, len, flags, error), faster: the text is tokenized in
  * place and the tree built from the tokens, a few times quicker than
  * jansson's own reader on the objects this server stores. flags: 0 or

@@ -176,6 +176,15 @@ static void test_jtok__lookups(void **state)
     assert_string_equal(s, "i2");
     assert_int_equal(jtok_item(t, cd, 3), -1);
     assert_int_equal(jtok_get(doc, t, cd, "a"), -1);
+    /* a subtree as a jansson value */
+    json_t *sub = jtok_value(doc, t, a), *want = json_loads("{\"x\":[1,{\"y\":2}],\"z\":\"q\"}", 0, NULL);
+    assert_true(json_equal(sub, want));
+    json_decref(sub);
+    json_decref(want);
+    sub = jtok_value(doc, t, jtok_get(doc, t, 0, "cd"));
+    assert_int_equal(json_array_size(sub), 3);
+    json_decref(sub);
+    assert_null(jtok_value(doc, t, -1));
     /* a buffer too small is refused, not overrun */
     assert_int_equal(jtok_str(doc, &t[jtok_get(doc, t, 0, "b")], s, 3), -1);
 }
