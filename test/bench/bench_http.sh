@@ -167,6 +167,9 @@ echo
 echo "1. writes, 1 KB objects, $CONNS connections"
 wrk_run "edge creates" create edge BENCH_PREFIX=c
 CREATE_RATE=$R_RATE
+# Group commit at work: writes per durable commit, from the server's metrics.
+ecurl "$EDGE/metrics" | awk '$1 == "edge_storage_commits_total" { c = $2 } $1 == "edge_storage_writes_total" { w = $2 }
+  END { if (c > 0) printf "  %-20s %d writes in %d commits, %.1f writes per commit\n", "edge group commit", w, c, w / c }'
 wrk_run "etcd puts" etcd_put etcd BENCH_PREFIX=c
 PUT_RATE=$R_RATE
 
