@@ -22,8 +22,9 @@
  *    bodies, one per line, as kube-apiserver's webhook client sends them.
  *
  * 2. Unless --load-only, builds the authorizer on the store and measures:
- *    - the time authz_new takes to index the fixture, and the process's
- *      memory (VmRSS, RssAnon) before and after;
+ *    - the time authz_new takes to index the fixture, the process's memory
+ *      (VmRSS, RssAnon) before and after, and the heap the index holds
+ *      (malloc's own count, per IAMRoleBinding);
  *    - the decisions of the mix, checked once against what the fixture
  *      implies (any difference is printed), with where each allow came from;
  *    - authz_authorize latency over 200,000 decisions from 2 threads (p50,
@@ -55,6 +56,7 @@
  */
 #include <inttypes.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -717,6 +719,15 @@ typedef struct mem_kb {
     long rss, anon, file;
 } mem_kb_t;
 
+/* Bytes of heap in use (every arena, plus chunks malloc mapped on their
+ * own), as malloc counts them: what the program asked for plus malloc's
+ * per-chunk header and rounding. Freed memory is not counted. */
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
 static mem_kb_t read_mem(void)
 {
     mem_kb_t m = {0, 0, 0};
@@ -954,6 +965,7 @@ int main(int argc, char **argv)
      * fixture plan, the request mix and the open store; what authz_new
      * adds is the index (plus heap the JSON decoding left behind). */
     mem_kb_t m0 = read_mem();
+    size_t h0 = heap_in_use();
     authz_t *a;
     double t0 = now_s();
     if (authz_new(s, CLUSTER, &a, &err)) {
@@ -962,12 +974,17 @@ int main(int argc, char **argv)
     }
     double build = now_s() - t0;
     mem_kb_t m1 = read_mem();
+    size_t h1 = heap_in_use();
     printf("index: built in %.2f s at revision %" PRIu64 "\n", build, authz_revision(a));
     printf("  process memory before authz_new: VmRSS %.1f MB, RssAnon %.1f MB\n", m0.rss / 1024.0,
            m0.anon / 1024.0);
     printf("  process memory after authz_new:  VmRSS %.1f MB, RssAnon %.1f MB (RssFile %.1f MB: "
            "LMDB pages read); index about %.1f MB anonymous\n",
            m1.rss / 1024.0, m1.anon / 1024.0, m1.file / 1024.0, (m1.anon - m0.anon) / 1024.0);
+    /* The whole index (templates, roles, workspaces and node groups too)
+     * over the bindings: an upper bound on what one binding costs. */
+    printf("  heap in use by the index: %.1f MB, %.0f bytes per IAMRoleBinding (mallinfo2)\n",
+           (double)(h1 - h0) / 1048576.0, (double)(h1 - h0) / f.bindings);
 
     /* Every request once, single thread: the decision must be what the
      * fixture implies; the reason says at which scope an allow came from.
@@ -1031,10 +1048,11 @@ int main(int argc, char **argv)
     printf("  p99 %.3f ms vs target < 1 ms: %s\n", dec.p99 * 1e3, dec.p99 < 1e-3 ? "yes" : "NO");
     printf("  process memory at the end: VmRSS %.1f MB, RssAnon %.1f MB\n", m2.rss / 1024.0,
            m2.anon / 1024.0);
-    printf("AUTHZ_RESULT build_s=%.3f rss_mb=%.1f anon_mb=%.1f index_mb=%.1f dps=%.0f "
+    printf("AUTHZ_RESULT build_s=%.3f rss_mb=%.1f anon_mb=%.1f index_mb=%.1f heap_b_per_binding=%.0f dps=%.0f "
            "p50us=%.1f p99us=%.1f p999us=%.1f maxus=%.1f json_p50us=%.1f json_rate=%.0f "
            "web_p50us=%.1f web_p99us=%.1f web_rate=%.0f wrong=%d allowed=%d noopinion=%d denied=%d\n",
-           build, m1.rss / 1024.0, m1.anon / 1024.0, (m1.anon - m0.anon) / 1024.0, dec.rate,
+           build, m1.rss / 1024.0, m1.anon / 1024.0, (m1.anon - m0.anon) / 1024.0,
+           (double)(h1 - h0) / f.bindings, dec.rate,
            dec.p50 * 1e6, dec.p99 * 1e6, dec.p999 * 1e6, dec.max * 1e6, ref.p50 * 1e6, ref.rate,
            web.p50 * 1e6, web.p99 * 1e6, web.rate, wrong + (int)dec.failures, got[AUTHZ_ALLOW],
            got[AUTHZ_NO_OPINION], got[AUTHZ_DENY]);
