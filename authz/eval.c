@@ -94,10 +94,11 @@ static void push_list(chain_t *c, const authz__map_t *m, const char *cluster, co
 {
     char key[600];
     snprintf(key, sizeof key, "%s/%s", cluster, name);
-    const authz__ptrs_t *l = authz__map_get(m, key);
+    const authz__bucket_t *l = authz__multi_get(m, key);
+    void *const *v = l ? authz__bucket_items(l) : NULL;
     for (size_t i = 0; l && i < l->n; i++) {
         /* Workspaces and NodeGroups both start with their name. */
-        const char *const *owner_name = l->v[i];
+        const char *const *owner_name = v[i];
         push(c, level, cluster, *owner_name);
     }
 }
@@ -270,9 +271,10 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
                 snprintf(gkey, sizeof gkey, "g:%s", groups[g - 1]);
                 key = gkey;
             }
-            const authz__ptrs_t *l = authz__bindings_at(a, key, s);
+            const authz__bucket_t *l = authz__bindings_at(a, key, s);
+            void *const *v = l ? authz__bucket_items(l) : NULL;
             for (size_t j = 0; l && j < l->n; j++)
-                authz__ptrs_add(&here, l->v[j]);
+                authz__ptrs_add(&here, v[j]);
         }
         candidates_unique(&here);
         json_t *tb = trace ? json_array() : NULL;
