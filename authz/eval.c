@@ -225,19 +225,25 @@ static void request_text(const authz_attrs_t *at, char *buf, size_t n)
                  !empty(at->name) ? at->name : "");
 }
 
-static int ptr_cmp(const void *x, const void *y)
+/* By storage-key name, unique to a binding (the same binding compares
+ * equal to itself only). */
+static int binding_cmp(const void *x, const void *y)
 {
-    uintptr_t a = (uintptr_t)*(void *const *)x, b = (uintptr_t)*(void *const *)y;
-    return a < b ? -1 : a > b;
+    const authz__binding_t *a = *(void *const *)x, *b = *(void *const *)y;
+    return a == b ? 0 : strcmp(a->key, b->key);
 }
 
 /* A binding reached through the user and several groups is looked at
- * once: sort and drop repeats, O(n log n) in the subject's bindings. */
+ * once: sort and drop repeats, O(n log n) in the subject's bindings.
+ * The order is the bindings' names in storage, the order a snapshot loads
+ * them in: which binding a reason names when several match at one scope,
+ * and the order of a trace's and a PermissionReview's entries, do not
+ * depend on where the heap happened to put each binding. */
 static void candidates_unique(authz__ptrs_t *c)
 {
     if (c->n < 2)
         return;
-    qsort(c->v, c->n, sizeof *c->v, ptr_cmp);
+    qsort(c->v, c->n, sizeof *c->v, binding_cmp);
     size_t m = 1;
     for (size_t i = 1; i < c->n; i++)
         if (c->v[i] != c->v[m - 1])

@@ -643,6 +643,54 @@ static void test_authz__shared_buckets(void **state)
     assert_int_equal(ask_r(f, "alice", "shop", NULL, 0), AUTHZ_ALLOW);
 }
 
+/* Several bindings of one subject at one scope: a reason names, and a
+ * trace and a PermissionReview list, them in the order of their names,
+ * whatever order they were written (or rewritten) in. */
+static void test_authz__same_scope_in_name_order(void **state)
+{
+    fx_t *f = *state;
+    static const char *const names[] = {"ora-z", "ora-m", "ora-a"};
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < 3; i++) {
+            char key[96], body[512];
+            snprintf(key, sizeof key, "/iam.theriseunion.io/iamrolebindings/%s", names[i]);
+            snprintf(body, sizeof body,
+                     "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"roleRef\":{\"name\":\"viewer\"},"
+                     "\"subjects\":[{\"kind\":\"%s\",\"name\":\"%s\"}],\"scope\":{\"level\":"
+                     "\"Namespace\",\"name\":\"bank\"}}}",
+                     names[i], i == 1 ? "Group" : "User", i == 1 ? "ops" : "ora");
+            put(f, key, body);
+        }
+        synced(f);
+        char reason[512];
+        authz_attrs_t at = POD("get", "bank", "p");
+        assert_int_equal(ask(f, "ora", "ops", &at, reason, sizeof reason), AUTHZ_ALLOW);
+        assert_string_equal(reason, "allowed by IAMRoleBinding ora-a (IAMRole viewer) at Namespace bank");
+        json_t *ar = json_loads("{\"spec\":{\"user\":\"ora\",\"groups\":[\"ops\"],\"resourceAttributes\":"
+                                "{\"namespace\":\"bank\",\"verb\":\"get\",\"resource\":\"pods\"}}}", 0, NULL);
+        err_t err = {0};
+        assert_int_equal(authz_access_review(f->authz, ar, &err), 0);
+        json_t *here = json_object_get(json_array_get(json_object_get(json_object_get(ar, "status"), "trace"), 0),
+                                       "bindings");
+        assert_int_equal(json_array_size(here), 3);
+        for (size_t i = 0; i < 3; i++)
+            assert_string_equal(json_string_value(json_object_get(json_array_get(here, i), "binding")),
+                                names[2 - i]);
+        json_decref(ar);
+        json_t *pr = json_loads("{\"spec\":{\"user\":\"ora\",\"groups\":[\"ops\"],\"scope\":"
+                                "{\"level\":\"Namespace\",\"name\":\"bank\"}}}", 0, NULL);
+        assert_int_equal(authz_permission_review(f->authz, pr, &err), 0);
+        json_t *rules = json_object_get(json_object_get(pr, "status"), "rules");
+        assert_int_equal(json_array_size(rules), 3);
+        for (size_t i = 0; i < 3; i++)
+            assert_string_equal(json_string_value(json_object_get(json_array_get(rules, i), "binding")),
+                                names[2 - i]);
+        json_decref(pr);
+        /* The second round writes them again: new blocks, wherever the
+         * heap puts them; the same answers. */
+    }
+}
+
 /*
  * What one IAMRoleBinding costs the index, measured: the authorizer built
  * on a store holding 10,000 more bindings than the fixture, less the
@@ -724,6 +772,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_authz__fails_closed_on_overflow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__binding_subjects_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__shared_buckets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__same_scope_in_name_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__memory_per_binding, setup, teardown),
     };
     return cmocka_run_group_tests_name("authz", tests, NULL, NULL);
