@@ -2,6 +2,7 @@
  * In-process authorization benchmark (not a test: prints figures).
  *
  *   bench_authz DATA_DIR USERS WORKSPACES BINDINGS [--load-only] [--requests FILE]
+ *               [--managed-fields]
  *
  * 1. Fixture. Writes, straight into an LMDB store at DATA_DIR (no fsync,
  *    history compacted afterwards as a long-running server's would be):
@@ -20,6 +21,10 @@
  *    is.
  *    --requests FILE writes the request mix below as SubjectAccessReview v1
  *    bodies, one per line, as kube-apiserver's webhook client sends them.
+ *    --managed-fields stores each IAMRoleBinding as one that kubectl applied
+ *    looks (~1.7 KB): a last-applied-configuration annotation and two
+ *    metadata.managedFields entries, which the authorizer never reads but
+ *    its follower must get past (the index build time measures that).
  *
  * 2. Unless --load-only, builds the authorizer on the store and measures:
  *    - the time authz_new takes to index the fixture, the process's memory
@@ -134,6 +139,7 @@ static const char *const level_names[] = {"Workspace", "Namespace", "NodeGroup",
 
 typedef struct fixture {
     int users, workspaces, bindings;
+    int managed;                 /* --managed-fields */
     /* per binding */
     unsigned char *level, *role;
     int *scope;                  /* workspace, namespace (ws*3+k) or node group index */
@@ -372,6 +378,41 @@ static const struct {
                           "{\"nonResourceURLs\":[\"*\"],\"verbs\":[\"*\"]}"},
 };
 
+/* What kubectl apply leaves in a binding's metadata besides its labels:
+ * the applied object as an annotation (JSON in a JSON string), and the
+ * fields each manager owns. Appended to metadata as `,"annotations":...`. */
+static void managed_fields(const char *name, const char *role, const char *level,
+                           const char *spec, char *out, size_t n)
+{
+    char applied[1024], esc[1400];
+    snprintf(applied, sizeof applied,
+             "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"IAMRoleBinding\","
+             "\"metadata\":{\"annotations\":{},\"labels\":{\"iam.theriseunion.io/role\":\"%s\","
+             "\"iam.theriseunion.io/scope-level\":\"%s\"},\"name\":\"%s\"},\"spec\":%s}",
+             role, level, name, spec);
+    size_t k = 0;
+    for (const char *c = applied; *c && k + 3 < sizeof esc; c++) {
+        if (*c == '"' || *c == '\\')
+            esc[k++] = '\\';
+        esc[k++] = *c;
+    }
+    esc[k] = '\0';
+    snprintf(out, n,
+             ",\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"%s\\n\"},"
+             "\"managedFields\":[{\"manager\":\"kubectl-client-side-apply\",\"operation\":\"Update\","
+             "\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"time\":\"2026-01-15T10:00:00Z\","
+             "\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:metadata\":{\"f:annotations\":{\".\":{},"
+             "\"f:kubectl.kubernetes.io/last-applied-configuration\":{}},\"f:labels\":{\".\":{},"
+             "\"f:iam.theriseunion.io/role\":{},\"f:iam.theriseunion.io/scope-level\":{}}},"
+             "\"f:spec\":{\".\":{},\"f:roleRef\":{\".\":{},\"f:name\":{}},\"f:scope\":{\".\":{},"
+             "\"f:cluster\":{},\"f:level\":{},\"f:name\":{}},\"f:subjects\":{}}}},"
+             "{\"manager\":\"edge-iam-controller\",\"operation\":\"Update\","
+             "\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"time\":\"2026-01-15T10:00:05Z\","
+             "\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{"
+             "\"f:iam.theriseunion.io/scope-level\":{}}}}}]",
+             esc);
+}
+
 static void write_fixture(store_t *s, const fixture_t *f)
 {
     writer_t *w = xcalloc(1, sizeof *w);
@@ -458,14 +499,19 @@ static void write_fixture(store_t *s, const fixture_t *f)
             snprintf(scope, sizeof scope, "{\"level\":\"Platform\"}");
             break;
         }
+        char spec[400], extra[3072] = "";
+        snprintf(spec, sizeof spec, "{\"roleRef\":{\"name\":\"%s\"},\"subjects\":[%s],\"scope\":%s}",
+                 role_names[f->role[i]], subj, scope);
+        if (f->managed)
+            managed_fields(name, role_names[f->role[i]], level_names[f->level[i]], spec, extra,
+                           sizeof extra);
         snprintf(w->key, sizeof w->key, "/iam.theriseunion.io/iamrolebindings/%s", name);
         put(w, snprintf(w->val, sizeof w->val,
                         META("IAMRoleBinding", "iam.theriseunion.io")
                         ",\"labels\":{\"iam.theriseunion.io/role\":\"%s\","
-                        "\"iam.theriseunion.io/scope-level\":\"%s\"}},\"spec\":{"
-                        "\"roleRef\":{\"name\":\"%s\"},\"subjects\":[%s],\"scope\":%s}}",
-                        name, ++uid, role_names[f->role[i]], level_names[f->level[i]],
-                        role_names[f->role[i]], subj, scope));
+                        "\"iam.theriseunion.io/scope-level\":\"%s\"}%s},\"spec\":%s}",
+                        name, ++uid, role_names[f->role[i]], level_names[f->level[i]], extra,
+                        spec));
     }
     printf("  wrote %ld objects: %zu RoleTemplates, %d IAMRoles, %d Workspaces (%d namespaces), "
            "%d NodeGroups (%d nodes), %d IAMRoleBindings\n",
@@ -867,7 +913,7 @@ static void print_fig(const char *what, const figures_t *f)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_authz DATA_DIR USERS WORKSPACES BINDINGS [--load-only] "
-                    "[--requests FILE]\n");
+                    "[--requests FILE] [--managed-fields]\n");
     exit(2);
 }
 
@@ -888,6 +934,8 @@ int main(int argc, char **argv)
             load_only = 1;
         else if (!strcmp(argv[i], "--requests") && i + 1 < argc)
             req_file = argv[++i];
+        else if (!strcmp(argv[i], "--managed-fields"))
+            f.managed = 1;
         else
             usage();
     }
