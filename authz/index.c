@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../storage/jraw.h"
 #include "../storage/mem.h"
 #include "authz_internal.h"
 
@@ -105,14 +106,82 @@ static void nodegroup_free(void *p)
 
 /* ---- parsing -------------------------------------------------------------------- */
 
-static authz__template_t *template_parse(const json_t *o)
+/*
+ * What the index reads of a stored object: metadata.name, metadata.labels
+ * (RoleTemplates) and spec, each a new reference or NULL when absent.
+ *
+ * A stored object is ~1.7 KB, mostly metadata.managedFields and
+ * annotations the index never reads, so the follower does not decode it:
+ * jraw finds the spans of these members and only they are decoded, which
+ * gives the same values json_loadb of the whole text would (jraw checks
+ * the whole text as jansson does, and a repeated key resolves to its last
+ * occurrence in both). Text jraw refuses, or that is not an object, is
+ * decoded whole with jansson, as it always was, so whatever jansson
+ * accepts is read the same way and whatever it refuses is still ignored.
+ */
+typedef struct parts {
+    json_t *name, *labels, *spec;
+} parts_t;
+
+static void parts_free(parts_t *o)
+{
+    json_decref(o->name);
+    json_decref(o->labels);
+    json_decref(o->spec);
+    *o = (parts_t){NULL, NULL, NULL};
+}
+
+static json_t *span_decode(jraw_span_t v)
+{
+    return v.p ? json_loadb(v.p, v.len, JSON_DECODE_ANY, NULL) : NULL;
+}
+
+/* 0; ERR_NOMEM; ERR_BAD_REQUEST or ERR_INVALID when the text is not a
+ * well-formed object (the caller decodes it whole). */
+static int parts_scan(const char *text, size_t len, int labels, parts_t *o)
+{
+    static const char *const top[] = {"metadata", "spec"};
+    static const char *const meta[] = {"name", "labels"};
+    jraw_span_t t[2], m[2] = {{NULL, 0}, {NULL, 0}};
+    int rc = jraw_members(text, len, top, t, 2);
+    if (rc)
+        return rc;
+    /* metadata that is not an object has no name, as json_object_get says */
+    if (t[0].p && jraw_members(t[0].p, t[0].len, meta, m, labels ? 2 : 1) == ERR_BAD_REQUEST)
+        return ERR_BAD_REQUEST;  /* cannot happen: the whole text was checked */
+    o->name = span_decode(m[0]);
+    o->labels = span_decode(m[1]);
+    o->spec = span_decode(t[1]);
+    if ((m[0].p && !o->name) || (m[1].p && !o->labels) || (t[1].p && !o->spec)) {
+        parts_free(o);
+        return ERR_NOMEM;
+    }
+    return 0;
+}
+
+/* The whole text, with jansson. 0, or ERR_BAD_REQUEST when it does not
+ * decode (or memory ran out). */
+static int parts_decode(const char *text, size_t len, parts_t *o)
+{
+    json_t *j = json_loadb(text, len, 0, NULL);
+    if (!j)
+        return ERR_BAD_REQUEST;
+    const json_t *md = json_object_get(j, "metadata");
+    o->name = json_incref(json_object_get(md, "name"));
+    o->labels = json_incref(json_object_get(md, "labels"));
+    o->spec = json_incref(json_object_get(j, "spec"));
+    json_decref(j);
+    return 0;
+}
+
+static authz__template_t *template_parse(const parts_t *o)
 {
     authz__template_t *t = mem_calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    const json_t *spec = json_object_get(o, "spec");
-    t->name = dup_or_empty(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")));
-    t->labels = json_incref(json_object_get(json_object_get(o, "metadata"), "labels"));
+    const json_t *spec = o->spec;
+    t->name = dup_or_empty(json_string_value(o->name));
+    t->labels = json_incref(o->labels);
     if (!t->name || authz__rules_parse(json_object_get(spec, "rules"), &t->rules) ||
         authz__rules_parse(json_object_get(spec, "denyRules"), &t->deny) ||
         authz__strs_parse(json_object_get(spec, "uiPermissions"), &t->ui)) {
@@ -122,13 +191,13 @@ static authz__template_t *template_parse(const json_t *o)
     return t;
 }
 
-static authz__role_t *role_parse(const json_t *o)
+static authz__role_t *role_parse(const parts_t *o)
 {
     authz__role_t *r = mem_calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    const json_t *spec = json_object_get(o, "spec");
-    r->name = dup_or_empty(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")));
+    const json_t *spec = o->spec;
+    r->name = dup_or_empty(json_string_value(o->name));
     const json_t *sel = json_object_get(spec, "templateSelector");
     r->selector = json_is_object(sel) ? json_incref((json_t *)sel) : NULL;
     if (!r->name || authz__strs_parse(json_object_get(spec, "templateRefs"), &r->refs) ||
@@ -164,14 +233,14 @@ static const char *text_put(char **p, const char *s)
 }
 
 /* key: the name in the object's storage key. */
-static authz__binding_t *binding_parse(const authz_t *a, const char *key, const json_t *o)
+static authz__binding_t *binding_parse(const authz_t *a, const char *key, const parts_t *o)
 {
-    const json_t *spec = json_object_get(o, "spec");
+    const json_t *spec = o->spec;
     const json_t *scope = json_object_get(spec, "scope");
     const json_t *subjects = json_object_get(spec, "subjects");
     int level = authz__level_parse(sv(scope, "level"));
     const char *cluster = sv(scope, "cluster");
-    const char *name = json_string_value(json_object_get(json_object_get(o, "metadata"), "name"));
+    const char *name = json_string_value(o->name);
     const char *role = sv(json_object_get(spec, "roleRef"), "name");
     cluster = cluster && *cluster ? cluster : a->cluster;
     const char *scope_name = sv(scope, "name"), *scope_ns = sv(scope, "namespace");
@@ -219,14 +288,14 @@ static authz__binding_t *binding_parse(const authz_t *a, const char *key, const 
     return b;
 }
 
-static authz__workspace_t *workspace_parse(const authz_t *a, const json_t *o)
+static authz__workspace_t *workspace_parse(const authz_t *a, const parts_t *o)
 {
     authz__workspace_t *w = mem_calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    const json_t *nss = json_object_get(json_object_get(o, "spec"), "namespaces");
+    const json_t *nss = json_object_get(o->spec, "namespaces");
     size_t n = json_array_size(nss);
-    w->name = dup_or_empty(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")));
+    w->name = dup_or_empty(json_string_value(o->name));
     w->ns_cluster = mem_calloc(n + 1, sizeof *w->ns_cluster);
     w->ns_name = mem_calloc(n + 1, sizeof *w->ns_name);
     if (!w->name || !w->ns_cluster || !w->ns_name) {
@@ -247,14 +316,14 @@ static authz__workspace_t *workspace_parse(const authz_t *a, const json_t *o)
     return w;
 }
 
-static authz__nodegroup_t *nodegroup_parse(const authz_t *a, const json_t *o)
+static authz__nodegroup_t *nodegroup_parse(const authz_t *a, const parts_t *o)
 {
     authz__nodegroup_t *g = mem_calloc(1, sizeof *g);
     if (!g)
         return NULL;
-    const json_t *spec = json_object_get(o, "spec");
+    const json_t *spec = o->spec;
     const char *c = sv(spec, "cluster");
-    g->name = dup_or_empty(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")));
+    g->name = dup_or_empty(json_string_value(o->name));
     g->cluster = mem_strdup(c && *c ? c : a->cluster);
     if (!g->name || !g->cluster || authz__strs_parse(json_object_get(spec, "nodes"), &g->nodes)) {
         nodegroup_free(g);
@@ -441,10 +510,16 @@ static void apply(authz_t *a, const char *key, const char *value, size_t len)
     kind_t k = kind_of(key, &name);
     if (k == K_NONE)
         return;
-    json_t *o = value ? json_loadb(value, len, 0, NULL) : NULL;
-    if (value && !o) {
-        fprintf(stderr, "authz: %s does not decode; ignored\n", key);
-        return;
+    parts_t parts = {NULL, NULL, NULL};
+    const parts_t *o = value ? &parts : NULL;
+    if (value) {
+        int rc = parts_scan(value, len, k == K_TEMPLATE, &parts);
+        if (rc == ERR_BAD_REQUEST || rc == ERR_INVALID)
+            rc = parts_decode(value, len, &parts);
+        if (rc) {
+            fprintf(stderr, "authz: %s does not decode; ignored\n", key);
+            return;
+        }
     }
     void *old = NULL;
     switch (k) {
@@ -515,7 +590,7 @@ static void apply(authz_t *a, const char *key, const char *value, size_t len)
     default:
         break;
     }
-    json_decref(o);
+    parts_free(&parts);
 }
 
 /* ---- snapshot and follower --------------------------------------------------------- */

@@ -691,6 +691,91 @@ static void test_authz__same_scope_in_name_order(void **state)
     }
 }
 
+/* Stored text in the forms the follower meets: the server's own (apiVersion
+ * and kind first, managedFields and annotations the index skips), escapes
+ * in the name, a repeated key (the last counts, as jansson reads it), a
+ * storage key that differs from metadata.name, text that is JSON but not an
+ * object, and text that does not decode (ignored: the previous version
+ * stays, as it always has). */
+static void test_authz__stored_object_forms(void **state)
+{
+    fx_t *f = *state;
+    char reason[512];
+    const char *key = "/iam.theriseunion.io/iamrolebindings/eve";
+    put(f, key,
+        "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"IAMRoleBinding\","
+        "\"metadata\":{\"name\":\"eve\",\"uid\":\"u-1\",\"labels\":{\"a\":\"b\"},"
+        "\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":"
+        "\"{\\\"metadata\\\":{\\\"name\\\":\\\"evil\\\"},\\\"spec\\\":{}}\"},"
+        "\"managedFields\":[{\"manager\":\"kubectl\",\"operation\":\"Apply\","
+        "\"fieldsV1\":{\"f:spec\":{\"f:scope\":{\"f:name\":{}},\"f:subjects\":{}}}}]},"
+        "\"spec\":{\"roleRef\":{\"name\":\"viewer\"},\"subjects\":[{\"kind\":\"User\","
+        "\"name\":\"eve\"}],\"scope\":{\"level\":\"Namespace\",\"name\":\"bank\"}},"
+        "\"status\":{\"spec\":{\"scope\":{\"level\":\"Platform\"}}}}");
+    synced(f);
+    assert_int_equal(ask_r(f, "eve", "bank", reason, sizeof reason), AUTHZ_ALLOW);
+    assert_string_equal(reason, "allowed by IAMRoleBinding eve (IAMRole viewer) at Namespace bank");
+    assert_int_equal(ask_r(f, "eve", "shop", NULL, 0), AUTHZ_NO_OPINION);
+    /* Escapes decode; the last of two "spec"s counts; whitespace. */
+    put(f, key,
+        "{ \"metadata\" : { \"name\" : \"\\u00e9ve \\\"2\\\"\" } ,"
+        " \"spec\" : {\"roleRef\":{\"name\":\"viewer\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"eve\"}],"
+        "\"scope\":{\"level\":\"Namespace\",\"name\":\"bank\"}},\n"
+        " \"spec\" : {\"roleRef\":{\"name\":\"viewer\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"eve\"}],"
+        "\"scope\":{\"level\":\"Namespace\",\"name\":\"shop\"}} }");
+    synced(f);
+    assert_int_equal(ask_r(f, "eve", "bank", NULL, 0), AUTHZ_NO_OPINION);
+    assert_int_equal(ask_r(f, "eve", "shop", reason, sizeof reason), AUTHZ_ALLOW);
+    assert_string_equal(reason, "allowed by IAMRoleBinding \xc3\xa9ve \"2\" (IAMRole viewer) at Namespace shop");
+    /* Text that does not decode is ignored: the last good version stays. */
+    put(f, key, "{\"metadata\":{\"name\":\"eve\"},\"spec\":{\"roleRef\":");
+    put(f, key, "{\"metadata\":{\"name\":\"eve\"},\"spec\":{}} trailing");
+    put(f, key, "{\"metadata\":{\"name\":\"eve\"},\"spec\":{\"x\":\"\\ud800\"}}");
+    synced(f);
+    assert_int_equal(ask_r(f, "eve", "shop", NULL, 0), AUTHZ_ALLOW);
+    /* JSON that is not an object: decoded as before, a binding of nothing. */
+    put(f, key, "[{\"metadata\":{\"name\":\"eve\"}}]");
+    synced(f);
+    assert_int_equal(ask_r(f, "eve", "shop", NULL, 0), AUTHZ_NO_OPINION);
+    /* metadata that is not an object: no name, the binding still works. */
+    put(f, key, "{\"metadata\":[\"eve\"],\"spec\":{\"roleRef\":{\"name\":\"viewer\"},\"subjects\":"
+                "[{\"kind\":\"User\",\"name\":\"eve\"}],\"scope\":{\"level\":\"Namespace\",\"name\":\"shop\"}}}");
+    synced(f);
+    assert_int_equal(ask_r(f, "eve", "shop", reason, sizeof reason), AUTHZ_ALLOW);
+    assert_string_equal(reason, "allowed by IAMRoleBinding  (IAMRole viewer) at Namespace shop");
+    /* Stored under one name, called another: the storage key is what a
+     * later write or delete finds it by. */
+    const char *k2 = "/iam.theriseunion.io/iamrolebindings/stored-name";
+    put(f, k2, BINDING("called-name", "viewer", "[{\"kind\":\"User\",\"name\":\"fay\"}]",
+                       "{\"level\":\"Namespace\",\"name\":\"bank\"}"));
+    synced(f);
+    assert_int_equal(ask_r(f, "fay", "bank", reason, sizeof reason), AUTHZ_ALLOW);
+    assert_string_equal(reason, "allowed by IAMRoleBinding called-name (IAMRole viewer) at Namespace bank");
+    put(f, k2, BINDING("called-name", "viewer", "[{\"kind\":\"User\",\"name\":\"fay\"}]",
+                       "{\"level\":\"Namespace\",\"name\":\"shop\"}"));
+    synced(f);
+    assert_int_equal(ask_r(f, "fay", "bank", NULL, 0), AUTHZ_NO_OPINION);
+    assert_int_equal(ask_r(f, "fay", "shop", NULL, 0), AUTHZ_ALLOW);
+    del(f, k2);
+    del(f, key);
+    synced(f);
+    assert_int_equal(ask_r(f, "fay", "shop", NULL, 0), AUTHZ_NO_OPINION);
+    assert_int_equal(ask_r(f, "eve", "shop", NULL, 0), AUTHZ_NO_OPINION);
+    /* A template's labels come from its metadata, however it is spelled. */
+    put(f, "/iam.theriseunion.io/iamroles/picky",
+        ROLE("picky", "{\"templateSelector\":{\"matchLabels\":{\"tier\":\"x\"}}}"));
+    put(f, "/iam.theriseunion.io/roletemplates/t-x",
+        "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"RoleTemplate\",\"metadata\":"
+        "{\"name\":\"t-x\",\"l\\u0061bels\":{\"tier\":\"x\"},\"managedFields\":[{\"f\":1}]},"
+        "\"spec\":{\"rules\":[{\"verbs\":[\"list\"],\"apiGroups\":[\"\"],\"resources\":[\"secrets\"]}]}}");
+    put(f, "/iam.theriseunion.io/iamrolebindings/gus",
+        BINDING("gus", "picky", "[{\"kind\":\"User\",\"name\":\"gus\"}]", "{\"level\":\"Cluster\"}"));
+    synced(f);
+    authz_attrs_t list = {.verb = "list", .resource_request = 1, .api_group = "",
+                          .resource = "secrets", .namespace_ = "bank"};
+    assert_int_equal(ask(f, "gus", NULL, &list, NULL, 0), AUTHZ_ALLOW);
+}
+
 /*
  * What one IAMRoleBinding costs the index, measured: the authorizer built
  * on a store holding 10,000 more bindings than the fixture, less the
@@ -773,6 +858,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_authz__binding_subjects_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__shared_buckets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__same_scope_in_name_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__stored_object_forms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__memory_per_binding, setup, teardown),
     };
     return cmocka_run_group_tests_name("authz", tests, NULL, NULL);
