@@ -12,15 +12,31 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include "authz.h"
 
 /* ---- a string -> pointer hash map (open addressing, linear probing) ---- */
 
+/*
+ * A map either owns its keys (put copies the key, del and free release it)
+ * or borrows them (AUTHZ__MAP_BORROWED: the key handed to put must live as
+ * long as its entry, which it does when it is stored in the value itself, as
+ * a binding's name or a bucket's key are). A borrowed map also stays
+ * between 1/2 and 3/4 full (any capacity, grown by half) where an owning
+ * one stays at most 1/2 full (a power of two): the maps that hold one entry
+ * per binding are the big ones. An owning map keeps the layout it always
+ * had, so iterating it (the templates a selector matches, in slot order)
+ * visits entries in the same order, and aggregated rules come out in the
+ * same order. Borrowed maps are never iterated.
+ */
+enum { AUTHZ__MAP_BORROWED = 1 };
+
 typedef struct authz__map {
     size_t cap, n;
+    int flags;                   /* AUTHZ__MAP_*; kept by authz__map_free */
     struct authz__map_entry {
-        char *key;
+        const char *key;
         void *val;
         uint64_t hash;           /* of key, compared before the key is */
     } *e;
@@ -28,21 +44,57 @@ typedef struct authz__map {
 
 void *authz__map_get(const authz__map_t *m, const char *key);
 /* Inserts or replaces; returns the value replaced (NULL if none) in *old.
- * 0 or ERR_NOMEM. */
+ * A borrowed map stores key itself (also when replacing). 0 or ERR_NOMEM. */
 int authz__map_put(authz__map_t *m, const char *key, void *val, void **old);
 /* Removes key; returns its value or NULL. */
 void *authz__map_del(authz__map_t *m, const char *key);
+/* Frees the entries (free_val, if given, on each value) and leaves the map
+ * empty, with its flags, ready for reuse. */
 void authz__map_free(authz__map_t *m, void (*free_val)(void *));
 #define AUTHZ_MAP_EACH(m, i) for (size_t i = 0; i < (m)->cap; i++) if ((m)->e[i].key)
 
-/* A growable array of pointers. */
+/* A growable array of pointers (a decision's candidates). */
 typedef struct authz__ptrs {
     size_t n, cap;
     void **v;
 } authz__ptrs_t;
 int authz__ptrs_add(authz__ptrs_t *p, void *v);
-void authz__ptrs_remove(authz__ptrs_t *p, void *v);
 void authz__ptrs_free(authz__ptrs_t *p);
+
+/* ---- multi-maps: a key -> the objects filed under it ------------------------ */
+
+#define AUTHZ__BUCKET_INLINE 2
+
+/*
+ * The objects under one key of a multi-map, in the order they were added:
+ * one allocation holding the count, the key text (which the map borrows)
+ * and up to AUTHZ__BUCKET_INLINE pointers in place; past that the pointers
+ * move to a heap array, and back in place when they fit again. Most keys
+ * of by_scope name one binding, so most buckets are one small block.
+ */
+typedef struct authz__bucket {
+    uint32_t n, cap;             /* cap <= AUTHZ__BUCKET_INLINE: v.in holds them */
+    union {
+        void *in[AUTHZ__BUCKET_INLINE];
+        void **heap;
+    } v;
+    char key[];
+} authz__bucket_t;
+
+static inline void *const *authz__bucket_items(const authz__bucket_t *b)
+{
+    return b->cap > AUTHZ__BUCKET_INLINE ? b->v.heap : b->v.in;
+}
+
+/* m must be a borrowed map. add files v under key (making the bucket; a
+ * pointer may be filed twice and is then removed twice); 0 or ERR_NOMEM.
+ * remove takes out one v, and the bucket when it empties. get: NULL when
+ * nothing is filed under key. */
+int authz__multi_add(authz__map_t *m, const char *key, void *v);
+void authz__multi_remove(authz__map_t *m, const char *key, void *v);
+const authz__bucket_t *authz__multi_get(const authz__map_t *m, const char *key);
+/* For authz__map_free on a multi-map. */
+void authz__bucket_free(void *b);
 
 /* ---- rules ------------------------------------------------------------------- */
 
@@ -124,18 +176,25 @@ enum { AUTHZ__USER = 1, AUTHZ__GROUP, AUTHZ__SA };
 
 typedef struct authz__subject {
     int kind;
-    char *name;
-    char *namespace_;
+    const char *name;
+    const char *namespace_;      /* ServiceAccount; "" for the others */
 } authz__subject_t;
 
+/*
+ * An IAMRoleBinding is one allocation: this struct, its subjects, then the
+ * text of every non-empty string (empty ones point at a shared ""). There
+ * are as many bindings as users times places, so each byte counts.
+ */
 typedef struct authz__binding {
-    char *name;
-    char *role;
-    size_t nsubjects;
-    authz__subject_t *subjects;
-    authz__level_t level;
-    char *cluster;               /* defaulted to this server's */
-    char *scope_name, *scope_ns, *scope_group, *scope_resource;
+    const char *name;            /* metadata.name */
+    const char *key;             /* the name in its storage key: the bindings
+                                    map's (borrowed) key; usually == name */
+    const char *role;
+    const char *cluster;         /* defaulted to this server's */
+    const char *scope_name, *scope_ns, *scope_group, *scope_resource;
+    authz__level_t level;        /* AUTHZ__LEVELS: placed nowhere */
+    uint32_t nsubjects;
+    authz__subject_t subjects[];
 } authz__binding_t;
 
 typedef struct authz__workspace {
@@ -160,11 +219,13 @@ struct authz {
     store_t *store;
     char *cluster;
     pthread_rwlock_t lock;
-    authz__map_t templates, roles, bindings, workspaces, nodegroups;
-    authz__map_t by_subject;     /* "u:<name>", "g:<name>" -> authz__ptrs_t of bindings */
-    authz__map_t by_scope;       /* subject key + scope key -> authz__ptrs_t of bindings */
-    authz__map_t ns_ws;          /* "<cluster>/<ns>" -> authz__ptrs_t of workspaces */
-    authz__map_t node_ng;        /* "<cluster>/<node>" -> authz__ptrs_t of node groups */
+    authz__map_t templates, roles, workspaces, nodegroups;
+    /* Borrowed maps (set up by authz__index_start). */
+    authz__map_t bindings;       /* binding->key -> binding */
+    authz__map_t by_subject;     /* "u:<name>", "g:<name>" -> bucket of bindings */
+    authz__map_t by_scope;       /* subject key + scope key -> bucket of bindings */
+    authz__map_t ns_ws;          /* "<cluster>/<ns>" -> bucket of workspaces */
+    authz__map_t node_ng;        /* "<cluster>/<node>" -> bucket of node groups */
     uint64_t rev;
     /* the follower */
     store_watcher_t *watcher;
@@ -192,8 +253,8 @@ int authz__binding_at(const authz__binding_t *b, const authz__scope_t *s);
 /* The bindings of one subject key ("u:<name>" or "g:<name>") placed at
  * scope s, or NULL: the index decisions use, one lookup per (subject,
  * scope), whatever the number of bindings. */
-const authz__ptrs_t *authz__bindings_at(const authz_t *a, const char *subject,
-                                        const authz__scope_t *s);
+const authz__bucket_t *authz__bindings_at(const authz_t *a, const char *subject,
+                                          const authz__scope_t *s);
 
 /* A SubjectAccessReview's decision (the webhook's rules: no special case
  * for this server's own API), counted in the metrics (eval.c). */

@@ -94,10 +94,11 @@ static void push_list(chain_t *c, const authz__map_t *m, const char *cluster, co
 {
     char key[600];
     snprintf(key, sizeof key, "%s/%s", cluster, name);
-    const authz__ptrs_t *l = authz__map_get(m, key);
+    const authz__bucket_t *l = authz__multi_get(m, key);
+    void *const *v = l ? authz__bucket_items(l) : NULL;
     for (size_t i = 0; l && i < l->n; i++) {
         /* Workspaces and NodeGroups both start with their name. */
-        const char *const *owner_name = l->v[i];
+        const char *const *owner_name = v[i];
         push(c, level, cluster, *owner_name);
     }
 }
@@ -224,19 +225,25 @@ static void request_text(const authz_attrs_t *at, char *buf, size_t n)
                  !empty(at->name) ? at->name : "");
 }
 
-static int ptr_cmp(const void *x, const void *y)
+/* By storage-key name, unique to a binding (the same binding compares
+ * equal to itself only). */
+static int binding_cmp(const void *x, const void *y)
 {
-    uintptr_t a = (uintptr_t)*(void *const *)x, b = (uintptr_t)*(void *const *)y;
-    return a < b ? -1 : a > b;
+    const authz__binding_t *a = *(void *const *)x, *b = *(void *const *)y;
+    return a == b ? 0 : strcmp(a->key, b->key);
 }
 
 /* A binding reached through the user and several groups is looked at
- * once: sort and drop repeats, O(n log n) in the subject's bindings. */
+ * once: sort and drop repeats, O(n log n) in the subject's bindings.
+ * The order is the bindings' names in storage, the order a snapshot loads
+ * them in: which binding a reason names when several match at one scope,
+ * and the order of a trace's and a PermissionReview's entries, do not
+ * depend on where the heap happened to put each binding. */
 static void candidates_unique(authz__ptrs_t *c)
 {
     if (c->n < 2)
         return;
-    qsort(c->v, c->n, sizeof *c->v, ptr_cmp);
+    qsort(c->v, c->n, sizeof *c->v, binding_cmp);
     size_t m = 1;
     for (size_t i = 1; i < c->n; i++)
         if (c->v[i] != c->v[m - 1])
@@ -270,9 +277,10 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
                 snprintf(gkey, sizeof gkey, "g:%s", groups[g - 1]);
                 key = gkey;
             }
-            const authz__ptrs_t *l = authz__bindings_at(a, key, s);
+            const authz__bucket_t *l = authz__bindings_at(a, key, s);
+            void *const *v = l ? authz__bucket_items(l) : NULL;
             for (size_t j = 0; l && j < l->n; j++)
-                authz__ptrs_add(&here, l->v[j]);
+                authz__ptrs_add(&here, v[j]);
         }
         candidates_unique(&here);
         json_t *tb = trace ? json_array() : NULL;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../storage/jraw.h"
 #include "../storage/mem.h"
 #include "authz_internal.h"
 
@@ -74,25 +75,8 @@ static void role_free(void *p)
     mem_free(r);
 }
 
-static void binding_free(void *p)
-{
-    authz__binding_t *b = p;
-    if (!b)
-        return;
-    for (size_t i = 0; i < b->nsubjects; i++) {
-        mem_free(b->subjects[i].name);
-        mem_free(b->subjects[i].namespace_);
-    }
-    mem_free(b->subjects);
-    mem_free(b->name);
-    mem_free(b->role);
-    mem_free(b->cluster);
-    mem_free(b->scope_name);
-    mem_free(b->scope_ns);
-    mem_free(b->scope_group);
-    mem_free(b->scope_resource);
-    mem_free(b);
-}
+/* One block (authz__binding_t). */
+static void binding_free(void *p) { mem_free(p); }
 
 static void workspace_free(void *p)
 {
@@ -120,23 +104,84 @@ static void nodegroup_free(void *p)
     mem_free(g);
 }
 
-static void ptrs_free_void(void *p)
-{
-    authz__ptrs_t *v = p;
-    authz__ptrs_free(v);
-    mem_free(v);
-}
-
 /* ---- parsing -------------------------------------------------------------------- */
 
-static authz__template_t *template_parse(const json_t *o)
+/*
+ * What the index reads of a stored object: metadata.name, metadata.labels
+ * (RoleTemplates) and spec, each a new reference or NULL when absent.
+ *
+ * A stored object is ~1.7 KB, mostly metadata.managedFields and
+ * annotations the index never reads, so the follower does not decode it:
+ * jraw finds the spans of these members and only they are decoded, which
+ * gives the same values json_loadb of the whole text would (jraw checks
+ * the whole text as jansson does, and a repeated key resolves to its last
+ * occurrence in both). Text jraw refuses, or that is not an object, is
+ * decoded whole with jansson, as it always was, so whatever jansson
+ * accepts is read the same way and whatever it refuses is still ignored.
+ */
+typedef struct parts {
+    json_t *name, *labels, *spec;
+} parts_t;
+
+static void parts_free(parts_t *o)
+{
+    json_decref(o->name);
+    json_decref(o->labels);
+    json_decref(o->spec);
+    *o = (parts_t){NULL, NULL, NULL};
+}
+
+static json_t *span_decode(jraw_span_t v)
+{
+    return v.p ? json_loadb(v.p, v.len, JSON_DECODE_ANY, NULL) : NULL;
+}
+
+/* 0; ERR_NOMEM; ERR_BAD_REQUEST or ERR_INVALID when the text is not a
+ * well-formed object (the caller decodes it whole). */
+static int parts_scan(const char *text, size_t len, int labels, parts_t *o)
+{
+    static const char *const top[] = {"metadata", "spec"};
+    static const char *const meta[] = {"name", "labels"};
+    jraw_span_t t[2], m[2] = {{NULL, 0}, {NULL, 0}};
+    int rc = jraw_members(text, len, top, t, 2);
+    if (rc)
+        return rc;
+    /* metadata that is not an object has no name, as json_object_get says */
+    if (t[0].p && jraw_members(t[0].p, t[0].len, meta, m, labels ? 2 : 1) == ERR_BAD_REQUEST)
+        return ERR_BAD_REQUEST;  /* cannot happen: the whole text was checked */
+    o->name = span_decode(m[0]);
+    o->labels = span_decode(m[1]);
+    o->spec = span_decode(t[1]);
+    if ((m[0].p && !o->name) || (m[1].p && !o->labels) || (t[1].p && !o->spec)) {
+        parts_free(o);
+        return ERR_NOMEM;
+    }
+    return 0;
+}
+
+/* The whole text, with jansson. 0, or ERR_BAD_REQUEST when it does not
+ * decode (or memory ran out). */
+static int parts_decode(const char *text, size_t len, parts_t *o)
+{
+    json_t *j = json_loadb(text, len, 0, NULL);
+    if (!j)
+        return ERR_BAD_REQUEST;
+    const json_t *md = json_object_get(j, "metadata");
+    o->name = json_incref(json_object_get(md, "name"));
+    o->labels = json_incref(json_object_get(md, "labels"));
+    o->spec = json_incref(json_object_get(j, "spec"));
+    json_decref(j);
+    return 0;
+}
+
+static authz__template_t *template_parse(const parts_t *o)
 {
     authz__template_t *t = mem_calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    const json_t *spec = json_object_get(o, "spec");
-    t->name = dup_or_empty(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")));
-    t->labels = json_incref(json_object_get(json_object_get(o, "metadata"), "labels"));
+    const json_t *spec = o->spec;
+    t->name = dup_or_empty(json_string_value(o->name));
+    t->labels = json_incref(o->labels);
     if (!t->name || authz__rules_parse(json_object_get(spec, "rules"), &t->rules) ||
         authz__rules_parse(json_object_get(spec, "denyRules"), &t->deny) ||
         authz__strs_parse(json_object_get(spec, "uiPermissions"), &t->ui)) {
@@ -146,13 +191,13 @@ static authz__template_t *template_parse(const json_t *o)
     return t;
 }
 
-static authz__role_t *role_parse(const json_t *o)
+static authz__role_t *role_parse(const parts_t *o)
 {
     authz__role_t *r = mem_calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    const json_t *spec = json_object_get(o, "spec");
-    r->name = dup_or_empty(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")));
+    const json_t *spec = o->spec;
+    r->name = dup_or_empty(json_string_value(o->name));
     const json_t *sel = json_object_get(spec, "templateSelector");
     r->selector = json_is_object(sel) ? json_incref((json_t *)sel) : NULL;
     if (!r->name || authz__strs_parse(json_object_get(spec, "templateRefs"), &r->refs) ||
@@ -165,65 +210,92 @@ static authz__role_t *role_parse(const json_t *o)
     return r;
 }
 
-static authz__binding_t *binding_parse(const authz_t *a, const json_t *o)
+static int subject_kind(const json_t *s)
 {
-    authz__binding_t *b = mem_calloc(1, sizeof *b);
-    if (!b)
-        return NULL;
-    const json_t *spec = json_object_get(o, "spec");
+    const char *kind = sv(s, "kind");
+    return !kind ? 0 : !strcmp(kind, "User") ? AUTHZ__USER
+         : !strcmp(kind, "Group") ? AUTHZ__GROUP
+         : !strcmp(kind, "ServiceAccount") ? AUTHZ__SA : 0;
+}
+
+/* Bytes a string takes in a binding's block (empty ones take none). */
+static size_t text_size(const char *s) { return s && *s ? strlen(s) + 1 : 0; }
+
+/* Copies s to *p (advancing it), or returns the shared "" for an empty s. */
+static const char *text_put(char **p, const char *s)
+{
+    if (!s || !*s)
+        return "";
+    size_t n = strlen(s) + 1;
+    char *d = memcpy(*p, s, n);
+    *p += n;
+    return d;
+}
+
+/* key: the name in the object's storage key. */
+static authz__binding_t *binding_parse(const authz_t *a, const char *key, const parts_t *o)
+{
+    const json_t *spec = o->spec;
     const json_t *scope = json_object_get(spec, "scope");
     const json_t *subjects = json_object_get(spec, "subjects");
     int level = authz__level_parse(sv(scope, "level"));
     const char *cluster = sv(scope, "cluster");
-    b->name = dup_or_empty(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")));
-    b->role = dup_or_empty(sv(json_object_get(spec, "roleRef"), "name"));
-    b->level = level < 0 ? AUTHZ__PLATFORM : (authz__level_t)level;
-    b->cluster = mem_strdup(cluster && *cluster ? cluster : a->cluster);
-    b->scope_name = dup_or_empty(sv(scope, "name"));
-    b->scope_ns = dup_or_empty(sv(scope, "namespace"));
-    b->scope_group = dup_or_empty(sv(scope, "group"));
-    b->scope_resource = dup_or_empty(sv(scope, "resource"));
-    b->subjects = mem_calloc(json_array_size(subjects) + 1, sizeof *b->subjects);
-    if (!b->name || !b->role || !b->cluster || !b->scope_name || !b->scope_ns ||
-        !b->scope_group || !b->scope_resource || !b->subjects) {
-        binding_free(b);
-        return NULL;
-    }
-    if (level < 0) {
-        /* An unknown level can never be placed: such a binding grants
-         * nothing (validation rejects it; stored data may predate that). */
-        b->level = AUTHZ__LEVELS;
-    }
+    const char *name = json_string_value(o->name);
+    const char *role = sv(json_object_get(spec, "roleRef"), "name");
+    cluster = cluster && *cluster ? cluster : a->cluster;
+    const char *scope_name = sv(scope, "name"), *scope_ns = sv(scope, "namespace");
+    const char *scope_group = sv(scope, "group"), *scope_resource = sv(scope, "resource");
+    int own_key = strcmp(key, name ? name : "") != 0;
+    /* First the size of the block, then the block. */
+    size_t nsub = 0, bytes = text_size(name) + (own_key ? text_size(key) : 0) +
+                             text_size(role) + text_size(cluster) + text_size(scope_name) +
+                             text_size(scope_ns) + text_size(scope_group) +
+                             text_size(scope_resource);
     size_t i;
     const json_t *s;
     json_array_foreach(subjects, i, s) {
-        const char *kind = sv(s, "kind");
-        int k = !kind ? 0 : !strcmp(kind, "User") ? AUTHZ__USER
-              : !strcmp(kind, "Group") ? AUTHZ__GROUP
-              : !strcmp(kind, "ServiceAccount") ? AUTHZ__SA : 0;
+        int k = subject_kind(s);
         if (!k)
             continue;
-        authz__subject_t *d = &b->subjects[b->nsubjects];
+        nsub++;
+        bytes += text_size(sv(s, "name")) + (k == AUTHZ__SA ? text_size(sv(s, "namespace")) : 0);
+    }
+    authz__binding_t *b = mem_alloc(sizeof *b + nsub * sizeof b->subjects[0] + bytes);
+    if (!b)
+        return NULL;
+    char *p = (char *)&b->subjects[nsub];
+    b->name = text_put(&p, name);
+    b->key = own_key ? text_put(&p, key) : b->name;
+    b->role = text_put(&p, role);
+    b->cluster = text_put(&p, cluster);
+    b->scope_name = text_put(&p, scope_name);
+    b->scope_ns = text_put(&p, scope_ns);
+    b->scope_group = text_put(&p, scope_group);
+    b->scope_resource = text_put(&p, scope_resource);
+    /* An unknown level can never be placed: such a binding grants nothing
+     * (validation rejects it; stored data may predate that). */
+    b->level = level < 0 ? AUTHZ__LEVELS : (authz__level_t)level;
+    b->nsubjects = 0;
+    json_array_foreach(subjects, i, s) {
+        int k = subject_kind(s);
+        if (!k)
+            continue;
+        authz__subject_t *d = &b->subjects[b->nsubjects++];
         d->kind = k;
-        d->name = dup_or_empty(sv(s, "name"));
-        d->namespace_ = dup_or_empty(sv(s, "namespace"));
-        b->nsubjects++;
-        if (!d->name || !d->namespace_) {
-            binding_free(b);
-            return NULL;
-        }
+        d->name = text_put(&p, sv(s, "name"));
+        d->namespace_ = k == AUTHZ__SA ? text_put(&p, sv(s, "namespace")) : "";
     }
     return b;
 }
 
-static authz__workspace_t *workspace_parse(const authz_t *a, const json_t *o)
+static authz__workspace_t *workspace_parse(const authz_t *a, const parts_t *o)
 {
     authz__workspace_t *w = mem_calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    const json_t *nss = json_object_get(json_object_get(o, "spec"), "namespaces");
+    const json_t *nss = json_object_get(o->spec, "namespaces");
     size_t n = json_array_size(nss);
-    w->name = dup_or_empty(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")));
+    w->name = dup_or_empty(json_string_value(o->name));
     w->ns_cluster = mem_calloc(n + 1, sizeof *w->ns_cluster);
     w->ns_name = mem_calloc(n + 1, sizeof *w->ns_name);
     if (!w->name || !w->ns_cluster || !w->ns_name) {
@@ -244,14 +316,14 @@ static authz__workspace_t *workspace_parse(const authz_t *a, const json_t *o)
     return w;
 }
 
-static authz__nodegroup_t *nodegroup_parse(const authz_t *a, const json_t *o)
+static authz__nodegroup_t *nodegroup_parse(const authz_t *a, const parts_t *o)
 {
     authz__nodegroup_t *g = mem_calloc(1, sizeof *g);
     if (!g)
         return NULL;
-    const json_t *spec = json_object_get(o, "spec");
+    const json_t *spec = o->spec;
     const char *c = sv(spec, "cluster");
-    g->name = dup_or_empty(json_string_value(json_object_get(json_object_get(o, "metadata"), "name")));
+    g->name = dup_or_empty(json_string_value(o->name));
     g->cluster = mem_strdup(c && *c ? c : a->cluster);
     if (!g->name || !g->cluster || authz__strs_parse(json_object_get(spec, "nodes"), &g->nodes)) {
         nodegroup_free(g);
@@ -261,29 +333,6 @@ static authz__nodegroup_t *nodegroup_parse(const authz_t *a, const json_t *o)
 }
 
 /* ---- derived maps ------------------------------------------------------------ */
-
-static int multi_add(authz__map_t *m, const char *key, void *v)
-{
-    authz__ptrs_t *list = authz__map_get(m, key);
-    if (!list) {
-        list = mem_calloc(1, sizeof *list);
-        if (!list || authz__map_put(m, key, list, NULL)) {
-            mem_free(list);
-            return ERR_NOMEM;
-        }
-    }
-    return authz__ptrs_add(list, v);
-}
-
-static void multi_remove(authz__map_t *m, const char *key, void *v)
-{
-    authz__ptrs_t *list = authz__map_get(m, key);
-    if (!list)
-        return;
-    authz__ptrs_remove(list, v);
-    if (!list->n)
-        ptrs_free_void(authz__map_del(m, key));
-}
 
 static void subject_key(const authz__subject_t *s, char *buf, size_t n)
 {
@@ -318,27 +367,27 @@ static void binding_index(authz_t *a, authz__binding_t *b, int add)
         char key[512], skey[1600];
         subject_key(&b->subjects[i], key, sizeof key);
         if (add)
-            multi_add(&a->by_subject, key, b);
+            authz__multi_add(&a->by_subject, key, b);
         else
-            multi_remove(&a->by_subject, key, b);
+            authz__multi_remove(&a->by_subject, key, b);
         if (b->level >= AUTHZ__LEVELS)
             continue;  /* placed nowhere */
         scoped_key(key, b->level, b->cluster, b->scope_name, b->scope_ns, b->scope_group,
                    b->scope_resource, skey, sizeof skey);
         if (add)
-            multi_add(&a->by_scope, skey, b);
+            authz__multi_add(&a->by_scope, skey, b);
         else
-            multi_remove(&a->by_scope, skey, b);
+            authz__multi_remove(&a->by_scope, skey, b);
     }
 }
 
-const authz__ptrs_t *authz__bindings_at(const authz_t *a, const char *subject,
-                                        const authz__scope_t *s)
+const authz__bucket_t *authz__bindings_at(const authz_t *a, const char *subject,
+                                          const authz__scope_t *s)
 {
     char skey[1600];
     scoped_key(subject, s->level, s->cluster, s->name, s->namespace_, s->group, s->resource,
                skey, sizeof skey);
-    return authz__map_get(&a->by_scope, skey);
+    return authz__multi_get(&a->by_scope, skey);
 }
 
 static void workspace_index(authz_t *a, authz__workspace_t *w, int add)
@@ -347,9 +396,9 @@ static void workspace_index(authz_t *a, authz__workspace_t *w, int add)
         char key[600];
         snprintf(key, sizeof key, "%s/%s", w->ns_cluster[i], w->ns_name[i]);
         if (add)
-            multi_add(&a->ns_ws, key, w);
+            authz__multi_add(&a->ns_ws, key, w);
         else
-            multi_remove(&a->ns_ws, key, w);
+            authz__multi_remove(&a->ns_ws, key, w);
     }
 }
 
@@ -359,9 +408,9 @@ static void nodegroup_index(authz_t *a, authz__nodegroup_t *g, int add)
         char key[600];
         snprintf(key, sizeof key, "%s/%s", g->cluster, g->nodes.v[i]);
         if (add)
-            multi_add(&a->node_ng, key, g);
+            authz__multi_add(&a->node_ng, key, g);
         else
-            multi_remove(&a->node_ng, key, g);
+            authz__multi_remove(&a->node_ng, key, g);
     }
 }
 
@@ -461,10 +510,16 @@ static void apply(authz_t *a, const char *key, const char *value, size_t len)
     kind_t k = kind_of(key, &name);
     if (k == K_NONE)
         return;
-    json_t *o = value ? json_loadb(value, len, 0, NULL) : NULL;
-    if (value && !o) {
-        fprintf(stderr, "authz: %s does not decode; ignored\n", key);
-        return;
+    parts_t parts = {NULL, NULL, NULL};
+    const parts_t *o = value ? &parts : NULL;
+    if (value) {
+        int rc = parts_scan(value, len, k == K_TEMPLATE, &parts);
+        if (rc == ERR_BAD_REQUEST || rc == ERR_INVALID)
+            rc = parts_decode(value, len, &parts);
+        if (rc) {
+            fprintf(stderr, "authz: %s does not decode; ignored\n", key);
+            return;
+        }
     }
     void *old = NULL;
     switch (k) {
@@ -490,14 +545,15 @@ static void apply(authz_t *a, const char *key, const char *value, size_t len)
         break;
     }
     case K_BINDING: {
-        authz__binding_t *b = o ? binding_parse(a, o) : NULL;
+        authz__binding_t *b = o ? binding_parse(a, name, o) : NULL;
         old = authz__map_get(&a->bindings, name);
         if (old) {
             binding_index(a, old, 0);
             authz__map_del(&a->bindings, name);
             binding_free(old);
         }
-        if (b && authz__map_put(&a->bindings, name, b, NULL) == 0)
+        /* The map borrows the binding's copy of the name. */
+        if (b && authz__map_put(&a->bindings, b->key, b, NULL) == 0)
             binding_index(a, b, 1);
         else
             binding_free(b);
@@ -534,17 +590,19 @@ static void apply(authz_t *a, const char *key, const char *value, size_t len)
     default:
         break;
     }
-    json_decref(o);
+    parts_free(&parts);
 }
 
 /* ---- snapshot and follower --------------------------------------------------------- */
 
 void authz__index_free(authz_t *a)
 {
-    authz__map_free(&a->by_subject, ptrs_free_void);
-    authz__map_free(&a->by_scope, ptrs_free_void);
-    authz__map_free(&a->ns_ws, ptrs_free_void);
-    authz__map_free(&a->node_ng, ptrs_free_void);
+    /* A multi-map's keys go with its buckets, the bindings map's with the
+     * bindings: borrowed keys are never freed on their own. */
+    authz__map_free(&a->by_subject, authz__bucket_free);
+    authz__map_free(&a->by_scope, authz__bucket_free);
+    authz__map_free(&a->ns_ws, authz__bucket_free);
+    authz__map_free(&a->node_ng, authz__bucket_free);
     authz__map_free(&a->templates, template_free);
     authz__map_free(&a->roles, role_free);
     authz__map_free(&a->bindings, binding_free);
@@ -630,6 +688,11 @@ static void *follower(void *arg)
 
 int authz__index_start(authz_t *a, err_t *err)
 {
+    a->bindings.flags = AUTHZ__MAP_BORROWED;
+    a->by_subject.flags = AUTHZ__MAP_BORROWED;
+    a->by_scope.flags = AUTHZ__MAP_BORROWED;
+    a->ns_ws.flags = AUTHZ__MAP_BORROWED;
+    a->node_ng.flags = AUTHZ__MAP_BORROWED;
     int rc = load(a, err);
     if (rc)
         return rc;
@@ -655,15 +718,15 @@ void authz__bindings_of(const authz_t *a, const char *user, const char *const *g
                         size_t ngroups, authz__ptrs_t *out)
 {
     char key[300];
-    snprintf(key, sizeof key, "u:%s", user);
-    const authz__ptrs_t *l = authz__map_get(&a->by_subject, key);
-    for (size_t i = 0; l && i < l->n; i++)
-        authz__ptrs_add(out, l->v[i]);
-    for (size_t g = 0; g < ngroups; g++) {
-        snprintf(key, sizeof key, "g:%s", groups[g]);
-        l = authz__map_get(&a->by_subject, key);
+    for (size_t g = 0; g <= ngroups; g++) {
+        if (g)
+            snprintf(key, sizeof key, "g:%s", groups[g - 1]);
+        else
+            snprintf(key, sizeof key, "u:%s", user);
+        const authz__bucket_t *l = authz__multi_get(&a->by_subject, key);
+        void *const *v = l ? authz__bucket_items(l) : NULL;
         for (size_t i = 0; l && i < l->n; i++)
-            authz__ptrs_add(out, l->v[i]);
+            authz__ptrs_add(out, v[i]);
     }
 }
 

@@ -2,6 +2,7 @@
  * In-process authorization benchmark (not a test: prints figures).
  *
  *   bench_authz DATA_DIR USERS WORKSPACES BINDINGS [--load-only] [--requests FILE]
+ *               [--managed-fields]
  *
  * 1. Fixture. Writes, straight into an LMDB store at DATA_DIR (no fsync,
  *    history compacted afterwards as a long-running server's would be):
@@ -20,10 +21,15 @@
  *    is.
  *    --requests FILE writes the request mix below as SubjectAccessReview v1
  *    bodies, one per line, as kube-apiserver's webhook client sends them.
+ *    --managed-fields stores each IAMRoleBinding as one that kubectl applied
+ *    looks (~1.7 KB): a last-applied-configuration annotation and two
+ *    metadata.managedFields entries, which the authorizer never reads but
+ *    its follower must get past (the index build time measures that).
  *
  * 2. Unless --load-only, builds the authorizer on the store and measures:
- *    - the time authz_new takes to index the fixture, and the process's
- *      memory (VmRSS, RssAnon) before and after;
+ *    - the time authz_new takes to index the fixture, the process's memory
+ *      (VmRSS, RssAnon) before and after, and the heap the index holds
+ *      (malloc's own count, per IAMRoleBinding);
  *    - the decisions of the mix, checked once against what the fixture
  *      implies (any difference is printed), with where each allow came from;
  *    - authz_authorize latency over 200,000 decisions from 2 threads (p50,
@@ -55,6 +61,7 @@
  */
 #include <inttypes.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +139,7 @@ static const char *const level_names[] = {"Workspace", "Namespace", "NodeGroup",
 
 typedef struct fixture {
     int users, workspaces, bindings;
+    int managed;                 /* --managed-fields */
     /* per binding */
     unsigned char *level, *role;
     int *scope;                  /* workspace, namespace (ws*3+k) or node group index */
@@ -370,6 +378,41 @@ static const struct {
                           "{\"nonResourceURLs\":[\"*\"],\"verbs\":[\"*\"]}"},
 };
 
+/* What kubectl apply leaves in a binding's metadata besides its labels:
+ * the applied object as an annotation (JSON in a JSON string), and the
+ * fields each manager owns. Appended to metadata as `,"annotations":...`. */
+static void managed_fields(const char *name, const char *role, const char *level,
+                           const char *spec, char *out, size_t n)
+{
+    char applied[1024], esc[1400];
+    snprintf(applied, sizeof applied,
+             "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"IAMRoleBinding\","
+             "\"metadata\":{\"annotations\":{},\"labels\":{\"iam.theriseunion.io/role\":\"%s\","
+             "\"iam.theriseunion.io/scope-level\":\"%s\"},\"name\":\"%s\"},\"spec\":%s}",
+             role, level, name, spec);
+    size_t k = 0;
+    for (const char *c = applied; *c && k + 3 < sizeof esc; c++) {
+        if (*c == '"' || *c == '\\')
+            esc[k++] = '\\';
+        esc[k++] = *c;
+    }
+    esc[k] = '\0';
+    snprintf(out, n,
+             ",\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"%s\\n\"},"
+             "\"managedFields\":[{\"manager\":\"kubectl-client-side-apply\",\"operation\":\"Update\","
+             "\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"time\":\"2026-01-15T10:00:00Z\","
+             "\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:metadata\":{\"f:annotations\":{\".\":{},"
+             "\"f:kubectl.kubernetes.io/last-applied-configuration\":{}},\"f:labels\":{\".\":{},"
+             "\"f:iam.theriseunion.io/role\":{},\"f:iam.theriseunion.io/scope-level\":{}}},"
+             "\"f:spec\":{\".\":{},\"f:roleRef\":{\".\":{},\"f:name\":{}},\"f:scope\":{\".\":{},"
+             "\"f:cluster\":{},\"f:level\":{},\"f:name\":{}},\"f:subjects\":{}}}},"
+             "{\"manager\":\"edge-iam-controller\",\"operation\":\"Update\","
+             "\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"time\":\"2026-01-15T10:00:05Z\","
+             "\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{"
+             "\"f:iam.theriseunion.io/scope-level\":{}}}}}]",
+             esc);
+}
+
 static void write_fixture(store_t *s, const fixture_t *f)
 {
     writer_t *w = xcalloc(1, sizeof *w);
@@ -456,14 +499,19 @@ static void write_fixture(store_t *s, const fixture_t *f)
             snprintf(scope, sizeof scope, "{\"level\":\"Platform\"}");
             break;
         }
+        char spec[400], extra[3072] = "";
+        snprintf(spec, sizeof spec, "{\"roleRef\":{\"name\":\"%s\"},\"subjects\":[%s],\"scope\":%s}",
+                 role_names[f->role[i]], subj, scope);
+        if (f->managed)
+            managed_fields(name, role_names[f->role[i]], level_names[f->level[i]], spec, extra,
+                           sizeof extra);
         snprintf(w->key, sizeof w->key, "/iam.theriseunion.io/iamrolebindings/%s", name);
         put(w, snprintf(w->val, sizeof w->val,
                         META("IAMRoleBinding", "iam.theriseunion.io")
                         ",\"labels\":{\"iam.theriseunion.io/role\":\"%s\","
-                        "\"iam.theriseunion.io/scope-level\":\"%s\"}},\"spec\":{"
-                        "\"roleRef\":{\"name\":\"%s\"},\"subjects\":[%s],\"scope\":%s}}",
-                        name, ++uid, role_names[f->role[i]], level_names[f->level[i]],
-                        role_names[f->role[i]], subj, scope));
+                        "\"iam.theriseunion.io/scope-level\":\"%s\"}%s},\"spec\":%s}",
+                        name, ++uid, role_names[f->role[i]], level_names[f->level[i]], extra,
+                        spec));
     }
     printf("  wrote %ld objects: %zu RoleTemplates, %d IAMRoles, %d Workspaces (%d namespaces), "
            "%d NodeGroups (%d nodes), %d IAMRoleBindings\n",
@@ -717,6 +765,15 @@ typedef struct mem_kb {
     long rss, anon, file;
 } mem_kb_t;
 
+/* Bytes of heap in use (every arena, plus chunks malloc mapped on their
+ * own), as malloc counts them: what the program asked for plus malloc's
+ * per-chunk header and rounding. Freed memory is not counted. */
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
 static mem_kb_t read_mem(void)
 {
     mem_kb_t m = {0, 0, 0};
@@ -856,7 +913,7 @@ static void print_fig(const char *what, const figures_t *f)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_authz DATA_DIR USERS WORKSPACES BINDINGS [--load-only] "
-                    "[--requests FILE]\n");
+                    "[--requests FILE] [--managed-fields]\n");
     exit(2);
 }
 
@@ -877,6 +934,8 @@ int main(int argc, char **argv)
             load_only = 1;
         else if (!strcmp(argv[i], "--requests") && i + 1 < argc)
             req_file = argv[++i];
+        else if (!strcmp(argv[i], "--managed-fields"))
+            f.managed = 1;
         else
             usage();
     }
@@ -954,6 +1013,7 @@ int main(int argc, char **argv)
      * fixture plan, the request mix and the open store; what authz_new
      * adds is the index (plus heap the JSON decoding left behind). */
     mem_kb_t m0 = read_mem();
+    size_t h0 = heap_in_use();
     authz_t *a;
     double t0 = now_s();
     if (authz_new(s, CLUSTER, &a, &err)) {
@@ -962,12 +1022,17 @@ int main(int argc, char **argv)
     }
     double build = now_s() - t0;
     mem_kb_t m1 = read_mem();
+    size_t h1 = heap_in_use();
     printf("index: built in %.2f s at revision %" PRIu64 "\n", build, authz_revision(a));
     printf("  process memory before authz_new: VmRSS %.1f MB, RssAnon %.1f MB\n", m0.rss / 1024.0,
            m0.anon / 1024.0);
     printf("  process memory after authz_new:  VmRSS %.1f MB, RssAnon %.1f MB (RssFile %.1f MB: "
            "LMDB pages read); index about %.1f MB anonymous\n",
            m1.rss / 1024.0, m1.anon / 1024.0, m1.file / 1024.0, (m1.anon - m0.anon) / 1024.0);
+    /* The whole index (templates, roles, workspaces and node groups too)
+     * over the bindings: an upper bound on what one binding costs. */
+    printf("  heap in use by the index: %.1f MB, %.0f bytes per IAMRoleBinding (mallinfo2)\n",
+           (double)(h1 - h0) / 1048576.0, (double)(h1 - h0) / f.bindings);
 
     /* Every request once, single thread: the decision must be what the
      * fixture implies; the reason says at which scope an allow came from.
@@ -1031,10 +1096,11 @@ int main(int argc, char **argv)
     printf("  p99 %.3f ms vs target < 1 ms: %s\n", dec.p99 * 1e3, dec.p99 < 1e-3 ? "yes" : "NO");
     printf("  process memory at the end: VmRSS %.1f MB, RssAnon %.1f MB\n", m2.rss / 1024.0,
            m2.anon / 1024.0);
-    printf("AUTHZ_RESULT build_s=%.3f rss_mb=%.1f anon_mb=%.1f index_mb=%.1f dps=%.0f "
+    printf("AUTHZ_RESULT build_s=%.3f rss_mb=%.1f anon_mb=%.1f index_mb=%.1f heap_b_per_binding=%.0f dps=%.0f "
            "p50us=%.1f p99us=%.1f p999us=%.1f maxus=%.1f json_p50us=%.1f json_rate=%.0f "
            "web_p50us=%.1f web_p99us=%.1f web_rate=%.0f wrong=%d allowed=%d noopinion=%d denied=%d\n",
-           build, m1.rss / 1024.0, m1.anon / 1024.0, (m1.anon - m0.anon) / 1024.0, dec.rate,
+           build, m1.rss / 1024.0, m1.anon / 1024.0, (m1.anon - m0.anon) / 1024.0,
+           (double)(h1 - h0) / f.bindings, dec.rate,
            dec.p50 * 1e6, dec.p99 * 1e6, dec.p999 * 1e6, dec.max * 1e6, ref.p50 * 1e6, ref.rate,
            web.p50 * 1e6, web.p99 * 1e6, web.rate, wrong + (int)dec.failures, got[AUTHZ_ALLOW],
            got[AUTHZ_NO_OPINION], got[AUTHZ_DENY]);

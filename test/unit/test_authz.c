@@ -20,6 +20,22 @@
 #include "../../storage/mem.h"
 #include "../../storage/sbuf.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+/* AddressSanitizer's count of the bytes the program asked for and has not
+ * freed (sanitizer/allocator_interface.h, which gcc does not install). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#define HEAP_COUNTS "bytes asked of malloc (AddressSanitizer's count)"
+static size_t heap_bytes(void) { return __sanitizer_get_current_allocated_bytes(); }
+#else
+#include <malloc.h>
+#define HEAP_COUNTS "bytes of heap in use (mallinfo2)"
+static size_t heap_bytes(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+#endif
+
 /* ---- RBAC matching table ---------------------------------------------------- */
 
 typedef struct mrow {
@@ -606,6 +622,317 @@ static void test_authz__fails_closed_on_overflow(void **state)
     assert_int_equal(authz_authorize(f->authz, &w, &at, NULL, 0), AUTHZ_ALLOW);
 }
 
+/* A reason, a decision, for user with no groups. */
+static authz_decision_t ask_r(fx_t *f, const char *user, const char *ns, char *reason, size_t n)
+{
+    authz_attrs_t at = POD("get", ns, "p");
+    return ask(f, user, NULL, &at, reason, n);
+}
+
+static void test_authz__binding_subjects_change(void **state)
+{
+    fx_t *f = *state;
+    const char *key = "/iam.theriseunion.io/iamrolebindings/team";
+    put(f, key, BINDING("team", "viewer", "[{\"kind\":\"User\",\"name\":\"amy\"}]",
+                        "{\"level\":\"Namespace\",\"name\":\"bank\"}"));
+    synced(f);
+    assert_int_equal(ask_r(f, "amy", "bank", NULL, 0), AUTHZ_ALLOW);
+    assert_int_equal(ask_r(f, "ben", "bank", NULL, 0), AUTHZ_NO_OPINION);
+    /* amy leaves, ben and a group join, an unknown kind is skipped. */
+    put(f, key, BINDING("team", "viewer",
+                        "[{\"kind\":\"Robot\",\"name\":\"amy\"},{\"kind\":\"User\",\"name\":\"ben\"},"
+                        "{\"kind\":\"Group\",\"name\":\"auditors\"},"
+                        "{\"kind\":\"ServiceAccount\",\"name\":\"ci\",\"namespace\":\"tools\"}]",
+                        "{\"level\":\"Namespace\",\"name\":\"bank\"}"));
+    synced(f);
+    char reason[512];
+    assert_int_equal(ask_r(f, "amy", "bank", NULL, 0), AUTHZ_NO_OPINION);
+    assert_int_equal(ask_r(f, "ben", "bank", reason, sizeof reason), AUTHZ_ALLOW);
+    assert_string_equal(reason, "allowed by IAMRoleBinding team (IAMRole viewer) at Namespace bank");
+    authz_attrs_t at = POD("get", "bank", "p");
+    assert_int_equal(ask(f, "cat", "auditors", &at, NULL, 0), AUTHZ_ALLOW);
+    assert_int_equal(ask_r(f, "system:serviceaccount:tools:ci", "bank", NULL, 0), AUTHZ_ALLOW);
+    /* The scope moves: the old place no longer grants. */
+    put(f, key, BINDING("team", "viewer", "[{\"kind\":\"User\",\"name\":\"ben\"}]",
+                        "{\"level\":\"Namespace\",\"name\":\"shop\"}"));
+    synced(f);
+    assert_int_equal(ask_r(f, "ben", "bank", NULL, 0), AUTHZ_NO_OPINION);
+    assert_int_equal(ask_r(f, "ben", "shop", NULL, 0), AUTHZ_ALLOW);
+    assert_int_equal(ask(f, "cat", "auditors", &at, NULL, 0), AUTHZ_NO_OPINION);
+    del(f, key);
+    synced(f);
+    assert_int_equal(ask_r(f, "ben", "shop", NULL, 0), AUTHZ_NO_OPINION);
+}
+
+/* Bindings of one subject and place share a bucket of by_scope (and the
+ * subject's bucket of by_subject): it grows past what it holds in place,
+ * loses members from the middle, and shrinks back; a binding naming its
+ * subject twice is filed twice and removed twice. */
+static void test_authz__shared_buckets(void **state)
+{
+    fx_t *f = *state;
+    enum { N = 9 };
+    char key[N][96];
+    for (int i = 0; i < N; i++) {
+        char body[512];
+        snprintf(key[i], sizeof key[i], "/iam.theriseunion.io/iamrolebindings/dee-%d", i);
+        snprintf(body, sizeof body,
+                 "{\"metadata\":{\"name\":\"dee-%d\"},\"spec\":{\"roleRef\":{\"name\":\"viewer\"},"
+                 "\"subjects\":[{\"kind\":\"User\",\"name\":\"dee\"}%s],\"scope\":"
+                 "{\"level\":\"Namespace\",\"name\":\"bank\"}}}",
+                 i, i == 4 ? ",{\"kind\":\"User\",\"name\":\"dee\"}" : "");
+        put(f, key[i], body);
+    }
+    synced(f);
+    const authz__bucket_t *b = authz__bindings_at(
+        f->authz, "u:dee",
+        &(authz__scope_t){AUTHZ__NAMESPACE, "host", "bank", "", "", ""});
+    assert_non_null(b);
+    assert_int_equal(b->n, N + 1);
+    assert_true(b->cap > AUTHZ__BUCKET_INLINE);
+    json_t *pr = json_loads("{\"spec\":{\"user\":\"dee\",\"scope\":{\"level\":\"Namespace\","
+                            "\"name\":\"bank\"}}}", 0, NULL);
+    err_t err = {0};
+    assert_int_equal(authz_permission_review(f->authz, pr, &err), 0);
+    /* Each binding once, the twice-named one included. */
+    assert_int_equal(json_array_size(json_object_get(json_object_get(pr, "status"), "rules")), N);
+    json_decref(pr);
+    /* Out of the middle, the doubled one too, down to one. */
+    int order[N] = {4, 0, 8, 2, 6, 1, 7, 3, 5};
+    for (int k = 0; k < N; k++) {
+        del(f, key[order[k]]);
+        synced(f);
+        char reason[512];
+        authz_decision_t d = ask_r(f, "dee", "bank", reason, sizeof reason);
+        if (k == N - 1) {
+            assert_int_equal(d, AUTHZ_NO_OPINION);
+            break;
+        }
+        assert_int_equal(d, AUTHZ_ALLOW);
+        b = authz__bindings_at(f->authz, "u:dee",
+                               &(authz__scope_t){AUTHZ__NAMESPACE, "host", "bank", "", "", ""});
+        assert_non_null(b);
+        assert_int_equal(b->n, N - 1 - k);
+        if (b->n <= AUTHZ__BUCKET_INLINE)
+            assert_int_equal(b->cap, AUTHZ__BUCKET_INLINE);
+        /* what remains is exactly what was not deleted */
+        void *const *v = authz__bucket_items(b);
+        for (uint32_t j = 0; j < b->n; j++) {
+            const authz__binding_t *bb = v[j];
+            int gone = 0;
+            for (int g = 0; g <= k; g++) {
+                char nm[16];
+                snprintf(nm, sizeof nm, "dee-%d", order[g]);
+                gone |= !strcmp(bb->name, nm);
+            }
+            assert_false(gone);
+        }
+    }
+    assert_null(authz__bindings_at(f->authz, "u:dee",
+                                   &(authz__scope_t){AUTHZ__NAMESPACE, "host", "bank", "", "", ""}));
+    /* alice's binding, never touched, still works. */
+    assert_int_equal(ask_r(f, "alice", "shop", NULL, 0), AUTHZ_ALLOW);
+}
+
+/* Several bindings of one subject at one scope: a reason names, and a
+ * trace and a PermissionReview list, them in the order of their names,
+ * whatever order they were written (or rewritten) in. */
+static void test_authz__same_scope_in_name_order(void **state)
+{
+    fx_t *f = *state;
+    static const char *const names[] = {"ora-z", "ora-m", "ora-a"};
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < 3; i++) {
+            char key[96], body[512];
+            snprintf(key, sizeof key, "/iam.theriseunion.io/iamrolebindings/%s", names[i]);
+            snprintf(body, sizeof body,
+                     "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"roleRef\":{\"name\":\"viewer\"},"
+                     "\"subjects\":[{\"kind\":\"%s\",\"name\":\"%s\"}],\"scope\":{\"level\":"
+                     "\"Namespace\",\"name\":\"bank\"}}}",
+                     names[i], i == 1 ? "Group" : "User", i == 1 ? "ops" : "ora");
+            put(f, key, body);
+        }
+        synced(f);
+        char reason[512];
+        authz_attrs_t at = POD("get", "bank", "p");
+        assert_int_equal(ask(f, "ora", "ops", &at, reason, sizeof reason), AUTHZ_ALLOW);
+        assert_string_equal(reason, "allowed by IAMRoleBinding ora-a (IAMRole viewer) at Namespace bank");
+        json_t *ar = json_loads("{\"spec\":{\"user\":\"ora\",\"groups\":[\"ops\"],\"resourceAttributes\":"
+                                "{\"namespace\":\"bank\",\"verb\":\"get\",\"resource\":\"pods\"}}}", 0, NULL);
+        err_t err = {0};
+        assert_int_equal(authz_access_review(f->authz, ar, &err), 0);
+        json_t *here = json_object_get(json_array_get(json_object_get(json_object_get(ar, "status"), "trace"), 0),
+                                       "bindings");
+        assert_int_equal(json_array_size(here), 3);
+        for (size_t i = 0; i < 3; i++)
+            assert_string_equal(json_string_value(json_object_get(json_array_get(here, i), "binding")),
+                                names[2 - i]);
+        json_decref(ar);
+        json_t *pr = json_loads("{\"spec\":{\"user\":\"ora\",\"groups\":[\"ops\"],\"scope\":"
+                                "{\"level\":\"Namespace\",\"name\":\"bank\"}}}", 0, NULL);
+        assert_int_equal(authz_permission_review(f->authz, pr, &err), 0);
+        json_t *rules = json_object_get(json_object_get(pr, "status"), "rules");
+        assert_int_equal(json_array_size(rules), 3);
+        for (size_t i = 0; i < 3; i++)
+            assert_string_equal(json_string_value(json_object_get(json_array_get(rules, i), "binding")),
+                                names[2 - i]);
+        json_decref(pr);
+        /* The second round writes them again: new blocks, wherever the
+         * heap puts them; the same answers. */
+    }
+}
+
+/* Stored text in the forms the follower meets: the server's own (apiVersion
+ * and kind first, managedFields and annotations the index skips), escapes
+ * in the name, a repeated key (the last counts, as jansson reads it), a
+ * storage key that differs from metadata.name, text that is JSON but not an
+ * object, and text that does not decode (ignored: the previous version
+ * stays, as it always has). */
+static void test_authz__stored_object_forms(void **state)
+{
+    fx_t *f = *state;
+    char reason[512];
+    const char *key = "/iam.theriseunion.io/iamrolebindings/eve";
+    put(f, key,
+        "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"IAMRoleBinding\","
+        "\"metadata\":{\"name\":\"eve\",\"uid\":\"u-1\",\"labels\":{\"a\":\"b\"},"
+        "\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":"
+        "\"{\\\"metadata\\\":{\\\"name\\\":\\\"evil\\\"},\\\"spec\\\":{}}\"},"
+        "\"managedFields\":[{\"manager\":\"kubectl\",\"operation\":\"Apply\","
+        "\"fieldsV1\":{\"f:spec\":{\"f:scope\":{\"f:name\":{}},\"f:subjects\":{}}}}]},"
+        "\"spec\":{\"roleRef\":{\"name\":\"viewer\"},\"subjects\":[{\"kind\":\"User\","
+        "\"name\":\"eve\"}],\"scope\":{\"level\":\"Namespace\",\"name\":\"bank\"}},"
+        "\"status\":{\"spec\":{\"scope\":{\"level\":\"Platform\"}}}}");
+    synced(f);
+    assert_int_equal(ask_r(f, "eve", "bank", reason, sizeof reason), AUTHZ_ALLOW);
+    assert_string_equal(reason, "allowed by IAMRoleBinding eve (IAMRole viewer) at Namespace bank");
+    assert_int_equal(ask_r(f, "eve", "shop", NULL, 0), AUTHZ_NO_OPINION);
+    /* Escapes decode; the last of two "spec"s counts; whitespace. */
+    put(f, key,
+        "{ \"metadata\" : { \"name\" : \"\\u00e9ve \\\"2\\\"\" } ,"
+        " \"spec\" : {\"roleRef\":{\"name\":\"viewer\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"eve\"}],"
+        "\"scope\":{\"level\":\"Namespace\",\"name\":\"bank\"}},\n"
+        " \"spec\" : {\"roleRef\":{\"name\":\"viewer\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"eve\"}],"
+        "\"scope\":{\"level\":\"Namespace\",\"name\":\"shop\"}} }");
+    synced(f);
+    assert_int_equal(ask_r(f, "eve", "bank", NULL, 0), AUTHZ_NO_OPINION);
+    assert_int_equal(ask_r(f, "eve", "shop", reason, sizeof reason), AUTHZ_ALLOW);
+    assert_string_equal(reason, "allowed by IAMRoleBinding \xc3\xa9ve \"2\" (IAMRole viewer) at Namespace shop");
+    /* Text that does not decode is ignored: the last good version stays. */
+    put(f, key, "{\"metadata\":{\"name\":\"eve\"},\"spec\":{\"roleRef\":");
+    put(f, key, "{\"metadata\":{\"name\":\"eve\"},\"spec\":{}} trailing");
+    put(f, key, "{\"metadata\":{\"name\":\"eve\"},\"spec\":{\"x\":\"\\ud800\"}}");
+    synced(f);
+    assert_int_equal(ask_r(f, "eve", "shop", NULL, 0), AUTHZ_ALLOW);
+    /* JSON that is not an object: decoded as before, a binding of nothing. */
+    put(f, key, "[{\"metadata\":{\"name\":\"eve\"}}]");
+    synced(f);
+    assert_int_equal(ask_r(f, "eve", "shop", NULL, 0), AUTHZ_NO_OPINION);
+    /* metadata that is not an object: no name, the binding still works. */
+    put(f, key, "{\"metadata\":[\"eve\"],\"spec\":{\"roleRef\":{\"name\":\"viewer\"},\"subjects\":"
+                "[{\"kind\":\"User\",\"name\":\"eve\"}],\"scope\":{\"level\":\"Namespace\",\"name\":\"shop\"}}}");
+    synced(f);
+    assert_int_equal(ask_r(f, "eve", "shop", reason, sizeof reason), AUTHZ_ALLOW);
+    assert_string_equal(reason, "allowed by IAMRoleBinding  (IAMRole viewer) at Namespace shop");
+    /* Stored under one name, called another: the storage key is what a
+     * later write or delete finds it by. */
+    const char *k2 = "/iam.theriseunion.io/iamrolebindings/stored-name";
+    put(f, k2, BINDING("called-name", "viewer", "[{\"kind\":\"User\",\"name\":\"fay\"}]",
+                       "{\"level\":\"Namespace\",\"name\":\"bank\"}"));
+    synced(f);
+    assert_int_equal(ask_r(f, "fay", "bank", reason, sizeof reason), AUTHZ_ALLOW);
+    assert_string_equal(reason, "allowed by IAMRoleBinding called-name (IAMRole viewer) at Namespace bank");
+    put(f, k2, BINDING("called-name", "viewer", "[{\"kind\":\"User\",\"name\":\"fay\"}]",
+                       "{\"level\":\"Namespace\",\"name\":\"shop\"}"));
+    synced(f);
+    assert_int_equal(ask_r(f, "fay", "bank", NULL, 0), AUTHZ_NO_OPINION);
+    assert_int_equal(ask_r(f, "fay", "shop", NULL, 0), AUTHZ_ALLOW);
+    del(f, k2);
+    del(f, key);
+    synced(f);
+    assert_int_equal(ask_r(f, "fay", "shop", NULL, 0), AUTHZ_NO_OPINION);
+    assert_int_equal(ask_r(f, "eve", "shop", NULL, 0), AUTHZ_NO_OPINION);
+    /* A template's labels come from its metadata, however it is spelled. */
+    put(f, "/iam.theriseunion.io/iamroles/picky",
+        ROLE("picky", "{\"templateSelector\":{\"matchLabels\":{\"tier\":\"x\"}}}"));
+    put(f, "/iam.theriseunion.io/roletemplates/t-x",
+        "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"RoleTemplate\",\"metadata\":"
+        "{\"name\":\"t-x\",\"l\\u0061bels\":{\"tier\":\"x\"},\"managedFields\":[{\"f\":1}]},"
+        "\"spec\":{\"rules\":[{\"verbs\":[\"list\"],\"apiGroups\":[\"\"],\"resources\":[\"secrets\"]}]}}");
+    put(f, "/iam.theriseunion.io/iamrolebindings/gus",
+        BINDING("gus", "picky", "[{\"kind\":\"User\",\"name\":\"gus\"}]", "{\"level\":\"Cluster\"}"));
+    synced(f);
+    authz_attrs_t list = {.verb = "list", .resource_request = 1, .api_group = "",
+                          .resource = "secrets", .namespace_ = "bank"};
+    assert_int_equal(ask(f, "gus", NULL, &list, NULL, 0), AUTHZ_ALLOW);
+}
+
+/*
+ * What one IAMRoleBinding costs the index, measured: the authorizer built
+ * on a store holding 10,000 more bindings than the fixture, less the
+ * authorizer built without them, over 10,000. Bindings as a real store
+ * holds them (a few per user, over workspaces, namespaces, node groups).
+ */
+static void test_authz__memory_per_binding(void **state)
+{
+    fx_t *f = *state;
+    enum { N = 10000 };
+    static const char *const roles[] = {"workspace-viewer", "workspace-developer",
+                                        "namespace-editor", "nodegroup-operator"};
+    err_t err = {0};
+    authz_free(f->authz);
+    f->authz = NULL;
+    size_t base = 0;
+    for (int round = 0; round < 2; round++) {  /* the first warms lazy allocations */
+        size_t b0 = heap_bytes();
+        assert_int_equal(authz_new(f->store, "host", &f->authz, &err), 0);
+        base = heap_bytes() - b0;
+        authz_free(f->authz);
+        f->authz = NULL;
+    }
+    for (int i = 0; i < N; i++) {
+        char key[96], body[1024], scope[96];
+        int user = (int)(((unsigned)i * 2654435761u) % 3000u);
+        switch (i % 4) {
+        case 0:
+        case 1:
+            snprintf(scope, sizeof scope, "{\"level\":\"Workspace\",\"name\":\"ws%d\"}", i % 1000);
+            break;
+        case 2:
+            snprintf(scope, sizeof scope, "{\"level\":\"Namespace\",\"cluster\":\"host\",\"name\":\"ws%d-%c\"}",
+                     i % 1000, "abc"[i % 3]);
+            break;
+        default:
+            snprintf(scope, sizeof scope, "{\"level\":\"NodeGroup\",\"name\":\"ng-%03d\"}", i % 200);
+            break;
+        }
+        snprintf(key, sizeof key, "/iam.theriseunion.io/iamrolebindings/rb-%06d", i);
+        snprintf(body, sizeof body,
+                 "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"IAMRoleBinding\","
+                 "\"metadata\":{\"name\":\"rb-%06d\",\"uid\":\"6f1c2a9e-0000-4000-8000-%012d\","
+                 "\"labels\":{\"iam.theriseunion.io/role\":\"%s\"}},\"spec\":{\"roleRef\":"
+                 "{\"name\":\"%s\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"user-%d\"}],"
+                 "\"scope\":%s}}",
+                 i, i, roles[i % 4], roles[i % 4], user, scope);
+        put(f, key, body);
+    }
+    size_t b0 = heap_bytes();
+    assert_int_equal(authz_new(f->store, "host", &f->authz, &err), 0);
+    size_t used = heap_bytes() - b0;
+    double per = ((double)used - (double)base) / N;
+    print_message("index: %.0f " HEAP_COUNTS " per IAMRoleBinding, over %d\n", per, N);
+    /* The index holds what was stored. */
+    put(f, "/iam.theriseunion.io/iamroles/namespace-editor", ROLE("namespace-editor",
+        "{\"rules\":[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"]}]}"));
+    synced(f);
+    authz_attrs_t at = POD("get", "ws2-c", "p");
+    int user2 = (int)((2u * 2654435761u) % 3000u);
+    char u[32];
+    snprintf(u, sizeof u, "user-%d", user2);
+    assert_int_equal(ask(f, u, NULL, &at, NULL, 0), AUTHZ_ALLOW);
+    assert_true(per < 400);
+}
+
 int main(void)
 {
     mem_init();
@@ -620,6 +947,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_authz__reviews, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__namespace_in_many_workspaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__fails_closed_on_overflow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__binding_subjects_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__shared_buckets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__same_scope_in_name_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__stored_object_forms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__memory_per_binding, setup, teardown),
     };
     return cmocka_run_group_tests_name("authz", tests, NULL, NULL);
 }
