@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../storage/jraw.h"
+#include "../storage/jtok.h"
 #include "../storage/mem.h"
 #include "authz_internal.h"
 
@@ -112,12 +112,13 @@ static void nodegroup_free(void *p)
  *
  * A stored object is ~1.7 KB, mostly metadata.managedFields and
  * annotations the index never reads, so the follower does not decode it:
- * jraw finds the spans of these members and only they are decoded, which
- * gives the same values json_loadb of the whole text would (jraw checks
- * the whole text as jansson does, and a repeated key resolves to its last
- * occurrence in both). Text jraw refuses, or that is not an object, is
- * decoded whole with jansson, as it always was, so whatever jansson
- * accepts is read the same way and whatever it refuses is still ignored.
+ * jtok lays the text out as tokens (checking all of it as jansson would)
+ * and only these members are built into values, the same values
+ * json_loadb of the whole text gives (a repeated key resolves to its last
+ * occurrence in both). Text jtok refuses or declines, or that is not an
+ * object, is decoded whole with jansson, as it always was, so whatever
+ * jansson accepts is read the same way and whatever it refuses is still
+ * ignored.
  */
 typedef struct parts {
     json_t *name, *labels, *spec;
@@ -131,32 +132,38 @@ static void parts_free(parts_t *o)
     *o = (parts_t){NULL, NULL, NULL};
 }
 
-static json_t *span_decode(jraw_span_t v)
-{
-    return v.p ? json_loadb(v.p, v.len, JSON_DECODE_ANY, NULL) : NULL;
-}
+#define PARTS_TOKENS 512         /* a stored object's tokens, on the stack */
 
-/* 0; ERR_NOMEM; ERR_BAD_REQUEST or ERR_INVALID when the text is not a
- * well-formed object (the caller decodes it whole). */
+/* 0; ERR_NOMEM; ERR_BAD_REQUEST when the text is not a well-formed object
+ * or jtok declines it (the caller decodes it whole). */
 static int parts_scan(const char *text, size_t len, int labels, parts_t *o)
 {
-    static const char *const top[] = {"metadata", "spec"};
-    static const char *const meta[] = {"name", "labels"};
-    jraw_span_t t[2], m[2] = {{NULL, 0}, {NULL, 0}};
-    int rc = jraw_members(text, len, top, t, 2);
-    if (rc)
-        return rc;
-    /* metadata that is not an object has no name, as json_object_get says */
-    if (t[0].p && jraw_members(t[0].p, t[0].len, meta, m, labels ? 2 : 1) == ERR_BAD_REQUEST)
-        return ERR_BAD_REQUEST;  /* cannot happen: the whole text was checked */
-    o->name = span_decode(m[0]);
-    o->labels = span_decode(m[1]);
-    o->spec = span_decode(t[1]);
-    if ((m[0].p && !o->name) || (m[1].p && !o->labels) || (t[1].p && !o->spec)) {
-        parts_free(o);
-        return ERR_NOMEM;
+    jtok_t stack[PARTS_TOKENS], *t = stack;
+    int n = jtok_parse(text, len, t, PARTS_TOKENS), rc = 0;
+    if (n < 0 && len < INT32_MAX / 2) {
+        /* More tokens than the stack holds: a token takes two bytes at least. */
+        int max = (int)(len / 2 + 2);
+        t = mem_alloc((size_t)max * sizeof *t);
+        n = t ? jtok_parse(text, len, t, max) : -1;
     }
-    return 0;
+    if (n <= 0 || t[0].type != JTOK_OBJECT) {
+        rc = ERR_BAD_REQUEST;
+        goto out;
+    }
+    /* metadata that is not an object has no name, as json_object_get says */
+    int md = jtok_get(text, t, 0, "metadata"), sp = jtok_get(text, t, 0, "spec");
+    int nm = jtok_get(text, t, md, "name"), lb = labels ? jtok_get(text, t, md, "labels") : -1;
+    o->name = jtok_value(text, t, nm);
+    o->labels = jtok_value(text, t, lb);
+    o->spec = jtok_value(text, t, sp);
+    if ((nm >= 0 && !o->name) || (lb >= 0 && !o->labels) || (sp >= 0 && !o->spec)) {
+        parts_free(o);
+        rc = ERR_NOMEM;
+    }
+out:
+    if (t != stack)
+        mem_free(t);
+    return rc;
 }
 
 /* The whole text, with jansson. 0, or ERR_BAD_REQUEST when it does not
