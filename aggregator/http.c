@@ -4,9 +4,12 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +65,10 @@ struct agg_stream {
 struct agg_server {
     struct MHD_Daemon *d;
     agg_server_config_t cfg;
+    /* the listening socket and the thread that accepts on it */
+    int lfd, wake[2];
+    pthread_t acceptor;
+    int accepting;
     char *cert, *key, *ca;
     /* streams, so the ticker can wake them and stop can end them */
     pthread_mutex_t smu;
@@ -411,6 +418,61 @@ static void *ticker_main(void *arg)
     return NULL;
 }
 
+/*
+ * Connections are accepted here and handed to the worker threads with
+ * MHD_add_connection, which deals them out by socket number, one per
+ * worker in turn. Left to itself, MHD lets every worker poll the listening
+ * socket and accept up to ten connections at a time, so a burst of new
+ * connections (a client's pool opening at once) can land on two or three
+ * workers; as handlers block while their write waits for its commit, the
+ * connections sharing a worker then wait for each other, and throughput
+ * falls to a fraction of what the other idle workers could give.
+ */
+static void *acceptor_main(void *arg)
+{
+    agg_server_t *s = arg;
+    struct pollfd pf[2] = {{.fd = s->lfd, .events = POLLIN}, {.fd = s->wake[0], .events = POLLIN}};
+    for (;;) {
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (pf[1].revents)
+            break;  /* stopping */
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof addr;
+        int fd = accept4(s->lfd, (struct sockaddr *)&addr, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: wait for some to close, do not spin. */
+                struct timespec ts = {0, 50 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+            }
+            continue;
+        }
+        /* MHD owns (and closes) fd from here, whether it takes it or not. */
+        MHD_add_connection(s->d, fd, (const struct sockaddr *)&addr, len);
+    }
+    return NULL;
+}
+
+/* The listening socket: address reuse, and both IPv4 and IPv6 on "::". */
+static int listen_on(const struct sockaddr_storage *ss, socklen_t len)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1, off = 0;
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) ||
+        (ss->ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off)) ||
+        bind(fd, (const struct sockaddr *)ss, len) || listen(fd, 1024)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static void on_panic(void *cls, const char *file, unsigned line, const char *reason)
 {
     (void)cls;
@@ -444,16 +506,19 @@ int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *
     const char *bind = cfg->bind_address && *cfg->bind_address ? cfg->bind_address : "0.0.0.0";
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_TLS |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+    socklen_t sslen;
     struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, bind, &in4->sin_addr) == 1) {
         in4->sin_family = AF_INET;
         in4->sin_port = htons((uint16_t)cfg->port);
+        sslen = sizeof *in4;
     } else if (inet_pton(AF_INET6, bind, &in6->sin6_addr) == 1) {
         in6->sin6_family = AF_INET6;
         in6->sin6_port = htons((uint16_t)cfg->port);
         flags |= MHD_USE_IPv6;
+        sslen = sizeof *in6;
     } else {
         mem_free(s);
         return err_set(err, ERR_BAD_REQUEST, "--bind-address %s is not an IP address", bind);
@@ -462,7 +527,6 @@ int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *
     struct MHD_OptionItem opts[16];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->cert_pem};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->key_pem};
     if (cfg->client_ca_pem)
@@ -473,30 +537,60 @@ int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *
      * headers fit, and bodies are collected in the request's own buffer. */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 10000, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
                                         (intptr_t)on_completed, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
+    int rc = 0;
+    s->wake[0] = s->wake[1] = -1;
+    s->lfd = listen_on(&ss, sslen);
+    if (s->lfd < 0) {
+        rc = err_set(err, ERR_UNAVAILABLE, "cannot serve HTTPS on %s:%u: %s", bind, cfg->port,
+                     strerror(errno));
+        goto fail_listen;
+    }
+    if (pipe2(s->wake, O_CLOEXEC)) {
+        rc = err_set(err, ERR_INTERNAL, "cannot make the acceptor's pipe");
+        goto fail_pipe;
+    }
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->d) {
-        pthread_cond_destroy(&s->scv);
-        pthread_mutex_destroy(&s->smu);
-        mem_free(s);
-        return err_set(err, ERR_UNAVAILABLE,
-                       "cannot serve HTTPS on %s:%u (port in use, or bad TLS certificate/key)",
-                       bind, cfg->port);
+        rc = err_set(err, ERR_UNAVAILABLE,
+                     "cannot serve HTTPS on %s:%u (bad TLS certificate or key)", bind, cfg->port);
+        goto fail_daemon;
     }
     if (pthread_create(&s->ticker, NULL, ticker_main, s)) {
-        MHD_stop_daemon(s->d);
-        pthread_cond_destroy(&s->scv);
-        pthread_mutex_destroy(&s->smu);
-        mem_free(s);
-        return err_set(err, ERR_INTERNAL, "cannot start the stream ticker");
+        rc = err_set(err, ERR_INTERNAL, "cannot start the stream ticker");
+        goto fail_ticker;
     }
+    if (pthread_create(&s->acceptor, NULL, acceptor_main, s)) {
+        rc = err_set(err, ERR_INTERNAL, "cannot start the acceptor");
+        goto fail_acceptor;
+    }
+    s->accepting = 1;
     *out = s;
     return 0;
+
+    /* Undo in reverse order of the steps above. */
+fail_acceptor:
+    pthread_mutex_lock(&s->smu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->scv);
+    pthread_mutex_unlock(&s->smu);
+    pthread_join(s->ticker, NULL);
+fail_ticker:
+    MHD_stop_daemon(s->d);
+fail_daemon:
+    close(s->wake[0]);
+    close(s->wake[1]);
+fail_pipe:
+    close(s->lfd);
+fail_listen:
+    pthread_cond_destroy(&s->scv);
+    pthread_mutex_destroy(&s->smu);
+    mem_free(s);
+    return rc;
 }
 
 void agg_server_stop(agg_server_t *s)
@@ -508,9 +602,17 @@ void agg_server_stop(agg_server_t *s)
     pthread_cond_broadcast(&s->scv);
     pthread_mutex_unlock(&s->smu);
     pthread_join(s->ticker, NULL);
+    /* No new connections: the acceptor ends when its pipe is written. */
+    if (s->accepting) {
+        ssize_t w = write(s->wake[1], "x", 1);
+        (void)w;
+        pthread_join(s->acceptor, NULL);
+    }
+    close(s->lfd);
+    close(s->wake[0]);
+    close(s->wake[1]);
     /* MHD must not be stopped with suspended connections: mark every
      * stream closed and resume it so its reader ends the response. */
-    MHD_quiesce_daemon(s->d);
     for (int i = 0; i < 100; i++) {
         pthread_mutex_lock(&s->smu);
         int any = s->streams != NULL;

@@ -305,7 +305,9 @@ int main(int argc, char **argv)
     api.ready = 1;
     fprintf(stderr, "edge-apiserver: storage %s at %s open at revision %" PRIu64 "\n",
             fl.storage_backend, fl.data_dir, store_revision(store));
-    fprintf(stderr, "edge-apiserver: serving on https://%s:%u\n", fl.bind_address, fl.secure_port);
+    int v6 = strchr(fl.bind_address, ':') != NULL;
+    fprintf(stderr, "edge-apiserver: serving on https://%s%s%s:%u\n", v6 ? "[" : "",
+            fl.bind_address, v6 ? "]" : "", fl.secure_port);
 
     struct sigaction sa = {.sa_handler = main_on_signal};
     sigaction(SIGINT, &sa, NULL);
