@@ -17,7 +17,7 @@
 
 #define STORE_DEFAULT_COMPACT_MS (5u * 60u * 1000u)
 #define STORE_DEFAULT_RING 4096u
-#define STORE_RELEASE_MS 1000u     /* how often mapped pages are let go */
+#define STORE_RELEASE_MS 250u      /* how often mapped pages are let go */
 #define STORE_DEFAULT_QUEUE 1024u
 
 static const store__backend_t *const store_backends[] = {
@@ -151,7 +151,7 @@ void store_event_release(const store_event_t *ev)
  * The same thread lets go of mapped store pages every STORE_RELEASE_MS:
  * pages read (or faulted in around a read) since the last release stay
  * cached by the kernel but leave this process's resident set, so the RSS
- * follows the working set of the last second rather than the file's size.
+ * follows the working set of the last moments rather than the file's size.
  */
 static void *store_compactor_main(void *arg)
 {

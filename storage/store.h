@@ -177,7 +177,8 @@ uint64_t store_revision(store_t *s);
 int store_compact(store_t *s, uint64_t rev, err_t *err);
 
 /* Drops this process's mappings of the database pages it touched. The
- * store does this every second by itself; call it after a bulk scan too.
+ * store does this four times a second by itself, and a long list scan as
+ * it goes; call it after a bulk scan too.
  * The pages stay in the kernel's page cache and come back on the next
  * access, so nothing is lost but resident memory this process no longer
  * uses. A no-op for backends without a map. Thread-safe; readers may run

@@ -577,6 +577,10 @@ static int collect_undo(lmdb_store_t *l, MDB_txn *txn, const char *prefix,
     return 0;
 }
 
+#define LIST_RELEASE_EVERY 8192  /* entries a scan reads between releases (~16 MB) */
+
+static void release_mapped(lmdb_store_t *l);
+
 static int lm_list(store_t *s, const char *prefix, size_t plen,
                    const char *start, size_t slen, uint64_t want_rev,
                    size_t limit, int count_remaining, store_visit_fn fn,
@@ -618,7 +622,7 @@ static int lm_list(store_t *s, const char *prefix, size_t plen,
 
     MDB_val k = {slen, (void *)start}, v;
     mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    size_t taken = 0;
+    size_t taken = 0, visited = 0;
     int64_t after = 0;
     const char *last = NULL;
     size_t last_len = 0;
@@ -655,6 +659,13 @@ static int lm_list(store_t *s, const char *prefix, size_t plen,
             mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
         if (cmp >= 0)
             ui++;
+        /* A long scan (a count of what remains, a big list) lets go of the
+         * pages behind it as it goes, so it never holds a kind's whole share
+         * of the file mapped at once. Pointers into released pages stay
+         * good: the next read maps the same page back in, and the read
+         * transaction keeps it from being reused. */
+        if (++visited % LIST_RELEASE_EVERY == 0)
+            release_mapped(l);
         if (!present)
             continue;
         if (limit && taken == limit) {
@@ -766,14 +777,12 @@ out:
 
 /* The map is read-only and shared with the file: MADV_DONTNEED unmaps the
  * pages from this process (they stay cached) and a later read maps them
- * again with the same contents, so readers in flight are unaffected. The
- * shared lock keeps a resize from moving the map meanwhile. LMDB does not
- * export its map address, so the mapping of data.mdb is found in
- * /proc/self/maps. */
-static void lm_release_pages(store_t *s)
+ * again with the same contents, so readers in flight are unaffected.
+ * LMDB does not export its map address, so the mapping of data.mdb is
+ * found in /proc/self/maps. The caller holds resize_lock (shared or not),
+ * so the map does not move meanwhile. */
+static void release_mapped(lmdb_store_t *l)
 {
-    lmdb_store_t *l = s->impl;
-    pthread_rwlock_rdlock(&l->resize_lock);
     FILE *f = fopen("/proc/self/maps", "r");
     char line[4608];
     while (f && fgets(line, sizeof line, f)) {
@@ -790,6 +799,13 @@ static void lm_release_pages(store_t *s)
     }
     if (f)
         fclose(f);
+}
+
+static void lm_release_pages(store_t *s)
+{
+    lmdb_store_t *l = s->impl;
+    pthread_rwlock_rdlock(&l->resize_lock);
+    release_mapped(l);
     pthread_rwlock_unlock(&l->resize_lock);
 }
 
