@@ -48,6 +48,7 @@ struct agg_req {
     const unsigned char *cert_der[AGG_MAX_PEER_CERTS];
     size_t cert_len[AGG_MAX_PEER_CERTS];
     char remote[64];
+    int remote_done;             /* remote is filled in (agg_req_remote) */
 };
 
 struct agg_stream {
@@ -82,7 +83,26 @@ struct agg_server {
 
 const char *agg_req_method(const agg_req_t *r) { return r->method; }
 const char *agg_req_path(const agg_req_t *r) { return r->path; }
-const char *agg_req_remote(const agg_req_t *r) { return r->remote; }
+/* Made on first use: most requests never ask (only audit events do). */
+const char *agg_req_remote(const agg_req_t *cr)
+{
+    agg_req_t *r = (agg_req_t *)cr;
+    if (r->remote_done)
+        return r->remote;
+    r->remote_done = 1;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->remote,
+                      sizeof r->remote);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->remote,
+                      sizeof r->remote);
+    }
+    return r->remote;
+}
 
 const char *agg_req_query(const agg_req_t *r, const char *key)
 {
@@ -356,17 +376,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         if (!r->path) {
             mem_free(r);
             return MHD_NO;
-        }
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci && ci->client_addr) {
-            const struct sockaddr *sa = ci->client_addr;
-            if (sa->sa_family == AF_INET)
-                inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-                          r->remote, sizeof r->remote);
-            else if (sa->sa_family == AF_INET6)
-                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
-                          r->remote, sizeof r->remote);
         }
         *con_cls = r;
         return MHD_YES;

@@ -69,7 +69,7 @@ const char *agg_req_body(const agg_req_t *r, size_t *len);
 /* DER certificates the client presented (leaf first), 0 when none. */
 size_t agg_req_peer_certs(agg_req_t *r, const unsigned char *const **der,
                           const size_t **len);
-/* Remote address as text. */
+/* Remote address as text. Not thread-safe: call it from the handler. */
 const char *agg_req_remote(const agg_req_t *r);
 
 /* The status of the response queued so far (0 before one is). */

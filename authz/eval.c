@@ -255,13 +255,26 @@ static void candidates_unique(authz__ptrs_t *c)
  * The decision over a chain. trace (optional) receives, per scope, the
  * bindings looked at and what each did. Caller holds the read lock.
  */
+/* "<tag><s>" into buf (n bytes), cut like snprintf would: a subject key. */
+static void subject_key_of(char *buf, size_t n, const char *tag, const char *s)
+{
+    size_t t = strlen(tag), len = strlen(s);
+    if (t > n - 1)
+        t = n - 1;
+    if (len > n - 1 - t)
+        len = n - 1 - t;
+    memcpy(buf, tag, t);
+    memcpy(buf + t, s, len);
+    buf[t + len] = '\0';
+}
+
 static authz_decision_t decide(const authz_t *a, const char *user, const char *const *groups,
                                size_t ngroups, const authz_attrs_t *at, const chain_t *c,
                                char *reason, size_t reason_len, json_t *trace)
 {
     /* The subject keys: the user, then each group. */
     char ukey[300];
-    snprintf(ukey, sizeof ukey, "u:%s", user);
+    subject_key_of(ukey, sizeof ukey, "u:", user);
     const authz__binding_t *allow_b = NULL;
     const authz__scope_t *allow_s = NULL;
     authz_decision_t d = AUTHZ_NO_OPINION;
@@ -274,7 +287,7 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
             char gkey[300];
             const char *key = ukey;
             if (g) {
-                snprintf(gkey, sizeof gkey, "g:%s", groups[g - 1]);
+                subject_key_of(gkey, sizeof gkey, "g:", groups[g - 1]);
                 key = gkey;
             }
             const authz__bucket_t *l = authz__bindings_at(a, key, s);
