@@ -26,21 +26,7 @@ typedef struct sar_text {
     size_t used, cap;
 } sar_text_t;
 
-/* The string at member key of object obj, decoded; NULL when absent or
- * not a string. */
-static const char *str_of(sar_text_t *s, int obj, const char *key)
-{
-    int v = jtok_get(s->text, s->t, obj, key);
-    if (v < 0 || s->t[v].type != JTOK_STRING)
-        return NULL;
-    char *out = s->arena + s->used;
-    int n = jtok_str(s->text, &s->t[v], out, s->cap - s->used);
-    if (n < 0)
-        return NULL;
-    s->used += (size_t)n + 1;
-    return out;
-}
-
+/* Token tok decoded, if a string; NULL otherwise (or tok < 0). */
 static const char *str_item(sar_text_t *s, int tok)
 {
     if (tok < 0 || s->t[tok].type != JTOK_STRING)
@@ -51,6 +37,12 @@ static const char *str_item(sar_text_t *s, int tok)
         return NULL;
     s->used += (size_t)n + 1;
     return out;
+}
+
+/* The string at member key of object obj; NULL when absent or not a string. */
+static const char *str_of(sar_text_t *s, int obj, const char *key)
+{
+    return str_item(s, jtok_get(s->text, s->t, obj, key));
 }
 
 static int is_object(const sar_text_t *s, int tok) { return tok >= 0 && s->t[tok].type == JTOK_OBJECT; }
