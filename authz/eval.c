@@ -279,6 +279,16 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
     const authz__scope_t *allow_s = NULL;
     authz_decision_t d = AUTHZ_NO_OPINION;
     authz__ptrs_t here = {0};
+    /* A subject (the user, a group) bound nowhere is not looked up at each
+     * scope: most of a request's groups (system:authenticated, ...) are. */
+    unsigned char bound[AUTHZ_MAX_GROUPS + 1];
+    int sift = ngroups <= AUTHZ_MAX_GROUPS;
+    for (size_t g = 0; sift && g <= ngroups; g++) {
+        char gkey[300];
+        if (g)
+            subject_key_of(gkey, sizeof gkey, "g:", groups[g - 1]);
+        bound[g] = authz__multi_get(&a->by_subject, g ? gkey : ukey) != NULL;
+    }
     for (size_t i = 0; i < c->n && d != AUTHZ_DENY; i++) {
         const authz__scope_t *s = &c->s[i];
         /* This scope's bindings of the subject: one lookup per key. */
@@ -286,6 +296,8 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
         for (size_t g = 0; g <= ngroups; g++) {
             char gkey[300];
             const char *key = ukey;
+            if (sift && !bound[g])
+                continue;
             if (g) {
                 subject_key_of(gkey, sizeof gkey, "g:", groups[g - 1]);
                 key = gkey;
