@@ -180,15 +180,6 @@ static int put_key(sbuf_t *b, const char *key, size_t len)
     return rc ? rc : put1(b, ':');
 }
 
-int jenc_append_str(sbuf_t *b, const char *s, size_t len)
-{
-    size_t at = b->len;
-    int rc = b->oom ? ERR_NOMEM : put_string(b, s, len);
-    if (rc)
-        sbuf_cut(b, at);
-    return rc;
-}
-
 /* ---- numbers ------------------------------------------------------------------ */
 
 static int put_int(sbuf_t *b, json_int_t v)
@@ -422,6 +413,14 @@ int jenc_append_key(sbuf_t *b, const char *key, size_t len)
         return ERR_NOMEM;
     size_t start = b->len;
     return finish(b, start, put_key(b, key, len));
+}
+
+int jenc_append_str(sbuf_t *b, const char *s, size_t len)
+{
+    if (b->oom)
+        return ERR_NOMEM;
+    size_t start = b->len;
+    return finish(b, start, put_string(b, s, len));
 }
 
 char *jenc_dumps(const json_t *v, size_t *len)

@@ -344,17 +344,26 @@ int jtok_parse(const char *text, size_t len, jtok_t *toks, int max)
     return ps.p == ps.end ? ps.n : 0;
 }
 
-/* Compares key token k with key. */
+/* Decodes the character at *p (a byte, or an escape jtok_parse checked)
+ * into out as UTF-8 and moves *p past it. Returns the bytes written. */
+static size_t decode_char(const unsigned char **p, char out[4]);
+
+/* Compares key token k with key, decoding escapes as it goes. */
 static int key_is(const char *text, const jtok_t *k, const char *key)
 {
     size_t n = strlen(key);
     if (!k->escaped)
         return k->len == n && !memcmp(text + k->start, key, n);
-    char buf[256];
-    if (k->len >= sizeof buf)
-        return 0;
-    int m = jtok_str(text, k, buf, sizeof buf);
-    return m >= 0 && (size_t)m == n && !memcmp(buf, key, n);
+    const unsigned char *p = (const unsigned char *)text + k->start, *end = p + k->len;
+    size_t at = 0;
+    while (p < end) {
+        char c[4];
+        size_t m = decode_char(&p, c);
+        if (m > n - at || memcmp(key + at, c, m))
+            return 0;
+        at += m;
+    }
+    return at == n;
 }
 
 int jtok_get(const char *text, const jtok_t *toks, int obj, const char *key)
@@ -406,12 +415,46 @@ static size_t put_utf8(char *o, unsigned long cp)
     return 4;
 }
 
+static size_t decode_char(const unsigned char **pp, char out[4])
+{
+    const unsigned char *p = *pp;
+    size_t n = 1;
+    if (*p != '\\') {
+        out[0] = (char)*p++;
+        *pp = p;
+        return 1;
+    }
+    unsigned char e = p[1];
+    p += 2;
+    switch (e) {
+    case 'b': out[0] = '\b'; break;
+    case 'f': out[0] = '\f'; break;
+    case 'n': out[0] = '\n'; break;
+    case 'r': out[0] = '\r'; break;
+    case 't': out[0] = '\t'; break;
+    case 'u': {
+        /* Checked by jtok_parse: hex, and surrogates in pairs. */
+        unsigned long cp = (unsigned long)hex4(p);
+        p += 4;
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+            unsigned long lo = (unsigned long)hex4(p + 2);
+            p += 6;
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        }
+        n = put_utf8(out, cp);
+        break;
+    }
+    default: out[0] = (char)e; break;  /* " \ / */
+    }
+    *pp = p;
+    return n;
+}
+
 int jtok_str(const char *text, const jtok_t *t, char *buf, size_t cap)
 {
     if (!t || t->type != JTOK_STRING || !cap)
         return -1;
     const unsigned char *p = (const unsigned char *)text + t->start, *end = p + t->len;
-    size_t o = 0;
     if (!t->escaped) {
         if (cap < (size_t)t->len + 1)
             return -1;
@@ -419,39 +462,13 @@ int jtok_str(const char *text, const jtok_t *t, char *buf, size_t cap)
         buf[t->len] = '\0';
         return (int)t->len;
     }
+    size_t o = 0;
     while (p < end) {
-        char tmp[4];
-        size_t n;
-        if (*p != '\\') {
-            tmp[0] = (char)*p++;
-            n = 1;
-        } else {
-            unsigned char e = p[1];
-            p += 2;
-            switch (e) {
-            case 'b': tmp[0] = '\b'; n = 1; break;
-            case 'f': tmp[0] = '\f'; n = 1; break;
-            case 'n': tmp[0] = '\n'; n = 1; break;
-            case 'r': tmp[0] = '\r'; n = 1; break;
-            case 't': tmp[0] = '\t'; n = 1; break;
-            case 'u': {
-                /* Checked by jtok_parse: hex, and surrogates in pairs. */
-                unsigned long cp = (unsigned long)hex4(p);
-                p += 4;
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                    unsigned long lo = (unsigned long)hex4(p + 2);
-                    p += 6;
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                }
-                n = put_utf8(tmp, cp);
-                break;
-            }
-            default: tmp[0] = (char)e; n = 1; break;  /* " \ / */
-            }
-        }
+        char c[4];
+        size_t n = decode_char(&p, c);
         if (o + n + 1 > cap)
             return -1;
-        memcpy(buf + o, tmp, n);
+        memcpy(buf + o, c, n);
         o += n;
     }
     buf[o] = '\0';

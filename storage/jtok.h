@@ -3,10 +3,13 @@
  * jansson tree costs more than the work done with it (the authorization
  * webhook reads seven strings out of each SubjectAccessReview).
  *
- * jtok_parse checks that a text is one well-formed JSON value, exactly as
- * strictly as jansson's json_loadb (the same grammar, UTF-8 checked, no
- * control characters in strings, no trailing text, bounded nesting), and
- * lays its values out as tokens in document order. A container token is
+ * jtok_parse checks that a text is one well-formed JSON value, as strictly
+ * as jansson's json_loadb (the same grammar, UTF-8 checked, no control
+ * characters in strings, no trailing text, bounded nesting): it never
+ * accepts a text jansson refuses. It refuses a few jansson accepts (a NUL
+ * byte right after a number or a literal, which jansson skips); every
+ * caller then decodes with jansson, so only speed differs. It lays the
+ * values out as tokens in document order. A container token is
  * followed by its children; an object's children alternate key, value.
  * Every token knows where its subtree ends, so skipping a value is O(1).
  *

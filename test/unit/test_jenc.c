@@ -109,6 +109,7 @@ static void test_jenc__string_literals(void **state)
         assert_int_equal(jenc_append_str(&b, texts[i], strlen(texts[i])), 0);
         assert_int_equal(b.len, strlen(want) + 1);
         assert_memory_equal(b.p + 1, want, strlen(want));
+        assert_int_equal(b.p[b.len], '\0');  /* an sbuf always ends in a NUL */
         sbuf_free(&b);
         free(want);
         json_decref(v);

@@ -185,6 +185,16 @@ static void test_jtok__lookups(void **state)
     assert_int_equal(json_array_size(sub), 3);
     json_decref(sub);
     assert_null(jtok_value(doc, t, -1));
+    /* an escaped key of any length is found (none is cut short) */
+    char big[700];
+    size_t bl = (size_t)snprintf(big, sizeof big, "{\"\\u0061%0600d\":1}", 0);
+    char want_key[700];
+    snprintf(want_key, sizeof want_key, "a%0600d", 0);
+    jtok_t bt[8];
+    assert_true(jtok_parse(big, bl, bt, 8) > 0);
+    assert_int_equal(jtok_get(big, bt, 0, want_key), 2);
+    want_key[600] = '\0';
+    assert_int_equal(jtok_get(big, bt, 0, want_key), -1);
     /* a buffer too small is refused, not overrun */
     assert_int_equal(jtok_str(doc, &t[jtok_get(doc, t, 0, "b")], s, 3), -1);
 }
