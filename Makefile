@@ -1,6 +1,7 @@
 # edge-apiserver. `make` builds bin/edge-apiserver; `make test` runs every
 # test (unit tests under AddressSanitizer and UBSan, then end-to-end);
 # `make run` serves locally. Both install missing Debian packages first.
+# `make fuzz` runs each libFuzzer target for FUZZ_SECONDS (needs clang).
 
 CC      ?= cc
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -g -O2 -D_GNU_SOURCE -pthread $(EXTRA_CFLAGS)
@@ -14,14 +15,19 @@ SRC     := $(filter-out $(MAIN),$(wildcard storage/*.c registry/*.c authz/*.c \
              aggregator/*.c controllers/*.c apiservice/*.c))
 UNIT    := $(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c))
 BENCH   := $(patsubst test/bench/%.c,%,$(wildcard test/bench/bench_*.c))
+FUZZ    := $(patsubst test/fuzz/%.c,%,$(wildcard test/fuzz/fuzz_*.c))
 HDRS    := $(wildcard */*.h)
 
 REL_OBJ := $(patsubst %.c,build/rel/%.o,$(SRC))
 SAN_OBJ := $(patsubst %.c,build/san/%.o,$(SRC))
+FUZZ_OBJ:= $(patsubst %.c,build/fuzz/%.o,$(SRC))
+SAN_BIN := $(addprefix build/san/,$(UNIT) $(FUZZ))
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 .SECONDARY:
-.PHONY: all deps deps-build test unit e2e lint asan bench run clean
-all: deps-build bin/edge-apiserver $(addprefix build/san/,$(UNIT))
+.PHONY: all deps deps-build test unit e2e lint asan bench run fuzz fuzz-deps clean
+all: deps-build bin/edge-apiserver $(SAN_BIN)
 
 deps:
 	@hack/install-deps.sh
@@ -42,18 +48,23 @@ bin/edge-apiserver: build/rel/$(MAIN:.c=.o) $(REL_OBJ)
 build/san/test_%: test/unit/test_%.c $(SAN_OBJ) $(HDRS)
 	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< $(SAN_OBJ) $(TLIBS)
 
+# A fuzz target with a main that replays files, to run its corpus in `unit`.
+build/san/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/replay.c $(SAN_OBJ) $(HDRS)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< test/fuzz/replay.c $(SAN_OBJ) $(LIBS)
+
 build/rel/bench_%: test/bench/bench_%.c $(REL_OBJ) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $< $(REL_OBJ) $(LIBS) -lm
 
-asan: deps $(addprefix build/san/,$(UNIT))
+asan: deps $(SAN_BIN)
 
-# Unit tests fail on any sanitizer report (halt_on_error, exit code).
+# Unit tests fail on any sanitizer report (halt_on_error, exit code); then
+# the fuzz targets replay their committed corpora.
 unit: asan
-	@set -e; for t in $(UNIT); do \
-	  echo "== $$t"; \
-	  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  CMOCKA_MESSAGE_OUTPUT=stdout timeout 600 build/san/$$t; done
+	@set -e; for t in $(UNIT); do echo "== $$t"; \
+	  $(SAN_ENV) CMOCKA_MESSAGE_OUTPUT=stdout timeout 600 build/san/$$t; done
+	@fail=; for t in $(FUZZ); do echo "== $$t corpus"; $(SAN_ENV) timeout 60 \
+	  build/san/$$t test/fuzz/corpus/$${t#fuzz_} || fail="$$fail $$t"; done; \
+	  [ -z "$$fail" ] || { echo "corpus replay failed:$$fail"; exit 1; }
 
 # The server under AddressSanitizer and UBSan, for the end-to-end tests.
 build/san/edge-apiserver: $(MAIN) $(SAN_OBJ) $(HDRS)
@@ -81,6 +92,30 @@ test: deps lint unit e2e
 
 bench: deps bin/edge-apiserver $(addprefix build/rel/,$(BENCH))
 	@test/bench/run.sh
+
+# Fuzzing: clang's libFuzzer, one target at a time, each on its committed
+# seeds (test/fuzz/corpus/<name>) and a scratch corpus in build/fuzz that
+# keeps what it finds; a crash is saved in build/fuzz/artifacts and fails.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+build/fuzz/%.o: %.c $(HDRS) | fuzz-deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS) -O1 $(SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+build/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_OBJ) $(HDRS)
+	$(FUZZ_CC) $(CFLAGS) -O1 $(SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)
+fuzz-deps:
+	@hack/install-deps.sh --fuzz || true
+	@echo 'int LLVMFuzzerTestOneInput(void) { return 0; }' | \
+	  $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null || { echo "make fuzz needs" \
+	  "clang and libFuzzer (Debian: apt-get install clang libclang-rt-14-dev)"; exit 1; }
+
+fuzz: fuzz-deps $(addprefix build/fuzz/,$(FUZZ))
+	@fail=; for t in $(FUZZ); do n=$${t#fuzz_}; echo "== $$t"; \
+	  mkdir -p build/fuzz/corpus/$$n build/fuzz/artifacts/$$n; \
+	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/artifacts/$$n/ build/fuzz/corpus/$$n \
+	    test/fuzz/corpus/$$n || fail="$$fail $$t"; done; \
+	  [ -z "$$fail" ] || { echo "fuzz: failed:$$fail"; exit 1; }
 
 run: deps bin/edge-apiserver
 	@hack/run-local.sh

@@ -4,6 +4,7 @@
 #
 #   hack/install-deps.sh          build + test dependencies
 #   hack/install-deps.sh --build  only what `make` needs
+#   hack/install-deps.sh --fuzz   what `make` needs, and clang's libFuzzer
 set -euo pipefail
 
 build_pkgs=(
@@ -24,8 +25,16 @@ test_pkgs=(
   curl
 )
 
+fuzz_pkgs=(
+  clang libclang-rt-14-dev  # `make fuzz` (libFuzzer); `make test` needs neither
+)
+
 pkgs=("${build_pkgs[@]}")
-[ "${1:-}" = "--build" ] || pkgs+=("${test_pkgs[@]}")
+case "${1:-}" in
+  --build) ;;
+  --fuzz) pkgs+=("${fuzz_pkgs[@]}") ;;
+  *) pkgs+=("${test_pkgs[@]}") ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do
