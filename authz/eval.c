@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../storage/jenc.h"
 #include "../storage/mem.h"
 #include "authz_internal.h"
 
@@ -402,6 +403,26 @@ static int is_discovery(const char *path)
     return 0;
 }
 
+/* Drops from s the bytes of any sequence that is not whole UTF-8: a
+ * reason quotes names from the request, and where one is cut to fit a
+ * buffer it may end in part of a character. The reason then still goes
+ * into a JSON answer or a Status. */
+static void utf8_scrub(char *s)
+{
+    size_t n = strlen(s), r = 0, w = 0;
+    while (r < n) {
+        size_t k = jenc_utf8_len(s + r, n - r);
+        if (!k) {
+            r++;
+            continue;
+        }
+        memmove(s + w, s + r, k);
+        w += k;
+        r += k;
+    }
+    s[w] = '\0';
+}
+
 static authz_decision_t authorize(authz_t *a, const authz_user_t *u, const authz_attrs_t *at,
                                   int own_api, char *reason, size_t reason_len, json_t *trace)
 {
@@ -438,10 +459,11 @@ static authz_decision_t authorize(authz_t *a, const authz_user_t *u, const authz
                  "memory ran out while building it", MAX_CHAIN);
     pthread_rwlock_unlock(&a->lock);
     chain_free(c);
+    utf8_scrub(reason);
     return d;
 }
 
-/* authorize, timed and counted in the metrics. */
+/* authorize, timed and counted in the metrics; the reason whole UTF-8. */
 static authz_decision_t authorize_observed(authz_t *a, const authz_user_t *u,
                                            const authz_attrs_t *at, int own_api, char *reason,
                                            size_t reason_len)

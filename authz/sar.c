@@ -115,23 +115,6 @@ static int spec_attrs_text(sar_text_t *s, int spec, const char *groups_key, auth
     return 0;
 }
 
-/* Drops a multi-byte sequence cut off at the end of s (a reason that
- * filled its buffer), so the answer stays valid UTF-8. */
-static void utf8_trim(char *s)
-{
-    size_t n = strlen(s), i = n, back = 0;
-    while (i > 0 && back < 4 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) {
-        i--;
-        back++;
-    }
-    if (i == 0 || ((unsigned char)s[i - 1] & 0x80) == 0)
-        return;
-    unsigned char lead = (unsigned char)s[i - 1];
-    size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
-    if (back + 1 < want)
-        s[i - 1] = '\0';
-}
-
 /* The general path: jansson in and out. */
 static int review_tree(authz_t *a, const char *body, size_t len, const char *cluster,
                        char **out, size_t *out_len, err_t *err)
@@ -188,7 +171,6 @@ int authz_subject_access_review_text(authz_t *a, const char *body, size_t len,
     at.cluster = cluster;
     char reason[1024];
     authz_decision_t d = authz__review_decide(a, &u, &at, reason, sizeof reason);
-    utf8_trim(reason);
 
     /* The shape authz_subject_access_review builds: kube-apiserver reads
      * only status. */

@@ -100,14 +100,15 @@ static size_t plain_run(const char *s, size_t i, size_t n)
     return i;
 }
 
-/* Length of the valid UTF-8 sequence at u (r bytes left), 0 when there is
- * none: jansson's utf8_check_first and utf8_check_full (no overlong forms,
- * no surrogates, nothing above U+10FFFF). */
 static size_t utf8_len(const unsigned char *u, size_t r)
 {
     static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
     size_t k;
     uint32_t v;
+    if (!r)
+        return 0;
+    if (u[0] < 0x80)
+        return 1;
     if (u[0] >= 0xC2 && u[0] <= 0xDF) {
         k = 2;
         v = u[0] & 0x1Fu;
@@ -179,6 +180,8 @@ static int put_key(sbuf_t *b, const char *key, size_t len)
         rc = 0;
     return rc ? rc : put1(b, ':');
 }
+
+size_t jenc_utf8_len(const char *s, size_t n) { return utf8_len((const unsigned char *)s, n); }
 
 /* ---- numbers ------------------------------------------------------------------ */
 

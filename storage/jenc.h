@@ -64,6 +64,12 @@ int jenc_append_key(sbuf_t *b, const char *key, size_t len);
  * entry. */
 int jenc_append_str(sbuf_t *b, const char *s, size_t len);
 
+/* The length of the valid UTF-8 sequence at s (n bytes left; 1 for an
+ * ASCII byte), 0 when there is none: what jansson accepts in a string
+ * (its utf8_check_first and utf8_check_full: no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+size_t jenc_utf8_len(const char *s, size_t n);
+
 /* json_dumps(v, JSON_COMPACT): a NUL-terminated string the caller owns
  * (mem_free), with its length in *len when len is not NULL; NULL where
  * json_dumps returns NULL or when out of memory. */

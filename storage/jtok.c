@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jenc.h"
 #include "mem.h"
 
 typedef struct parser {
@@ -61,40 +62,6 @@ static long hex4(const unsigned char *p)
     return v;
 }
 
-/* One UTF-8 sequence at p: its length, or 0 when invalid (overlong forms,
- * surrogates and code points past U+10FFFF included, as jansson checks). */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0];
-    size_t n;
-    unsigned long cp;
-    if (c < 0x80)
-        return 1;
-    if (c < 0xc2 || c > 0xf4)
-        return 0;
-    if (c < 0xe0) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c < 0xf0) {
-        n = 3;
-        cp = c & 0x0f;
-    } else {
-        n = 4;
-        cp = c & 0x07;
-    }
-    if ((size_t)(end - p) < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 /* A string at ps->p (the opening quote). */
 static int parse_string(parser_t *ps)
 {
@@ -143,7 +110,7 @@ static int parse_string(parser_t *ps)
             ps->p += 2;
             continue;
         }
-        size_t n = utf8_len(ps->p, ps->end);
+        size_t n = jenc_utf8_len((const char *)ps->p, (size_t)(ps->end - ps->p));
         if (!n)
             return -1;
         ps->p += n;

@@ -509,6 +509,33 @@ static void test_authz__review_text_matches_tree(void **state)
         json_decref(tree_out);
         mem_free(text_out);
     }
+    /* A namespace long enough to cut the reason inside a character: the
+     * answer is still whole UTF-8, on both paths. */
+    for (int odd = 0; odd < 2; odd++) {  /* the cut at either byte of a character */
+        sbuf_t r = {0};
+        sbuf_puts(&r, "{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SubjectAccessReview\","
+                      "\"spec\":{\"resourceAttributes\":{\"verb\":\"get\",\"resource\":\"pods\","
+                      "\"namespace\":\"x");
+        if (odd)
+            sbuf_puts(&r, "y");
+        for (int i = 0; i < 700; i++)
+            sbuf_puts(&r, "\xc3\xa9");
+        sbuf_puts(&r, "\"},\"user\":\"nobody\"}}");
+        json_t *sar = json_loadb(r.p, r.len, 0, NULL), *tree_out = NULL;
+        err_t e = {0};
+        assert_int_equal(authz_subject_access_review(f->authz, sar, NULL, &tree_out, &e), 0);
+        char *t = NULL;
+        size_t tl = 0;
+        assert_int_equal(authz_subject_access_review_text(f->authz, r.p, r.len, NULL, &t, &tl, &e), 0);
+        json_t *got = json_loadb(t, tl, 0, NULL);
+        assert_non_null(got);
+        assert_true(json_equal(got, tree_out));
+        json_decref(got);
+        json_decref(tree_out);
+        json_decref(sar);
+        mem_free(t);
+        sbuf_free(&r);
+    }
     /* a review too large to tokenize in place takes the tree path */
     sbuf_t big = {0};
     sbuf_puts(&big, "{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SubjectAccessReview\","
