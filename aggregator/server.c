@@ -918,32 +918,36 @@ static void audit(agg_api_t *api, agg_req_t *req, const audit_rec_t *rec, const 
     rfc3339_micro(received, t0, sizeof t0);
     rfc3339_micro(&now, t1, sizeof t1);
     const char *verb = rec->decided ? rec->verb : agg_req_method(req);
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:{s:{}, s:i}, s:s, s:s}",
+    /* What comes from the request (path, headers, names) need not be
+     * UTF-8; such bytes are written as U+FFFD, as kube-apiserver's are. */
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:[s], s:{s:{}, s:i}, s:s, s:s}",
                            "kind", "Event", "apiVersion", "audit.k8s.io/v1", "level", "Metadata",
                            "auditID", id, "stage", "ResponseComplete", "requestURI",
-                           agg_req_path(req), "verb", verb ? verb : "", "sourceIPs",
+                           jenc_string_lossy(agg_req_path(req)), "verb", verb ? verb : "", "sourceIPs",
                            agg_req_remote(req), "responseStatus", "metadata", "code",
                            agg_req_status(req), "requestReceivedTimestamp", t0,
                            "stageTimestamp", t1);
     const char *ua = agg_req_header(req, "User-Agent");
     if (ua)
-        json_object_set_new(ev, "userAgent", json_string(ua));
+        json_object_set_new(ev, "userAgent", jenc_string_lossy(ua));
     if (rec->user) {
         json_t *groups = json_array();
         for (size_t i = 0; i < rec->user->ngroups; i++)
-            json_array_append_new(groups, json_string(rec->user->groups[i]));
-        json_object_set_new(ev, "user", json_pack("{s:s, s:o}", "username", rec->user->name,
-                                                  "groups", groups));
+            json_array_append_new(groups, jenc_string_lossy(rec->user->groups[i]));
+        json_object_set_new(ev, "user", json_pack("{s:o, s:o}", "username",
+                                                  jenc_string_lossy(rec->user->name), "groups",
+                                                  groups));
     }
     if (rec->decided && rec->resource_request) {
-        json_t *ref = json_pack("{s:s, s:s, s:s}", "resource", rec->resource, "apiGroup",
-                                rec->group, "apiVersion", rec->version);
+        json_t *ref = json_pack("{s:o, s:o, s:o}", "resource", jenc_string_lossy(rec->resource),
+                                "apiGroup", jenc_string_lossy(rec->group), "apiVersion",
+                                jenc_string_lossy(rec->version));
         if (*rec->namespace_)
-            json_object_set_new(ref, "namespace", json_string(rec->namespace_));
+            json_object_set_new(ref, "namespace", jenc_string_lossy(rec->namespace_));
         if (*rec->name)
-            json_object_set_new(ref, "name", json_string(rec->name));
+            json_object_set_new(ref, "name", jenc_string_lossy(rec->name));
         if (*rec->subresource)
-            json_object_set_new(ref, "subresource", json_string(rec->subresource));
+            json_object_set_new(ref, "subresource", jenc_string_lossy(rec->subresource));
         json_object_set_new(ev, "objectRef", ref);
     }
     if (rec->decided)

@@ -1438,14 +1438,17 @@ int reg_delete_collection(reg_t *r, const reg_kind_t *k, const char *ns,
 json_t *reg_status(const err_t *err, const reg_kind_t *k, const char *name)
 {
     int code = err->code ? err->code : ERR_INTERNAL;
-    json_t *st = json_pack("{s:s, s:s, s:{}, s:s, s:s, s:s, s:i}", "kind", "Status",
+    /* Messages and names may quote the request's bytes, which need not be
+     * UTF-8 (a path is percent-decoded): written as Go would write them. */
+    json_t *st = json_pack("{s:s, s:s, s:{}, s:s, s:o, s:s, s:i}", "kind", "Status",
                            "apiVersion", "v1", "metadata", "status", "Failure", "message",
-                           err->message[0] ? err->message : err_default_message(code),
+                           jenc_string_lossy(err->message[0] ? err->message
+                                                             : err_default_message(code)),
                            "reason", err_reason(code), "code", err_http_status(code));
     if (k || err->ncauses) {
         json_t *details = json_object();
         if (name && *name)
-            json_object_set_new(details, "name", json_string(name));
+            json_object_set_new(details, "name", jenc_string_lossy(name));
         if (k) {
             /* NewInvalid names the Kind; the other errors the resource. */
             json_object_set_new(details, "group", json_string(k->group));
@@ -1455,10 +1458,11 @@ json_t *reg_status(const err_t *err, const reg_kind_t *k, const char *name)
         if (err->ncauses) {
             json_t *causes = json_array();
             for (int i = 0; i < err->ncauses; i++)
-                json_array_append_new(causes, json_pack("{s:s, s:s, s:s}", "reason",
+                json_array_append_new(causes, json_pack("{s:s, s:o, s:o}", "reason",
                                                         err->causes[i].type, "message",
-                                                        err->causes[i].message, "field",
-                                                        err->causes[i].field));
+                                                        jenc_string_lossy(err->causes[i].message),
+                                                        "field",
+                                                        jenc_string_lossy(err->causes[i].field)));
             json_object_set_new(details, "causes", causes);
         }
         json_object_set_new(st, "details", details);

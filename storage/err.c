@@ -35,6 +35,26 @@ void err_clear(err_t *e)
     e->ncauses = 0;
 }
 
+/* Cuts a multi-byte UTF-8 sequence that a full buffer left incomplete at
+ * the end of s (n bytes), so a message quoting a long name ends on a
+ * whole character. Bytes that were never UTF-8 are left alone. */
+static void trim_cut_char(char *s, size_t n)
+{
+    size_t len = strnlen(s, n), i = len, cont = 0;
+    if (len + 1 < n)
+        return;  /* not cut */
+    while (i > 0 && cont < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) {
+        i--;
+        cont++;
+    }
+    if (i == 0)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 0;
+    if (want && cont + 1 < want)
+        s[i - 1] = '\0';
+}
+
 int err_set(err_t *e, int code, const char *fmt, ...)
 {
     if (!e || e->code)
@@ -48,6 +68,7 @@ int err_set(err_t *e, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
+    trim_cut_char(e->message, sizeof e->message);
     return code;
 }
 
@@ -59,10 +80,12 @@ void err_add_cause(err_t *e, const char *type, const char *field,
     err_cause_t *c = &e->causes[e->ncauses++];
     snprintf(c->type, sizeof c->type, "%s", type ? type : "");
     snprintf(c->field, sizeof c->field, "%s", field ? field : "");
+    trim_cut_char(c->field, sizeof c->field);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(c->message, sizeof c->message, fmt, ap);
     va_end(ap);
+    trim_cut_char(c->message, sizeof c->message);
 }
 
 int err_http_status(int code) { return err_row(code)->http; }

@@ -183,6 +183,38 @@ static int put_key(sbuf_t *b, const char *key, size_t len)
 
 size_t jenc_utf8_len(const char *s, size_t n) { return utf8_len((const unsigned char *)s, n); }
 
+json_t *jenc_string_lossy(const char *s)
+{
+    size_t n = strlen(s), bad = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_len((const unsigned char *)s + i, n - i);
+        bad += !k;
+        i += k ? k : 1;
+    }
+    if (!bad)
+        return json_stringn(s, n);
+    /* Each stray byte becomes U+FFFD (3 bytes), as Go's encoder writes it. */
+    char *t = mem_alloc(n + 2 * bad + 1);
+    if (!t)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_len((const unsigned char *)s + i, n - i);
+        if (k) {
+            memcpy(t + o, s + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(t + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    json_t *v = json_stringn(t, o);
+    mem_free(t);
+    return v;
+}
+
 /* ---- numbers ------------------------------------------------------------------ */
 
 static int put_int(sbuf_t *b, json_int_t v)

@@ -70,6 +70,12 @@ int jenc_append_str(sbuf_t *b, const char *s, size_t len);
  * surrogates, nothing above U+10FFFF). */
 size_t jenc_utf8_len(const char *s, size_t n);
 
+/* A jansson string of s in which every byte that is not part of valid
+ * UTF-8 is replaced by U+FFFD, as Go's encoder writes such text: for
+ * request-derived text (a path, a name) headed for a Status. A new
+ * reference; NULL when out of memory. */
+json_t *jenc_string_lossy(const char *s);
+
 /* json_dumps(v, JSON_COMPACT): a NUL-terminated string the caller owns
  * (mem_free), with its length in *len when len is not NULL; NULL where
  * json_dumps returns NULL or when out of memory. */

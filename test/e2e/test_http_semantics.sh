@@ -67,6 +67,18 @@ req GET "$APP/namespaces/shop/applicationdeployments/nope"
 status "GET a missing namespaced object" 404 NotFound "o['details']['name'] == 'nope' and o['details']['kind'] == 'applicationdeployments'"
 req GET "$G/nosuchresources"
 status "GET an unknown resource" 404 NotFound
+# Bytes that are not UTF-8 in a name (the path is percent-decoded) come
+# back as U+FFFD, as kube-apiserver writes them; never a 500.
+req GET "$G/workspaces/a%FFb"
+status "GET a name that is not UTF-8" 404 NotFound "o['details']['name'] == 'a\\ufffdb'"
+# A name too long and invalid, quoted in a message cut to fit: the cut falls
+# on a character boundary, whichever byte it lands on.
+for pre in y yz; do
+  long=$(python3 -c 'import json, sys; print(json.dumps({"apiVersion": "scope.theriseunion.io/v1alpha1",
+    "kind": "Workspace", "metadata": {"name": sys.argv[1] + "\u00e9" * 700}, "spec": {}}))' "$pre")
+  req POST "$G/workspaces" -H "$JSON" -d "$long"
+  status "create with a long non-ASCII name ($pre)" 422 Invalid "o['details']['causes'][0]['field'] == 'metadata.name'"
+done
 req GET "$S/apis/nosuch.example.com/v1/things"
 status "GET an unknown group" 404 NotFound
 

@@ -54,6 +54,35 @@ static void test_err__first_error_wins(void **state)
     assert_int_equal(err_set(NULL, ERR_GONE, "x"), ERR_GONE);
 }
 
+/* A message cut to fit ends on a whole character, whatever the offset of
+ * the cut; text that fits, or bytes that were never UTF-8, stay as given. */
+static void test_err__cut_ends_on_a_character(void **state)
+{
+    (void)state;
+    char name[2000];
+    for (int shift = 0; shift < 4; shift++) {
+        size_t n = 0;
+        for (int i = 0; i < shift; i++)
+            name[n++] = 'x';
+        while (n + 4 < sizeof name) {  /* U+1F600, four bytes */
+            memcpy(name + n, "\xf0\x9f\x98\x80", 4);
+            n += 4;
+        }
+        name[n] = '\0';
+        err_t e = {0};
+        err_set(&e, ERR_INVALID, "name %s", name);
+        size_t len = strlen(e.message);
+        assert_true(len > sizeof e.message - 5);
+        assert_int_equal((len - 5 - (size_t)shift) % 4, 0);  /* "name " + shift + whole chars */
+        err_add_cause(&e, "FieldValueInvalid", name, "Invalid value: %s", name);
+        assert_int_equal((strlen(e.causes[0].message) - 15 - (size_t)shift) % 4, 0);
+        assert_int_equal((strlen(e.causes[0].field) - (size_t)shift) % 4, 0);
+    }
+    err_t e = {0};
+    err_set(&e, ERR_NOT_FOUND, "a\xff\xc3" "b");
+    assert_string_equal(e.message, "a\xff\xc3" "b");
+}
+
 static void test_b64__round_trip(void **state)
 {
     (void)state;
@@ -109,6 +138,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err__table),
         cmocka_unit_test(test_err__first_error_wins),
+        cmocka_unit_test(test_err__cut_ends_on_a_character),
         cmocka_unit_test(test_b64__round_trip),
         cmocka_unit_test(test_mem__injected_failure),
     };

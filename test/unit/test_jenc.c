@@ -121,6 +121,28 @@ static void test_jenc__string_literals(void **state)
     sbuf_free(&b);
 }
 
+/* Bytes that are not UTF-8 become U+FFFD, one each, as Go writes them;
+ * valid text is kept as it is. */
+static void test_jenc__string_lossy(void **state)
+{
+    (void)state;
+    static const struct { const char *in, *out; } cases[] = {
+        {"plain", "plain"},
+        {"caf\xc3\xa9", "caf\xc3\xa9"},
+        {"a\xff" "b", "a\xef\xbf\xbd" "b"},
+        {"\xc3", "\xef\xbf\xbd"},
+        {"x\xe2\x82", "x\xef\xbf\xbd\xef\xbf\xbd"},
+        {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},  /* a surrogate */
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_t *v = jenc_string_lossy(cases[i].in);
+        assert_non_null(v);
+        assert_string_equal(json_string_value(v), cases[i].out);
+        json_decref(v);
+    }
+}
+
 static void test_jenc__control_characters(void **state)
 {
     (void)state;
@@ -550,6 +572,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jenc__texts),
         cmocka_unit_test(test_jenc__string_literals),
+        cmocka_unit_test(test_jenc__string_lossy),
         cmocka_unit_test(test_jenc__control_characters),
         cmocka_unit_test(test_jenc__escapes_spelled_out),
         cmocka_unit_test(test_jenc__embedded_nul),
