@@ -386,6 +386,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             if (r->body.len + *upload_size > AGG_MAX_BODY) {
                 r->too_large = 1;
             } else {
+                if (!r->body.cap) {
+                    /* Room for the whole body at once when its length is
+                     * declared (and within the limit): no regrowth. */
+                    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+                    unsigned long want = cl ? strtoul(cl, NULL, 10) : 0;
+                    if (want > *upload_size && want <= AGG_MAX_BODY)
+                        sbuf_grow(&r->body, want);
+                }
                 sbuf_put(&r->body, upload, *upload_size);
                 if (r->body.oom)
                     return MHD_NO;

@@ -174,6 +174,7 @@ int authz_subject_access_review_text(authz_t *a, const char *body, size_t len,
 
     /* The shape authz_subject_access_review builds: kube-apiserver reads
      * only status. */
+    sbuf_grow(&b, 160 + strlen(reason));
     sbuf_puts(&b, "{\"apiVersion\":");
     jenc_append_str(&b, av, strlen(av));
     sbuf_puts(&b, ",\"kind\":\"SubjectAccessReview\",\"metadata\":{},\"status\":{\"allowed\":");
