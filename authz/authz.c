@@ -36,7 +36,8 @@ void authz_user_add_group(authz_user_t *u, const char *group)
         u->overflow = 1;
         return;
     }
-    snprintf(u->groups[u->ngroups++], sizeof u->groups[0], "%s", group);
+    size_t len = strlen(group);  /* fits: checked above */
+    memcpy(u->groups[u->ngroups++], group, len + 1);
 }
 
 int authz_user_in_group(const authz_user_t *u, const char *group)

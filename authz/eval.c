@@ -94,7 +94,7 @@ static void push_list(chain_t *c, const authz__map_t *m, const char *cluster, co
                       authz__level_t level)
 {
     char key[600];
-    snprintf(key, sizeof key, "%s/%s", cluster, name);
+    AUTHZ__JOIN(key, sizeof key, cluster, "/", name);
     const authz__bucket_t *l = authz__multi_get(m, key);
     void *const *v = l ? authz__bucket_items(l) : NULL;
     for (size_t i = 0; l && i < l->n; i++) {
@@ -178,17 +178,17 @@ static void scope_text(const authz__scope_t *s, char *buf, size_t n)
 {
     switch (s->level) {
     case AUTHZ__PLATFORM:
-        snprintf(buf, n, "Platform");
+        AUTHZ__JOIN(buf, n, "Platform");
         break;
     case AUTHZ__CLUSTER:
-        snprintf(buf, n, "Cluster %s", s->cluster);
+        AUTHZ__JOIN(buf, n, "Cluster ", s->cluster);
         break;
     case AUTHZ__RESOURCE:
-        snprintf(buf, n, "Resource %s%s%s %s/%s", s->resource, *s->group ? "." : "", s->group,
-                 s->namespace_, s->name);
+        AUTHZ__JOIN(buf, n, "Resource ", s->resource, *s->group ? "." : "", s->group, " ",
+                    s->namespace_, "/", s->name);
         break;
     default:
-        snprintf(buf, n, "%s %s", authz__level_names[s->level], s->name);
+        AUTHZ__JOIN(buf, n, authz__level_names[s->level], " ", s->name);
         break;
     }
 }
@@ -211,19 +211,18 @@ static json_t *scope_json(const authz__scope_t *s)
 static void request_text(const authz_attrs_t *at, char *buf, size_t n)
 {
     if (!at->resource_request) {
-        snprintf(buf, n, "%s %s", at->verb, at->path ? at->path : "");
+        AUTHZ__JOIN(buf, n, at->verb, " ", at->path ? at->path : "");
         return;
     }
-    char res[256];
-    snprintf(res, sizeof res, "%s%s%s%s%s", at->resource ? at->resource : "",
-             !empty(at->subresource) ? "/" : "", !empty(at->subresource) ? at->subresource : "",
-             !empty(at->api_group) ? "." : "", !empty(at->api_group) ? at->api_group : "");
+    int sub = !empty(at->subresource), grp = !empty(at->api_group), nm = !empty(at->name);
+    const char *resource = at->resource ? at->resource : "";
     if (!empty(at->namespace_))
-        snprintf(buf, n, "%s %s%s%s in namespace %s", at->verb, res, !empty(at->name) ? " " : "",
-                 !empty(at->name) ? at->name : "", at->namespace_);
+        AUTHZ__JOIN(buf, n, at->verb, " ", resource, sub ? "/" : "", sub ? at->subresource : "",
+                    grp ? "." : "", grp ? at->api_group : "", nm ? " " : "", nm ? at->name : "",
+                    " in namespace ", at->namespace_);
     else
-        snprintf(buf, n, "%s %s%s%s", at->verb, res, !empty(at->name) ? " " : "",
-                 !empty(at->name) ? at->name : "");
+        AUTHZ__JOIN(buf, n, at->verb, " ", resource, sub ? "/" : "", sub ? at->subresource : "",
+                    grp ? "." : "", grp ? at->api_group : "", nm ? " " : "", nm ? at->name : "");
 }
 
 /* By storage-key name, unique to a binding (the same binding compares
@@ -256,26 +255,13 @@ static void candidates_unique(authz__ptrs_t *c)
  * The decision over a chain. trace (optional) receives, per scope, the
  * bindings looked at and what each did. Caller holds the read lock.
  */
-/* "<tag><s>" into buf (n bytes), cut like snprintf would: a subject key. */
-static void subject_key_of(char *buf, size_t n, const char *tag, const char *s)
-{
-    size_t t = strlen(tag), len = strlen(s);
-    if (t > n - 1)
-        t = n - 1;
-    if (len > n - 1 - t)
-        len = n - 1 - t;
-    memcpy(buf, tag, t);
-    memcpy(buf + t, s, len);
-    buf[t + len] = '\0';
-}
-
 static authz_decision_t decide(const authz_t *a, const char *user, const char *const *groups,
                                size_t ngroups, const authz_attrs_t *at, const chain_t *c,
                                char *reason, size_t reason_len, json_t *trace)
 {
     /* The subject keys: the user, then each group. */
     char ukey[300];
-    subject_key_of(ukey, sizeof ukey, "u:", user);
+    AUTHZ__JOIN(ukey, sizeof ukey, "u:", user);
     const authz__binding_t *allow_b = NULL;
     const authz__scope_t *allow_s = NULL;
     authz_decision_t d = AUTHZ_NO_OPINION;
@@ -287,7 +273,7 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
     for (size_t g = 0; sift && g <= ngroups; g++) {
         char gkey[300];
         if (g)
-            subject_key_of(gkey, sizeof gkey, "g:", groups[g - 1]);
+            AUTHZ__JOIN(gkey, sizeof gkey, "g:", groups[g - 1]);
         bound[g] = authz__multi_get(&a->by_subject, g ? gkey : ukey) != NULL;
     }
     for (size_t i = 0; i < c->n && d != AUTHZ_DENY; i++) {
@@ -300,7 +286,7 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
             if (sift && !bound[g])
                 continue;
             if (g) {
-                subject_key_of(gkey, sizeof gkey, "g:", groups[g - 1]);
+                AUTHZ__JOIN(gkey, sizeof gkey, "g:", groups[g - 1]);
                 key = gkey;
             }
             const authz__bucket_t *l = authz__bindings_at(a, key, s);
@@ -322,8 +308,8 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
                 d = AUTHZ_DENY;
                 char where[300];
                 scope_text(s, where, sizeof where);
-                snprintf(reason, reason_len, "denied by IAMRoleBinding %s (IAMRole %s) at %s",
-                         b->name, b->role, where);
+                AUTHZ__JOIN(reason, reason_len, "denied by IAMRoleBinding ", b->name, " (IAMRole ",
+                            b->role, ") at ", where);
             } else if ((rule = authz__rules_match(&r->rules, at)) >= 0) {
                 result = allow_b ? "allowed (a lower scope already allowed)" : "allowed";
                 if (!allow_b) {
@@ -353,21 +339,21 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
     if (allow_b) {
         char where[300];
         scope_text(allow_s, where, sizeof where);
-        snprintf(reason, reason_len, "allowed by IAMRoleBinding %s (IAMRole %s) at %s",
-                 allow_b->name, allow_b->role, where);
+        AUTHZ__JOIN(reason, reason_len, "allowed by IAMRoleBinding ", allow_b->name, " (IAMRole ",
+                    allow_b->role, ") at ", where);
         return AUTHZ_ALLOW;
     }
     char req[400], looked[600];
     size_t len = 0;
     looked[0] = '\0';
-    for (size_t i = 0; i < c->n && len < sizeof looked; i++) {
+    for (size_t i = 0; i < c->n && len + 1 < sizeof looked; i++) {
         char where[300];
         scope_text(&c->s[i], where, sizeof where);
-        len += (size_t)snprintf(looked + len, sizeof looked - len, "%s%s", i ? ", " : "", where);
+        len += AUTHZ__JOIN(looked + len, sizeof looked - len, i ? ", " : "", where);
     }
     request_text(at, req, sizeof req);
-    snprintf(reason, reason_len, "no IAMRoleBinding of %s allows %s; looked at %s", user, req,
-             looked);
+    AUTHZ__JOIN(reason, reason_len, "no IAMRoleBinding of ", user, " allows ", req,
+                "; looked at ", looked);
     return AUTHZ_NO_OPINION;
 }
 
@@ -409,7 +395,12 @@ static int is_discovery(const char *path)
  * into a JSON answer or a Status. */
 static void utf8_scrub(char *s)
 {
-    size_t n = strlen(s), r = 0, w = 0;
+    size_t n = 0, r = 0, w = 0;
+    int ascii = 1;
+    for (; s[n]; n++)
+        ascii &= (unsigned char)s[n] < 0x80;
+    if (ascii)
+        return;
     while (r < n) {
         size_t k = jenc_utf8_len(s + r, n - r);
         if (!k) {
@@ -432,12 +423,12 @@ static authz_decision_t authorize(authz_t *a, const authz_user_t *u, const authz
         reason_len = sizeof dummy;
     }
     if (authz_user_in_group(u, "system:masters")) {
-        snprintf(reason, reason_len, "allowed: member of system:masters");
+        AUTHZ__JOIN(reason, reason_len, "allowed: member of system:masters");
         return AUTHZ_ALLOW;
     }
     if (own_api && !at->resource_request && is(at->verb, "get") &&
         authz_user_in_group(u, "system:authenticated") && is_discovery(at->path)) {
-        snprintf(reason, reason_len, "allowed: discovery is readable by authenticated users");
+        AUTHZ__JOIN(reason, reason_len, "allowed: discovery is readable by authenticated users");
         return AUTHZ_ALLOW;
     }
     if (u->overflow) {
@@ -500,9 +491,9 @@ static int spec_attrs(const json_t *spec, const char *groups_key, authz_user_t *
     if (!json_is_object(spec))
         return err_set(err, ERR_BAD_REQUEST, "spec is required");
     const char *user = json_string_value(json_object_get(spec, "user"));
-    snprintf(u->name, sizeof u->name, "%s", user ? user : "");
+    AUTHZ__JOIN(u->name, sizeof u->name, user ? user : "");
     const char *uid = json_string_value(json_object_get(spec, "uid"));
-    snprintf(u->uid, sizeof u->uid, "%s", uid ? uid : "");
+    AUTHZ__JOIN(u->uid, sizeof u->uid, uid ? uid : "");
     size_t i;
     const json_t *g;
     json_array_foreach(json_object_get(spec, groups_key), i, g) {

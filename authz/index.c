@@ -341,10 +341,7 @@ static authz__nodegroup_t *nodegroup_parse(const authz_t *a, const parts_t *o)
 
 /* ---- derived maps ------------------------------------------------------------ */
 
-/* Appends the strings of parts (NULL-terminated; a NULL part reads
- * "(null)", as printf would) to buf, cut at n - 1 bytes like snprintf:
- * keys are made on every decision, and this is several times quicker. */
-static void key_join(char *buf, size_t n, const char *const *parts, size_t count)
+size_t authz__join(char *buf, size_t n, const char *const *parts, size_t count)
 {
     size_t at = 0;
     for (size_t i = 0; i < count && at + 1 < n; i++) {
@@ -355,17 +352,19 @@ static void key_join(char *buf, size_t n, const char *const *parts, size_t count
         memcpy(buf + at, p, len);
         at += len;
     }
-    buf[at] = '\0';
+    if (n)
+        buf[at] = '\0';
+    return at;
 }
 
 static void subject_key(const authz__subject_t *s, char *buf, size_t n)
 {
     if (s->kind == AUTHZ__GROUP)
-        key_join(buf, n, (const char *const[]){"g:", s->name}, 2);
+        AUTHZ__JOIN(buf, n, "g:", s->name);
     else if (s->kind == AUTHZ__SA)
-        key_join(buf, n, (const char *const[]){"u:system:serviceaccount:", s->namespace_, ":", s->name}, 4);
+        AUTHZ__JOIN(buf, n, "u:system:serviceaccount:", s->namespace_, ":", s->name);
     else
-        key_join(buf, n, (const char *const[]){"u:", s->name}, 2);
+        AUTHZ__JOIN(buf, n, "u:", s->name);
 }
 
 /* "<subject>\x1f<level>\x1f<cluster>\x1f<name>[\x1f<ns>\x1f<group>\x1f<resource>]":
@@ -381,7 +380,7 @@ static void scoped_key(const char *subject, authz__level_t level, const char *cl
                                  "\x1f", group, "\x1f", resource};
     size_t count = level == AUTHZ__PLATFORM ? 2 : level == AUTHZ__CLUSTER ? 4
                  : level == AUTHZ__RESOURCE ? 12 : 6;
-    key_join(buf, n, parts, count);
+    authz__join(buf, n, parts, count);
 }
 
 static void binding_index(authz_t *a, authz__binding_t *b, int add)
@@ -417,7 +416,7 @@ static void workspace_index(authz_t *a, authz__workspace_t *w, int add)
 {
     for (size_t i = 0; i < w->nns; i++) {
         char key[600];
-        snprintf(key, sizeof key, "%s/%s", w->ns_cluster[i], w->ns_name[i]);
+        AUTHZ__JOIN(key, sizeof key, w->ns_cluster[i], "/", w->ns_name[i]);
         if (add)
             authz__multi_add(&a->ns_ws, key, w);
         else
@@ -429,7 +428,7 @@ static void nodegroup_index(authz_t *a, authz__nodegroup_t *g, int add)
 {
     for (size_t i = 0; i < g->nodes.n; i++) {
         char key[600];
-        snprintf(key, sizeof key, "%s/%s", g->cluster, g->nodes.v[i]);
+        AUTHZ__JOIN(key, sizeof key, g->cluster, "/", g->nodes.v[i]);
         if (add)
             authz__multi_add(&a->node_ng, key, g);
         else
@@ -743,9 +742,9 @@ void authz__bindings_of(const authz_t *a, const char *user, const char *const *g
     char key[300];
     for (size_t g = 0; g <= ngroups; g++) {
         if (g)
-            snprintf(key, sizeof key, "g:%s", groups[g - 1]);
+            AUTHZ__JOIN(key, sizeof key, "g:", groups[g - 1]);
         else
-            snprintf(key, sizeof key, "u:%s", user);
+            AUTHZ__JOIN(key, sizeof key, "u:", user);
         const authz__bucket_t *l = authz__multi_get(&a->by_subject, key);
         void *const *v = l ? authz__bucket_items(l) : NULL;
         for (size_t i = 0; l && i < l->n; i++)
@@ -762,7 +761,7 @@ int authz__binding_has_subject(const authz__binding_t *b, const char *user,
             return 1;
         if (s->kind == AUTHZ__SA) {
             char sa[400];
-            snprintf(sa, sizeof sa, "system:serviceaccount:%s:%s", s->namespace_, s->name);
+            AUTHZ__JOIN(sa, sizeof sa, "system:serviceaccount:", s->namespace_, ":", s->name);
             if (!strcmp(sa, user))
                 return 1;
         }

@@ -56,9 +56,9 @@ static int spec_attrs_text(sar_text_t *s, int spec, const char *groups_key, auth
     if (!is_object(s, spec))
         return err_set(err, ERR_BAD_REQUEST, "spec is required");
     const char *user = str_of(s, spec, "user");
-    snprintf(u->name, sizeof u->name, "%s", user ? user : "");
+    AUTHZ__JOIN(u->name, sizeof u->name, user ? user : "");
     const char *uid = str_of(s, spec, "uid");
-    snprintf(u->uid, sizeof u->uid, "%s", uid ? uid : "");
+    AUTHZ__JOIN(u->uid, sizeof u->uid, uid ? uid : "");
     int groups = jtok_get(s->text, s->t, spec, groups_key);
     if (groups >= 0 && s->t[groups].type == JTOK_ARRAY) {
         int g = groups + 1;

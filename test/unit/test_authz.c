@@ -234,7 +234,23 @@ static void test_authz__workspace_cascade(void **state)
     /* A namespace of another workspace: no opinion, with what was looked at. */
     at = POD("get", "bank", "vault");
     assert_int_equal(ask(f, "alice", NULL, &at, reason, sizeof reason), AUTHZ_NO_OPINION);
-    assert_non_null(strstr(reason, "looked at Resource pods bank/vault, Namespace bank, Workspace ws2, Cluster host, Platform"));
+    assert_string_equal(reason, "no IAMRoleBinding of alice allows get pods vault in namespace bank; "
+                                "looked at Resource pods bank/vault, Namespace bank, Workspace ws2, "
+                                "Cluster host, Platform");
+    /* The request in full: subresource, group, no namespace; and a path. */
+    authz_attrs_t scale = {.verb = "update", .resource_request = 1, .api_group = "apps",
+                           .resource = "deployments", .subresource = "scale", .name = "web"};
+    assert_int_equal(ask(f, "alice", NULL, &scale, reason, sizeof reason), AUTHZ_NO_OPINION);
+    assert_string_equal(reason, "no IAMRoleBinding of alice allows update deployments/scale.apps web; "
+                                "looked at Cluster host, Platform");
+    authz_attrs_t url = {.verb = "get", .path = "/metrics"};
+    assert_int_equal(ask(f, "alice", NULL, &url, reason, sizeof reason), AUTHZ_NO_OPINION);
+    assert_string_equal(reason, "no IAMRoleBinding of alice allows get /metrics; looked at Cluster host, Platform");
+    /* A reason that does not fit is cut, like snprintf cuts. */
+    char small[24];
+    at = POD("get", "bank", "vault");
+    assert_int_equal(ask(f, "alice", NULL, &at, small, sizeof small), AUTHZ_NO_OPINION);
+    assert_string_equal(small, "no IAMRoleBinding of al");
     /* Not a verb the role has. */
     at = POD("delete", "shop", "web");
     assert_int_equal(ask(f, "alice", NULL, &at, NULL, 0), AUTHZ_NO_OPINION);
