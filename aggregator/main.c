@@ -54,11 +54,52 @@ typedef struct flags {
     const char *audit_log_path;
     unsigned max_inflight;
     unsigned threads;
+    long long compaction_ms;     /* -1: not given */
 } flags_t;
+
+/* A Go duration (time.ParseDuration): a sequence of decimal numbers, each
+ * with a unit (h, m, s, ms, us, µs, ns), or "0". Returns milliseconds
+ * (sub-millisecond parts rounded down), or -1 when malformed or negative. */
+static long long parse_duration_ms(const char *s)
+{
+    static const struct { const char *unit; double ms; } units[] = {
+        {"ns", 1e-6}, {"us", 1e-3}, {"\xc2\xb5s", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 6e4},
+        {"h", 3.6e6}, {NULL, 0},
+    };
+    if (!strcmp(s, "0"))
+        return 0;
+    if (!*s)
+        return -1;
+    double total = 0;
+    while (*s) {
+        char *end;
+        if (!(*s >= '0' && *s <= '9') && *s != '.')
+            return -1;
+        double v = strtod(s, &end);
+        if (end == s)
+            return -1;
+        s = end;
+        size_t best = 0;
+        double per = 0;
+        for (size_t u = 0; units[u].unit; u++) {
+            size_t n = strlen(units[u].unit);
+            /* the longest unit that matches: "ms" before "m" */
+            if (n > best && !strncmp(s, units[u].unit, n)) {
+                best = n;
+                per = units[u].ms;
+            }
+        }
+        if (!best)
+            return -1;
+        s += best;
+        total += v * per;
+    }
+    return total > 9.2e15 ? -1 : (long long)total;
+}
 
 /* One row per flag: its name, what it sets, and its help. Flags the later
  * authentication work reads are accepted now so deployments can set them. */
-enum { F_STR, F_UINT };
+enum { F_STR, F_UINT, F_DURATION };
 typedef struct flag_def {
     const char *name;
     int type;
@@ -68,6 +109,7 @@ typedef struct flag_def {
 
 #define FS(n, f, h) {n, F_STR, offsetof(flags_t, f), h}
 #define FU(n, f, h) {n, F_UINT, offsetof(flags_t, f), h}
+#define FD(n, f, h) {n, F_DURATION, offsetof(flags_t, f), h}
 static const flag_def_t flag_defs[] = {
     FU("secure-port", secure_port, "HTTPS port (default 6443)"),
     FS("bind-address", bind_address, "IP address to listen on (default 0.0.0.0)"),
@@ -95,6 +137,9 @@ static const flag_def_t flag_defs[] = {
     FS("audit-log-path", audit_log_path, "audit events as JSON lines here (\"-\": stdout)"),
     FU("max-requests-inflight", max_inflight,
        "concurrent non-watch requests before 429 (default 400, 0: unlimited)"),
+    FD("etcd-compaction-interval", compaction_ms,
+       "how long the store keeps history for watches and continue tokens, as a Go "
+       "duration (default 5m0s; 0 keeps all of it)"),
     FU("http-threads", threads, "HTTP worker threads (default 16 per core, at least 64)"),
     {NULL, 0, 0, NULL},
 };
@@ -134,6 +179,14 @@ static int parse_flags(int argc, char **argv, flags_t *fl)
         }
         if (d->type == F_STR) {
             *(const char **)((char *)fl + d->off) = val;
+        } else if (d->type == F_DURATION) {
+            long long ms = parse_duration_ms(val);
+            if (ms < 0) {
+                fprintf(stderr, "edge-apiserver: invalid value \"%s\" for --%s: a duration "
+                        "such as 5m, 30s or 1h30m\n", val, d->name);
+                return -1;
+            }
+            *(long long *)((char *)fl + d->off) = ms;
         } else {
             char *end;
             unsigned long v = strtoul(val, &end, 10);
@@ -255,7 +308,7 @@ int main(int argc, char **argv)
     flags_t fl = {.secure_port = 6443, .bind_address = "0.0.0.0",
                   .cert_dir = "apiserver.local.config/certificates",
                   .storage_backend = "lmdb", .data_dir = "data", .cluster_name = "host",
-                  .max_inflight = 400};
+                  .max_inflight = 400, .compaction_ms = -1};
     if (parse_flags(argc, argv, &fl))
         return 2;
     mem_init();
@@ -278,6 +331,12 @@ int main(int argc, char **argv)
 
     store_config_t cfg = {.backend = fl.storage_backend, .data_dir = fl.data_dir,
                           .etcd_servers = fl.etcd_servers, .etcd_prefix = fl.etcd_prefix};
+    if (fl.compaction_ms == 0)
+        cfg.compact_interval_ms = STORE_COMPACT_NEVER;
+    else if (fl.compaction_ms > 0)
+        cfg.compact_interval_ms = fl.compaction_ms >= STORE_COMPACT_NEVER
+                                      ? STORE_COMPACT_NEVER - 1
+                                      : (unsigned)fl.compaction_ms;
     if (store_open(&cfg, &store, &err))
         goto out;
     if (authz_new(store, fl.cluster_name, &authz, &err))

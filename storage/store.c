@@ -174,7 +174,8 @@ static void *store_compactor_main(void *arg)
             continue;
         pthread_mutex_unlock(&s->cmu);
         since_compact += tick;
-        if (since_compact >= s->compact_interval_ms) {
+        if (s->compact_interval_ms != STORE_COMPACT_NEVER &&
+            since_compact >= s->compact_interval_ms) {
             since_compact = 0;
             if (seen > atomic_load(&s->hub.compact_rev)) {
                 err_t err;

@@ -60,6 +60,8 @@
 typedef struct store store_t;
 typedef struct store_watcher store_watcher_t;
 
+#define STORE_COMPACT_NEVER 0xffffffffu
+
 typedef struct store_config {
     const char *backend;         /* "lmdb" (default) or "etcd3" */
     const char *data_dir;        /* lmdb: directory, created if missing */
@@ -72,7 +74,9 @@ typedef struct store_config {
     const char *etcd_prefix;     /* etcd3: key prefix, default "/registry" */
     unsigned compact_interval_ms;/* 0: 5 minutes. Every interval, history up
                                     to the revision current one interval
-                                    earlier is dropped. */
+                                    earlier is dropped. STORE_COMPACT_NEVER:
+                                    history is kept (store_compact still
+                                    works when called). */
     unsigned ring_events;        /* recent events kept in memory for watch
                                     replay; 0: 4096 */
     unsigned watch_queue;        /* default per-watcher queue; 0: 1024 */
