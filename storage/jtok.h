@@ -1,7 +1,9 @@
 /*
- * jtok: JSON text read in place, for the few hot paths where building a
- * jansson tree costs more than the work done with it (the authorization
- * webhook reads seven strings out of each SubjectAccessReview).
+ * jtok: JSON text read in place, for the hot paths where jansson's own
+ * reader costs more than the work done with its result: the webhook reads
+ * a few strings out of each SubjectAccessReview, the authorizer's follower
+ * a few members out of each stored object, and (through jtok_loadb) every
+ * request body and stored object is decoded from tokens.
  *
  * jtok_parse checks that a text is one well-formed JSON value, as strictly
  * as jansson's json_loadb (the same grammar, UTF-8 checked, no control
@@ -13,12 +15,13 @@
  * followed by its children; an object's children alternate key, value.
  * Every token knows where its subtree ends, so skipping a value is O(1).
  *
- * Nothing is allocated: the caller passes the token array, and strings are
- * decoded into a caller's buffer on demand. Tokens point into the text,
- * which must outlive them. Thread-safe (no state).
- *
- * jtok_loadb builds a jansson value from the tokens: json_loadb's result,
- * without jansson's character-at-a-time reader.
+ * jtok_parse, jtok_get, jtok_item and jtok_str allocate nothing: the
+ * caller passes the token array, and strings are decoded into a caller's
+ * buffer on demand. Tokens point into the text, which must outlive them.
+ * jtok_value and jtok_loadb build jansson values from the tokens (through
+ * mem, like every jansson value here). UTF-8 is checked with jenc's
+ * jenc_utf8_len, so the two modules accept the same text. Thread-safe (no
+ * state).
  */
 #ifndef EDGE_JTOK_H
 #define EDGE_JTOK_H
@@ -67,8 +70,8 @@ int jtok_item(const jtok_t *toks, int arr, uint32_t i);
 /* Decodes string token t into buf (NUL-terminated; escapes resolved to
  * UTF-8). Returns its length, or -1 when t is not a string or buf (cap
  * bytes) is too small. A decoded string is never longer than its text, so
- * cap = len + 1 always suffices. An escaped NUL ends the C string early,
- * as json_string_value's does. */
+ * cap = len + 1 always suffices. (jtok_parse refuses \u0000, as jansson
+ * does, so a decoded string holds no NUL.) */
 int jtok_str(const char *text, const jtok_t *t, char *buf, size_t cap);
 
 /* The jansson value of token i and its subtree (a new reference), as
