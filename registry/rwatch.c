@@ -9,6 +9,14 @@
  * synthetic ADDED for every matching object of a snapshot, then events
  * after that snapshot; with sendInitialEvents and bookmarks, a BOOKMARK
  * annotated k8s.io/initial-events-end closes the initial part.
+ *
+ * The snapshot is read a page at a time, as the client takes the events
+ * (a continue token keeps the place), so a watch of a large collection
+ * holds one page in memory, not the collection. The store watcher opens
+ * when the snapshot is done, from its revision: what changed meanwhile is
+ * replayed from the store's history, and a snapshot that history no
+ * longer reaches (a client slower than the compaction window) ends the
+ * watch with Expired, as kube-apiserver's would.
  */
 #include "reg_internal.h"
 
@@ -25,8 +33,14 @@ struct reg_watch {
     const reg_kind_t *k;
     sel_t *labels, *fields;
     store_watcher_t *sw;
-    json_t *initial;             /* synthetic ADDED objects still to send */
-    size_t initial_pos;
+    char prefix[STORE_MAX_KEY + 1];
+    store_notify_fn notify;
+    void *notify_arg;
+    /* the synthetic ADDED events: the snapshot, a page at a time */
+    int initial;                 /* still sending them */
+    json_t *page;                /* this page's matching objects */
+    size_t page_pos;
+    char *next_token;            /* the snapshot's next page; NULL: none */
     int end_bookmark;            /* send initial-events-end after them */
     uint64_t snapshot_rev;
     uint64_t last_bookmark;
@@ -49,17 +63,68 @@ static json_t *decode(const char *data, size_t len, uint64_t rev)
 
 static const char *const sel_fields[] = {"metadata.name", "metadata.namespace", NULL};
 
+#define WATCH_PAGE 256             /* synthetic ADDED objects read at a time */
+
 static int initial_visit(void *arg, const store_kv_t *kv)
 {
     reg_watch_t *w = arg;
     json_t *o = decode(kv->value, kv->value_len, kv->mod_rev);
     if (!o)
         return STORE_SKIP;
-    if (w_matches(w, o))
-        json_array_append_new(w->initial, o);
-    else
+    if (!w_matches(w, o)) {
         json_decref(o);
-    return STORE_TAKE;
+        return STORE_SKIP;
+    }
+    return json_array_append_new(w->page, o) ? ERR_NOMEM : STORE_TAKE;
+}
+
+/* Reads the snapshot's next page (the first when no token is held): the
+ * page's objects into w->page, the place after it into w->next_token.
+ * Sets snapshot_rev on the first. A storage error, ERR_EXPIRED among
+ * them, is returned. */
+static int next_page(reg_watch_t *w, err_t *err)
+{
+    char *token = w->next_token;
+    w->next_token = NULL;
+    json_decref(w->page);
+    w->page_pos = 0;
+    w->page = json_array();
+    if (!w->page) {
+        mem_free(token);
+        return err_set(err, ERR_NOMEM, NULL);
+    }
+    store_list_opts_t lo = {.prefix = w->prefix, .continue_token = token, .limit = WATCH_PAGE};
+    store_list_result_t res = {0};
+    int rc = store_list(w->reg->store, &lo, initial_visit, w, &res, err);
+    mem_free(token);
+    if (rc)
+        return rc;
+    if (!w->snapshot_rev)
+        w->snapshot_rev = res.rev;
+    w->next_token = res.continue_token;
+    res.continue_token = NULL;
+    store_list_result_free(&res);
+    return 0;
+}
+
+/* Opens the store watcher after snapshot_rev. A revision the history no
+ * longer holds becomes the watch's ERROR event (kube answers 200 and sends
+ * the 410 in the stream); other errors are returned. */
+static int open_store_watch(reg_watch_t *w, err_t *err)
+{
+    store_watch_opts_t so = {.prefix = w->prefix, .after_rev = w->snapshot_rev,
+                             .notify = w->notify, .notify_arg = w->notify_arg};
+    err_t e;
+    err_clear(&e);
+    int rc = store_watch(w->reg->store, &so, &w->sw, &e);
+    if (rc == ERR_EXPIRED) {
+        w->error = rc;
+        err_set(&w->err, ERR_EXPIRED, "too old resource version: %" PRIu64, w->snapshot_rev);
+        return 0;
+    }
+    if (rc)
+        *err = e;
+    return rc;
 }
 
 int reg_watch_open(reg_t *r, const reg_kind_t *k, const char *ns, const reg_watch_opts_t *o,
@@ -80,11 +145,12 @@ int reg_watch_open(reg_t *r, const reg_kind_t *k, const char *ns, const reg_watc
     if (rc)
         goto fail;
 
-    char prefix[STORE_MAX_KEY + 1];
     if (k->namespaced && ns && *ns)
-        snprintf(prefix, sizeof prefix, "/%s/%s/%s/", k->group, k->resource, ns);
+        snprintf(w->prefix, sizeof w->prefix, "/%s/%s/%s/", k->group, k->resource, ns);
     else
-        snprintf(prefix, sizeof prefix, "/%s/%s/", k->group, k->resource);
+        snprintf(w->prefix, sizeof w->prefix, "/%s/%s/", k->group, k->resource);
+    w->notify = o->notify;
+    w->notify_arg = o->notify_arg;
 
     const char *rvs = o->resource_version ? o->resource_version : "";
     uint64_t after = 0;
@@ -98,33 +164,20 @@ int reg_watch_open(reg_t *r, const reg_kind_t *k, const char *ns, const reg_watc
         }
     }
     if (initial) {
-        /* The snapshot: everything now, then events after it. */
-        w->initial = json_array();
-        store_list_opts_t lo = {.prefix = prefix};
-        store_list_result_t res;
-        rc = store_list(r->store, &lo, initial_visit, w, &res, err);
+        /* The snapshot's first page now (its errors are the request's);
+         * the rest, and then the events after it, as the client reads. */
+        w->initial = 1;
+        w->end_bookmark = o->send_initial_events && o->allow_bookmarks;
+        rc = next_page(w, err);
         if (rc)
             goto fail;
-        after = res.rev;
-        store_list_result_free(&res);
-        w->end_bookmark = o->send_initial_events && o->allow_bookmarks;
+    } else {
+        w->snapshot_rev = after;
+        rc = open_store_watch(w, err);
+        if (rc)
+            goto fail;
     }
-    w->snapshot_rev = after;
-    w->last_bookmark = after;
-    store_watch_opts_t so = {.prefix = prefix, .after_rev = after, .notify = o->notify,
-                             .notify_arg = o->notify_arg};
-    err_t e;
-    err_clear(&e);
-    rc = store_watch(r->store, &so, &w->sw, &e);
-    if (rc == ERR_EXPIRED) {
-        /* kube answers 200 and sends the 410 as an ERROR event. */
-        w->error = rc;
-        err_set(&w->err, ERR_EXPIRED, "too old resource version: %" PRIu64, after);
-        rc = 0;
-    } else if (rc) {
-        *err = e;
-        goto fail;
-    }
+    w->last_bookmark = w->snapshot_rev;
     *out = w;
     return 0;
 fail:
@@ -154,14 +207,34 @@ static json_t *bookmark(reg_watch_t *w, uint64_t rev, int initial_end)
 int reg_watch_next(reg_watch_t *w, json_t **ev, err_t *err)
 {
     *ev = NULL;
-    if (w->initial && w->initial_pos < json_array_size(w->initial)) {
-        *ev = event("ADDED", json_incref(json_array_get(w->initial, w->initial_pos++)));
-        return 0;
-    }
-    if (w->initial) {
-        json_decref(w->initial);
-        w->initial = NULL;
-        if (w->end_bookmark) {
+    while (w->initial) {
+        if (w->page_pos < json_array_size(w->page)) {
+            *ev = event("ADDED", json_incref(json_array_get(w->page, w->page_pos++)));
+            return 0;
+        }
+        if (w->next_token) {
+            err_t e;
+            err_clear(&e);
+            int rc = next_page(w, &e);
+            if (rc == ERR_EXPIRED) {
+                /* The snapshot fell out of history while the client read. */
+                w->initial = 0;
+                w->error = rc;
+                w->err = e;
+                break;
+            }
+            if (rc)
+                return err_set(err, rc, "%s", e.message);
+            continue;
+        }
+        /* The snapshot is sent: now what happened after it. */
+        json_decref(w->page);
+        w->page = NULL;
+        w->initial = 0;
+        int rc = open_store_watch(w, err);
+        if (rc)
+            return rc;
+        if (w->end_bookmark && !w->error) {
             *ev = bookmark(w, w->snapshot_rev, 1);
             return 0;
         }
@@ -233,7 +306,8 @@ void reg_watch_close(reg_watch_t *w)
     if (!w)
         return;
     store_watcher_close(w->sw);
-    json_decref(w->initial);
+    json_decref(w->page);
+    mem_free(w->next_token);
     sel_free(w->labels);
     sel_free(w->fields);
     mem_free(w);

@@ -716,11 +716,80 @@ static void test_registry__watch_label_transitions(void **state)
     reg_watch_close(w);
 }
 
+/* A snapshot larger than a page: every matching object once, in key
+ * order, then what changed while the client was reading it; and a
+ * snapshot that history stops reaching meanwhile ends with Expired. */
+static void test_registry__watch_initial_pages(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "nodegroups");
+    err_t err = {0};
+    char txt[200];
+    for (int i = 0; i < 700; i++) {
+        snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"n%04d\",\"labels\":{\"odd\":\"%s\"}}}",
+                 i, i % 2 ? "yes" : "no");
+        json_decref(create(f, k, NULL, txt, REG_FV_STRICT, NULL, &err));
+    }
+    reg_watch_t *w = NULL;
+    reg_watch_opts_t o = {.resource_version = "0", .label_selector = "odd=yes",
+                          .send_initial_events = 1, .allow_bookmarks = 1};
+    assert_int_equal(reg_watch_open(&f->reg, k, NULL, &o, &w, &err), 0);
+    json_t *ev = NULL;
+    /* Two changes after the snapshot, before the client has read it. */
+    json_decref(create(f, k, NULL, "{\"metadata\":{\"name\":\"late\",\"labels\":{\"odd\":\"yes\"}}}",
+                       REG_FV_STRICT, NULL, &err));
+    reg_delete_opts_t d = {.grace_period_seconds = -1};
+    json_t *gone = NULL;
+    reg_outcome_t doc = {0};
+    assert_int_equal(reg_delete(&f->reg, k, NULL, "n0001", &d, &gone, &doc, &err), 0);
+    json_decref(gone);
+    for (int i = 1; i < 700; i += 2) {
+        assert_int_equal(reg_watch_next(w, &ev, &err), 0);
+        assert_string_equal(s_at(ev, "type"), "ADDED");
+        snprintf(txt, sizeof txt, "n%04d", i);
+        assert_string_equal(s_at(ev, "object.metadata.name"), txt);
+        json_decref(ev);
+    }
+    assert_int_equal(reg_watch_next(w, &ev, &err), 0);
+    assert_string_equal(s_at(ev, "type"), "BOOKMARK");
+    json_decref(ev);
+    const char *after[][2] = {{"ADDED", "late"}, {"DELETED", "n0001"}};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(reg_watch_next(w, &ev, &err), 0);
+        assert_string_equal(s_at(ev, "type"), after[i][0]);
+        assert_string_equal(s_at(ev, "object.metadata.name"), after[i][1]);
+        json_decref(ev);
+    }
+    assert_int_equal(reg_watch_next(w, &ev, &err), ERR_TIMEOUT);
+    reg_watch_close(w);
+
+    /* History compacted past the snapshot while the first page is read. */
+    reg_watch_opts_t all = {.resource_version = "0"};
+    assert_int_equal(reg_watch_open(&f->reg, k, NULL, &all, &w, &err), 0);
+    json_decref(create(f, k, NULL, "{\"metadata\":{\"name\":\"later\"}}", REG_FV_STRICT, NULL,
+                       &err));
+    assert_int_equal(store_compact(f->store, store_revision(f->store), &err), 0);
+    int added = 0, rc;
+    while ((rc = reg_watch_next(w, &ev, &err)) == 0 && !strcmp(s_at(ev, "type"), "ADDED")) {
+        added++;
+        json_decref(ev);
+    }
+    /* The ERROR event comes with the code that ends the stream. */
+    assert_int_equal(rc, ERR_EXPIRED);
+    assert_non_null(ev);
+    assert_string_equal(s_at(ev, "type"), "ERROR");
+    assert_string_equal(s_at(ev, "object.reason"), "Expired");
+    assert_true(added >= 256 && added < 700);
+    json_decref(ev);
+    reg_watch_close(w);
+}
+
 int main(void)
 {
     mem_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_registry__create_sets_server_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__watch_initial_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__generate_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__validation_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__unknown_fields_warn_and_ignore, setup, teardown),
