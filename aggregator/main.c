@@ -25,6 +25,8 @@
 
 static volatile sig_atomic_t main_stop;
 
+#define MAIN_TRIM_SECONDS 5      /* how often free heap goes back to the kernel */
+
 static void main_on_signal(int sig)
 {
     (void)sig;
@@ -371,8 +373,15 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = main_on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    while (!main_stop)
-        pause();
+    /* The main thread keeps house until a signal: every few seconds it
+     * hands the heap's free memory back to the kernel, so a burst (a
+     * large list, many watches starting at once) does not leave the
+     * resident set at its peak. A signal ends the sleep at once. */
+    while (!main_stop) {
+        sleep(MAIN_TRIM_SECONDS);
+        if (!main_stop)
+            malloc_trim(0);
+    }
     fprintf(stderr, "edge-apiserver: shutting down\n");
     status = 0;
 out:
