@@ -412,13 +412,21 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
                 agg_respond(req, 200, JSON_CT, body, len);
             return;
         }
-        if (rt->name) {
-            rc = reg_get(api->reg, k, rt->ns, rt->name, &out, &err);
-        } else {
+        if (!rt->name) {
+            /* A Table of a list: rows made as the objects are read. */
+            char *body = NULL;
+            size_t len = 0;
             rc = parse_list_opts(req, &lo, &err);
             if (!rc)
-                rc = reg_list(api->reg, k, rt->ns, &lo, &out, &err);
+                rc = reg_list_table_raw(api->reg, k, rt->ns, &lo, acc->table_version, inc, &body,
+                                        &len, &err);
+            if (rc)
+                send_error(req, &err, k, NULL);
+            else
+                agg_respond(req, 200, JSON_CT, body, len);
+            return;
         }
+        rc = reg_get(api->reg, k, rt->ns, rt->name, &out, &err);
         if (rc) {
             send_error(req, &err, k, rt->name);
             return;

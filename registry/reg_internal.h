@@ -79,6 +79,13 @@ int reg__decode_stored(const char *data, size_t len, uint64_t rev, json_t **out,
 struct sel;
 int reg__matches(const struct sel *labels, const struct sel *fields, const json_t *obj);
 
+/* A Table's column definitions for kind k, and one object's row with its
+ * cells and, per include ("None", "Metadata", "Object"), the object or
+ * its PartialObjectMetadata (table.c). New references; NULL when out of
+ * memory. */
+json_t *reg__table_columns(const reg_kind_t *k);
+json_t *reg__table_row(const reg_kind_t *k, const json_t *obj, const char *include);
+
 /* Adds a cause and keeps going: validation collects every cause. */
 #define REG_INVALID(err, type, field, ...) err_add_cause((err), (type), (field), __VA_ARGS__)
 

@@ -145,6 +145,13 @@ int reg_get_raw(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
                 char **body, size_t *len, err_t *err);
 int reg_list_raw(reg_t *r, const reg_kind_t *k, const char *ns,
                  const reg_list_opts_t *o, char **body, size_t *len, err_t *err);
+/* The list as a meta.k8s.io Table of api_version (v1 or v1beta1), rows
+ * with include ("None", "Metadata" when NULL or empty, "Object"), as JSON
+ * text: each object becomes its row as it is read, so a large list holds
+ * one decoded object at a time, not the collection. */
+int reg_list_table_raw(reg_t *r, const reg_kind_t *k, const char *ns,
+                       const reg_list_opts_t *o, const char *api_version,
+                       const char *include, char **body, size_t *len, err_t *err);
 /* ns NULL or "" lists every namespace. Returns the <Kind>List. */
 int reg_list(reg_t *r, const reg_kind_t *k, const char *ns,
              const reg_list_opts_t *o, json_t **out, err_t *err);

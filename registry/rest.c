@@ -798,6 +798,9 @@ typedef struct raw_ctx {
     list_ctx_t base;             /* first: list_run fills the selectors */
     sbuf_t b;
     int n;
+    /* Tables: each matching object becomes its row at once */
+    const reg_kind_t *k;
+    const char *include;
 } raw_ctx_t;
 
 static int raw_visit(void *arg, const store_kv_t *kv)
@@ -817,6 +820,57 @@ static int raw_visit(void *arg, const store_kv_t *kv)
     return rc ? rc : STORE_TAKE;
 }
 
+static int row_visit(void *arg, const store_kv_t *kv)
+{
+    raw_ctx_t *c = arg;
+    json_t *o;
+    int rc = reg__decode_stored(kv->value, kv->value_len, kv->mod_rev, &o, c->base.err);
+    if (rc)
+        return rc;
+    if (!reg__matches(c->base.labels, c->base.fields, o)) {
+        json_decref(o);
+        return STORE_SKIP;
+    }
+    json_t *row = reg__table_row(c->k, o, c->include);
+    json_decref(o);
+    if (c->n++)
+        sbuf_put(&c->b, ",", 1);
+    rc = row ? jenc_append(&c->b, row) : ERR_NOMEM;
+    json_decref(row);
+    return rc ? (rc == ERR_NOMEM ? rc : ERR_INTERNAL) : STORE_TAKE;
+}
+
+/* Runs the list with visit appending each item to c->b (which holds the
+ * head), then closes the items array and adds the list's metadata:
+ * metadata after items, as JSON objects are unordered. */
+static int raw_list(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_opts_t *o,
+                    raw_ctx_t *c, store_visit_fn visit, char **body, size_t *len, err_t *err)
+{
+    store_list_result_t res = {0};
+    int rc = list_run(r, k, ns, o, &c->base, visit, &res, err);
+    if (!rc) {
+        json_t *meta = list_meta(&res);
+        static const char between[] = "],\"metadata\":";
+        sbuf_put(&c->b, between, sizeof between - 1);
+        /* meta is NULL only when out of memory. */
+        int jr = jenc_append(&c->b, meta);
+        json_decref(meta);
+        sbuf_put(&c->b, "}", 1);
+        if (jr || c->b.oom)
+            rc = err_set(err, ERR_NOMEM, NULL);
+    }
+    store_list_result_free(&res);
+    sel_free(c->base.labels);
+    sel_free(c->base.fields);
+    if (rc) {
+        mem_free(c->b.p);
+        return rc;
+    }
+    *body = c->b.p;
+    *len = c->b.len;
+    return 0;
+}
+
 int reg_list_raw(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_opts_t *o,
                  char **body, size_t *len, err_t *err)
 {
@@ -827,30 +881,28 @@ int reg_list_raw(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_o
     int hn = snprintf(head, sizeof head, "{\"apiVersion\":\"%s\",\"kind\":\"%sList\",\"items\":[",
                       av, k->kind);
     sbuf_put(&c.b, head, (size_t)hn);
-    store_list_result_t res = {0};
-    int rc = list_run(r, k, ns, o, &c.base, raw_visit, &res, err);
-    if (!rc) {
-        /* metadata after items: JSON objects are unordered. */
-        json_t *meta = list_meta(&res);
-        static const char between[] = "],\"metadata\":";
-        sbuf_put(&c.b, between, sizeof between - 1);
-        /* meta is NULL only when out of memory. */
-        int jr = jenc_append(&c.b, meta);
-        json_decref(meta);
-        sbuf_put(&c.b, "}", 1);
-        if (jr || c.b.oom)
-            rc = err_set(err, ERR_NOMEM, NULL);
-    }
-    store_list_result_free(&res);
-    sel_free(c.base.labels);
-    sel_free(c.base.fields);
-    if (rc) {
+    return raw_list(r, k, ns, o, &c, raw_visit, body, len, err);
+}
+
+int reg_list_table_raw(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_opts_t *o,
+                       const char *api_version, const char *include, char **body, size_t *len,
+                       err_t *err)
+{
+    raw_ctx_t c = {.base = {.err = err}, .k = k,
+                   .include = include && *include ? include : "Metadata"};
+    char head[200];
+    int hn = snprintf(head, sizeof head, "{\"kind\":\"Table\",\"apiVersion\":\"%s\","
+                      "\"columnDefinitions\":", api_version);
+    sbuf_put(&c.b, head, (size_t)hn);
+    json_t *defs = reg__table_columns(k);
+    int jr = defs ? jenc_append(&c.b, defs) : ERR_NOMEM;
+    json_decref(defs);
+    if (jr) {
         mem_free(c.b.p);
-        return rc;
+        return err_set(err, ERR_NOMEM, NULL);
     }
-    *body = c.b.p;
-    *len = c.b.len;
-    return 0;
+    sbuf_put(&c.b, ",\"rows\":[", 9);
+    return raw_list(r, k, ns, o, &c, row_visit, body, len, err);
 }
 
 /* ---- create ---------------------------------------------------------------------- */

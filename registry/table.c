@@ -66,7 +66,7 @@ static json_t *age_cell(const json_t *obj)
     return json_string(buf);
 }
 
-static json_t *column_defs(const reg_kind_t *k)
+json_t *reg__table_columns(const reg_kind_t *k)
 {
     json_t *defs = json_array();
     json_array_append_new(defs, json_pack("{s:s, s:s, s:s, s:s, s:i}", "name", "Name", "type",
@@ -84,7 +84,7 @@ static json_t *column_defs(const reg_kind_t *k)
     return defs;
 }
 
-static json_t *row(const reg_kind_t *k, const json_t *obj, const char *include)
+json_t *reg__table_row(const reg_kind_t *k, const json_t *obj, const char *include)
 {
     json_t *cells = json_array();
     json_array_append_new(cells, json_string(json_string_value(reg__at(obj, "metadata.name"))
@@ -119,15 +119,15 @@ json_t *reg_table(const reg_kind_t *k, const json_t *obj_or_list,
         size_t i;
         const json_t *it;
         json_array_foreach(items, i, it) {
-            json_array_append_new(rows, row(k, it, include));
+            json_array_append_new(rows, reg__table_row(k, it, include));
         }
         json_object_update(meta, json_object_get(obj_or_list, "metadata"));
     } else {
-        json_array_append_new(rows, row(k, obj_or_list, include));
+        json_array_append_new(rows, reg__table_row(k, obj_or_list, include));
         const json_t *rv = reg__at(obj_or_list, "metadata.resourceVersion");
         if (rv)
             json_object_set(meta, "resourceVersion", (json_t *)rv);
     }
     return json_pack("{s:s, s:s, s:o, s:o, s:o}", "kind", "Table", "apiVersion", api_version,
-                     "metadata", meta, "columnDefinitions", column_defs(k), "rows", rows);
+                     "metadata", meta, "columnDefinitions", reg__table_columns(k), "rows", rows);
 }
