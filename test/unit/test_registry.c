@@ -784,12 +784,61 @@ static void test_registry__watch_initial_pages(void **state)
     reg_watch_close(w);
 }
 
+/* A list's Table written row by row is the Table of the decoded list:
+ * every includeObject, with a selector and with a page. */
+static void test_registry__table_list_rows(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "nodegroups");
+    err_t err = {0};
+    char txt[200];
+    for (int i = 0; i < 7; i++) {
+        snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"g%d\",\"labels\":{\"even\":\"%s\"}},"
+                 "\"spec\":{\"nodes\":[\"n%d\"]}}", i, i % 2 ? "no" : "yes", i);
+        json_decref(create(f, k, NULL, txt, REG_FV_STRICT, NULL, &err));
+    }
+    static const char *const includes[] = {"None", "Metadata", "Object", ""};
+    reg_list_opts_t opts[] = {{0}, {.label_selector = "even=yes"}, {.limit = 3}};
+    for (size_t i = 0; i < 4; i++) {
+        for (size_t j = 0; j < 3; j++) {
+            json_t *list = NULL;
+            assert_int_equal(reg_list(&f->reg, k, NULL, &opts[j], &list, &err), 0);
+            json_t *want = reg_table(k, list, "meta.k8s.io/v1", includes[i]);
+            char *body = NULL;
+            size_t len = 0;
+            assert_int_equal(reg_list_table_raw(&f->reg, k, NULL, &opts[j], "meta.k8s.io/v1",
+                                                includes[i], &body, &len, &err), 0);
+            json_t *got = json_loadb(body, len, 0, NULL);
+            assert_non_null(got);
+            /* Age, the last cell, may tick between the two */
+            json_t *tables[] = {got, want};
+            for (int t = 0; t < 2; t++) {
+                size_t r;
+                json_t *row;
+                json_array_foreach(json_object_get(tables[t], "rows"), r, row) {
+                    json_t *cells = json_object_get(row, "cells");
+                    json_array_remove(cells, json_array_size(cells) - 1);
+                }
+            }
+            if (!json_equal(got, want)) {
+                char *w = json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS);
+                fail_msg("include %s, options %zu: got %.*s want %s", includes[i], j, (int)len, body, w);
+            }
+            json_decref(got);
+            json_decref(want);
+            json_decref(list);
+            mem_free(body);
+        }
+    }
+}
+
 int main(void)
 {
     mem_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_registry__create_sets_server_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__watch_initial_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__table_list_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__generate_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__validation_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__unknown_fields_warn_and_ignore, setup, teardown),
