@@ -255,6 +255,8 @@ static void candidates_unique(authz__ptrs_t *c)
  * The decision over a chain. trace (optional) receives, per scope, the
  * bindings looked at and what each did. Caller holds the read lock.
  */
+#define DECIDE_SCAN_MAX 16        /* a subject's bindings checked one by one */
+
 static authz_decision_t decide(const authz_t *a, const char *user, const char *const *groups,
                                size_t ngroups, const authz_attrs_t *at, const chain_t *c,
                                char *reason, size_t reason_len, json_t *trace)
@@ -266,25 +268,35 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
     const authz__scope_t *allow_s = NULL;
     authz_decision_t d = AUTHZ_NO_OPINION;
     authz__ptrs_t here = {0};
-    /* A subject (the user, a group) bound nowhere is not looked up at each
-     * scope: most of a request's groups (system:authenticated, ...) are. */
-    unsigned char bound[AUTHZ_MAX_GROUPS + 1];
+    /* Each subject's (the user's, each group's) bindings, looked up once:
+     * one bound nowhere (most groups: system:authenticated, ...) is passed
+     * over at every scope, and one with a few bindings has them checked
+     * against each scope directly, which is quicker than a lookup per
+     * scope; only a subject with many goes through the scope index. */
+    const authz__bucket_t *mine[AUTHZ_MAX_GROUPS + 1];
     int sift = ngroups <= AUTHZ_MAX_GROUPS;
     for (size_t g = 0; sift && g <= ngroups; g++) {
         char gkey[300];
         if (g)
             AUTHZ__JOIN(gkey, sizeof gkey, "g:", groups[g - 1]);
-        bound[g] = authz__multi_get(&a->by_subject, g ? gkey : ukey) != NULL;
+        mine[g] = authz__multi_get(&a->by_subject, g ? gkey : ukey);
     }
     for (size_t i = 0; i < c->n && d != AUTHZ_DENY; i++) {
         const authz__scope_t *s = &c->s[i];
-        /* This scope's bindings of the subject: one lookup per key. */
+        /* This scope's bindings of the subject. */
         here.n = 0;
         for (size_t g = 0; g <= ngroups; g++) {
             char gkey[300];
             const char *key = ukey;
-            if (sift && !bound[g])
+            if (sift && !mine[g])
                 continue;
+            if (sift && mine[g]->n <= DECIDE_SCAN_MAX) {
+                void *const *v = authz__bucket_items(mine[g]);
+                for (size_t j = 0; j < mine[g]->n; j++)
+                    if (authz__binding_at(v[j], s))
+                        authz__ptrs_add(&here, v[j]);
+                continue;
+            }
             if (g) {
                 AUTHZ__JOIN(gkey, sizeof gkey, "g:", groups[g - 1]);
                 key = gkey;

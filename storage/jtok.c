@@ -110,6 +110,10 @@ static int parse_string(parser_t *ps)
             ps->p += 2;
             continue;
         }
+        if (c < 0x80) {
+            ps->p++;  /* plain ASCII, the common case, without a call */
+            continue;
+        }
         size_t n = jenc_utf8_len((const char *)ps->p, (size_t)(ps->end - ps->p));
         if (!n)
             return -1;

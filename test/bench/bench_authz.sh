@@ -159,17 +159,28 @@ for B in "${CASES[@]}"; do
   env AUTHZ_MODE=review AUTHZ_TOKEN="$TOKEN" AUTHZ_REQUESTS="$OUT/reviews-$B.jsonl" \
     wrk -t$THREADS -c$CONNS -d2s --timeout 10s -s $BENCH/authz_wrk.lua "$EDGE" >"$OUT/wrk-$B-warmup.txt" 2>&1 ||
     { echo "bench_authz: wrk warm-up failed: $(cat "$OUT/wrk-$B-warmup.txt")" >&2; exit 1; }
-  echo "  wrk ($THREADS threads, $CONNS keep-alive connections, $SECS s each, after a 2 s warm-up; load average $(cut -d' ' -f1-3 /proc/loadavg)):"
+  # Two rounds of /healthz then reviews, alternating, so a slow spell of
+  # the machine weighs on both: the rates are the rounds' means, the
+  # latencies the worse round's.
+  echo "  wrk ($THREADS threads, $CONNS keep-alive connections, $SECS s each, two alternating rounds, after a 2 s warm-up; load average $(cut -d' ' -f1-3 /proc/loadavg)):"
   wrk_run "$B" "GET /healthz" healthz
   HZCPU=$R_CPU_US
-  HZRATE[$B]=$(field rate "$R")
+  hz1=$(field rate "$R")
   n0=$(authz_metric edge_authorization_duration_seconds_count)
   s0=$(authz_metric edge_authorization_duration_seconds_sum)
   wrk_run "$B" "POST /authorize (SAR)" review
   n1=$(authz_metric edge_authorization_duration_seconds_count)
   s1=$(authz_metric edge_authorization_duration_seconds_sum)
-  RATE[$B]=$(field rate "$R"); P50[$B]=$(field p50ms "$R"); P99[$B]=$(field p99ms "$R")
-  BADN[$B]=$(field bad "$R"); SOCKERR[$B]=$(field errors "$R")
+  R1=$R
+  wrk_run "$B" "GET /healthz" healthz
+  HZRATE[$B]=$(awk -v a="$hz1" -v b="$(field rate "$R")" 'BEGIN { printf "%.0f", (a + b) / 2 }')
+  wrk_run "$B" "POST /authorize (SAR)" review
+  RATE[$B]=$(awk -v a="$(field rate "$R1")" -v b="$(field rate "$R")" 'BEGIN { printf "%.0f", (a + b) / 2 }')
+  P50[$B]=$(awk -v a="$(field p50ms "$R1")" -v b="$(field p50ms "$R")" 'BEGIN { print (a > b) ? a : b }')
+  P99[$B]=$(awk -v a="$(field p99ms "$R1")" -v b="$(field p99ms "$R")" 'BEGIN { print (a > b) ? a : b }')
+  R2=$R
+  R=$R1  # the first review round: answers and decision time (its /metrics window)
+  BADN[$B]=$(($(field bad "$R1") + $(field bad "$R2"))); SOCKERR[$B]=$(($(field errors "$R1") + $(field errors "$R2")))
   ok=$(field ok "$R"); al=$(field allowed "$R"); de=$(field denied "$R"); no=$(field noopinion "$R")
   ALLOWP[$B]=$(pct "$al" "$ok"); DENYP[$B]=$(pct "$de" "$ok"); NOOPP[$B]=$(pct "$no" "$ok")
   mt=$(field total "$MIX")

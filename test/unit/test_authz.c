@@ -456,6 +456,44 @@ static void test_authz__subject_access_review(void **state)
     }
 }
 
+/* A subject with many bindings (looked up through the scope index) and
+ * with a few (its bindings checked one by one) gets the same decisions. */
+static void test_authz__many_bindings_of_one_subject(void **state)
+{
+    fx_t *f = *state;
+    char key[128], val[400], reason[256], want[128];
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof key, "/iam.theriseunion.io/iamrolebindings/many-%02d", i);
+        snprintf(val, sizeof val, "{\"metadata\":{\"name\":\"many-%02d\"},\"spec\":{\"roleRef\":"
+                 "{\"name\":\"viewer\"},\"subjects\":[{\"kind\":\"Group\",\"name\":\"many\"}],"
+                 "\"scope\":{\"level\":\"Namespace\",\"name\":\"ns-%02d\"}}}", i, i);
+        put(f, key, val);
+    }
+    for (int round = 0; round < 2; round++) {
+        synced(f);
+        int last = round ? 3 : 39;  /* 40 bindings, then 4 */
+        for (int i = 0; i <= last + 1; i++) {
+            char ns[16];
+            snprintf(ns, sizeof ns, "ns-%02d", i);
+            authz_attrs_t at = POD("list", ns, "");
+            at.name = NULL;
+            authz_decision_t d = ask(f, "zoe", "many", &at, reason, sizeof reason);
+            if (i <= last) {
+                assert_int_equal(d, AUTHZ_ALLOW);
+                snprintf(want, sizeof want, "allowed by IAMRoleBinding many-%02d (IAMRole viewer) "
+                         "at Namespace %s", i, ns);
+                assert_string_equal(reason, want);
+            } else {
+                assert_int_equal(d, AUTHZ_NO_OPINION);
+            }
+        }
+        for (int i = 4; !round && i < 40; i++) {
+            snprintf(key, sizeof key, "/iam.theriseunion.io/iamrolebindings/many-%02d", i);
+            del(f, key);
+        }
+    }
+}
+
 /* The webhook's text path answers every review exactly as the tree path
  * does: the same JSON, or the same error and message. */
 static void test_authz__review_text_matches_tree(void **state)
@@ -987,6 +1025,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_authz__aggregation_recomputed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__subject_access_review, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__review_text_matches_tree, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__many_bindings_of_one_subject, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__reviews, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__namespace_in_many_workspaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__fails_closed_on_overflow, setup, teardown),
