@@ -188,6 +188,18 @@ struct opb_msg {
 #define EXT(num) {NULL, num, K_EXT, NULL, NULL}
 #define NAMED(num, value) {NULL, num, K_NAMED, NULL, value}
 #define END {NULL, 0, K_STRING, NULL, NULL}
+/* The fields PrimitivesItems, Header and the non-body parameters share,
+ * type through multipleOf, numbered from n on. */
+#define PRIMITIVE_FIELDS(n)                                                            \
+    F("type", (n), K_STRING), F("format", (n) + 1, K_STRING),                          \
+        M("items", (n) + 2, K_MSG, &m_primitives),                                     \
+        F("collectionFormat", (n) + 3, K_STRING), F("default", (n) + 4, K_ANY),        \
+        F("maximum", (n) + 5, K_DOUBLE), F("exclusiveMaximum", (n) + 6, K_BOOL),       \
+        F("minimum", (n) + 7, K_DOUBLE), F("exclusiveMinimum", (n) + 8, K_BOOL),       \
+        F("maxLength", (n) + 9, K_INT64), F("minLength", (n) + 10, K_INT64),           \
+        F("pattern", (n) + 11, K_STRING), F("maxItems", (n) + 12, K_INT64),            \
+        F("minItems", (n) + 13, K_INT64), F("uniqueItems", (n) + 14, K_BOOL),          \
+        F("enum", (n) + 15, K_ANYS), F("multipleOf", (n) + 16, K_DOUBLE)
 
 /* Messages refer to each other (Schema to itself), so all are declared
  * first; the definitions follow their tables. */
@@ -334,23 +346,7 @@ static const opb_field_t f_query_param[] = {
     F("description", 3, K_STRING),
     F("name", 4, K_STRING),
     F("allowEmptyValue", 5, K_BOOL),
-    F("type", 6, K_STRING),
-    F("format", 7, K_STRING),
-    M("items", 8, K_MSG, &m_primitives),
-    F("collectionFormat", 9, K_STRING),
-    F("default", 10, K_ANY),
-    F("maximum", 11, K_DOUBLE),
-    F("exclusiveMaximum", 12, K_BOOL),
-    F("minimum", 13, K_DOUBLE),
-    F("exclusiveMinimum", 14, K_BOOL),
-    F("maxLength", 15, K_INT64),
-    F("minLength", 16, K_INT64),
-    F("pattern", 17, K_STRING),
-    F("maxItems", 18, K_INT64),
-    F("minItems", 19, K_INT64),
-    F("uniqueItems", 20, K_BOOL),
-    F("enum", 21, K_ANYS),
-    F("multipleOf", 22, K_DOUBLE),
+    PRIMITIVE_FIELDS(6),
     EXT(23),
     END,
 };
@@ -362,68 +358,20 @@ static const opb_field_t f_header_param[] = {
     F("in", 2, K_STRING),
     F("description", 3, K_STRING),
     F("name", 4, K_STRING),
-    F("type", 5, K_STRING),
-    F("format", 6, K_STRING),
-    M("items", 7, K_MSG, &m_primitives),
-    F("collectionFormat", 8, K_STRING),
-    F("default", 9, K_ANY),
-    F("maximum", 10, K_DOUBLE),
-    F("exclusiveMaximum", 11, K_BOOL),
-    F("minimum", 12, K_DOUBLE),
-    F("exclusiveMinimum", 13, K_BOOL),
-    F("maxLength", 14, K_INT64),
-    F("minLength", 15, K_INT64),
-    F("pattern", 16, K_STRING),
-    F("maxItems", 17, K_INT64),
-    F("minItems", 18, K_INT64),
-    F("uniqueItems", 19, K_BOOL),
-    F("enum", 20, K_ANYS),
-    F("multipleOf", 21, K_DOUBLE),
+    PRIMITIVE_FIELDS(5),
     EXT(22),
     END,
 };
 
 static const opb_field_t f_primitives[] = {
-    F("type", 1, K_STRING),
-    F("format", 2, K_STRING),
-    M("items", 3, K_MSG, &m_primitives),
-    F("collectionFormat", 4, K_STRING),
-    F("default", 5, K_ANY),
-    F("maximum", 6, K_DOUBLE),
-    F("exclusiveMaximum", 7, K_BOOL),
-    F("minimum", 8, K_DOUBLE),
-    F("exclusiveMinimum", 9, K_BOOL),
-    F("maxLength", 10, K_INT64),
-    F("minLength", 11, K_INT64),
-    F("pattern", 12, K_STRING),
-    F("maxItems", 13, K_INT64),
-    F("minItems", 14, K_INT64),
-    F("uniqueItems", 15, K_BOOL),
-    F("enum", 16, K_ANYS),
-    F("multipleOf", 17, K_DOUBLE),
+    PRIMITIVE_FIELDS(1),
     EXT(18),
     END,
 };
 
 /* A response header: PrimitivesItems' fields plus a description. */
 static const opb_field_t f_header[] = {
-    F("type", 1, K_STRING),
-    F("format", 2, K_STRING),
-    M("items", 3, K_MSG, &m_primitives),
-    F("collectionFormat", 4, K_STRING),
-    F("default", 5, K_ANY),
-    F("maximum", 6, K_DOUBLE),
-    F("exclusiveMaximum", 7, K_BOOL),
-    F("minimum", 8, K_DOUBLE),
-    F("exclusiveMinimum", 9, K_BOOL),
-    F("maxLength", 10, K_INT64),
-    F("minLength", 11, K_INT64),
-    F("pattern", 12, K_STRING),
-    F("maxItems", 13, K_INT64),
-    F("minItems", 14, K_INT64),
-    F("uniqueItems", 15, K_BOOL),
-    F("enum", 16, K_ANYS),
-    F("multipleOf", 17, K_DOUBLE),
+    PRIMITIVE_FIELDS(1),
     F("description", 18, K_STRING),
     EXT(19),
     END,

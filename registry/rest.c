@@ -575,16 +575,25 @@ static int store_error(const reg_kind_t *k, const char *name, int rc, err_t *err
 
 /* ---- get / list ------------------------------------------------------------------ */
 
-int reg_get(reg_t *r, const reg_kind_t *k, const char *ns, const char *name, json_t **out,
-            err_t *err)
+/* The stored bytes of one object (*v, store_value_free), or its error as
+ * a Status would word it. */
+static int get_stored(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
+                      store_value_t *v, err_t *err)
 {
     char key[STORE_MAX_KEY + 1];
     if (make_key(k, ns, name, key, sizeof key))
         return err_set(err, ERR_BAD_REQUEST, "name too long");
+    int rc = store_get(r->store, key, v, err);
+    return rc ? store_error(k, name, rc, err) : 0;
+}
+
+int reg_get(reg_t *r, const reg_kind_t *k, const char *ns, const char *name, json_t **out,
+            err_t *err)
+{
     store_value_t v;
-    int rc = store_get(r->store, key, &v, err);
+    int rc = get_stored(r, k, ns, name, &v, err);
     if (rc)
-        return store_error(k, name, rc, err);
+        return rc;
     rc = reg__decode_stored(v.data, v.len, v.mod_rev, out, err);
     store_value_free(&v);
     return rc;
@@ -775,13 +784,10 @@ static int put_with_rv_buf(const char *data, size_t len, uint64_t rev, char **ou
 int reg_get_raw(reg_t *r, const reg_kind_t *k, const char *ns, const char *name, char **body,
                 size_t *len, err_t *err)
 {
-    char key[STORE_MAX_KEY + 1];
-    if (make_key(k, ns, name, key, sizeof key))
-        return err_set(err, ERR_BAD_REQUEST, "name too long");
     store_value_t v;
-    int rc = store_get(r->store, key, &v, err);
+    int rc = get_stored(r, k, ns, name, &v, err);
     if (rc)
-        return store_error(k, name, rc, err);
+        return rc;
     sbuf_t b = {0};
     rc = put_with_rv(&b, v.data, v.len, v.mod_rev);
     store_value_free(&v);

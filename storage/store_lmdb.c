@@ -55,6 +55,12 @@ typedef struct lmdb_store {
     char data_file[4096];        /* absolute path of data.mdb */
     size_t map_size;
     pthread_rwlock_t resize_lock;
+    /* Where data.mdb is mapped, read from /proc/self/maps once per map
+     * size (it moves only on a resize) for release_mapped. */
+    pthread_mutex_t maps_mu;
+    size_t maps_for;             /* map_size they were read at; 0: never */
+    size_t nmaps;
+    uintptr_t map_lo[4], map_hi[4];
 
     pthread_t writer;
     int writer_running;
@@ -779,13 +785,15 @@ out:
  * pages from this process (they stay cached) and a later read maps them
  * again with the same contents, so readers in flight are unaffected.
  * LMDB does not export its map address, so the mapping of data.mdb is
- * found in /proc/self/maps. The caller holds resize_lock (shared or not),
- * so the map does not move meanwhile. */
-static void release_mapped(lmdb_store_t *l)
+ * read from /proc/self/maps, once per map size: the map moves only when
+ * it grows, under resize_lock held exclusively, and callers hold it
+ * shared, so a range read at the current size is where the map is. */
+static void read_maps(lmdb_store_t *l)
 {
+    l->nmaps = 0;
     FILE *f = fopen("/proc/self/maps", "r");
     char line[4608];
-    while (f && fgets(line, sizeof line, f)) {
+    while (f && fgets(line, sizeof line, f) && l->nmaps < 4) {
         unsigned long lo, hi;
         char perms[8];
         int path_at = 0;
@@ -794,11 +802,29 @@ static void release_mapped(lmdb_store_t *l)
             continue;
         char *path = line + path_at;
         path[strcspn(path, "\n")] = '\0';
-        if (perms[0] == 'r' && perms[3] == 's' && !strcmp(path, l->data_file))
-            madvise((void *)lo, hi - lo, MADV_DONTNEED);
+        if (perms[0] == 'r' && perms[3] == 's' && !strcmp(path, l->data_file)) {
+            l->map_lo[l->nmaps] = lo;
+            l->map_hi[l->nmaps++] = hi;
+        }
     }
     if (f)
         fclose(f);
+}
+
+static void release_mapped(lmdb_store_t *l)
+{
+    uintptr_t lo[4], hi[4];
+    pthread_mutex_lock(&l->maps_mu);
+    if (l->maps_for != l->map_size) {
+        read_maps(l);
+        l->maps_for = l->map_size;
+    }
+    size_t n = l->nmaps;
+    memcpy(lo, l->map_lo, sizeof lo);
+    memcpy(hi, l->map_hi, sizeof hi);
+    pthread_mutex_unlock(&l->maps_mu);
+    for (size_t i = 0; i < n; i++)
+        madvise((void *)lo[i], hi[i] - lo[i], MADV_DONTNEED);
 }
 
 static void lm_release_pages(store_t *s)
@@ -930,6 +956,7 @@ static int lm_open(store_t *s, const store_config_t *cfg, uint64_t *rev,
     /* Writer preference, so a resize is not starved by a stream of reads. */
     pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&l->resize_lock, &ra);
+    pthread_mutex_init(&l->maps_mu, NULL);
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&l->qmu, NULL);
     pthread_cond_init(&l->qcv, NULL);
@@ -939,6 +966,7 @@ static int lm_open(store_t *s, const store_config_t *cfg, uint64_t *rev,
         pthread_cond_destroy(&l->qcv);
         pthread_mutex_destroy(&l->qmu);
         pthread_rwlock_destroy(&l->resize_lock);
+    pthread_mutex_destroy(&l->maps_mu);
         s->impl = NULL;
         goto fail;
     }
@@ -972,6 +1000,7 @@ static void lm_close(store_t *s)
     pthread_cond_destroy(&l->qcv);
     pthread_mutex_destroy(&l->qmu);
     pthread_rwlock_destroy(&l->resize_lock);
+    pthread_mutex_destroy(&l->maps_mu);
     mem_free(l);
     s->impl = NULL;
 }

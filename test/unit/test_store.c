@@ -849,6 +849,55 @@ static void test_store__release_pages_keeps_data(void **state)
     assert_true(put(f->s, "/g/rel/k999", "x") > 0);
 }
 
+/* This process's resident pages of mapped files, in KiB. */
+static long rss_file_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "RssFile: %ld", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+static int count_value(void *arg, const store_kv_t *kv)
+{
+    *(size_t *)arg += kv->value_len == 1999 && kv->value[1998] == 'x';
+    return STORE_TAKE;
+}
+
+/* Releasing lets go of what a scan mapped, also after the map has moved
+ * (grown) since the last release. */
+static void test_store__release_pages_after_growth(void **state)
+{
+    fx_t *f = *state;
+    store_release_pages(f->s);
+    long base = rss_file_kib();
+    char val[2000], key[64];
+    memset(val, 'x', sizeof val - 1);
+    val[sizeof val - 1] = '\0';
+    for (int i = 0; i < 3000; i++) {  /* ~12 MB with the event log: the map grows */
+        snprintf(key, sizeof key, "/g/grow/k%05d", i);
+        put(f->s, key, val);
+    }
+    /* One scan reads every value (a page's buffer would not hold them). */
+    size_t n = 0;
+    err_t err = {0};
+    store_list_opts_t o = {.prefix = "/g/grow/"};
+    store_list_result_t res;
+    assert_int_equal(store_list(f->s, &o, count_value, &n, &res, &err), 0);
+    store_list_result_free(&res);
+    assert_int_equal(n, 3000);
+    store_release_pages(f->s);
+    long after = rss_file_kib();
+    assert_true(base > 0);
+    if (after > base + 1024)
+        fail_msg("RssFile %ld KiB after release, %ld before the writes", after, base);
+}
+
 /* ---- crash safety ---------------------------------------------------------- */
 
 typedef struct crash_arg {
@@ -981,6 +1030,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store__group_commit, fx_setup_durable, fx_teardown),
         cmocka_unit_test_setup_teardown(test_store__allocation_failures, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_store__release_pages_keeps_data, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__release_pages_after_growth, fx_setup_tiny_map,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_store__crash_safety, fx_setup_durable, fx_teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
