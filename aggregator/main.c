@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../apiservice/authorizer.h"
 #include "../apiservice/delegate.h"
 #include "../authz/authz.h"
 #include "../registry/registry.h"
@@ -53,6 +54,7 @@ typedef struct flags {
     const char *rh_group_headers;
     const char *rh_extra_prefix;
     const char *authentication_kubeconfig;
+    const char *authorization_kubeconfig;
     const char *audit_log_path;
     unsigned max_inflight;
     unsigned threads;
@@ -136,6 +138,9 @@ static const flag_def_t flag_defs[] = {
     FS("requestheader-extra-headers-prefix", rh_extra_prefix, "default X-Remote-Extra-"),
     FS("authentication-kubeconfig", authentication_kubeconfig,
        "kubeconfig for kube-apiserver: TokenReview and the authentication ConfigMap"),
+    FS("authorization-kubeconfig", authorization_kubeconfig,
+       "kubeconfig for kube-apiserver: SubjectAccessReviews for what only the cluster "
+       "decides (may a user claim a namespace or node of this cluster)"),
     FS("audit-log-path", audit_log_path, "audit events as JSON lines here (\"-\": stdout)"),
     FU("max-requests-inflight", max_inflight,
        "concurrent non-watch requests before 429 (default 400, 0: unlimited)"),
@@ -330,6 +335,7 @@ int main(int argc, char **argv)
     apisvc_delegate_t *delegate = NULL;
     agg_audit_t *audit = NULL;
     authz_t *authz = NULL;
+    apisvc_authorizer_t *upstream = NULL;
 
     store_config_t cfg = {.backend = fl.storage_backend, .data_dir = fl.data_dir,
                           .etcd_servers = fl.etcd_servers, .etcd_prefix = fl.etcd_prefix};
@@ -353,8 +359,14 @@ int main(int argc, char **argv)
         goto out;
     if (fl.authentication_kubeconfig && configure_delegation(&fl, authn, &delegate, &trust, &err))
         goto out;
+    if (fl.authorization_kubeconfig &&
+        apisvc_authorizer_new(fl.authorization_kubeconfig, &upstream, &err))
+        goto out;
 
-    reg_t reg = {.store = store, .review = review_hook, .review_arg = authz};
+    reg_t reg = {.store = store, .review = review_hook, .review_arg = authz, .authz = authz,
+                 .cluster = fl.cluster_name,
+                 .delegate = upstream ? apisvc_subject_access_review : NULL,
+                 .delegate_arg = upstream};
     agg_api_t api = {.reg = &reg, .store = store, .authz = authz, .authn = authn, .cluster_name = fl.cluster_name,
                      .audit = audit, .max_inflight = fl.max_inflight};
     agg_server_config_t sc = {.bind_address = fl.bind_address, .port = fl.secure_port,
@@ -394,6 +406,7 @@ out:
     store_shutdown_watchers(store);
     store_close(store);
     apisvc_delegate_free(delegate);
+    apisvc_authorizer_free(upstream);
     agg_audit_close(audit);
     agg_authn_free(authn);
     mem_free(cert);

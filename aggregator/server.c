@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "../registry/openapi_pb.h"
+#include "../registry/selector.h"
 #include "../storage/crypto.h"
 #include "../storage/jenc.h"
 #include "../storage/mem.h"
@@ -70,6 +71,18 @@ static void add_warnings(agg_req_t *req, const reg_outcome_t *oc)
     }
 }
 
+/* What a resource path names, who asks, and the label selector the
+ * registry is to apply (the query's, or one narrowed to the scope the
+ * request was authorized at). */
+typedef struct route {
+    const reg_kind_t *k;
+    const char *ns;
+    const char *name;
+    const char *sub;
+    const authz_user_t *user;
+    const char *label_selector;
+} route_t;
+
 /* ---- query parameters ---------------------------------------------------------- */
 
 /* A boolean query parameter, read as Go's strconv.ParseBool reads it. */
@@ -83,9 +96,10 @@ static int qbool(agg_req_t *req, const char *key)
     return 0;
 }
 
-static int parse_write_opts(agg_req_t *req, reg_write_opts_t *o, err_t *err)
+static int parse_write_opts(agg_req_t *req, const route_t *rt, reg_write_opts_t *o, err_t *err)
 {
     memset(o, 0, sizeof *o);
+    o->user = rt->user;
     const char *dry = agg_req_query(req, "dryRun");
     if (dry && *dry) {
         if (strcmp(dry, "All"))
@@ -111,10 +125,10 @@ static int parse_write_opts(agg_req_t *req, reg_write_opts_t *o, err_t *err)
     return 0;
 }
 
-static int parse_list_opts(agg_req_t *req, reg_list_opts_t *o, err_t *err)
+static int parse_list_opts(agg_req_t *req, const route_t *rt, reg_list_opts_t *o, err_t *err)
 {
     memset(o, 0, sizeof *o);
-    o->label_selector = agg_req_query(req, "labelSelector");
+    o->label_selector = rt->label_selector;
     o->field_selector = agg_req_query(req, "fieldSelector");
     o->continue_token = agg_req_query(req, "continue");
     o->resource_version = agg_req_query(req, "resourceVersion");
@@ -243,9 +257,10 @@ static void ws_close(void *arg)
 
 static const agg_stream_ops_t ws_ops = {ws_read, ws_close};
 
-static void do_watch(agg_api_t *api, agg_req_t *req, const reg_kind_t *k, const char *ns,
-                     const char *name, const agg_accept_t *acc)
+static void do_watch(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg_accept_t *acc)
 {
+    const reg_kind_t *k = rt->k;
+    const char *ns = rt->ns, *name = rt->name;
     err_t err;
     err_clear(&err);
     wstream_t *ws = mem_calloc(1, sizeof *ws);
@@ -262,7 +277,7 @@ static void do_watch(agg_api_t *api, agg_req_t *req, const reg_kind_t *k, const 
         field_sel = fs;
     }
     reg_watch_opts_t o = {
-        .label_selector = agg_req_query(req, "labelSelector"),
+        .label_selector = rt->label_selector,
         .field_selector = field_sel,
         .resource_version = agg_req_query(req, "resourceVersion"),
         .send_initial_events = qbool(req, "sendInitialEvents"),
@@ -305,13 +320,6 @@ static void do_watch(agg_api_t *api, agg_req_t *req, const reg_kind_t *k, const 
 
 /* ---- REST ---------------------------------------------------------------------------- */
 
-typedef struct route {
-    const reg_kind_t *k;
-    const char *ns;
-    const char *name;
-    const char *sub;
-} route_t;
-
 static void respond_obj(agg_req_t *req, int status, json_t *obj, const reg_kind_t *k,
                         const agg_accept_t *acc)
 {
@@ -323,9 +331,11 @@ static void respond_obj(agg_req_t *req, int status, json_t *obj, const reg_kind_
     send_json(req, status, obj, NULL);
 }
 
-static int parse_delete_opts(agg_req_t *req, reg_delete_opts_t *o, json_t **body, err_t *err)
+static int parse_delete_opts(agg_req_t *req, const route_t *rt, reg_delete_opts_t *o,
+                             json_t **body, err_t *err)
 {
     memset(o, 0, sizeof *o);
+    o->user = rt->user;
     o->grace_period_seconds = -1;
     size_t len;
     const char *b = agg_req_body(req, &len);
@@ -391,7 +401,7 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
     }
     if (!strcmp(m, "GET")) {
         if (qbool(req, "watch")) {
-            do_watch(api, req, k, rt->ns, rt->name, acc);
+            do_watch(api, req, rt, acc);
             return;
         }
         reg_list_opts_t lo;
@@ -402,7 +412,7 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
             if (rt->name) {
                 rc = reg_get_raw(api->reg, k, rt->ns, rt->name, &body, &len, &err);
             } else {
-                rc = parse_list_opts(req, &lo, &err);
+                rc = parse_list_opts(req, rt, &lo, &err);
                 if (!rc)
                     rc = reg_list_raw(api->reg, k, rt->ns, &lo, &body, &len, &err);
             }
@@ -416,7 +426,7 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
             /* A Table of a list: rows made as the objects are read. */
             char *body = NULL;
             size_t len = 0;
-            rc = parse_list_opts(req, &lo, &err);
+            rc = parse_list_opts(req, rt, &lo, &err);
             if (!rc)
                 rc = reg_list_table_raw(api->reg, k, rt->ns, &lo, acc->table_version, inc, &body,
                                         &len, &err);
@@ -437,13 +447,13 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
     if (!strcmp(m, "DELETE")) {
         reg_delete_opts_t dopts;
         json_t *body = NULL;
-        rc = parse_delete_opts(req, &dopts, &body, &err);
+        rc = parse_delete_opts(req, rt, &dopts, &body, &err);
         if (!rc) {
             if (rt->name) {
                 rc = reg_delete(api->reg, k, rt->ns, rt->name, &dopts, &out, &oc, &err);
             } else {
                 reg_list_opts_t lo;
-                rc = parse_list_opts(req, &lo, &err);
+                rc = parse_list_opts(req, rt, &lo, &err);
                 if (!rc)
                     rc = reg_delete_collection(api->reg, k, rt->ns, &lo, &dopts, &out, &err);
             }
@@ -458,7 +468,7 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
     }
     reg_write_opts_t wo;
     oc.want_body = !acc->table;
-    rc = parse_write_opts(req, &wo, &err);
+    rc = parse_write_opts(req, rt, &wo, &err);
     size_t len;
     const char *body = agg_req_body(req, &len);
     /* A YAML body (Content-Type application/yaml) is decoded to JSON first. */
@@ -730,6 +740,46 @@ static int is_health(const char *path)
     return !strcmp(path, "/healthz") || !strcmp(path, "/livez") || !strcmp(path, "/readyz");
 }
 
+/*
+ * A collection request whose label selector requires one of the scope
+ * labels (scope.theriseunion.io/workspace=W, ...) is placed at that scope
+ * by the authorizer (IAMRoleBindings: authz/eval.c). The selector's values
+ * go into at (borrowed from *sel, the caller frees it after the request).
+ * Such a list of bindings that names no cluster is placed in this
+ * server's: the selector the registry applies then names it too
+ * (*narrowed, the caller's), so what is listed is exactly what was
+ * authorized, never another cluster's bindings of the same name. A
+ * selector that does not parse is left for the registry to refuse.
+ * Returns 0, or ERR_NOMEM.
+ */
+static int scope_selector(agg_api_t *api, route_t *rt, authz_attrs_t *at, sel_t **sel,
+                          char **narrowed)
+{
+    static const char *const keys[] = {AUTHZ_LABEL_PREFIX "workspace", AUTHZ_LABEL_PREFIX "nodegroup",
+                                       AUTHZ_LABEL_PREFIX "namespace", AUTHZ_LABEL_PREFIX "node",
+                                       AUTHZ_LABEL_PREFIX "cluster", NULL};
+    err_t e;
+    err_clear(&e);
+    const char *ls = rt->label_selector;
+    if (!ls || !*ls || strlen(ls) > 4096 || sel_parse_labels(ls, sel, &e))
+        return 0;
+    int named = 0;
+    for (size_t i = 0; keys[i]; i++) {
+        const char *v = sel_required_value(*sel, keys[i]);
+        authz_attrs_scope_label(at, keys[i], v);
+        named |= v != NULL;
+    }
+    if (!named || at->sel_cluster || rt->k != reg_find("iam.theriseunion.io", REG_VERSION,
+                                                        "iamrolebindings"))
+        return 0;
+    size_t n = strlen(ls) + strlen(api->cluster_name) + sizeof AUTHZ_LABEL_PREFIX + 16;
+    if (!(*narrowed = mem_alloc(n)))
+        return ERR_NOMEM;
+    snprintf(*narrowed, n, "%s," AUTHZ_LABEL_PREFIX "cluster=%s", ls, api->cluster_name);
+    rt->label_selector = *narrowed;
+    return 0;
+}
+
 static void route(agg_api_t *api, agg_req_t *req, authz_user_t *user, audit_rec_t *rec)
 {
     const char *path = agg_req_path(req);
@@ -781,18 +831,25 @@ static void route(agg_api_t *api, agg_req_t *req, authz_user_t *user, audit_rec_
         }
         rt.name = n > i + 1 ? seg[i + 1] : NULL;
         rt.sub = n > i + 2 ? seg[i + 2] : NULL;
+        rt.user = user;
+        rt.label_selector = agg_req_query(req, "labelSelector");
         at = (authz_attrs_t){.verb = verb_of(method, &rt, qbool(req, "watch")),
                              .resource_request = 1, .path = path, .api_group = seg[1],
                              .api_version = seg[2], .resource = rt.k->resource,
                              .subresource = rt.sub, .namespace_ = rt.ns, .name = rt.name};
-        if (!authorize(api, req, user, &at, rec))
-            return;
-        if (!acc.json_ok && !acc.table) {
-            send_code(req, ERR_NOT_ACCEPTABLE, "only the following media types are accepted: "
-                      "application/json, application/json;as=Table;v=v1;g=meta.k8s.io", NULL);
-            return;
+        sel_t *sel = NULL;
+        char *narrowed = NULL;
+        if (!rt.name && scope_selector(api, &rt, &at, &sel, &narrowed)) {
+            send_code(req, ERR_NOMEM, NULL, NULL);
+        } else if (authorize(api, req, user, &at, rec)) {
+            if (!acc.json_ok && !acc.table)
+                send_code(req, ERR_NOT_ACCEPTABLE, "only the following media types are accepted: "
+                          "application/json, application/json;as=Table;v=v1;g=meta.k8s.io", NULL);
+            else
+                do_rest(api, req, &rt, &acc);
         }
-        do_rest(api, req, &rt, &acc);
+        sel_free(sel);
+        mem_free(narrowed);
         return;
     }
 

@@ -75,9 +75,24 @@ typedef struct authz_attrs {
     const char *namespace_;
     const char *name;
     const char *cluster;         /* member cluster; NULL: this server's */
-    const char *nodegroup;       /* from a scope.theriseunion.io/nodegroup=X selector */
-    const char *workspace;       /* from a scope.theriseunion.io/workspace=X selector */
+    /* A list's label selector requirement scope.theriseunion.io/<level>=X
+     * (authz_attrs_scope_label): narrows a list of nodes to a NodeGroup,
+     * of namespaces to a Workspace, of IAMRoleBindings to any scope. */
+    const char *nodegroup;
+    const char *workspace;
+    const char *sel_cluster;
+    const char *sel_namespace;
+    const char *sel_node;
 } authz_attrs_t;
+
+/* The label keys the server sets on every IAMRoleBinding (its scope), and
+ * that place a list or watch carrying them in its label selector. */
+#define AUTHZ_LABEL_PREFIX "scope.theriseunion.io/"
+
+/* Reads one requirement key=value of a list's label selector into at's
+ * selector fields when key is one of the scope labels; other keys are
+ * ignored. value is borrowed for as long as at is used. */
+void authz_attrs_scope_label(authz_attrs_t *at, const char *key, const char *value);
 
 typedef enum { AUTHZ_NO_OPINION = 0, AUTHZ_ALLOW = 1, AUTHZ_DENY = 2 } authz_decision_t;
 
@@ -117,6 +132,43 @@ int authz_access_review(authz_t *a, json_t *obj, err_t *err);
 /* PermissionReview: fills obj's status with the rules and UI permissions
  * in effect at spec.scope, each with the binding and scope it comes from. */
 int authz_permission_review(authz_t *a, json_t *obj, err_t *err);
+
+/* ---- admission (grant.c): what registry's admission step asks --------------- */
+
+/* A ScopeRef (API.md) as an object spells it; borrowed strings, NULL or
+ * "" where absent (cluster: this server's). */
+typedef struct authz_scope_ref {
+    const char *level, *cluster, *name, *namespace_, *group, *resource;
+} authz_scope_ref_t;
+
+/* The decision for at placed at ref and looked up upward from there,
+ * rather than where at itself would be placed (`bind` on a role at a
+ * binding's scope; `create` of a binding at its own scope). An unknown
+ * level is no opinion. Thread-safe. */
+authz_decision_t authz_authorize_at(authz_t *a, const authz_user_t *u, const authz_attrs_t *at,
+                                    const authz_scope_ref_t *ref, char *reason, size_t reason_len);
+
+/* Escalation prevention (RBAC's ConfirmNoEscalation): whether u already
+ * holds, at ref, every rule of rules (a JSON []PolicyRule): each must be
+ * covered by an allow rule of u's bindings at ref or above it, and overlap
+ * no deny rule of u's bindings there or below it. Returns 1 when held; 0
+ * when not, with *missing (mem_alloc'd, the caller's; NULL when the scope
+ * itself could not be evaluated) the rules not held, one per line in kube's
+ * compact form; ERR_NOMEM. Thread-safe. */
+int authz_covers(authz_t *a, const authz_user_t *u, const authz_scope_ref_t *ref,
+                 const json_t *rules, char **missing);
+
+/* What IAMRole name grants, aggregated as decisions aggregate it: *rules
+ * and *deny are new references ([]PolicyRule). ERR_NOT_FOUND, ERR_NOMEM. */
+int authz_role_rules(authz_t *a, const char *name, json_t **rules, json_t **deny);
+/* The same for an IAMRole with a proposed spec (borrowed), against the
+ * RoleTemplates stored now. ERR_NOMEM. */
+int authz_role_spec_rules(authz_t *a, const char *name, const json_t *spec, json_t **rules,
+                          json_t **deny);
+
+/* Waits until the index reflects storage revision rev, so a check sees
+ * every write committed before it; 0, or ERR_TIMEOUT after timeout_ms. */
+int authz_sync(authz_t *a, uint64_t rev, unsigned timeout_ms);
 
 /* Decision counters and a latency histogram, in Prometheus text format,
  * appended to buf (grown with mem_realloc). */

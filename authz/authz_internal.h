@@ -266,6 +266,70 @@ int authz__binding_at(const authz__binding_t *b, const authz__scope_t *s);
 const authz__bucket_t *authz__bindings_at(const authz_t *a, const char *subject,
                                           const authz__scope_t *s);
 
+/* ---- chains and decisions (eval.c) --------------------------------------------- */
+
+/* Long enough for any real chain; Cluster and Platform always fit, and a
+ * chain that could not hold every Workspace or NodeGroup is marked so the
+ * decision fails closed instead of missing a deny. */
+#define AUTHZ__MAX_CHAIN 1024
+#define AUTHZ__CHAIN_INLINE 16
+
+/* The scopes a request is looked up at, most specific first: usually a
+ * handful, held inline; a namespace listed by many Workspaces grows it on
+ * the heap (authz__chain_free releases that). Strings are borrowed from
+ * the index and the request: valid under the read lock. */
+typedef struct authz__chain {
+    size_t n, cap;
+    int truncated;               /* a scope did not fit: decide denies */
+    authz__scope_t *s;
+    authz__scope_t inline_s[AUTHZ__CHAIN_INLINE];
+} authz__chain_t;
+
+/* The chain that starts at scope from and goes upward. */
+void authz__chain_from_scope(const authz_t *a, const authz__scope_t *from, authz__chain_t *c);
+void authz__chain_free(authz__chain_t *c);
+/* Sorts a subject's candidate bindings by storage name and drops repeats. */
+void authz__candidates_unique(authz__ptrs_t *c);
+/* The decision over chain c (deny anywhere wins, else the lowest allow,
+ * else no opinion), its reason in reason; trace (optional) gets each
+ * scope's bindings and what they did. Caller holds the read lock. */
+authz_decision_t authz__decide(const authz_t *a, const char *user, const char *const *groups,
+                               size_t ngroups, const authz_attrs_t *at, const authz__chain_t *c,
+                               char *reason, size_t reason_len, json_t *trace);
+/* The scope a binding is placed at (borrowed strings). */
+void authz__binding_scope(const authz__binding_t *b, authz__scope_t *s);
+
+/* The aggregated rules of a role: its own plus those of the templates it
+ * names or selects (index.c). Caller holds the lock. */
+void authz__role_aggregate(const authz_t *a, authz__role_t *r);
+/* A role built from an IAMRole's name and spec (borrowed), not yet
+ * aggregated; NULL when out of memory. authz__role_free releases it. */
+authz__role_t *authz__role_from_spec(const char *name, const json_t *spec);
+void authz__role_free(authz__role_t *r);
+
+/* ---- escalation prevention (grant.c) -------------------------------------------- */
+
+/* One verb on one API group, resource and at most one name, or one verb
+ * on one non-resource URL: a rule broken down as RBAC's BreakdownRule
+ * does. Borrowed strings. */
+typedef struct authz__subrule {
+    const char *verb, *group, *resource, *name, *url;
+} authz__subrule_t;
+
+/* RBAC's ruleCovers: owner allows everything s does. */
+int authz__rule_covers(const authz__rule_t *owner, const authz__subrule_t *s);
+/* deny could deny some request that s allows (wildcards, subresources,
+ * names and URL prefixes taken into account). */
+int authz__rule_overlaps(const authz__rule_t *deny, const authz__subrule_t *s);
+/* RBAC's Covers, less what deny rules overlap: 1 when every subrule of
+ * want is covered by a rule of the allow sets and overlaps no rule of the
+ * deny sets; 0 with *missing (mem_alloc'd, the caller's) the subrules not
+ * held, compacted and sorted as kube's escalation message lists them, one
+ * per line; ERR_NOMEM. */
+int authz__rules_cover(const authz__rules_t *const *allow, size_t nallow,
+                       const authz__rules_t *const *deny, size_t ndeny,
+                       const authz__rules_t *want, char **missing);
+
 /* A SubjectAccessReview's decision (the webhook's rules: no special case
  * for this server's own API), counted in the metrics (eval.c). */
 authz_decision_t authz__review_decide(authz_t *a, const authz_user_t *u, const authz_attrs_t *at,

@@ -26,6 +26,7 @@
  * decides; nothing matching is no opinion, so kube-apiserver's next
  * authorizer (RBAC) can still decide.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,53 +37,37 @@
 #include "../storage/mem.h"
 #include "authz_internal.h"
 
-/* Long enough for any real chain; Cluster and Platform always fit, and a
- * chain that could not hold every Workspace or NodeGroup is marked so the
- * decision fails closed instead of missing a deny. */
-#define MAX_CHAIN 1024
-
-#define CHAIN_INLINE 16
-
-/* A chain: usually a handful of scopes, held inline; a namespace listed by
- * many Workspaces grows it on the heap (chain_free releases that). */
-typedef struct chain {
-    size_t n, cap;
-    int truncated;
-    authz__scope_t *s;
-    authz__scope_t inline_s[CHAIN_INLINE];
-} chain_t;
-
-static void chain_init(chain_t *c)
+static void chain_init(authz__chain_t *c)
 {
     c->n = 0;
-    c->cap = CHAIN_INLINE;
+    c->cap = AUTHZ__CHAIN_INLINE;
     c->truncated = 0;
     c->s = c->inline_s;
 }
 
-static void chain_free(chain_t *c)
+void authz__chain_free(authz__chain_t *c)
 {
     if (c->s != c->inline_s)
         mem_free(c->s);
     c->s = c->inline_s;
 }
 
-static void push(chain_t *c, authz__level_t level, const char *cluster, const char *name)
+static void push(authz__chain_t *c, authz__level_t level, const char *cluster, const char *name)
 {
     int last_two = level == AUTHZ__CLUSTER || level == AUTHZ__PLATFORM;
-    if (c->n >= MAX_CHAIN - (last_two ? 0 : 2)) {
+    if (c->n >= AUTHZ__MAX_CHAIN - (last_two ? 0 : 2)) {
         c->truncated = 1;
         return;
     }
     if (c->n == c->cap) {
-        size_t cap = c->cap * 4 > MAX_CHAIN ? MAX_CHAIN : c->cap * 4;
+        size_t cap = c->cap * 4 > AUTHZ__MAX_CHAIN ? AUTHZ__MAX_CHAIN : c->cap * 4;
         authz__scope_t *ns = mem_alloc(cap * sizeof *ns);
         if (!ns) {
             c->truncated = 1;  /* fails closed */
             return;
         }
         memcpy(ns, c->s, c->n * sizeof *ns);
-        chain_free(c);
+        authz__chain_free(c);
         c->s = ns;
         c->cap = cap;
     }
@@ -90,7 +75,7 @@ static void push(chain_t *c, authz__level_t level, const char *cluster, const ch
                                     .namespace_ = "", .group = "", .resource = ""};
 }
 
-static void push_list(chain_t *c, const authz__map_t *m, const char *cluster, const char *name,
+static void push_list(authz__chain_t *c, const authz__map_t *m, const char *cluster, const char *name,
                       authz__level_t level)
 {
     char key[600];
@@ -107,11 +92,74 @@ static void push_list(chain_t *c, const authz__map_t *m, const char *cluster, co
 static int is(const char *a, const char *b) { return a && !strcmp(a, b); }
 static int empty(const char *s) { return !s || !*s; }
 
+void authz_attrs_scope_label(authz_attrs_t *at, const char *key, const char *value)
+{
+    static const struct { const char *key; size_t off; } keys[] = {
+        {AUTHZ_LABEL_PREFIX "nodegroup", offsetof(authz_attrs_t, nodegroup)},
+        {AUTHZ_LABEL_PREFIX "workspace", offsetof(authz_attrs_t, workspace)},
+        {AUTHZ_LABEL_PREFIX "cluster", offsetof(authz_attrs_t, sel_cluster)},
+        {AUTHZ_LABEL_PREFIX "namespace", offsetof(authz_attrs_t, sel_namespace)},
+        {AUTHZ_LABEL_PREFIX "node", offsetof(authz_attrs_t, sel_node)},
+    };
+    for (size_t i = 0; key && i < sizeof keys / sizeof keys[0]; i++)
+        if (!strcmp(key, keys[i].key))
+            *(const char **)((char *)at + keys[i].off) = value;
+}
+
+/* A request on IAMRoleBindings is placed where the binding acts. */
+static int on_bindings(const authz_attrs_t *at)
+{
+    return at->resource_request && is(at->api_group, "iam.theriseunion.io") &&
+           is(at->resource, "iamrolebindings");
+}
+
+/* The scope a list, watch or deletecollection of IAMRoleBindings names
+ * through its scope labels, most specific first: 0 and *s, or -1 when it
+ * names none (the request then stays at Cluster -> Platform). */
+static int binding_list_scope(const authz_attrs_t *at, const char *cluster, authz__scope_t *s)
+{
+    static const struct { authz__level_t level; size_t off; } order[] = {
+        {AUTHZ__NAMESPACE, offsetof(authz_attrs_t, sel_namespace)},
+        {AUTHZ__NODE, offsetof(authz_attrs_t, sel_node)},
+        {AUTHZ__WORKSPACE, offsetof(authz_attrs_t, workspace)},
+        {AUTHZ__NODEGROUP, offsetof(authz_attrs_t, nodegroup)},
+        {AUTHZ__CLUSTER, offsetof(authz_attrs_t, sel_cluster)},
+    };
+    if (!is(at->verb, "list") && !is(at->verb, "watch") && !is(at->verb, "deletecollection"))
+        return -1;
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        const char *v = *(const char *const *)((const char *)at + order[i].off);
+        if (empty(v))
+            continue;
+        *s = (authz__scope_t){.level = order[i].level,
+                              .cluster = empty(at->sel_cluster) ? cluster : at->sel_cluster,
+                              .name = order[i].level == AUTHZ__CLUSTER ? "" : v,
+                              .namespace_ = "", .group = "", .resource = ""};
+        return 0;
+    }
+    return -1;
+}
+
 /* The chain of a request (API.md). Strings are borrowed from at and the
  * index; valid under the read lock. */
 static void chain_for_request(const authz_t *a, const authz_attrs_t *at, const char *cluster,
-                              chain_t *c)
+                              authz__chain_t *c)
 {
+    if (on_bindings(at)) {
+        /* A named binding acts at the scope its stored spec names; a list
+         * naming a scope by its labels is placed there. */
+        authz__scope_t s;
+        const authz__binding_t *b = empty(at->name) ? NULL : authz__map_get(&a->bindings, at->name);
+        if (b && b->level < AUTHZ__LEVELS) {
+            authz__binding_scope(b, &s);
+            authz__chain_from_scope(a, &s, c);
+            return;
+        }
+        if (empty(at->name) && binding_list_scope(at, cluster, &s) == 0) {
+            authz__chain_from_scope(a, &s, c);
+            return;
+        }
+    }
     chain_init(c);
     if (at->resource_request) {
         const char *group = at->api_group ? at->api_group : "";
@@ -144,13 +192,13 @@ static void chain_for_request(const authz_t *a, const authz_attrs_t *at, const c
 }
 
 /* The chain that starts at a given scope (PermissionReview). */
-static void chain_from_scope(const authz_t *a, const authz__scope_t *from, chain_t *c)
+void authz__chain_from_scope(const authz_t *a, const authz__scope_t *from, authz__chain_t *c)
 {
     chain_init(c);
     const char *cl = from->cluster;
     switch (from->level) {
     case AUTHZ__RESOURCE:
-        c->s[c->n++] = *from;  /* the first of CHAIN_INLINE slots */
+        c->s[c->n++] = *from;  /* the first of AUTHZ__CHAIN_INLINE slots */
         /* fall through */
     case AUTHZ__NAMESPACE: {
         const char *ns = from->level == AUTHZ__RESOURCE ? from->namespace_ : from->name;
@@ -239,7 +287,7 @@ static int binding_cmp(const void *x, const void *y)
  * them in: which binding a reason names when several match at one scope,
  * and the order of a trace's and a PermissionReview's entries, do not
  * depend on where the heap happened to put each binding. */
-static void candidates_unique(authz__ptrs_t *c)
+void authz__candidates_unique(authz__ptrs_t *c)
 {
     if (c->n < 2)
         return;
@@ -257,8 +305,8 @@ static void candidates_unique(authz__ptrs_t *c)
  */
 #define DECIDE_SCAN_MAX 16        /* a subject's bindings checked one by one */
 
-static authz_decision_t decide(const authz_t *a, const char *user, const char *const *groups,
-                               size_t ngroups, const authz_attrs_t *at, const chain_t *c,
+authz_decision_t authz__decide(const authz_t *a, const char *user, const char *const *groups,
+                               size_t ngroups, const authz_attrs_t *at, const authz__chain_t *c,
                                char *reason, size_t reason_len, json_t *trace)
 {
     /* The subject keys: the user, then each group. */
@@ -306,7 +354,7 @@ static authz_decision_t decide(const authz_t *a, const char *user, const char *c
             for (size_t j = 0; l && j < l->n; j++)
                 authz__ptrs_add(&here, v[j]);
         }
-        candidates_unique(&here);
+        authz__candidates_unique(&here);
         json_t *tb = trace ? json_array() : NULL;
         for (size_t j = 0; j < here.n; j++) {
             const authz__binding_t *b = here.v[j];
@@ -426,6 +474,54 @@ static void utf8_scrub(char *s)
     s[w] = '\0';
 }
 
+/* authz__decide over c, denying when c could not hold every scope. Caller
+ * holds the read lock. */
+static authz_decision_t decide_chain(const authz_t *a, const authz_user_t *u,
+                                     const char *const *groups, const authz_attrs_t *at,
+                                     const authz__chain_t *c, char *reason, size_t reason_len,
+                                     json_t *trace)
+{
+    if (!c->truncated)
+        return authz__decide(a, u->name, groups, u->ngroups, at, c, reason, reason_len, trace);
+    snprintf(reason, reason_len, "denied: the scope chain is longer than %d scopes, or "
+             "memory ran out while building it", AUTHZ__MAX_CHAIN);
+    return AUTHZ_DENY;
+}
+
+/*
+ * A create of an IAMRoleBinding names no scope the authorizer can see (the
+ * scope is in the body), so it is allowed where the requester may create
+ * bindings at some scope: each scope where one of her bindings has a rule
+ * that could allow it is decided in turn, with its whole chain (a deny
+ * there still denies there). Admission then requires the right at the new
+ * binding's own scope. Caller holds the read lock.
+ */
+static authz_decision_t create_somewhere(const authz_t *a, const authz_user_t *u,
+                                         const char *const *groups, const authz_attrs_t *at,
+                                         char *reason, size_t reason_len, json_t *trace)
+{
+    authz__ptrs_t cand = {0};
+    authz_decision_t d = AUTHZ_NO_OPINION;
+    authz__bindings_of(a, u->name, groups, u->ngroups, &cand);
+    authz__candidates_unique(&cand);
+    for (size_t i = 0; i < cand.n && d != AUTHZ_ALLOW; i++) {
+        const authz__binding_t *b = cand.v[i];
+        const authz__role_t *r = authz__map_get(&a->roles, b->role);
+        if (!r || b->level >= AUTHZ__LEVELS || authz__rules_match(&r->rules, at) < 0)
+            continue;
+        authz__scope_t s;
+        authz__chain_t c;
+        authz__binding_scope(b, &s);
+        authz__chain_from_scope(a, &s, &c);
+        d = decide_chain(a, u, groups, at, &c, reason, reason_len, NULL);
+        if (d == AUTHZ_ALLOW && trace)
+            decide_chain(a, u, groups, at, &c, reason, reason_len, trace);
+        authz__chain_free(&c);
+    }
+    authz__ptrs_free(&cand);
+    return d;
+}
+
 static authz_decision_t authorize(authz_t *a, const authz_user_t *u, const authz_attrs_t *at,
                                   int own_api, char *reason, size_t reason_len, json_t *trace)
 {
@@ -452,16 +548,25 @@ static authz_decision_t authorize(authz_t *a, const authz_user_t *u, const authz
     const char *groups[AUTHZ_MAX_GROUPS];
     for (size_t i = 0; i < u->ngroups; i++)
         groups[i] = u->groups[i];
-    chain_t chain, *c = &chain;
+    authz__chain_t chain, *c = &chain;
     pthread_rwlock_rdlock(&a->lock);
-    chain_for_request(a, at, at->cluster && *at->cluster ? at->cluster : a->cluster, c);
-    authz_decision_t d = c->truncated ? AUTHZ_DENY
-                       : decide(a, u->name, groups, u->ngroups, at, c, reason, reason_len, trace);
-    if (c->truncated)
-        snprintf(reason, reason_len, "denied: the scope chain is longer than %d scopes, or "
-                 "memory ran out while building it", MAX_CHAIN);
+    authz_decision_t d = AUTHZ_NO_OPINION;
+    if (on_bindings(at) && is(at->verb, "create") && empty(at->name)) {
+        d = create_somewhere(a, u, groups, at, reason, reason_len, trace);
+    } else if (on_bindings(at) && is(at->verb, "patch") && empty(at->subresource) &&
+               !empty(at->name) && !authz__map_get(&a->bindings, at->name)) {
+        /* Server-side apply of a binding not yet stored creates it. */
+        authz_attrs_t create = *at;
+        create.verb = "create";
+        create.name = NULL;
+        d = create_somewhere(a, u, groups, &create, reason, reason_len, trace);
+    }
+    if (d != AUTHZ_ALLOW) {
+        chain_for_request(a, at, at->cluster && *at->cluster ? at->cluster : a->cluster, c);
+        d = decide_chain(a, u, groups, at, c, reason, reason_len, trace);
+        authz__chain_free(c);
+    }
     pthread_rwlock_unlock(&a->lock);
-    chain_free(c);
     utf8_scrub(reason);
     return d;
 }
@@ -547,10 +652,7 @@ static int spec_attrs(const json_t *spec, const char *groups_key, authz_user_t *
         if (!key || !op || strcmp(op, "In") || json_array_size(vals) != 1)
             continue;
         const char *v = json_string_value(json_array_get(vals, 0));
-        if (!strcmp(key, "scope.theriseunion.io/nodegroup"))
-            at->nodegroup = v;
-        else if (!strcmp(key, "scope.theriseunion.io/workspace"))
-            at->workspace = v;
+        authz_attrs_scope_label(at, key, v);
     }
     return 0;
 }
@@ -630,7 +732,7 @@ int authz_permission_review(authz_t *a, json_t *obj, err_t *err)
         from.resource = "";
     const json_t *jg = json_object_get(spec, "groups");
     const char **groups = mem_calloc(json_array_size(jg) + 1, sizeof *groups);
-    chain_t chain, *c = &chain;
+    authz__chain_t chain, *c = &chain;
     if (!groups)
         return err_set(err, ERR_NOMEM, NULL);
     size_t ngroups = 0;
@@ -642,10 +744,10 @@ int authz_permission_review(authz_t *a, json_t *obj, err_t *err)
     }
     json_t *rules = json_array(), *deny = json_array(), *ui = json_array();
     pthread_rwlock_rdlock(&a->lock);
-    chain_from_scope(a, &from, c);
+    authz__chain_from_scope(a, &from, c);
     authz__ptrs_t cand = {0};
     authz__bindings_of(a, user ? user : "", groups, ngroups, &cand);
-    candidates_unique(&cand);
+    authz__candidates_unique(&cand);
     for (size_t s = 0; s < c->n; s++) {
         for (size_t j = 0; j < cand.n; j++) {
             const authz__binding_t *b = cand.v[j];
@@ -671,7 +773,7 @@ int authz_permission_review(authz_t *a, json_t *obj, err_t *err)
     authz__ptrs_free(&cand);
     pthread_rwlock_unlock(&a->lock);
     mem_free(groups);
-    chain_free(c);
+    authz__chain_free(c);
     json_object_set_new(obj, "status", json_pack("{s:o, s:o, s:o}", "rules", rules, "denyRules",
                                                  deny, "uiPermissions", ui));
     return 0;

@@ -217,6 +217,16 @@ static authz__role_t *role_parse(const parts_t *o)
     return r;
 }
 
+authz__role_t *authz__role_from_spec(const char *name, const json_t *spec)
+{
+    parts_t o = {json_string(name ? name : ""), NULL, (json_t *)spec};
+    authz__role_t *r = o.name ? role_parse(&o) : NULL;
+    json_decref(o.name);
+    return r;
+}
+
+void authz__role_free(authz__role_t *r) { role_free(r); }
+
 static int subject_kind(const json_t *s)
 {
     const char *kind = sv(s, "kind");
@@ -474,7 +484,7 @@ static void add_template(authz__role_t *r, const authz__template_t *t)
 }
 
 /* Own rules plus those of the templates named or selected, each once. */
-static void role_aggregate(const authz_t *a, authz__role_t *r)
+void authz__role_aggregate(const authz_t *a, authz__role_t *r)
 {
     authz__rules_free(&r->rules);
     authz__rules_free(&r->deny);
@@ -502,7 +512,7 @@ static void role_aggregate(const authz_t *a, authz__role_t *r)
 static void roles_reaggregate(authz_t *a)
 {
     AUTHZ_MAP_EACH(&a->roles, i)
-        role_aggregate(a, a->roles.e[i].val);
+        authz__role_aggregate(a, a->roles.e[i].val);
 }
 
 /* ---- applying objects ----------------------------------------------------------- */
@@ -558,7 +568,7 @@ static void apply(authz_t *a, const char *key, const char *value, size_t len)
     case K_ROLE: {
         authz__role_t *r = o ? role_parse(o) : NULL;
         if (r) {
-            role_aggregate(a, r);
+            authz__role_aggregate(a, r);
             authz__map_put(&a->roles, name, r, &old);
         } else {
             old = authz__map_del(&a->roles, name);
@@ -770,6 +780,13 @@ int authz__binding_has_subject(const authz__binding_t *b, const char *user,
                 return 1;
     }
     return 0;
+}
+
+void authz__binding_scope(const authz__binding_t *b, authz__scope_t *s)
+{
+    *s = (authz__scope_t){.level = b->level, .cluster = b->cluster, .name = b->scope_name,
+                          .namespace_ = b->scope_ns, .group = b->scope_group,
+                          .resource = b->scope_resource};
 }
 
 int authz__binding_at(const authz__binding_t *b, const authz__scope_t *s)

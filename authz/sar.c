@@ -106,10 +106,7 @@ static int spec_attrs_text(sar_text_t *s, int spec, const char *groups_key, auth
                 s->t[vals].size != 1)
                 continue;
             const char *v = str_item(s, vals + 1);
-            if (!strcmp(key, "scope.theriseunion.io/nodegroup"))
-                at->nodegroup = v;
-            else if (!strcmp(key, "scope.theriseunion.io/workspace"))
-                at->workspace = v;
+            authz_attrs_scope_label(at, key, v);
         }
     }
     return 0;

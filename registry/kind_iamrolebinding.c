@@ -2,6 +2,7 @@
  * scope. */
 #include "reg_internal.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,9 +38,82 @@ static const reg_column_t columns[] = {
     {NULL, NULL, 0, NULL, NULL},
 };
 
+/* A label value as kube validates one: at most 63 characters of
+ * [-A-Za-z0-9_.], beginning and ending with [A-Za-z0-9]. */
+static int label_value_ok(const char *v)
+{
+    size_t n = v ? strlen(v) : 0;
+    if (!n || n > 63 || !isalnum((unsigned char)v[0]) || !isalnum((unsigned char)v[n - 1]))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)v[i]) && !strchr("-_.", v[i]))
+            return 0;
+    return 1;
+}
+
+static void set_label(json_t *labels, const char *level, const char *value)
+{
+    char key[64];
+    snprintf(key, sizeof key, AUTHZ_LABEL_PREFIX "%s", level);
+    if (label_value_ok(value))
+        json_object_set_new(labels, key, json_string(value));
+}
+
+/*
+ * Every binding carries its scope as labels (scope.theriseunion.io/cluster,
+ * and workspace, nodegroup, namespace or node), so a list or watch with
+ * those labels in its selector is placed at that scope (authz/eval.c): a
+ * workspace admin lists her workspace's members. The server owns these
+ * labels; what a client set under the prefix is replaced. A name that is
+ * not a valid label value gets no label (such bindings are listed at the
+ * Cluster only).
+ */
+static void prepare(json_t *obj, const char *cluster)
+{
+    json_t *meta = json_object_get(obj, "metadata");
+    if (!json_is_object(meta))
+        return;
+    json_t *labels = json_object_get(meta, "labels");
+    if (!json_is_object(labels)) {
+        if (labels)
+            return;  /* not an object: validation says so */
+        labels = json_object();
+        json_object_set_new(meta, "labels", labels);
+    }
+    const char *key;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(labels, tmp, key, v) {
+        if (!strncmp(key, AUTHZ_LABEL_PREFIX, strlen(AUTHZ_LABEL_PREFIX)))
+            json_object_del(labels, key);
+    }
+    const char *level = json_string_value(reg__at(obj, "spec.scope.level"));
+    const char *name = json_string_value(reg__at(obj, "spec.scope.name"));
+    const char *cl = json_string_value(reg__at(obj, "spec.scope.cluster"));
+    static const struct { const char *level, *label; } by_level[] = {
+        {"Workspace", "workspace"}, {"NodeGroup", "nodegroup"}, {"Namespace", "namespace"},
+        {"Node", "node"}, {NULL, NULL},
+    };
+    if (level && strcmp(level, "Platform")) {
+        set_label(labels, "cluster", cl && *cl ? cl : cluster ? cluster : "host");
+        for (size_t i = 0; by_level[i].level; i++)
+            if (!strcmp(level, by_level[i].level))
+                set_label(labels, by_level[i].label, name);
+        if (!strcmp(level, "Resource"))
+            set_label(labels, "namespace", json_string_value(reg__at(obj, "spec.scope.namespace")));
+    }
+    if (!json_object_size(labels))
+        json_object_del(meta, "labels");
+}
+
 static void validate(const json_t *obj, const json_t *old, err_t *err)
 {
-    (void)old;
+    /* As RBAC: the role of a binding never changes (delete and create
+     * instead), so what a binding grants is judged once, by its role. */
+    const json_t *ref = reg__at(obj, "spec.roleRef.name");
+    if (old && !json_equal(ref, reg__at(old, "spec.roleRef.name")))
+        REG_INVALID(err, "FieldValueInvalid", "spec.roleRef",
+                    "Invalid value: cannot change roleRef");
     const json_t *subjects = reg__at(obj, "spec.subjects");
     size_t i;
     const json_t *s;
@@ -64,7 +138,7 @@ const reg_kind_t reg_kind_iamrolebinding = {
     .group = "iam.theriseunion.io", .version = REG_VERSION,
     .resource = "iamrolebindings", .singular = "iamrolebinding", .kind = "IAMRoleBinding",
     .short_names = short_names, .has_status = 1,
-    .list_rules = list_rules, .columns = columns, .validate = validate,
+    .list_rules = list_rules, .columns = columns, .validate = validate, .prepare = prepare,
     .spec_schema =
         "{\"type\":\"object\",\"required\":[\"roleRef\",\"scope\"],\"properties\":{"
         "\"roleRef\":{\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"name\":" REG_S_STR "}},"

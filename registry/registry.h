@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "../authz/authz.h"
 #include "../storage/err.h"
 #include "../storage/store.h"
 #include "patch.h"
@@ -63,6 +64,9 @@ typedef struct reg_kind {
     void (*validate)(const json_t *obj, const json_t *old, err_t *err);
     /* For create_only kinds: fills obj's status. */
     int (*review)(reg_t *reg, json_t *obj, err_t *err);
+    /* Optional: fields the server sets on every write, before validation
+     * (cluster: this server's --cluster-name). */
+    void (*prepare)(json_t *obj, const char *cluster);
 } reg_kind_t;
 
 /* Every kind, NULL-terminated, and the groups they form. */
@@ -85,10 +89,22 @@ const json_t *reg_schema(const reg_kind_t *k);
 typedef int (*reg_review_fn)(void *arg, const reg_kind_t *k, json_t *obj,
                              err_t *err);
 
+/* Hook main installs to ask kube-apiserver (a SubjectAccessReview through
+ * --authorization-kubeconfig) whether u may do at in this server's own
+ * cluster: 0 and *allowed, or an error (the check then fails closed). */
+typedef int (*reg_delegate_fn)(void *arg, const authz_user_t *u, const authz_attrs_t *at,
+                               int *allowed, err_t *err);
+
 struct reg {
     store_t *store;
     reg_review_fn review;
     void *review_arg;
+    /* The admission step (admission.c) asks the authorizer; NULL turns
+     * admission off, which only tests of the REST strategy alone do. */
+    authz_t *authz;
+    const char *cluster;         /* --cluster-name; NULL: "host" */
+    reg_delegate_fn delegate;    /* NULL: no delegated authorization */
+    void *delegate_arg;
 };
 
 /* ---- requests ----------------------------------------------------------- */
@@ -102,6 +118,7 @@ typedef struct reg_write_opts {
     const char *field_manager;   /* NULL: derived ("unknown") */
     int force;                   /* apply */
     const char *user_agent;      /* for the default field manager */
+    const authz_user_t *user;    /* who writes: admission judges by it */
 } reg_write_opts_t;
 
 /* What a write hands back besides the object: warnings (for Warning
@@ -134,6 +151,7 @@ typedef struct reg_delete_opts {
     const char *precondition_rv;
     const char *propagation_policy;
     long grace_period_seconds;   /* -1 when not given */
+    const authz_user_t *user;    /* who deletes: admission judges by it */
 } reg_delete_opts_t;
 
 int reg_get(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
@@ -213,6 +231,38 @@ int reg_watch_next(reg_watch_t *w, json_t **ev, err_t *err);
  * the last one. */
 json_t *reg_watch_bookmark(reg_watch_t *w);
 void reg_watch_close(reg_watch_t *w);
+
+/* ---- admission ------------------------------------------------------------ */
+
+/*
+ * The admission step (admission.c), between authorization and storage on
+ * every write path (create, update, each patch type, apply, /status, and
+ * dry run alike): what a write would change in who may do what is checked
+ * against what its author already may do, as Kubernetes RBAC's escalation
+ * prevention does. system:masters skips it.
+ *   IAMRoleBinding  create/update: `create` (or the update verb) at the new
+ *                   binding's own scope when that is not where the request
+ *                   was authorized, and `bind` on the role there or every
+ *                   rule of the role already held there; roleRef is
+ *                   immutable; deleting or changing a binding whose role
+ *                   has deny rules needs `bind`.
+ *   IAMRole, RoleTemplate  create/update/relabel: `escalate` on it, or
+ *                   every rule it would grant held at Platform; dropping
+ *                   deny rules (deleting, changing, relabelling a template
+ *                   out of a selector) needs `escalate`.
+ *   Workspace, NodeGroup  a namespace, node or cluster joins only when the
+ *                   author may `update` it (the namespace or node in that
+ *                   cluster; the Cluster), by this authorizer or, for this
+ *                   server's own cluster, kube-apiserver's.
+ *   ApplicationDeployment  `use` on each topology's NodeGroup.
+ *   Component       `use` on its Cluster.
+ * verb is create, update, patch or delete; old is NULL on create, obj NULL
+ * on delete. 0 when admitted; ERR_FORBIDDEN (a message naming what was
+ * missing), ERR_NOT_FOUND (a binding's role), ERR_UNAVAILABLE (the
+ * authorizer could not catch up with storage) or ERR_NOMEM otherwise.
+ */
+int reg_admit(reg_t *r, const reg_kind_t *k, const authz_user_t *u, const char *verb,
+              const json_t *old, const json_t *obj, err_t *err);
 
 /* ---- output --------------------------------------------------------------- */
 

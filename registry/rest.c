@@ -978,7 +978,11 @@ static int create(reg_t *r, const reg_kind_t *k, const char *ns, json_t *obj,
     /* A new object has no status of the client's making. */
     if (k->has_status)
         json_object_del(obj, "status");
+    if (k->prepare)
+        k->prepare(obj, r->cluster);
     rc = check_object(k, obj, NULL, o->field_validation, oc, err);
+    if (!rc && !k->create_only)
+        rc = reg_admit(r, k, o->user, "create", NULL, obj, err);
     if (rc)
         goto fail;
 
@@ -1278,8 +1282,12 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             rc = check_namespace(k, obj, ns, err);
         if (!rc)
             rc = merge_update(k, cur, obj, status, name, err);
+        if (!rc && k->prepare)
+            k->prepare(obj, r->cluster);
         if (!rc)
             rc = check_object(k, obj, cur, o->field_validation, oc, err);
+        if (!rc)
+            rc = reg_admit(r, k, o->user, u->kind == UPD_PUT ? "update" : "patch", cur, obj, err);
         if (!rc && !is_apply(u)) {
             char now[32], av[160];
             now_rfc3339(now);
@@ -1412,6 +1420,11 @@ int reg_delete(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
         }
         if (o->precondition_rv && *o->precondition_rv && strcmp(o->precondition_rv, rv)) {
             rc = precondition_failed(k, name, "ResourceVersion", o->precondition_rv, rv, err);
+            json_decref(cur);
+            return rc;
+        }
+        rc = reg_admit(r, k, o->user, "delete", cur, NULL, err);
+        if (rc) {
             json_decref(cur);
             return rc;
         }

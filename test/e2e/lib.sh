@@ -23,7 +23,8 @@ wait_for_log() {
 }
 
 # start_server [extra flags]: starts the binary on a free port with a
-# token file (admin in system:masters, alice without groups) and writes
+# token file (admin in system:masters, alice without groups, and the
+# lines of $EXTRA_TOKENS when set) and writes
 # $WORK/kubeconfig (admin) and $WORK/alice.kubeconfig. Sets PORT and SERVER_PID.
 start_server() {
   PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -31,6 +32,7 @@ start_server() {
   cat > "$WORK/tokens.csv" <<CSV
 $ADMIN_TOKEN,admin,admin-uid,"system:masters"
 alice-token,alice,alice-uid
+${EXTRA_TOKENS:-}
 CSV
   "$BIN" --bind-address 127.0.0.1 --secure-port "$PORT" --data-dir "$WORK/data" \
     --cert-dir "$WORK/certs" --token-auth-file "$WORK/tokens.csv" "$@" >"$WORK/server.log" 2>&1 &
