@@ -207,8 +207,13 @@ static int url_matches(const authz__strs_t *s, const char *path)
         size_t n = strlen(u);
         if (!strcmp(u, "*") || !strcmp(u, path))
             return 1;
-        if (n && u[n - 1] == '*' && !strncmp(u, path, n - 1))
-            return 1;
+        /* kube trims every trailing "*" (strings.TrimRight): "/a**" is "/a*" */
+        if (n && u[n - 1] == '*') {
+            while (n && u[n - 1] == '*')
+                n--;
+            if (!strncmp(u, path, n))
+                return 1;
+        }
     }
     return 0;
 }

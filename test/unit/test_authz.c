@@ -74,6 +74,8 @@ static const mrow_t mrows[] = {
     {"{\"verbs\":[\"get\"],\"nonResourceURLs\":[\"/healthz/*\"]}", N("get", "/healthz/etcd"), 1},
     {"{\"verbs\":[\"get\"],\"nonResourceURLs\":[\"/healthz/*\"]}", N("get", "/healthz"), 0},
     {"{\"verbs\":[\"*\"],\"nonResourceURLs\":[\"*\"]}", N("post", "/anything"), 1},
+    /* every trailing "*" is trimmed, as kube's strings.TrimRight */
+    {"{\"verbs\":[\"get\"],\"nonResourceURLs\":[\"/apis**\"]}", N("get", "/apis/v1"), 1},
     {"{\"verbs\":[\"get\"],\"nonResourceURLs\":[\"*\"]}", R("get", "", "pods", NULL, NULL), 0},
     {"{\"verbs\":[\"get\"],\"apiGroups\":[\"*\"],\"resources\":[\"*\"]}", N("get", "/healthz"), 0},
 };
@@ -223,6 +225,246 @@ static authz_decision_t ask(fx_t *f, const char *user, const char *groups,
 #define POD(v, ns, n) \
     (authz_attrs_t){.verb = v, .resource_request = 1, .api_group = "", .resource = "pods", \
                     .namespace_ = ns, .name = n}
+
+/* ---- escalation prevention: RBAC's Covers, less deny ------------------------ */
+
+typedef struct crow {
+    const char *owner, *deny, *want;   /* []PolicyRule JSON; deny may be NULL */
+    int covered;
+    const char *missing;               /* kube's message lines when not covered */
+} crow_t;
+
+#define V1(verbs, res) "{\"apiGroups\":[\"v1\"],\"verbs\":" verbs ",\"resources\":" res "}"
+
+/* kube's pkg/registry/rbac/validation/policy_comparator_test.go, then
+ * what deny rules take away. */
+static const crow_t crows[] = {
+    {"[" V1("[\"get\"]", "[\"builds\"]") "]", NULL, "[" V1("[\"get\"]", "[\"builds\"]") "]", 1, NULL},
+    {"[" V1("[\"get\"]", "[\"*/scale\"]") "]", NULL, "[" V1("[\"get\"]", "[\"foo/scale\"]") "]", 1, NULL},
+    {"[" V1("[\"delete\"]", "[\"deployments\"]") "," V1("[\"delete\"]", "[\"builds\"]") ","
+     V1("[\"update\"]", "[\"builds\",\"deployments\"]") "]", NULL,
+     "[" V1("[\"delete\",\"update\"]", "[\"builds\",\"deployments\"]") "]", 1, NULL},
+    {"[" V1("[\"delete\",\"update\"]", "[\"builds\",\"deployments\"]") "," V1("[\"delete\"]", "[\"pods\"]") "]",
+     NULL, "[" V1("[\"delete\",\"update\"]", "[\"builds\",\"deployments\",\"pods\"]") "]", 0,
+     "{APIGroups:[\"v1\"], Resources:[\"pods\"], Verbs:[\"update\"]}"},
+    {"[{\"apiGroups\":[\"*\"],\"verbs\":[\"get\"],\"resources\":[\"roles\"]}]", NULL,
+     "[{\"apiGroups\":[\"group1\",\"group2\"],\"verbs\":[\"get\"],\"resources\":[\"roles\"]}]", 1, NULL},
+    {"[{\"apiGroups\":[\"dummy-group\"],\"verbs\":[\"get\"],\"resources\":[\"roles\"]}]", NULL,
+     "[{\"apiGroups\":[\"*\"],\"verbs\":[\"get\"],\"resources\":[\"roles\"]}]", 0,
+     "{APIGroups:[\"*\"], Resources:[\"roles\"], Verbs:[\"get\"]}"},
+    {"[" V1("[\"*\"]", "[\"roles\"]") "]", NULL, "[" V1("[\"watch\",\"list\"]", "[\"roles\"]") "]", 1, NULL},
+    {"[" V1("[\"get\",\"list\",\"watch\",\"create\",\"update\",\"delete\",\"exec\"]", "[\"roles\"]") "]", NULL,
+     "[" V1("[\"*\"]", "[\"roles\"]") "]", 0, "{APIGroups:[\"v1\"], Resources:[\"roles\"], Verbs:[\"*\"]}"},
+    {"[" V1("[\"get\"]", "[\"*\"]") "]", NULL, "[" V1("[\"get\"]", "[\"resourcegroup:deployments\"]") "]", 1, NULL},
+    {"[" V1("[\"get\"]", "[\"roles\",\"resourcegroup:deployments\"]") "]", NULL, "[" V1("[\"get\"]", "[\"*\"]") "]",
+     0, "{APIGroups:[\"v1\"], Resources:[\"*\"], Verbs:[\"get\"]}"},
+    {"[{\"apiGroups\":[\"v1\"],\"verbs\":[\"get\"],\"resources\":[\"pods\"],\"resourceNames\":[]}]", NULL,
+     "[{\"apiGroups\":[\"v1\"],\"verbs\":[\"get\"],\"resources\":[\"pods\"],\"resourceNames\":[\"foo\",\"bar\"]}]", 1, NULL},
+    {"[{\"apiGroups\":[\"v1\"],\"verbs\":[\"get\"],\"resources\":[\"pods\"],\"resourceNames\":[\"foo\",\"bar\"]}]", NULL,
+     "[{\"apiGroups\":[\"v1\"],\"verbs\":[\"get\"],\"resources\":[\"pods\"]}]", 0,
+     "{APIGroups:[\"v1\"], Resources:[\"pods\"], Verbs:[\"get\"]}"},
+    {"[{\"nonResourceURLs\":[\"/apis\"],\"verbs\":[\"*\"]}]", NULL, "[{\"nonResourceURLs\":[\"/apis\"],\"verbs\":[\"*\"]}]", 1, NULL},
+    {"[{\"nonResourceURLs\":[\"*\"],\"verbs\":[\"*\"]}]", NULL,
+     "[{\"nonResourceURLs\":[\"/apis\",\"/apis/v1\",\"/\"],\"verbs\":[\"*\"]}]", 1, NULL},
+    {"[{\"nonResourceURLs\":[\"/apis/*\"],\"verbs\":[\"*\"]}]", NULL,
+     "[{\"nonResourceURLs\":[\"/apis\",\"/apis/v1\"],\"verbs\":[\"get\"]}]", 0,
+     "{NonResourceURLs:[\"/apis\"], Verbs:[\"get\"]}"},
+    {"[{\"nonResourceURLs\":[\"/apis/*\"],\"verbs\":[\"*\"]}]", NULL,
+     "[{\"nonResourceURLs\":[\"/apis/v1/foo\",\"/apis/v1\"],\"verbs\":[\"get\"]}]", 1, NULL},
+    {"[{\"apiGroups\":[\"v1\"],\"verbs\":[\"get\"],\"resources\":[\"builds\"],\"nonResourceURLs\":[\"/apis\"]}]", NULL,
+     "[{\"apiGroups\":[\"v1\"],\"verbs\":[\"get\"],\"resources\":[\"builds\"],\"nonResourceURLs\":[\"/apis\"]}]", 1, NULL},
+    {"[" V1("[\"get\"]", "[\"builds\"]") "]", NULL,
+     "[{\"apiGroups\":[\"v1\"],\"verbs\":[\"get\"],\"resources\":[\"builds\"],\"nonResourceURLs\":[\"/apis\"]}]", 0,
+     "{NonResourceURLs:[\"/apis\"], Verbs:[\"get\"]}"},
+    /* Missing verbs of one resource are listed together, lines sorted. */
+    {"[]", NULL, "[" V1("[\"get\",\"list\"]", "[\"pods\",\"builds\"]") "]", 0,
+     "{APIGroups:[\"v1\"], Resources:[\"builds\"], Verbs:[\"get\" \"list\"]}\n"
+     "{APIGroups:[\"v1\"], Resources:[\"pods\"], Verbs:[\"get\" \"list\"]}"},
+    /* Deny rules take away what they could deny. */
+    {"[" V1("[\"*\"]", "[\"*\"]") "]", "[" V1("[\"get\"]", "[\"secrets\"]") "]",
+     "[" V1("[\"get\"]", "[\"pods\"]") "]", 1, NULL},
+    {"[" V1("[\"*\"]", "[\"*\"]") "]", "[" V1("[\"get\"]", "[\"secrets\"]") "]",
+     "[" V1("[\"get\",\"list\"]", "[\"secrets\"]") "]", 0,
+     "{APIGroups:[\"v1\"], Resources:[\"secrets\"], Verbs:[\"get\"]}"},
+    {"[" V1("[\"*\"]", "[\"*\"]") "]", "[" V1("[\"get\"]", "[\"secrets\"]") "]",
+     "[" V1("[\"*\"]", "[\"*\"]") "]", 0, "{APIGroups:[\"v1\"], Resources:[\"*\"], Verbs:[\"*\"]}"},
+    {"[" V1("[\"*\"]", "[\"*\"]") "]", "[{\"apiGroups\":[\"*\"],\"verbs\":[\"*\"],\"resources\":[\"*/exec\"]}]",
+     "[" V1("[\"create\"]", "[\"pods/exec\",\"pods/log\",\"pods\"]") "]", 0,
+     "{APIGroups:[\"v1\"], Resources:[\"pods/exec\"], Verbs:[\"create\"]}"},
+    {"[" V1("[\"*\"]", "[\"*\"]") "]", "[" V1("[\"delete\"]", "[\"pods\"]") "]",
+     "[{\"apiGroups\":[\"v1\"],\"verbs\":[\"delete\"],\"resources\":[\"pods\"],\"resourceNames\":[\"a\"]}]", 0,
+     "{APIGroups:[\"v1\"], Resources:[\"pods\"], ResourceNames:[\"a\"], Verbs:[\"delete\"]}"},
+    {"[" V1("[\"*\"]", "[\"*\"]") "]",
+     "[{\"apiGroups\":[\"v1\"],\"verbs\":[\"delete\"],\"resources\":[\"pods\"],\"resourceNames\":[\"b\"]}]",
+     "[{\"apiGroups\":[\"v1\"],\"verbs\":[\"delete\"],\"resources\":[\"pods\"],\"resourceNames\":[\"a\"]}]", 1, NULL},
+    {"[{\"nonResourceURLs\":[\"*\"],\"verbs\":[\"get\"]}]", "[{\"nonResourceURLs\":[\"/metrics*\"],\"verbs\":[\"*\"]}]",
+     "[{\"nonResourceURLs\":[\"/healthz\",\"/*\"],\"verbs\":[\"get\"]}]", 0, "{NonResourceURLs:[\"/*\"], Verbs:[\"get\"]}"},
+    {"[" V1("[\"*\"]", "[\"*\"]") "]", "[{\"nonResourceURLs\":[\"*\"],\"verbs\":[\"*\"]}]",
+     "[" V1("[\"get\"]", "[\"pods\"]") "]", 1, NULL},
+};
+
+static void test_authz__covers(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof crows / sizeof crows[0]; i++) {
+        const crow_t *c = &crows[i];
+        json_t *jo = json_loads(c->owner, 0, NULL), *jw = json_loads(c->want, 0, NULL);
+        json_t *jd = c->deny ? json_loads(c->deny, 0, NULL) : json_array();
+        assert_non_null(jo);
+        assert_non_null(jw);
+        assert_non_null(jd);
+        authz__rules_t owner, deny, want;
+        assert_int_equal(authz__rules_parse(jo, &owner), 0);
+        assert_int_equal(authz__rules_parse(jd, &deny), 0);
+        assert_int_equal(authz__rules_parse(jw, &want), 0);
+        const authz__rules_t *allow_sets[] = {&owner}, *deny_sets[] = {&deny};
+        char *missing = NULL;
+        int got = authz__rules_cover(allow_sets, 1, deny_sets, 1, &want, &missing);
+        if (got != c->covered)
+            fail_msg("row %zu: covered %d, want %d (missing %s)", i, got, c->covered,
+                     missing ? missing : "-");
+        if (c->missing && (!missing || strcmp(missing, c->missing)))
+            fail_msg("row %zu: missing\n%s\nwant\n%s", i, missing ? missing : "(null)", c->missing);
+        if (!c->missing)
+            assert_null(missing);
+        mem_free(missing);
+        authz__rules_free(&owner);
+        authz__rules_free(&deny);
+        authz__rules_free(&want);
+        json_decref(jo);
+        json_decref(jd);
+        json_decref(jw);
+    }
+}
+
+static authz_user_t user_of(const char *name)
+{
+    authz_user_t u = {0};
+    snprintf(u.name, sizeof u.name, "%s", name);
+    authz_user_add_group(&u, "system:authenticated");
+    return u;
+}
+
+/* What admission asks: coverage at a scope (with deny rules above and
+ * below it), decisions placed at a scope, a role's aggregated rules. */
+static void test_authz__grant_checks(void **state)
+{
+    fx_t *f = *state;
+    authz_user_t alice = user_of("alice");
+    authz_scope_ref_t ws1 = {.level = "Workspace", .name = "ws1"};
+    authz_scope_ref_t ws2 = {.level = "Workspace", .name = "ws2"};
+    json_t *get_pods = json_loads("[{\"verbs\":[\"get\",\"list\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"]}]", 0, NULL);
+    json_t *del_pods = json_loads("[{\"verbs\":[\"delete\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"]}]", 0, NULL);
+    char *missing = NULL;
+    /* alice views pods in ws1 (through a template) and nowhere else. */
+    assert_int_equal(authz_covers(f->authz, &alice, &ws1, get_pods, &missing), 1);
+    assert_null(missing);
+    assert_int_equal(authz_covers(f->authz, &alice, &ws2, get_pods, &missing), 0);
+    assert_string_equal(missing, "{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"get\" \"list\"]}");
+    mem_free(missing);
+    assert_int_equal(authz_covers(f->authz, &alice, &ws1, del_pods, &missing), 0);
+    mem_free(missing);
+    /* A deny of hers below ws1 (namespace shop is in ws1) takes get pods away there. */
+    put(f, "/iam.theriseunion.io/iamroles/no-pods",
+        ROLE("no-pods", "{\"denyRules\":[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"]}]}"));
+    put(f, "/iam.theriseunion.io/iamrolebindings/alice-shop-deny",
+        BINDING("alice-shop-deny", "no-pods", "[{\"kind\":\"User\",\"name\":\"alice\"}]",
+                "{\"level\":\"Namespace\",\"name\":\"bank\"}"));
+    synced(f);
+    /* bank is in ws2 only: ws1 unaffected. */
+    assert_int_equal(authz_covers(f->authz, &alice, &ws1, get_pods, &missing), 1);
+    put(f, "/iam.theriseunion.io/iamrolebindings/alice-shop-deny",
+        BINDING("alice-shop-deny", "no-pods", "[{\"kind\":\"User\",\"name\":\"alice\"}]",
+                "{\"level\":\"Namespace\",\"name\":\"shop\"}"));
+    synced(f);
+    assert_int_equal(authz_covers(f->authz, &alice, &ws1, get_pods, &missing), 0);
+    assert_string_equal(missing, "{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"get\"]}");
+    mem_free(missing);
+    /* An unknown level holds nothing. */
+    authz_scope_ref_t bad = {.level = "Galaxy"};
+    assert_int_equal(authz_covers(f->authz, &alice, &bad, get_pods, &missing), 0);
+    assert_null(missing);
+
+    /* bind, decided at a given scope rather than where the attributes say. */
+    put(f, "/iam.theriseunion.io/iamroles/binder",
+        ROLE("binder", "{\"rules\":[{\"verbs\":[\"bind\"],\"apiGroups\":[\"iam.theriseunion.io\"],\"resources\":[\"iamroles\"],\"resourceNames\":[\"viewer\"]}]}"));
+    put(f, "/iam.theriseunion.io/iamrolebindings/bob-binder",
+        BINDING("bob-binder", "binder", "[{\"kind\":\"User\",\"name\":\"bob\"}]",
+                "{\"level\":\"Workspace\",\"name\":\"ws2\"}"));
+    synced(f);
+    authz_user_t bob = user_of("bob");
+    authz_attrs_t bind = {.verb = "bind", .resource_request = 1, .api_group = "iam.theriseunion.io",
+                          .resource = "iamroles", .name = "viewer"};
+    char reason[512];
+    assert_int_equal(authz_authorize_at(f->authz, &bob, &bind, &ws2, reason, sizeof reason), AUTHZ_ALLOW);
+    assert_int_equal(authz_authorize_at(f->authz, &bob, &bind, &ws1, reason, sizeof reason), AUTHZ_NO_OPINION);
+    assert_int_equal(authz_authorize(f->authz, &bob, &bind, reason, sizeof reason), AUTHZ_NO_OPINION);
+    bind.name = "admin";
+    assert_int_equal(authz_authorize_at(f->authz, &bob, &bind, &ws2, reason, sizeof reason), AUTHZ_NO_OPINION);
+
+    /* A role's rules, aggregated; and a proposed spec's. */
+    json_t *rules = NULL, *deny = NULL;
+    assert_int_equal(authz_role_rules(f->authz, "viewer", &rules, &deny), 0);
+    assert_int_equal(json_array_size(rules), 1);
+    assert_int_equal(json_array_size(deny), 0);
+    json_decref(rules);
+    json_decref(deny);
+    assert_int_equal(authz_role_rules(f->authz, "nope", &rules, &deny), ERR_NOT_FOUND);
+    json_t *spec = json_loads("{\"templateSelector\":{\"matchLabels\":{\"tier\":\"view\"}},"
+                              "\"denyRules\":[{\"verbs\":[\"*\"],\"apiGroups\":[\"\"],\"resources\":[\"secrets\"]}]}", 0, NULL);
+    assert_int_equal(authz_role_spec_rules(f->authz, "new", spec, &rules, &deny), 0);
+    assert_int_equal(json_array_size(rules), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(json_array_get(rules, 0), "resources"), 0)), "pods");
+    assert_int_equal(json_array_size(deny), 1);
+    json_decref(rules);
+    json_decref(deny);
+    json_decref(spec);
+    assert_int_equal(authz_sync(f->authz, store_revision(f->store), 1000), 0);
+    json_decref(get_pods);
+    json_decref(del_pods);
+}
+
+/* Requests on IAMRoleBindings are placed where the binding acts. */
+static void test_authz__binding_placement(void **state)
+{
+    fx_t *f = *state;
+    put(f, "/iam.theriseunion.io/iamroles/members",
+        ROLE("members", "{\"rules\":[{\"verbs\":[\"*\"],\"apiGroups\":[\"iam.theriseunion.io\"],\"resources\":[\"iamrolebindings\"]}]}"));
+    put(f, "/iam.theriseunion.io/iamrolebindings/carol-ws1",
+        BINDING("carol-ws1", "members", "[{\"kind\":\"User\",\"name\":\"carol\"}]",
+                "{\"level\":\"Workspace\",\"name\":\"ws1\"}"));
+    put(f, "/iam.theriseunion.io/iamrolebindings/cluster-wide",
+        BINDING("cluster-wide", "viewer", "[{\"kind\":\"User\",\"name\":\"zed\"}]", "{\"level\":\"Cluster\"}"));
+    synced(f);
+    authz_user_t carol = user_of("carol");
+    char reason[512];
+#define RB(v, n) (authz_attrs_t){.verb = v, .resource_request = 1, \
+                                 .api_group = "iam.theriseunion.io", .resource = "iamrolebindings", .name = n}
+    authz_attrs_t at = RB("get", "alice-ws1");  /* stored at Workspace ws1 */
+    assert_int_equal(authz_authorize(f->authz, &carol, &at, reason, sizeof reason), AUTHZ_ALLOW);
+    assert_string_equal(reason, "allowed by IAMRoleBinding carol-ws1 (IAMRole members) at Workspace ws1");
+    at = RB("delete", "cluster-wide");
+    assert_int_equal(authz_authorize(f->authz, &carol, &at, reason, sizeof reason), AUTHZ_NO_OPINION);
+    at = RB("list", NULL);
+    assert_int_equal(authz_authorize(f->authz, &carol, &at, reason, sizeof reason), AUTHZ_NO_OPINION);
+    authz_attrs_scope_label(&at, "scope.theriseunion.io/workspace", "ws1");
+    assert_int_equal(authz_authorize(f->authz, &carol, &at, reason, sizeof reason), AUTHZ_ALLOW);
+    authz_attrs_scope_label(&at, "scope.theriseunion.io/cluster", "edge-2");
+    assert_int_equal(authz_authorize(f->authz, &carol, &at, reason, sizeof reason), AUTHZ_NO_OPINION);
+    at = RB("list", NULL);
+    authz_attrs_scope_label(&at, "scope.theriseunion.io/workspace", "ws2");
+    assert_int_equal(authz_authorize(f->authz, &carol, &at, reason, sizeof reason), AUTHZ_NO_OPINION);
+    /* A create is allowed where she may create some binding; apply of a
+     * binding not stored yet is a create. */
+    at = RB("create", NULL);
+    assert_int_equal(authz_authorize(f->authz, &carol, &at, reason, sizeof reason), AUTHZ_ALLOW);
+    at = RB("patch", "not-yet");
+    assert_int_equal(authz_authorize(f->authz, &carol, &at, reason, sizeof reason), AUTHZ_ALLOW);
+    authz_user_t zed = user_of("zed");
+    at = RB("create", NULL);
+    assert_int_equal(authz_authorize(f->authz, &zed, &at, reason, sizeof reason), AUTHZ_NO_OPINION);
+#undef RB
+}
 
 static void test_authz__workspace_cascade(void **state)
 {
@@ -1019,6 +1261,9 @@ int main(void)
     mem_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_authz__rbac_matching),
+        cmocka_unit_test(test_authz__covers),
+        cmocka_unit_test_setup_teardown(test_authz__grant_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__binding_placement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__workspace_cascade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__every_level, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__deny_wins_and_groups, setup, teardown),
