@@ -1,8 +1,10 @@
-# Delegated authentication through --authentication-kubeconfig: a local
-# HTTPS server plays kube-apiserver (TokenReview, and the
+# Delegated authentication and authorization through
+# --authentication-kubeconfig and --authorization-kubeconfig: a local HTTPS
+# server plays kube-apiserver (TokenReview, SubjectAccessReview, and the
 # kube-system/extension-apiserver-authentication ConfigMap). Tokens it
 # vouches for authenticate, answers are cached, and the ConfigMap's CAs and
-# request-header settings are trusted.
+# request-header settings are trusted; a namespace of this cluster that
+# kube-apiserver says a user may update can be claimed by her Workspace.
 source "$(dirname "$0")/lib.sh"
 
 pki=$WORK/pki
@@ -26,7 +28,7 @@ cat > "$WORK/fake_kube.py" <<'PY'
 import json, ssl, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 port, pki = int(sys.argv[1]), sys.argv[2]
-reviews = {"n": 0}
+reviews = {"n": 0, "sar": 0, "last": None}
 cm = {"apiVersion": "v1", "kind": "ConfigMap",
       "metadata": {"name": "extension-apiserver-authentication", "namespace": "kube-system"},
       "data": {"client-ca-file": open(pki + "/client-ca.crt").read(),
@@ -51,6 +53,16 @@ class H(BaseHTTPRequestHandler):
         self.send(404, {"kind": "Status", "code": 404})
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == "/apis/authorization.k8s.io/v1/subjectaccessreviews" and \
+                self.headers.get("Authorization") == "Bearer server-sa-token":
+            reviews["sar"] += 1
+            reviews["last"] = body
+            spec, ra = body["spec"], body["spec"].get("resourceAttributes", {})
+            ok = (spec["user"] == "carol" and "system:authenticated" in spec["groups"] and
+                  ra == {"namespace": "team-z", "verb": "update", "group": "", "version": "v1",
+                         "resource": "namespaces", "subresource": "", "name": "team-z"})
+            return self.send(201, {"apiVersion": "authorization.k8s.io/v1",
+                                   "kind": "SubjectAccessReview", "status": {"allowed": ok}})
         if self.path != "/apis/authentication.k8s.io/v1/tokenreviews" or self.headers.get("Authorization") != "Bearer server-sa-token":
             return self.send(403, {"kind": "Status", "code": 403})
         reviews["n"] += 1
@@ -88,7 +100,9 @@ contexts:
 current-context: c
 YAML
 
-start_server --authentication-kubeconfig "$WORK/auth.kubeconfig"
+EXTRA_TOKENS="carol-t,carol,carol-uid"
+start_server --authentication-kubeconfig "$WORK/auth.kubeconfig" \
+  --authorization-kubeconfig "$WORK/auth.kubeconfig"
 URL=https://127.0.0.1:$PORT
 whoami() {
   curl -sk -o "$WORK/body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
@@ -121,3 +135,28 @@ code=$(whoami --cert "$pki/proxy.crt" --key "$pki/proxy.key" -H 'X-Remote-User: 
 # The ConfigMap's client CA.
 code=$(whoami --cert "$pki/dave.crt" --key "$pki/dave.key")
 [ "$code" = 201 ] && [ "$(field "d['status']['userInfo']['username']")" = dave ] || die "configmap client CA: $code"
+
+# Delegated authorization: claiming a namespace of this cluster.
+sars() { curl -s --cacert "$pki/kube-ca.crt" -H 'Authorization: Bearer server-sa-token' \
+  "https://127.0.0.1:$KPORT/reviews" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["sar"])'; }
+post() { # TOKEN METHOD PATH BODY [CT]
+  curl -sk -o "$WORK/body" -w '%{http_code}' -X "$2" -H "Authorization: Bearer $1" \
+    -H "Content-Type: ${5:-application/json}" --data-binary "$4" "$URL$3"; }
+IAMP=/apis/iam.theriseunion.io/v1alpha1
+[ "$(post "$ADMIN_TOKEN" POST $IAMP/iamroles '{"apiVersion":"iam.theriseunion.io/v1alpha1","kind":"IAMRole","metadata":{"name":"ws-admin"},"spec":{"scope":"Workspace","rules":[{"verbs":["*"],"apiGroups":["*"],"resources":["*"]}]}}')" = 201 ] || die "role: $(cat "$WORK/body")"
+[ "$(post "$ADMIN_TOKEN" POST /apis/scope.theriseunion.io/v1alpha1/workspaces '{"apiVersion":"scope.theriseunion.io/v1alpha1","kind":"Workspace","metadata":{"name":"ws-a"},"spec":{"namespaces":[{"name":"team-a"}]}}')" = 201 ] || die "workspace"
+[ "$(post "$ADMIN_TOKEN" POST $IAMP/iamrolebindings '{"apiVersion":"iam.theriseunion.io/v1alpha1","kind":"IAMRoleBinding","metadata":{"name":"carol-ws-a"},"spec":{"roleRef":{"name":"ws-admin"},"subjects":[{"kind":"User","name":"carol"}],"scope":{"level":"Workspace","name":"ws-a"}}}')" = 201 ] || die "binding"
+sleep 0.3
+WS=/apis/scope.theriseunion.io/v1alpha1/workspaces/ws-a
+code=$(post carol-t PATCH $WS '{"spec":{"namespaces":[{"name":"team-a"},{"name":"team-z"}]}}' application/merge-patch+json)
+[ "$code" = 200 ] || die "claim kube-apiserver allows: $code $(cat "$WORK/body")"
+[ "$(sars)" = 1 ] || die "expected one upstream SubjectAccessReview, got $(sars)"
+code=$(post carol-t PATCH $WS '{"spec":{"namespaces":[{"name":"team-a"},{"name":"team-z"},{"name":"kube-system"}]}}' application/merge-patch+json)
+[ "$code" = 403 ] || die "claim kube-apiserver refuses: $code $(cat "$WORK/body")"
+grep -q 'may not claim namespace' "$WORK/body" || die "claim refusal message: $(cat "$WORK/body")"
+[ "$(sars)" = 2 ] || die "expected two upstream reviews, got $(sars)"
+# Another cluster's namespace is not kube-apiserver's to vouch for.
+code=$(post carol-t PATCH $WS '{"spec":{"namespaces":[{"name":"team-a"},{"name":"team-z"},{"cluster":"edge-1","name":"team-z"}]}}' application/merge-patch+json)
+[ "$code" = 403 ] || die "claim in another cluster: $code $(cat "$WORK/body")"
+[ "$(sars)" = 2 ] || die "another cluster's claim was asked upstream"
+echo "delegated authn and authz: ok"
