@@ -171,29 +171,41 @@ static int check_deny_binding(const adm_t *c, const json_t *binding, const char 
                   "needs bind on iamroles \"%s\" at %s", what, role, role, where);
 }
 
+/* The verb allowed on a binding at a scope, or the 403 saying where not. */
+static int verb_at(const adm_t *c, const json_t *scope)
+{
+    authz_scope_ref_t ref;
+    scope_ref(scope, &ref);
+    char where[300], reason[512];
+    int named = c->old && strcmp(c->verb, "deletecollection");
+    authz_attrs_t at = {.verb = c->verb, .api_group = IAM, .resource = "iamrolebindings",
+                        .name = named ? c->name : NULL};
+    if (may(c, &at, &ref, reason, sizeof reason) == AUTHZ_ALLOW)
+        return 0;
+    scope_text(&ref, where, sizeof where);
+    return forbid(c, "user \"%s\" cannot %s iamrolebindings at %s: %s", c->u->name, c->verb,
+                  where, reason);
+}
+
 static int admit_binding(adm_t *c)
 {
-    if (!c->obj)
-        return check_deny_binding(c, c->old, "deleting");
-    const json_t *spec = reg__at(c->obj, "spec");
+    /* The request was authorized where the index placed the binding (or,
+     * for a create, wherever its author may create bindings). The index
+     * follows storage a moment behind, so the verb is checked again where
+     * the stored binding is, and where the new one will be. */
+    const json_t *spec = c->obj ? reg__at(c->obj, "spec") : NULL;
+    int rc = c->old ? verb_at(c, reg__at(c->old, "spec.scope")) : 0;
+    if (rc || !c->obj)
+        return rc ? rc : check_deny_binding(c, c->old, "deleting");
     if (c->old && json_equal(reg__at(c->old, "spec"), spec))
         return 0;  /* metadata or status only: grants nothing new */
-    int rc = c->old ? check_deny_binding(c, c->old, "changing") : 0;
+    rc = c->old ? check_deny_binding(c, c->old, "changing") : 0;
+    if (!rc && (!c->old || !json_equal(reg__at(c->old, "spec.scope"), reg__at(spec, "scope"))))
+        rc = verb_at(c, reg__at(spec, "scope"));
     if (rc)
         return rc;
     authz_scope_ref_t ref;
     scope_ref(reg__at(spec, "scope"), &ref);
-    char where[300], reason[512];
-    scope_text(&ref, where, sizeof where);
-    /* The request was authorized where the binding was (or, for a create,
-     * somewhere): the verb must be allowed where it will be. */
-    if (!c->old || !json_equal(reg__at(c->old, "spec.scope"), reg__at(spec, "scope"))) {
-        authz_attrs_t at = {.verb = c->verb, .api_group = IAM, .resource = "iamrolebindings",
-                            .name = c->old ? c->name : NULL};
-        if (may(c, &at, &ref, reason, sizeof reason) != AUTHZ_ALLOW)
-            return forbid(c, "user \"%s\" cannot %s iamrolebindings at %s: %s", c->u->name,
-                          c->verb, where, reason);
-    }
     const char *role = str(spec, "roleRef.name");
     if (may_bind(c, role, &ref))
         return 0;

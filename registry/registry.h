@@ -256,7 +256,8 @@ void reg_watch_close(reg_watch_t *w);
  *                   server's own cluster, kube-apiserver's.
  *   ApplicationDeployment  `use` on each topology's NodeGroup.
  *   Component       `use` on its Cluster.
- * verb is create, update, patch or delete; old is NULL on create, obj NULL
+ * verb is create, update, patch, delete or deletecollection (as the
+ * request was authorized); old is NULL on create, obj NULL
  * on delete. 0 when admitted; ERR_FORBIDDEN (a message naming what was
  * missing), ERR_NOT_FOUND (a binding's role), ERR_UNAVAILABLE (the
  * authorizer could not catch up with storage) or ERR_NOMEM otherwise.

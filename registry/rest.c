@@ -1394,8 +1394,11 @@ int reg_patch(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
 
 /* ---- delete ------------------------------------------------------------------------ */
 
-int reg_delete(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
-               const reg_delete_opts_t *o, json_t **out, reg_outcome_t *oc, err_t *err)
+/* verb: as authorized, "delete" or "deletecollection" (admission checks it
+ * again where the object acts). */
+static int delete_obj(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
+                      const reg_delete_opts_t *o, const char *verb, json_t **out,
+                      reg_outcome_t *oc, err_t *err)
 {
     char key[STORE_MAX_KEY + 1];
     if (make_key(k, ns, name, key, sizeof key))
@@ -1423,7 +1426,7 @@ int reg_delete(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
             json_decref(cur);
             return rc;
         }
-        rc = reg_admit(r, k, o->user, "delete", cur, NULL, err);
+        rc = reg_admit(r, k, o->user, verb, cur, NULL, err);
         if (rc) {
             json_decref(cur);
             return rc;
@@ -1466,6 +1469,12 @@ int reg_delete(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
     }
 }
 
+int reg_delete(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
+               const reg_delete_opts_t *o, json_t **out, reg_outcome_t *oc, err_t *err)
+{
+    return delete_obj(r, k, ns, name, o, "delete", out, oc, err);
+}
+
 int reg_delete_collection(reg_t *r, const reg_kind_t *k, const char *ns,
                           const reg_list_opts_t *lo, const reg_delete_opts_t *o, json_t **out,
                           err_t *err)
@@ -1487,8 +1496,8 @@ int reg_delete_collection(reg_t *r, const reg_kind_t *k, const char *ns,
         err_clear(&e);
         reg_delete_opts_t one = *o;
         one.precondition_rv = one.precondition_uid = NULL;
-        rc = reg_delete(r, k, str_at(it, "metadata.namespace"), str_at(it, "metadata.name"),
-                        &one, &d, &oc, &e);
+        rc = delete_obj(r, k, str_at(it, "metadata.namespace"), str_at(it, "metadata.name"),
+                        &one, "deletecollection", &d, &oc, &e);
         if (rc == ERR_NOT_FOUND)
             continue;  /* gone meanwhile */
         if (rc) {

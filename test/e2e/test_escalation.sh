@@ -231,5 +231,14 @@ admin 201 "use on edge-1" POST "$IAM/iamroles" '{"apiVersion":"iam.theriseunion.
 admin 201 "binding at edge-1" POST "$IAM/iamrolebindings" '{"apiVersion":"iam.theriseunion.io/v1alpha1","kind":"IAMRoleBinding","metadata":{"name":"ivan-edge-1"},"spec":{"roleRef":{"name":"cluster-user"},"subjects":[{"kind":"User","name":"ivan"}],"scope":{"level":"Cluster","cluster":"edge-1"}}}'
 expect 201 "with use on it" ivan-t POST "$URL/apis/ext.theriseunion.io/v1alpha1/components" "$COMP"
 
+# ---- deletecollection is admitted item by item, where each binding acts ----------------
+expect 403 "carol deletes another workspace's bindings" carol-t DELETE \
+  "$IAM/iamrolebindings?labelSelector=scope.theriseunion.io/workspace%3Dws-b"
+expect 200 "a platform admin deletes them" erin-t DELETE \
+  "$IAM/iamrolebindings?labelSelector=scope.theriseunion.io/workspace%3Dws-b"
+body_has '"name":"hank-ws-b"' "deleted list"
+admin 404 "hank-ws-b is gone" GET "$IAM/iamrolebindings/hank-ws-b"
+admin 200 "ws-a's bindings stay" GET "$IAM/iamrolebindings/carol-admin"
+
 kill -0 "$SERVER_PID" || die "server died"
 echo "escalation: ok"
