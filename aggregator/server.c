@@ -710,24 +710,12 @@ static void self_subject_review(agg_req_t *req, const authz_user_t *u, const cha
                   "User \"system:anonymous\" cannot create resource \"selfsubjectreviews\"", NULL);
         return;
     }
-    json_t *groups = json_array();
-    for (size_t i = 0; i < u->ngroups; i++)
-        json_array_append_new(groups, json_string(u->groups[i]));
-    json_t *info = json_pack("{s:s, s:o}", "username", u->name, "groups", groups);
+    json_t *info = json_pack("{s:s, s:o}", "username", u->name, "groups",
+                             authz_user_groups_json(u));
     if (u->uid[0])
         json_object_set_new(info, "uid", json_string(u->uid));
-    if (u->nextra) {
-        json_t *extra = json_object();
-        for (size_t i = 0; i < u->nextra; i++) {
-            json_t *vals = json_object_get(extra, u->extra[i].key);
-            if (!vals) {
-                vals = json_array();
-                json_object_set_new(extra, u->extra[i].key, vals);
-            }
-            json_array_append_new(vals, json_string(u->extra[i].value));
-        }
-        json_object_set_new(info, "extra", extra);
-    }
+    if (u->nextra)
+        json_object_set_new(info, "extra", authz_user_extra_json(u));
     char av[64];
     snprintf(av, sizeof av, "authentication.k8s.io/%s", version);
     send_json(req, 201, json_pack("{s:s, s:s, s:{s:n}, s:{s:o}}", "apiVersion", av, "kind",

@@ -42,17 +42,7 @@ static const char *or_empty(const char *s) { return s ? s : ""; }
 /* The review's spec, as kube's delegating authorizer fills it. */
 static json_t *review_of(const authz_user_t *u, const authz_attrs_t *at)
 {
-    json_t *groups = json_array(), *extra = json_object();
-    for (size_t i = 0; i < u->ngroups; i++)
-        json_array_append_new(groups, json_string(u->groups[i]));
-    for (size_t i = 0; i < u->nextra; i++) {
-        json_t *vals = json_object_get(extra, u->extra[i].key);
-        if (!vals) {
-            vals = json_array();
-            json_object_set_new(extra, u->extra[i].key, vals);
-        }
-        json_array_append_new(vals, json_string(u->extra[i].value));
-    }
+    json_t *groups = authz_user_groups_json(u), *extra = authz_user_extra_json(u);
     json_t *spec = json_pack("{s:s, s:s, s:o, s:o}", "user", u->name, "uid", u->uid, "groups",
                              groups, "extra", extra);
     if (at->resource_request)

@@ -48,6 +48,28 @@ int authz_user_in_group(const authz_user_t *u, const char *group)
     return 0;
 }
 
+json_t *authz_user_groups_json(const authz_user_t *u)
+{
+    json_t *groups = json_array();
+    for (size_t i = 0; groups && i < u->ngroups; i++)
+        json_array_append_new(groups, json_string(u->groups[i]));
+    return groups;
+}
+
+json_t *authz_user_extra_json(const authz_user_t *u)
+{
+    json_t *extra = json_object();
+    for (size_t i = 0; extra && i < u->nextra; i++) {
+        json_t *vals = json_object_get(extra, u->extra[i].key);
+        if (!vals) {
+            vals = json_array();
+            json_object_set_new(extra, u->extra[i].key, vals);
+        }
+        json_array_append_new(vals, json_string(u->extra[i].value));
+    }
+    return extra;
+}
+
 int authz_new(store_t *store, const char *cluster_name, authz_t **out, err_t *err)
 {
     authz_t *a = mem_calloc(1, sizeof *a);

@@ -13,7 +13,8 @@
  *   - members of system:masters may do anything;
  *   - otherwise the request is placed at its most specific scope and the
  *     chain is walked upward (Resource -> Namespace -> Workspace -> Cluster
- *     -> Platform; Node -> NodeGroup -> Cluster -> Platform; ...). A deny
+ *     -> Platform; Node -> NodeGroup -> Cluster -> Platform; a binding
+ *     at the scope it binds at; ...). A deny
  *     rule of any binding of the subject anywhere in the chain denies; else
  *     the first scope with a matching allow rule allows; else no opinion.
  * Rules match exactly as Kubernetes RBAC matches them (rules.c).
@@ -60,6 +61,11 @@ void authz_user_copy(authz_user_t *d, const authz_user_t *s);
  * could otherwise be missed, so the authorizer then denies. */
 void authz_user_add_group(authz_user_t *u, const char *group);
 int authz_user_in_group(const authz_user_t *u, const char *group);
+/* u's groups as a JSON array and its extra as an object of arrays (the
+ * shapes UserInfo and SubjectAccessReview use); new references, NULL when
+ * out of memory. */
+json_t *authz_user_groups_json(const authz_user_t *u);
+json_t *authz_user_extra_json(const authz_user_t *u);
 
 /* What a request does (k8s.io/apiserver/pkg/authorization/authorizer
  * Attributes), plus the label-selector requirement that narrows a list of

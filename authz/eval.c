@@ -14,6 +14,13 @@
  *                             Workspace X -> Cluster -> Platform
  *   a Workspace or NodeGroup object of this API
  *                             that Workspace/NodeGroup -> Cluster -> Platform
+ *   a named IAMRoleBinding    the scope its stored spec names, upward
+ *   a list/watch/deletecollection of IAMRoleBindings whose selector has
+ *   scope.theriseunion.io/<level>=X
+ *                             that scope, upward
+ *   a create of an IAMRoleBinding (or an apply of one not stored yet)
+ *                             allowed where the subject may create one at
+ *                             some scope; admission checks its own scope
  *   anything else cluster-scoped, non-resource URLs
  *                             Cluster -> Platform
  * Workspace and NodeGroup are parallel views at the same level.

@@ -15,11 +15,18 @@ static const reg_column_t columns[] = {
     {NULL, NULL, 0, NULL, NULL},
 };
 
+static void validate(const json_t *obj, const json_t *old, err_t *err)
+{
+    (void)old;
+    reg__validate_rules(obj, "spec.rules", err);
+    reg__validate_rules(obj, "spec.denyRules", err);
+}
+
 const reg_kind_t reg_kind_roletemplate = {
     .group = "iam.theriseunion.io", .version = REG_VERSION,
     .resource = "roletemplates", .singular = "roletemplate", .kind = "RoleTemplate",
     .short_names = short_names,
-    .columns = columns,
+    .columns = columns, .validate = validate,
     .spec_schema =
         "{\"type\":\"object\",\"properties\":{"
         "\"displayName\":" REG_S_STR ",\"description\":" REG_S_STR ","

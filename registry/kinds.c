@@ -184,3 +184,38 @@ json_t *reg__cell_condition(const json_t *obj, const char *cond_type)
     }
     return json_string("Unknown");
 }
+
+void reg__validate_rules(const json_t *obj, const char *path, err_t *err)
+{
+    size_t i;
+    const json_t *r;
+    json_array_foreach(reg__at(obj, path), i, r) {
+        char f[160];
+        size_t urls = json_array_size(json_object_get(r, "nonResourceURLs"));
+        size_t groups = json_array_size(json_object_get(r, "apiGroups"));
+        size_t res = json_array_size(json_object_get(r, "resources"));
+        size_t names = json_array_size(json_object_get(r, "resourceNames"));
+        if (!json_array_size(json_object_get(r, "verbs"))) {
+            snprintf(f, sizeof f, "%s[%zu].verbs", path, i);
+            REG_INVALID(err, "FieldValueRequired", f,
+                        "Required value: verbs must contain at least one value");
+        }
+        if (urls) {
+            snprintf(f, sizeof f, "%s[%zu].nonResourceURLs", path, i);
+            if (groups || res || names)
+                REG_INVALID(err, "FieldValueInvalid", f, "Invalid value: rules cannot apply to "
+                            "both regular resources and non-resource URLs");
+            continue;
+        }
+        if (!groups) {
+            snprintf(f, sizeof f, "%s[%zu].apiGroups", path, i);
+            REG_INVALID(err, "FieldValueRequired", f,
+                        "Required value: resource rules must supply at least one api group");
+        }
+        if (!res) {
+            snprintf(f, sizeof f, "%s[%zu].resources", path, i);
+            REG_INVALID(err, "FieldValueRequired", f,
+                        "Required value: resource rules must supply at least one resource");
+        }
+    }
+}

@@ -86,6 +86,12 @@ int reg__matches(const struct sel *labels, const struct sel *fields, const json_
 json_t *reg__table_columns(const reg_kind_t *k);
 json_t *reg__table_row(const reg_kind_t *k, const json_t *obj, const char *include);
 
+/* RBAC's ValidatePolicyRule for each rule of the []PolicyRule at path
+ * (e.g. "spec.rules"): verbs required; a non-resource rule names no API
+ * groups, resources or names; a resource rule names at least one API group
+ * and one resource. Causes are added to err, with kube's messages. */
+void reg__validate_rules(const json_t *obj, const char *path, err_t *err);
+
 /* Adds a cause and keeps going: validation collects every cause. */
 #define REG_INVALID(err, type, field, ...) err_add_cause((err), (type), (field), __VA_ARGS__)
 

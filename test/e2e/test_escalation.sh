@@ -210,6 +210,14 @@ bind alice2-deleter rb-deleter alice2 Cluster
 expect 403 "removing one's own deny binding" alice-t DELETE "$IAM/iamrolebindings/alice2-denied"
 body_has 'needs bind' "deny-binding deletion message"
 
+# Rules are validated as RBAC validates them.
+expect 422 "a rule for both resources and URLs" "$ADMIN_TOKEN" POST "$IAM/iamroles" \
+  "$(role_json mixed '[{"verbs":["get"],"apiGroups":[""],"resources":["pods"],"nonResourceURLs":["/healthz"]}]')"
+body_has 'rules cannot apply to both regular resources and non-resource URLs' "mixed rule message"
+expect 422 "a resource rule without groups" "$ADMIN_TOKEN" POST "$IAM/roletemplates" \
+  '{"apiVersion":"iam.theriseunion.io/v1alpha1","kind":"RoleTemplate","metadata":{"name":"t-bad"},"spec":{"denyRules":[{"verbs":["get"],"resources":["pods"]}]}}'
+body_has 'spec.denyRules[0].apiGroups' "rule field path"
+
 # ---- 4. deployment targets --------------------------------------------------------------
 role app-deployer Namespace '[{"verbs":["create","update","patch"],"apiGroups":["app.theriseunion.io"],"resources":["applicationdeployments"]}]'
 bind ivan-apps app-deployer ivan Namespace apps

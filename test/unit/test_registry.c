@@ -428,7 +428,7 @@ static void test_registry__patches(void **state)
     assert_true(oc.created);
     json_decref(out);
     const char cfg2[] = "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"IAMRoleBinding\","
-                        "\"metadata\":{\"name\":\"c\"},\"spec\":{\"roleRef\":{\"name\":\"other\"}}}";
+                        "\"metadata\":{\"name\":\"c\"},\"spec\":{\"scope\":{\"level\":\"Platform\"}}}";
     wo.field_manager = "mgr-b";
     assert_int_equal(reg_patch(&f->reg, k, NULL, "c", "application/apply-patch+yaml", cfg2,
                                sizeof cfg2 - 1, 0, &wo, &out, &oc, &err), ERR_CONFLICT);
@@ -437,8 +437,16 @@ static void test_registry__patches(void **state)
     wo.force = 1;
     assert_int_equal(reg_patch(&f->reg, k, NULL, "c", "application/apply-patch+yaml", cfg2,
                                sizeof cfg2 - 1, 0, &wo, &out, &oc, &err), 0);
-    assert_string_equal(s_at(out, "spec.roleRef.name"), "other");
+    assert_string_equal(s_at(out, "spec.scope.level"), "Platform");
     json_decref(out);
+    /* A binding's role never changes, forced or not (RBAC's rule). */
+    const char cfg3[] = "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"IAMRoleBinding\","
+                        "\"metadata\":{\"name\":\"c\"},\"spec\":{\"roleRef\":{\"name\":\"other\"}}}";
+    err_clear(&err);
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "c", "application/apply-patch+yaml", cfg3,
+                               sizeof cfg3 - 1, 0, &wo, &out, &oc, &err), ERR_INVALID);
+    assert_non_null(strstr(err.message, "cannot change roleRef"));
+    err_clear(&err);
 
     /* Apply through /status owns status only, in an entry marked so. */
     const char st[] = "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"IAMRoleBinding\","
