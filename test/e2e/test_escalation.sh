@@ -141,6 +141,10 @@ expect 200 "she lists her workspace's bindings" carol-t GET \
   "$IAM/iamrolebindings?labelSelector=scope.theriseunion.io/workspace%3Dws-a"
 body_has '"name":"dave-ws-a"' "her list"
 grep -q '"name":"alice2-rbw"' "$WORK/body" && die "a Cluster binding leaked into her list"
+# AccessReview's trace shows where a binding request is placed.
+decision carol delete iam.theriseunion.io iamrolebindings "" alice2-view >/dev/null
+[ "$(/usr/bin/python3 -c "import json; t=json.load(open('$WORK/body'))['status']['trace']; print(t[0]['scope']['level'], t[0]['scope']['name'], len(t))")" = "Workspace ws-a 3" ] \
+  || die "trace of a binding request: $(cat "$WORK/body")"
 expect 403 "she may not list every binding" carol-t GET "$IAM/iamrolebindings"
 expect 403 "nor another workspace's" carol-t GET \
   "$IAM/iamrolebindings?labelSelector=scope.theriseunion.io/workspace%3Dws-b"
