@@ -59,6 +59,7 @@ typedef struct flags {
     unsigned max_inflight;
     unsigned threads;
     long long compaction_ms;     /* -1: not given */
+    long long read_header_ms;    /* -1: not given */
 } flags_t;
 
 /* A Go duration (time.ParseDuration): a sequence of decimal numbers, each
@@ -148,6 +149,9 @@ static const flag_def_t flag_defs[] = {
        "how long the store keeps history for watches and continue tokens, as a Go "
        "duration (default 5m0s; 0 keeps all of it)"),
     FU("http-threads", threads, "HTTP worker threads (default 16 per core, at least 64)"),
+    FD("read-header-timeout", read_header_ms,
+       "how long a client may take to send a request's headers before its connection is "
+       "closed, as a Go duration (default 32s, kube-apiserver's)"),
     {NULL, 0, 0, NULL},
 };
 
@@ -315,9 +319,13 @@ int main(int argc, char **argv)
     flags_t fl = {.secure_port = 6443, .bind_address = "0.0.0.0",
                   .cert_dir = "apiserver.local.config/certificates",
                   .storage_backend = "lmdb", .data_dir = "data", .cluster_name = "host",
-                  .max_inflight = 400, .compaction_ms = -1};
+                  .max_inflight = 400, .compaction_ms = -1, .read_header_ms = -1};
     if (parse_flags(argc, argv, &fl))
         return 2;
+    if (fl.read_header_ms == 0 || fl.read_header_ms > 86400000) {
+        fprintf(stderr, "edge-apiserver: --read-header-timeout must be between 1ms and 24h\n");
+        return 2;
+    }
     mem_init();
     signal(SIGPIPE, SIG_IGN);
     /* Many HTTP threads would otherwise get one malloc arena each, every
@@ -372,6 +380,8 @@ int main(int argc, char **argv)
     agg_server_config_t sc = {.bind_address = fl.bind_address, .port = fl.secure_port,
                               .cert_pem = cert, .key_pem = key, .client_ca_pem = trust,
                               .threads = fl.threads,
+                              .read_header_timeout_ms =
+                                  fl.read_header_ms > 0 ? (unsigned)fl.read_header_ms : 0,
                               .handler = agg_handle, .handler_arg = &api};
     if (agg_server_start(&sc, &srv, &err))
         goto out;
