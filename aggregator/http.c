@@ -168,6 +168,14 @@ void agg_req_headers(const agg_req_t *r,
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, hdr_each, &it);
 }
 
+void agg_req_queries(const agg_req_t *r,
+                     void (*fn)(void *arg, const char *name, const char *value),
+                     void *arg)
+{
+    hdr_iter_t it = {fn, arg};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, hdr_each, &it);
+}
+
 const char *agg_req_body(const agg_req_t *r, size_t *len)
 {
     *len = r->body.len;

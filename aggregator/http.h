@@ -67,6 +67,11 @@ const char *agg_req_method(const agg_req_t *r);
 const char *agg_req_path(const agg_req_t *r);      /* percent-decoded */
 /* A query parameter's first value, NULL when absent. */
 const char *agg_req_query(const agg_req_t *r, const char *key);
+/* Calls fn for every query parameter, in order (repeated names repeat; a
+ * bare "?name" has the value ""). */
+void agg_req_queries(const agg_req_t *r,
+                     void (*fn)(void *arg, const char *name, const char *value),
+                     void *arg);
 /* A header's first value (case-insensitive name), NULL when absent. */
 const char *agg_req_header(const agg_req_t *r, const char *name);
 /* Calls fn for every header, in order (repeated names repeat). */
