@@ -66,9 +66,11 @@ unit: asan
 	  build/san/$$t test/fuzz/corpus/$${t#fuzz_} || fail="$$fail $$t"; done; \
 	  [ -z "$$fail" ] || { echo "corpus replay failed:$$fail"; exit 1; }
 
-# The server under AddressSanitizer and UBSan, for the end-to-end tests.
+# The server under AddressSanitizer and UBSan, for the end-to-end tests,
+# with the test hooks of main.c (EDGE_TEST_*: a slow start-up on demand)
+# that the release binary does not have.
 build/san/edge-apiserver: $(MAIN) $(SAN_OBJ) $(HDRS)
-	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(MAIN) $(SAN_OBJ) $(LIBS)
+	$(CC) $(CFLAGS) -O1 $(SAN) -DEDGE_TEST_HOOKS -o $@ $(MAIN) $(SAN_OBJ) $(LIBS)
 
 # End-to-end tests drive the sanitizer build of the server; any report it
 # writes (memory errors, undefined behaviour, leaks at exit) fails the run.

@@ -11,6 +11,8 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,15 +25,38 @@
 #include "../storage/sbuf.h"
 
 #define AGG_MAX_PEER_CERTS 8
+#define AGG_IDLE_TIMEOUT_S 120      /* MHD's connection timeout, since the last byte */
+#define AGG_REAP_EVERY_MS 250       /* how often deadlines are checked */
 
 struct agg_header {
     char *name;
     char *value;
 };
 
+/* Where a connection is in its request cycle (see "Slow clients" above
+ * reaper_main). Written only by the thread that serves the connection. */
+enum conn_phase {
+    CONN_FIRST,                  /* opened; its first request's head not complete */
+    CONN_IDLE,                   /* a request finished; nothing of the next seen */
+    CONN_HEAD,                   /* the next request's line came; its head has not */
+    CONN_BUSY,                   /* head complete: body, handler or response */
+};
+
+/* One per open connection, from MHD's connection-started notice to its
+ * closed notice, on srv->conns. */
+typedef struct agg_conn {
+    int fd;
+    int phase;                   /* enum conn_phase; the serving thread's */
+    /* When the reaper cuts the connection (ms on CLOCK_MONOTONIC), 0 for
+     * never. Set by the serving thread, read and cleared by the reaper. */
+    _Atomic long long deadline;
+    struct agg_conn *prev, *next;
+} agg_conn_t;
+
 struct agg_req {
     agg_server_t *srv;
     struct MHD_Connection *conn;
+    agg_conn_t *cn;              /* its connection's entry (borrowed), or NULL */
     const char *method;
     char *path;
     sbuf_t body;
@@ -77,6 +102,13 @@ struct agg_server {
     pthread_t ticker;
     int stopping;
     pthread_cond_t scv;
+    /* open connections, and the thread that cuts slow heads off */
+    pthread_mutex_t cmu;
+    pthread_cond_t ccv;
+    agg_conn_t *conns;
+    pthread_t reaper;
+    int reaper_stop;
+    long long read_header_ms, idle_ms;
 };
 
 /* ---- request accessors -------------------------------------------------- */
@@ -134,6 +166,14 @@ void agg_req_headers(const agg_req_t *r,
 {
     hdr_iter_t it = {fn, arg};
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, hdr_each, &it);
+}
+
+void agg_req_queries(const agg_req_t *r,
+                     void (*fn)(void *arg, const char *name, const char *value),
+                     void *arg)
+{
+    hdr_iter_t it = {fn, arg};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, hdr_each, &it);
 }
 
 const char *agg_req_body(const agg_req_t *r, size_t *len)
@@ -330,6 +370,139 @@ agg_stream_t *agg_respond_stream(agg_req_t *r, int status,
     return st;
 }
 
+/* ---- connections and slow clients ------------------------------------------ */
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The entry of a connection, NULL when it has none (out of memory when
+ * it opened). Call from the thread serving the connection. */
+static agg_conn_t *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* MHD's notice that a connection opened or closed. MHD sends "closed"
+ * before it closes the socket, and the entry leaves the list under cmu,
+ * so the reaper (which shuts sockets down holding cmu) never touches a
+ * descriptor that was closed or reused. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    agg_server_t *s = cls;
+    agg_conn_t *cn = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        cn = ci ? mem_calloc(1, sizeof *cn) : NULL;
+        if (!cn)
+            return;  /* untracked: only the idle timeout applies to it */
+        cn->fd = ci->connect_fd;
+        cn->phase = CONN_FIRST;
+        atomic_init(&cn->deadline, now_ms() + s->read_header_ms);
+        pthread_mutex_lock(&s->cmu);
+        cn->next = s->conns;
+        if (s->conns)
+            s->conns->prev = cn;
+        s->conns = cn;
+        pthread_mutex_unlock(&s->cmu);
+        *socket_context = cn;
+        return;
+    }
+    if (!cn)
+        return;
+    pthread_mutex_lock(&s->cmu);
+    if (cn->prev)
+        cn->prev->next = cn->next;
+    else
+        s->conns = cn->next;
+    if (cn->next)
+        cn->next->prev = cn->prev;
+    pthread_mutex_unlock(&s->cmu);
+    mem_free(cn);
+    *socket_context = NULL;
+}
+
+/* MHD's URI callback: a request line has arrived. On a kept-alive
+ * connection this starts the next request's head, and its deadline. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    agg_server_t *s = cls;
+    (void)uri;
+    agg_conn_t *cn = conn_of(c);
+    if (cn && cn->phase == CONN_IDLE) {
+        cn->phase = CONN_HEAD;
+        atomic_store(&cn->deadline, now_ms() + s->read_header_ms);
+    }
+    return NULL;  /* the access handler makes the request on its first call */
+}
+
+/*
+ * Slow clients
+ *
+ * libmicrohttpd's connection timeout (AGG_IDLE_TIMEOUT_S) counts from the
+ * last byte received, so a client that sends its request head a byte at a
+ * time keeps its connection forever, and a few thousand such clients take
+ * every connection the server has (slowloris). kube-apiserver's Go server
+ * bounds the head instead: ReadHeaderTimeout, 32 s (secure_serving.go).
+ * This thread does the same: every connection carries a deadline, and it
+ * shuts down the socket of any connection past its deadline; MHD then sees
+ * the connection end and closes it as if the client had gone.
+ *
+ * The deadline follows the connection through its requests:
+ *   opened            read-header timeout from now. It covers the TLS
+ *                     handshake too (Go gives the handshake its own 32 s
+ *                     before the head's), which no real client needs.
+ *   head complete     none (the access handler's first call): the body,
+ *                     the handler and the response, a watch included, are
+ *                     bounded by the idle timeout alone, as in kube.
+ *   request finished  the idle timeout from now, counted from here and
+ *                     not reset by bytes: a kept-alive connection with
+ *                     nothing to say is closed when it would have been
+ *                     anyway, and one that trickles its next request line
+ *                     is closed then too.
+ *   next request line read-header timeout from now (MHD's URI callback).
+ *                     Go starts the next head's clock when its first byte
+ *                     arrives, after an idle wait bounded by IdleTimeout;
+ *                     MHD tells us of the request line, not of its first
+ *                     byte, so the wait for the line is what the idle
+ *                     deadline above bounds.
+ * A slow client thus holds a connection for the read-header timeout at
+ * most; one that completes a request first buys itself the idle timeout
+ * (plus the read-header timeout once its request line is in), as an idle
+ * kept-alive client does on any server, Go's included.
+ */
+static void *reaper_main(void *arg)
+{
+    agg_server_t *s = arg;
+    pthread_mutex_lock(&s->cmu);
+    while (!s->reaper_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += AGG_REAP_EVERY_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->ccv, &s->cmu, &ts);
+        long long now = now_ms();
+        for (agg_conn_t *cn = s->conns; cn; cn = cn->next) {
+            long long d = atomic_load(&cn->deadline);
+            /* Cleared once cut, unless its thread set a new one since. */
+            if (d && d <= now && atomic_compare_exchange_strong(&cn->deadline, &d, 0))
+                shutdown(cn->fd, SHUT_RDWR);
+        }
+    }
+    pthread_mutex_unlock(&s->cmu);
+    return NULL;
+}
+
 /* ---- the daemon -------------------------------------------------------------- */
 
 static void req_free(agg_req_t *r)
@@ -349,11 +522,18 @@ static void req_free(agg_req_t *r)
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    agg_server_t *s = cls;
     (void)c;
     (void)toe;
-    if (*con_cls)
-        req_free(*con_cls);
+    agg_req_t *r = *con_cls;
+    if (!r)
+        return;
+    if (r->cn) {
+        /* Between requests: see "Slow clients" above reaper_main. */
+        r->cn->phase = CONN_IDLE;
+        atomic_store(&r->cn->deadline, now_ms() + s->idle_ms);
+    }
+    req_free(r);
     *con_cls = NULL;
 }
 
@@ -372,6 +552,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         r->srv = s;
         r->conn = conn;
         r->method = method;
+        /* The head is complete: no read-header deadline from here on. */
+        r->cn = conn_of(conn);
+        if (r->cn) {
+            r->cn->phase = CONN_BUSY;
+            atomic_store(&r->cn->deadline, 0);
+        }
         r->path = mem_strdup(url);
         if (!r->path) {
             mem_free(r);
@@ -475,6 +661,15 @@ static void *acceptor_main(void *arg)
     return NULL;
 }
 
+static void reaper_stop(agg_server_t *s)
+{
+    pthread_mutex_lock(&s->cmu);
+    s->reaper_stop = 1;
+    pthread_cond_broadcast(&s->ccv);
+    pthread_mutex_unlock(&s->cmu);
+    pthread_join(s->reaper, NULL);
+}
+
 /* The listening socket: address reuse, and both IPv4 and IPv6 on "::". */
 static int listen_on(const struct sockaddr_storage *ss, socklen_t len)
 {
@@ -491,6 +686,26 @@ static int listen_on(const struct sockaddr_storage *ss, socklen_t len)
     return fd;
 }
 
+/* MHD's error log, less the notes that a client went away mid-request or
+ * mid-handshake: that is not the server's error (kube-apiserver logs
+ * none), and each connection the reaper cuts would print one. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    static const char *const quiet[] = {
+        "Socket has been disconnected when reading",
+        "Connection socket is closed when reading",
+        "Error: received handshake message out of context",
+        NULL,
+    };
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    for (size_t i = 0; quiet[i]; i++)
+        if (!strncmp(msg, quiet[i], strlen(quiet[i])))
+            return;
+    fprintf(stderr, "http: %s%s", msg, *msg && msg[strlen(msg) - 1] == '\n' ? "" : "\n");
+}
+
 static void on_panic(void *cls, const char *file, unsigned line, const char *reason)
 {
     (void)cls;
@@ -504,8 +719,13 @@ int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *
     if (!s)
         return err_set(err, ERR_NOMEM, NULL);
     s->cfg = *cfg;
+    s->read_header_ms = cfg->read_header_timeout_ms ? (long long)cfg->read_header_timeout_ms
+                                                    : AGG_READ_HEADER_TIMEOUT_MS;
+    s->idle_ms = AGG_IDLE_TIMEOUT_S * 1000LL;
     pthread_mutex_init(&s->smu, NULL);
     pthread_cond_init(&s->scv, NULL);
+    pthread_mutex_init(&s->cmu, NULL);
+    pthread_cond_init(&s->ccv, NULL);
     MHD_set_panic_func(on_panic, NULL);
 
     /* Handlers block while their write waits for its group commit, and
@@ -544,19 +764,25 @@ int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *
 
     struct MHD_OptionItem opts[16];
     int n = 0;
+    /* The logger first, or MHD logs the options before it its own way. */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->cert_pem};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->key_pem};
     if (cfg->client_ca_pem)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
                                             (void *)cfg->client_ca_pem};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, AGG_IDLE_TIMEOUT_S, NULL};
     /* MHD clears a connection's pool between requests, so keep it small:
      * headers fit, and bodies are collected in the request's own buffer. */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 10000, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
-                                        (intptr_t)on_completed, NULL};
+                                        (intptr_t)on_completed, s};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+                                        (intptr_t)on_connection, s};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK,
+                                        (intptr_t)on_request_line, s};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
     int rc = 0;
@@ -582,6 +808,10 @@ int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *
         rc = err_set(err, ERR_INTERNAL, "cannot start the stream ticker");
         goto fail_ticker;
     }
+    if (pthread_create(&s->reaper, NULL, reaper_main, s)) {
+        rc = err_set(err, ERR_INTERNAL, "cannot start the connection reaper");
+        goto fail_reaper;
+    }
     if (pthread_create(&s->acceptor, NULL, acceptor_main, s)) {
         rc = err_set(err, ERR_INTERNAL, "cannot start the acceptor");
         goto fail_acceptor;
@@ -592,6 +822,8 @@ int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *
 
     /* Undo in reverse order of the steps above. */
 fail_acceptor:
+    reaper_stop(s);
+fail_reaper:
     pthread_mutex_lock(&s->smu);
     s->stopping = 1;
     pthread_cond_broadcast(&s->scv);
@@ -605,6 +837,8 @@ fail_daemon:
 fail_pipe:
     close(s->lfd);
 fail_listen:
+    pthread_cond_destroy(&s->ccv);
+    pthread_mutex_destroy(&s->cmu);
     pthread_cond_destroy(&s->scv);
     pthread_mutex_destroy(&s->smu);
     mem_free(s);
@@ -645,7 +879,11 @@ void agg_server_stop(agg_server_t *s)
             break;
         usleep(20000);
     }
+    /* The reaper goes before the daemon, which closes what is left. */
+    reaper_stop(s);
     MHD_stop_daemon(s->d);
+    pthread_cond_destroy(&s->ccv);
+    pthread_mutex_destroy(&s->cmu);
     pthread_cond_destroy(&s->scv);
     pthread_mutex_destroy(&s->smu);
     mem_free(s);

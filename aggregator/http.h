@@ -7,10 +7,16 @@
  * test can drive them without a socket.
  *
  * Request life cycle
- *   MHD accepts the connection and parses the headers; the body is
- *   collected into the request (at most AGG_MAX_BODY bytes: larger is a 413
- *   without calling the handler); then the handler runs once, on one of the
- *   pool's threads, and must answer with exactly one agg_respond*() call.
+ *   The acceptor thread accepts the connection and hands it to MHD, which
+ *   does the TLS handshake and parses the headers. A connection whose
+ *   request head is not complete within the read-header timeout (32 s by
+ *   default, kube-apiserver's ReadHeaderTimeout) is closed, however
+ *   steadily its bytes trickle in; between requests a kept-alive
+ *   connection may stay idle for 120 s (see "Slow clients" in http.c).
+ *   The body is collected into the request (at most AGG_MAX_BODY bytes:
+ *   larger is a 413 without calling the handler); then the handler runs
+ *   once, on one of the pool's threads, and must answer with exactly one
+ *   agg_respond*() call.
  *   Handlers may block briefly (a durable write waits for its group commit),
  *   which is why the pool is larger than the core count. A streamed
  *   response (watch) does not hold a thread: while it has nothing to send
@@ -28,6 +34,7 @@
 #include "../storage/err.h"
 
 #define AGG_MAX_BODY (3u * 1024u * 1024u)  /* kube-apiserver's request limit */
+#define AGG_READ_HEADER_TIMEOUT_MS 32000u   /* kube-apiserver's ReadHeaderTimeout */
 
 typedef struct agg_req agg_req_t;
 typedef struct agg_server agg_server_t;
@@ -43,6 +50,7 @@ typedef struct agg_server_config {
     const char *client_ca_pem;   /* when set, client certificates are
                                     requested (never required) */
     unsigned threads;            /* 0: 16 per core, at least 64 */
+    unsigned read_header_timeout_ms;  /* 0: AGG_READ_HEADER_TIMEOUT_MS */
     agg_handler_fn handler;
     void *handler_arg;
 } agg_server_config_t;
@@ -59,6 +67,11 @@ const char *agg_req_method(const agg_req_t *r);
 const char *agg_req_path(const agg_req_t *r);      /* percent-decoded */
 /* A query parameter's first value, NULL when absent. */
 const char *agg_req_query(const agg_req_t *r, const char *key);
+/* Calls fn for every query parameter, in order (repeated names repeat; a
+ * bare "?name" has the value ""). */
+void agg_req_queries(const agg_req_t *r,
+                     void (*fn)(void *arg, const char *name, const char *value),
+                     void *arg);
 /* A header's first value (case-insensitive name), NULL when absent. */
 const char *agg_req_header(const agg_req_t *r, const char *name);
 /* Calls fn for every header, in order (repeated names repeat). */

@@ -1,7 +1,9 @@
 /*
  * edge-apiserver's entry point and composition root: parses flags (with
- * kube-apiserver's names), opens storage, makes or loads the serving
- * certificate, and serves until SIGINT or SIGTERM.
+ * kube-apiserver's names), makes or loads the serving certificate, starts
+ * listening, then opens storage and builds the authorizer's index (the
+ * server reports itself not ready until then), and serves until SIGINT or
+ * SIGTERM.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../apiservice/authorizer.h"
@@ -59,6 +62,7 @@ typedef struct flags {
     unsigned max_inflight;
     unsigned threads;
     long long compaction_ms;     /* -1: not given */
+    long long read_header_ms;    /* -1: not given */
 } flags_t;
 
 /* A Go duration (time.ParseDuration): a sequence of decimal numbers, each
@@ -100,6 +104,23 @@ static long long parse_duration_ms(const char *s)
     }
     return total > 9.2e15 ? -1 : (long long)total;
 }
+
+#ifdef EDGE_TEST_HOOKS
+/* Test builds only (the sanitizer build the e2e tests run; a release
+ * build has no such code): sleeps for the milliseconds that environment
+ * variable name holds, standing in for a slow start-up step such as
+ * opening a gigabyte data directory. A signal cuts it short. */
+static void main_test_delay(const char *name)
+{
+    const char *v = getenv(name);
+    for (long ms = v ? strtol(v, NULL, 10) : 0; ms > 0 && !main_stop; ms -= 20) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+#else
+#define main_test_delay(name) ((void)(name))
+#endif
 
 /* One row per flag: its name, what it sets, and its help. Flags the later
  * authentication work reads are accepted now so deployments can set them. */
@@ -148,6 +169,9 @@ static const flag_def_t flag_defs[] = {
        "how long the store keeps history for watches and continue tokens, as a Go "
        "duration (default 5m0s; 0 keeps all of it)"),
     FU("http-threads", threads, "HTTP worker threads (default 16 per core, at least 64)"),
+    FD("read-header-timeout", read_header_ms,
+       "how long a client may take to send a request's headers before its connection is "
+       "closed, as a Go duration (default 32s, kube-apiserver's)"),
     {NULL, 0, 0, NULL},
 };
 
@@ -315,9 +339,13 @@ int main(int argc, char **argv)
     flags_t fl = {.secure_port = 6443, .bind_address = "0.0.0.0",
                   .cert_dir = "apiserver.local.config/certificates",
                   .storage_backend = "lmdb", .data_dir = "data", .cluster_name = "host",
-                  .max_inflight = 400, .compaction_ms = -1};
+                  .max_inflight = 400, .compaction_ms = -1, .read_header_ms = -1};
     if (parse_flags(argc, argv, &fl))
         return 2;
+    if (fl.read_header_ms == 0 || fl.read_header_ms > 86400000) {
+        fprintf(stderr, "edge-apiserver: --read-header-timeout must be between 1ms and 24h\n");
+        return 2;
+    }
     mem_init();
     signal(SIGPIPE, SIG_IGN);
     /* Many HTTP threads would otherwise get one malloc arena each, every
@@ -345,10 +373,8 @@ int main(int argc, char **argv)
         cfg.compact_interval_ms = fl.compaction_ms >= STORE_COMPACT_NEVER
                                       ? STORE_COMPACT_NEVER - 1
                                       : (unsigned)fl.compaction_ms;
-    if (store_open(&cfg, &store, &err))
-        goto out;
-    if (authz_new(store, fl.cluster_name, &authz, &err))
-        goto out;
+    /* First what the HTTP server needs, so that it listens before the
+     * slow part of start-up below. */
     if (fl.audit_log_path && *fl.audit_log_path && agg_audit_open(fl.audit_log_path, &audit, &err))
         goto out;
     if (load_serving_cert(&fl, &cert, &key, &err))
@@ -363,28 +389,48 @@ int main(int argc, char **argv)
         apisvc_authorizer_new(fl.authorization_kubeconfig, &upstream, &err))
         goto out;
 
+    /* Until agg_api_advance(AGG_READY) the handler answers probes and
+     * /version, and 503 to the rest; it touches no field set below. */
+    agg_api_t api = {.authn = authn, .cluster_name = fl.cluster_name, .audit = audit,
+                     .max_inflight = fl.max_inflight};
+    agg_server_config_t sc = {.bind_address = fl.bind_address, .port = fl.secure_port,
+                              .cert_pem = cert, .key_pem = key, .client_ca_pem = trust,
+                              .threads = fl.threads,
+                              .read_header_timeout_ms =
+                                  fl.read_header_ms > 0 ? (unsigned)fl.read_header_ms : 0,
+                              .handler = agg_handle, .handler_arg = &api};
+    if (agg_server_start(&sc, &srv, &err))
+        goto out;
+    int v6 = strchr(fl.bind_address, ':') != NULL;
+    fprintf(stderr, "edge-apiserver: listening on https://%s%s%s:%u\n", v6 ? "[" : "",
+            fl.bind_address, v6 ? "]" : "", fl.secure_port);
+    struct sigaction sa = {.sa_handler = main_on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    /* The slow part (seconds on a large data directory): storage, then
+     * the authorizer's index, while /readyz says which is still to come.
+     * A failure here still ends the process with its message. */
+    main_test_delay("EDGE_TEST_STORE_OPEN_DELAY_MS");
+    if (store_open(&cfg, &store, &err))
+        goto out;
+    fprintf(stderr, "edge-apiserver: storage %s at %s open at revision %" PRIu64 "\n",
+            fl.storage_backend, fl.data_dir, store_revision(store));
+    agg_api_advance(&api, AGG_STORAGE_OPEN);
+    main_test_delay("EDGE_TEST_AUTHZ_DELAY_MS");
+    if (authz_new(store, fl.cluster_name, &authz, &err))
+        goto out;
+
     reg_t reg = {.store = store, .review = review_hook, .review_arg = authz, .authz = authz,
                  .cluster = fl.cluster_name,
                  .delegate = upstream ? apisvc_subject_access_review : NULL,
                  .delegate_arg = upstream};
-    agg_api_t api = {.reg = &reg, .store = store, .authz = authz, .authn = authn, .cluster_name = fl.cluster_name,
-                     .audit = audit, .max_inflight = fl.max_inflight};
-    agg_server_config_t sc = {.bind_address = fl.bind_address, .port = fl.secure_port,
-                              .cert_pem = cert, .key_pem = key, .client_ca_pem = trust,
-                              .threads = fl.threads,
-                              .handler = agg_handle, .handler_arg = &api};
-    if (agg_server_start(&sc, &srv, &err))
-        goto out;
-    api.ready = 1;
-    fprintf(stderr, "edge-apiserver: storage %s at %s open at revision %" PRIu64 "\n",
-            fl.storage_backend, fl.data_dir, store_revision(store));
-    int v6 = strchr(fl.bind_address, ':') != NULL;
+    api.reg = &reg;
+    api.store = store;
+    api.authz = authz;
+    agg_api_advance(&api, AGG_READY);
     fprintf(stderr, "edge-apiserver: serving on https://%s%s%s:%u\n", v6 ? "[" : "",
             fl.bind_address, v6 ? "]" : "", fl.secure_port);
-
-    struct sigaction sa = {.sa_handler = main_on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     /* The main thread keeps house until a signal: every few seconds it
      * hands the heap's free memory back to the kernel, so a burst (a
      * large list, many watches starting at once) does not leave the

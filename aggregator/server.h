@@ -8,6 +8,14 @@
  * registry for objects and authz for decisions; it holds no state of its
  * own beyond configuration and readiness.
  *
+ * Start-up: the server listens before storage is open, so probes get an
+ * answer from the first moment. Until agg_api_ready, /livez passes,
+ * /readyz and /healthz fail listing the checks not yet passed (kube's
+ * format), /version answers, and every other request is a 503
+ * ServiceUnavailable Status with Retry-After; agg_handle touches neither
+ * reg, store nor authz until then. Readiness is one-way: once ready,
+ * discovery and the webhook answer from memory whatever storage does.
+ *
  * Thread-safe: agg_handle runs concurrently on the HTTP pool's threads.
  */
 #ifndef EDGE_AGG_SERVER_H
@@ -21,19 +29,33 @@
 #include "authn.h"
 #include "http.h"
 
+/* How far start-up has come, in order. */
+typedef enum agg_stage {
+    AGG_STARTING,                /* serving probes; storage not open */
+    AGG_STORAGE_OPEN,            /* the authorizer's index is being built */
+    AGG_READY,                   /* reg, store and authz are set: serving all */
+} agg_stage_t;
+
 typedef struct agg_api {
-    reg_t *reg;
-    store_t *store;              /* for its metrics */
-    authz_t *authz;
+    /* Set before agg_server_start, never changed. */
     agg_authn_t *authn;
     const char *cluster_name;
     agg_audit_t *audit;          /* NULL: no audit log */
     unsigned max_inflight;       /* 0: unlimited; watches are exempt */
+    /* Set before agg_api_advance(AGG_READY), never changed after it. */
+    reg_t *reg;
+    store_t *store;              /* for its metrics */
+    authz_t *authz;
+    /* Internal. */
     atomic_uint inflight;
-    volatile int ready;          /* storage open and watches primed */
+    atomic_int stage;            /* agg_stage_t; starts at AGG_STARTING (0) */
 } agg_api_t;
 
 /* The agg_handler_fn for agg_server_start; arg is an agg_api_t. */
 void agg_handle(void *arg, agg_req_t *req);
+
+/* Moves start-up on to stage (never back). Publishes with release order
+ * the fields set before it, so a handler that sees AGG_READY sees them. */
+void agg_api_advance(agg_api_t *api, agg_stage_t stage);
 
 #endif

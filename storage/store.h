@@ -38,8 +38,11 @@
  *   its start revision: first replayed from the in-memory ring of recent
  *   events or the backend's event log, then live. Each watcher has a bounded
  *   queue; the writer never waits for a watcher. One that falls behind gets
- *   ERR_WATCH_OVERFLOW after the events it had queued, and is finished; the
- *   client rewatches from the last revision it saw (or relists).
+ *   ERR_WATCH_OVERFLOW after the events it had queued, and is finished.
+ *   Over HTTP its stream then just ends, with no ERROR event, as
+ *   kube-apiserver's cacher stops a watcher it cannot hand an event to
+ *   (cache_watcher.go: add, then forget); the client rewatches from the
+ *   last revision it saw (or relists).
  *
  * Thread safety: every function is safe to call from any thread, except
  * that one store_watcher_t is used by one consumer thread at a time, and

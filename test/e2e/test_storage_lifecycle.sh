@@ -1,13 +1,16 @@
 # The binary opens its data directory, refuses a second process on the same
 # directory with a clear message, and shuts down cleanly on SIGTERM.
 source "$(dirname "$0")/lib.sh"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 "$BIN" --data-dir "$WORK/data" >"$WORK/a.log" 2>&1 &
 PIDS+=($!); a=$!
 wait_for_log "$WORK/a.log" "open at revision 0"
 
+# On another port: the server listens before it opens storage, so on the
+# same port the second would be refused for the port instead.
 set +e
-timeout 10 "$BIN" --data-dir "$WORK/data" >"$WORK/b.log" 2>&1
+timeout 10 "$BIN" --data-dir "$WORK/data" --secure-port "$(free_port)" >"$WORK/b.log" 2>&1
 rc=$?
 set -e
 [ "$rc" -ne 0 ] || die "a second process on the same data dir was not refused"
