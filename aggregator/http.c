@@ -50,6 +50,7 @@ typedef struct agg_conn {
     /* When the reaper cuts the connection (ms on CLOCK_MONOTONIC), 0 for
      * never. Set by the serving thread, read and cleared by the reaper. */
     _Atomic long long deadline;
+    size_t uri_len;              /* the current request's URI, query included */
     struct agg_conn *prev, *next;
 } agg_conn_t;
 
@@ -61,6 +62,7 @@ struct agg_req {
     char *path;
     sbuf_t body;
     int too_large;
+    int head_status;             /* 414 or 431 when the head was over AGG_MAX_HEAD */
     int responded;
     int status;
     struct agg_header *hdrs;     /* response headers to add */
@@ -138,7 +140,13 @@ const char *agg_req_remote(const agg_req_t *cr)
 
 const char *agg_req_query(const agg_req_t *r, const char *key)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+    /* "?watch" is present with no value: "" as Go's url.Values has it. */
+    const char *v = NULL;
+    size_t vlen = 0;
+    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, key, strlen(key), &v,
+                                      &vlen) != MHD_YES)
+        return NULL;
+    return v ? v : "";
 }
 
 const char *agg_req_header(const agg_req_t *r, const char *name)
@@ -436,6 +444,8 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
     agg_server_t *s = cls;
     (void)uri;
     agg_conn_t *cn = conn_of(c);
+    if (cn)
+        cn->uri_len = strlen(uri);
     if (cn && cn->phase == CONN_IDLE) {
         cn->phase = CONN_HEAD;
         atomic_store(&cn->deadline, now_ms() + s->read_header_ms);
@@ -537,6 +547,24 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       size_t key_len, const char *value, size_t value_len)
+{
+    (void)kind;
+    (void)key;
+    (void)value;
+    *(size_t *)cls += key_len + value_len + 4;  /* ": " and CRLF */
+    return MHD_YES;
+}
+
+/* The bytes of a request head as sent: request line, headers, blank line. */
+static size_t head_size(struct MHD_Connection *conn, const char *method, size_t uri_len)
+{
+    size_t n = strlen(method) + uri_len + 12;  /* " ", " HTTP/1.1", CRLF */
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, add_header_size, &n);
+    return n + 2;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -563,12 +591,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             mem_free(r);
             return MHD_NO;
         }
+        size_t uri_len = r->cn ? r->cn->uri_len : strlen(url);
+        if (uri_len > AGG_MAX_HEAD)
+            r->head_status = 414;
+        else if (head_size(conn, method, uri_len) > AGG_MAX_HEAD)
+            r->head_status = 431;
         *con_cls = r;
         return MHD_YES;
     }
     if (*upload_size) {
         /* Collect the body, refusing more than AGG_MAX_BODY. */
-        if (!r->too_large) {
+        if (!r->too_large && !r->head_status) {
             if (r->body.len + *upload_size > AGG_MAX_BODY) {
                 r->too_large = 1;
             } else {
@@ -591,6 +624,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     }
     if (r->responded)
         return MHD_YES;
+    if (r->head_status) {
+        /* Refused as a Status; the connection closes, as Go's server
+         * closes it after its 431. */
+        int uri = r->head_status == 414;
+        char st[400];
+        snprintf(st, sizeof st, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                 "\"status\":\"Failure\",\"message\":\"%s: limit is %u bytes\",\"reason\":"
+                 "\"%s\",\"code\":%d}", uri ? "Request URI too long"
+                 : "Request header fields too large", AGG_MAX_HEAD,
+                 uri ? "RequestURITooLong" : "RequestHeaderFieldsTooLarge", r->head_status);
+        agg_add_header(r, "Connection", "close");
+        agg_respond_str(r, r->head_status, "application/json", st);
+        return MHD_YES;
+    }
     if (r->too_large) {
         agg_respond_str(r, 413, "application/json",
                         "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
@@ -775,7 +822,7 @@ int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, AGG_IDLE_TIMEOUT_S, NULL};
     /* MHD clears a connection's pool between requests, so keep it small:
      * headers fit, and bodies are collected in the request's own buffer. */
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, AGG_HEAD_POOL, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 10000, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
                                         (intptr_t)on_completed, s};

@@ -13,6 +13,10 @@
  *   default, kube-apiserver's ReadHeaderTimeout) is closed, however
  *   steadily its bytes trickle in; between requests a kept-alive
  *   connection may stay idle for 120 s (see "Slow clients" in http.c).
+ *   A request head (request line and headers) of up to AGG_MAX_HEAD bytes
+ *   is read; a larger one is refused with a Status, 414 when the URI alone
+ *   is too long, else 431, without calling the handler (past
+ *   AGG_HEAD_POOL bytes libmicrohttpd itself refuses it with its own page).
  *   The body is collected into the request (at most AGG_MAX_BODY bytes:
  *   larger is a 413 without calling the handler); then the handler runs
  *   once, on one of the pool's threads, and must answer with exactly one
@@ -34,6 +38,12 @@
 #include "../storage/err.h"
 
 #define AGG_MAX_BODY (3u * 1024u * 1024u)  /* kube-apiserver's request limit */
+/* kube-apiserver reads heads of up to 1 MiB (Go's MaxHeaderBytes). Here
+ * each connection's libmicrohttpd pool must hold the whole head, and a
+ * kept-alive connection keeps its pool, so the limit is a quarter of
+ * that: 256 KiB, with room in the pool for the parsed header table. */
+#define AGG_MAX_HEAD (256u * 1024u)
+#define AGG_HEAD_POOL (AGG_MAX_HEAD + 64u * 1024u)
 #define AGG_READ_HEADER_TIMEOUT_MS 32000u   /* kube-apiserver's ReadHeaderTimeout */
 
 typedef struct agg_req agg_req_t;
@@ -65,7 +75,8 @@ void agg_server_stop(agg_server_t *s);
 
 const char *agg_req_method(const agg_req_t *r);
 const char *agg_req_path(const agg_req_t *r);      /* percent-decoded */
-/* A query parameter's first value, NULL when absent. */
+/* A query parameter's first value, NULL when absent, "" when given
+ * without a value ("?watch"). */
 const char *agg_req_query(const agg_req_t *r, const char *key);
 /* Calls fn for every query parameter, in order (repeated names repeat; a
  * bare "?name" has the value ""). */

@@ -107,19 +107,29 @@ static long long parse_duration_ms(const char *s)
 
 #ifdef EDGE_TEST_HOOKS
 /* Test builds only (the sanitizer build the e2e tests run; a release
- * build has no such code): sleeps for the milliseconds that environment
- * variable name holds, standing in for a slow start-up step such as
- * opening a gigabyte data directory. A signal cuts it short. */
-static void main_test_delay(const char *name)
+ * build has no such code): stands in for a slow start-up step such as
+ * opening a gigabyte data directory. <step>_DELAY_MS sleeps that many
+ * milliseconds; <step>_GATE waits until the file it names exists, so a
+ * test holds the step for exactly as long as its checks take. A signal
+ * cuts either short. */
+static void main_test_delay(const char *step)
 {
+    char name[96];
+    snprintf(name, sizeof name, "%s_DELAY_MS", step);
     const char *v = getenv(name);
     for (long ms = v ? strtol(v, NULL, 10) : 0; ms > 0 && !main_stop; ms -= 20) {
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    snprintf(name, sizeof name, "%s_GATE", step);
+    const char *gate = getenv(name);
+    while (gate && *gate && access(gate, F_OK) && !main_stop) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 #else
-#define main_test_delay(name) ((void)(name))
+#define main_test_delay(step) ((void)(step))
 #endif
 
 /* One row per flag: its name, what it sets, and its help. Flags the later
@@ -411,13 +421,13 @@ int main(int argc, char **argv)
     /* The slow part (seconds on a large data directory): storage, then
      * the authorizer's index, while /readyz says which is still to come.
      * A failure here still ends the process with its message. */
-    main_test_delay("EDGE_TEST_STORE_OPEN_DELAY_MS");
+    main_test_delay("EDGE_TEST_STORE_OPEN");
     if (store_open(&cfg, &store, &err))
         goto out;
     fprintf(stderr, "edge-apiserver: storage %s at %s open at revision %" PRIu64 "\n",
             fl.storage_backend, fl.data_dir, store_revision(store));
     agg_api_advance(&api, AGG_STORAGE_OPEN);
-    main_test_delay("EDGE_TEST_AUTHZ_DELAY_MS");
+    main_test_delay("EDGE_TEST_AUTHZ");
     if (authz_new(store, fl.cluster_name, &authz, &err))
         goto out;
 

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* The value of parameter name in a media type's parameter list, copied into
  * out; "" when absent. */
@@ -68,4 +69,20 @@ void agg_parse_accept(const char *h, agg_accept_t *a)
             chosen = 1;
         }
     }
+}
+
+int agg_body_format(const char *ct)
+{
+    if (!ct)
+        return AGG_BODY_JSON;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    if (!n)
+        return AGG_BODY_JSON;
+    if (n == 16 && !strncasecmp(ct, "application/json", n))
+        return AGG_BODY_JSON;
+    if (n == 16 && !strncasecmp(ct, "application/yaml", n))
+        return AGG_BODY_YAML;
+    return AGG_BODY_UNSUPPORTED;
 }

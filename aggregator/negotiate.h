@@ -24,4 +24,15 @@ typedef struct agg_accept {
  * static. */
 void agg_parse_accept(const char *header, agg_accept_t *a);
 
+/* What a request body's Content-Type says it is, as kube's input
+ * negotiation: no Content-Type is JSON; parameters (charset) are ignored;
+ * the media type compares without regard to case. */
+enum { AGG_BODY_UNSUPPORTED = -1, AGG_BODY_JSON = 0, AGG_BODY_YAML = 1 };
+int agg_body_format(const char *content_type);
+
+/* The 415 message for a body in any other format. */
+#define AGG_BODY_FORMATS_MSG                                                           \
+    "the body of the request was in an unknown format - accepted media types include: " \
+    "application/json, application/yaml"
+
 #endif

@@ -85,41 +85,115 @@ typedef struct route {
 
 /* ---- query parameters ---------------------------------------------------------- */
 
-/* A boolean query parameter, read as Go's strconv.ParseBool reads it. */
+/* A boolean query parameter as kube-apiserver converts one: absent is
+ * false, "0" and "false" (any case) are false, anything else, "" and
+ * "?watch" alone included, is true. */
 static int qbool(agg_req_t *req, const char *key)
 {
-    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True", NULL};
     const char *v = agg_req_query(req, key);
-    for (size_t i = 0; v && yes[i]; i++)
-        if (!strcmp(v, yes[i]))
-            return 1;
+    return v && strcmp(v, "0") && strcasecmp(v, "false");
+}
+
+/* An integer query parameter read as Go's strconv.ParseInt(v, 10, 64):
+ * an optional sign, then decimal digits, within int64. *out is left
+ * alone when the parameter is absent or empty; anything else unreadable
+ * is a 400 with Go's message. */
+static int qint(agg_req_t *req, const char *key, long long *out, err_t *err)
+{
+    const char *v = agg_req_query(req, key);
+    if (!v || !*v)
+        return 0;
+    const char *p = v + (*v == '+' || *v == '-');
+    int neg = *v == '-';
+    unsigned long long n = 0, max = neg ? (unsigned long long)INT64_MAX + 1 : INT64_MAX;
+    if (!*p)
+        return err_set(err, ERR_BAD_REQUEST, "strconv.ParseInt: parsing \"%s\": invalid syntax",
+                       v);
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return err_set(err, ERR_BAD_REQUEST,
+                           "strconv.ParseInt: parsing \"%s\": invalid syntax", v);
+        unsigned d = (unsigned)(*p - '0');
+        if (n > (max - d) / 10)
+            return err_set(err, ERR_BAD_REQUEST,
+                           "strconv.ParseInt: parsing \"%s\": value out of range", v);
+        n = n * 10 + d;
+    }
+    *out = neg ? (long long)(0 - n) : (long long)n;
     return 0;
 }
 
-static int parse_write_opts(agg_req_t *req, const route_t *rt, reg_write_opts_t *o, err_t *err)
+/* The options kinds whose validation errors kube reports as Invalid
+ * (422) with details naming them: CreateOptions.meta.k8s.io "" ... */
+static const reg_kind_t opts_kind[] = {
+    {.group = "meta.k8s.io", .kind = "CreateOptions", .resource = "createoptions"},
+    {.group = "meta.k8s.io", .kind = "UpdateOptions", .resource = "updateoptions"},
+    {.group = "meta.k8s.io", .kind = "PatchOptions", .resource = "patchoptions"},
+    {.group = "meta.k8s.io", .kind = "DeleteOptions", .resource = "deleteoptions"},
+};
+
+static const reg_kind_t *opts_kind_of(const char *method)
+{
+    return &opts_kind[!strcmp(method, "PUT") ? 1 : !strcmp(method, "PATCH") ? 2
+                      : !strcmp(method, "DELETE") ? 3 : 0];
+}
+
+/* kube's field.NotSupported on an options kind, as NewInvalid words it. */
+static int opts_unsupported(err_t *err, const reg_kind_t *ok, const char *field,
+                            const char *value, const char *supported)
+{
+    char body[400];
+    snprintf(body, sizeof body, "Unsupported value: %s: supported values: %s", value, supported);
+    err_set(err, ERR_INVALID, "%s.%s \"\" is invalid: %s: %s", ok->kind, ok->group, field, body);
+    err_add_cause(err, "FieldValueNotSupported", field, "%s", body);
+    return ERR_INVALID;
+}
+
+/* dryRun is a list whose only allowed value is "All" (ValidateDryRun). */
+static int check_dry_run(const char *dry, const reg_kind_t *ok, int *out, err_t *err)
+{
+    if (!dry)
+        return 0;
+    if (strcmp(dry, "All")) {
+        char v[300];
+        snprintf(v, sizeof v, "[]string{\"%.256s\"}", dry);
+        return opts_unsupported(err, ok, "dryRun", v, "\"All\"");
+    }
+    *out = 1;
+    return 0;
+}
+
+/* Sets *ok_kind to the options kind an error belongs to. */
+static int parse_write_opts(agg_req_t *req, const route_t *rt, reg_write_opts_t *o,
+                            const reg_kind_t **ok_kind, err_t *err)
 {
     memset(o, 0, sizeof *o);
     o->user = rt->user;
-    const char *dry = agg_req_query(req, "dryRun");
-    if (dry && *dry) {
-        if (strcmp(dry, "All"))
-            return err_set(err, ERR_BAD_REQUEST, "dryRun: Unsupported value: \"%s\": supported "
-                           "values: \"All\"", dry);
-        o->dry_run = 1;
-    }
+    const reg_kind_t *ok = *ok_kind = opts_kind_of(agg_req_method(req));
+    if (check_dry_run(agg_req_query(req, "dryRun"), ok, &o->dry_run, err))
+        return err->code;
     const char *fv = agg_req_query(req, "fieldValidation");
-    if (!fv || !*fv || !strcasecmp(fv, "Warn"))
+    if (!fv || !*fv || !strcmp(fv, "Warn"))
         o->field_validation = REG_FV_WARN;
-    else if (!strcasecmp(fv, "Strict"))
+    else if (!strcmp(fv, "Strict"))
         o->field_validation = REG_FV_STRICT;
-    else if (!strcasecmp(fv, "Ignore"))
+    else if (!strcmp(fv, "Ignore"))
         o->field_validation = REG_FV_IGNORE;
-    else
-        return err_set(err, ERR_BAD_REQUEST, "fieldValidation: Unsupported value: \"%s\": "
-                       "supported values: \"Ignore\", \"Strict\", \"Warn\"", fv);
+    else {
+        char v[300];
+        snprintf(v, sizeof v, "\"%.256s\"", fv);
+        return opts_unsupported(err, ok, "fieldValidation", v,
+                                "\"\", \"Ignore\", \"Strict\", \"Warn\"");
+    }
     o->field_manager = agg_req_query(req, "fieldManager");
-    if (o->field_manager && strlen(o->field_manager) > 128)
-        return err_set(err, ERR_INVALID, "fieldManager: Too long: may not be more than 128 bytes");
+    if (o->field_manager && strlen(o->field_manager) > 128) {
+        static const char body[] = "Too long: may not be more than 128 bytes";
+        err_set(err, ERR_INVALID, "%s.%s \"\" is invalid: fieldManager: %s", ok->kind, ok->group,
+                body);
+        err_add_cause(err, "FieldValueTooLong", "fieldManager", "%s", body);
+        return ERR_INVALID;
+    }
+    *ok_kind = NULL;
     o->force = qbool(req, "force");
     o->user_agent = agg_req_header(req, "User-Agent");
     return 0;
@@ -133,14 +207,12 @@ static int parse_list_opts(agg_req_t *req, const route_t *rt, reg_list_opts_t *o
     o->continue_token = agg_req_query(req, "continue");
     o->resource_version = agg_req_query(req, "resourceVersion");
     o->resource_version_match = agg_req_query(req, "resourceVersionMatch");
-    const char *lim = agg_req_query(req, "limit");
-    if (lim && *lim) {
-        char *end;
-        long long v = strtoll(lim, &end, 10);
-        if (*end || v < 0)
-            return err_set(err, ERR_BAD_REQUEST, "limit: Invalid value: \"%s\"", lim);
-        o->limit = (size_t)v;
-    }
+    /* As kube: a limit of zero or less lists everything; timeoutSeconds
+     * must parse even where a list has no use for it. */
+    long long lim = 0, ts = 0;
+    if (qint(req, "limit", &lim, err) || qint(req, "timeoutSeconds", &ts, err))
+        return err->code;
+    o->limit = lim > 0 ? (size_t)lim : 0;
     if (o->continue_token && *o->continue_token && o->resource_version &&
         *o->resource_version && strcmp(o->resource_version, "0"))
         return err_set(err, ERR_BAD_REQUEST,
@@ -263,6 +335,11 @@ static void do_watch(agg_api_t *api, agg_req_t *req, const route_t *rt, const ag
     const char *ns = rt->ns, *name = rt->name;
     err_t err;
     err_clear(&err);
+    long long timeout = 0, limit = 0;
+    if (qint(req, "timeoutSeconds", &timeout, &err) || qint(req, "limit", &limit, &err)) {
+        send_error(req, &err, k, NULL);
+        return;
+    }
     wstream_t *ws = mem_calloc(1, sizeof *ws);
     if (!ws) {
         send_code(req, ERR_NOMEM, NULL, NULL);
@@ -304,13 +381,11 @@ static void do_watch(agg_api_t *api, agg_req_t *req, const route_t *rt, const ag
     ws->include = agg_req_query(req, "includeObject");
     ws->bookmarks = o.allow_bookmarks;
     ws->next_bookmark = time(NULL) + BOOKMARK_EVERY;
-    long timeout = 0;
-    const char *ts = agg_req_query(req, "timeoutSeconds");
-    if (ts && *ts)
-        timeout = strtol(ts, NULL, 10);
-    if (timeout <= 0)
-        timeout = 1800 + (long)(time(NULL) % 1800);  /* kube: 30-60 minutes */
-    ws->deadline = time(NULL) + timeout;
+    /* No timeout (or 0) is kube's 30 to 60 minutes; a negative one ends
+     * the watch at once, as kube's timer that has already fired. */
+    if (timeout == 0)
+        timeout = 1800 + (long long)(time(NULL) % 1800);
+    ws->deadline = timeout < 0 ? 0 : time(NULL) + (time_t)(timeout > 1 << 30 ? 1 << 30 : timeout);
     agg_stream_t *st = agg_respond_stream(req, 200, JSON_CT, &ws_ops, ws);
     if (st) {
         atomic_store(&ws->st, st);
@@ -331,45 +406,96 @@ static void respond_obj(agg_req_t *req, int status, json_t *obj, const reg_kind_
     send_json(req, status, obj, NULL);
 }
 
+/* A DeleteOptions field of the wrong JSON type: Go's decoding error. */
+static int delete_opts_type(const json_t *v, const char *field, const char *go_type, int ok,
+                            err_t *err)
+{
+    if (!v || json_is_null(v) || ok)
+        return 0;
+    const char *jt = json_is_string(v) ? "string" : json_is_number(v) ? "number"
+                   : json_is_boolean(v) ? "bool" : json_is_array(v) ? "array" : "object";
+    return err_set(err, ERR_BAD_REQUEST, "json: cannot unmarshal %s into Go struct field "
+                   "DeleteOptions.%s of type %s", jt, field, go_type);
+}
+
 static int parse_delete_opts(agg_req_t *req, const route_t *rt, reg_delete_opts_t *o,
-                             json_t **body, err_t *err)
+                             json_t **body, const reg_kind_t **ok_kind, err_t *err)
 {
     memset(o, 0, sizeof *o);
     o->user = rt->user;
     o->grace_period_seconds = -1;
+    *ok_kind = NULL;
     size_t len;
     const char *b = agg_req_body(req, &len);
     *body = NULL;
     if (len) {
+        int format = agg_body_format(agg_req_header(req, "Content-Type"));
+        if (format == AGG_BODY_UNSUPPORTED)
+            return err_set(err, ERR_UNSUPPORTED_MEDIA, AGG_BODY_FORMATS_MSG);
         json_error_t je;
-        *body = json_loadb(b, len, 0, &je);
+        if (format == AGG_BODY_YAML) {
+            if (yml_to_json(b, len, body, err))
+                return err->code;
+            snprintf(je.text, sizeof je.text, "not an object");
+        } else {
+            *body = json_loadb(b, len, 0, &je);
+        }
         if (!json_is_object(*body)) {
             json_decref(*body);
             *body = NULL;
             return err_set(err, ERR_BAD_REQUEST, "invalid DeleteOptions: %s", je.text);
         }
-        const json_t *pre = json_object_get(*body, "preconditions");
+        const json_t *d = *body, *pre = json_object_get(d, "preconditions");
+        const json_t *g = json_object_get(d, "gracePeriodSeconds");
+        const json_t *dry = json_object_get(d, "dryRun");
+        int dry_ok = json_is_array(dry);
+        for (size_t i = 0; dry_ok && i < json_array_size(dry); i++)
+            dry_ok = json_is_string(json_array_get(dry, i));
+        if (delete_opts_type(json_object_get(d, "kind"), "kind", "string",
+                             json_is_string(json_object_get(d, "kind")), err) ||
+            delete_opts_type(json_object_get(d, "apiVersion"), "apiVersion", "string",
+                             json_is_string(json_object_get(d, "apiVersion")), err) ||
+            delete_opts_type(pre, "preconditions", "v1.Preconditions", json_is_object(pre), err) ||
+            delete_opts_type(json_object_get(pre, "uid"), "preconditions.uid", "types.UID",
+                             json_is_string(json_object_get(pre, "uid")), err) ||
+            delete_opts_type(json_object_get(pre, "resourceVersion"),
+                             "preconditions.resourceVersion", "string",
+                             json_is_string(json_object_get(pre, "resourceVersion")), err) ||
+            delete_opts_type(json_object_get(d, "propagationPolicy"), "propagationPolicy",
+                             "v1.DeletionPropagation",
+                             json_is_string(json_object_get(d, "propagationPolicy")), err) ||
+            delete_opts_type(g, "gracePeriodSeconds", "int64", json_is_integer(g), err) ||
+            delete_opts_type(json_object_get(d, "orphanDependents"), "orphanDependents", "bool",
+                             json_is_boolean(json_object_get(d, "orphanDependents")), err) ||
+            delete_opts_type(dry, "dryRun", "[]string", dry_ok, err))
+            return err->code;
         o->precondition_uid = json_string_value(json_object_get(pre, "uid"));
         o->precondition_rv = json_string_value(json_object_get(pre, "resourceVersion"));
-        o->propagation_policy = json_string_value(json_object_get(*body, "propagationPolicy"));
-        json_t *g = json_object_get(*body, "gracePeriodSeconds");
+        o->propagation_policy = json_string_value(json_object_get(d, "propagationPolicy"));
         if (json_is_integer(g))
             o->grace_period_seconds = (long)json_integer_value(g);
-        json_t *dry = json_object_get(*body, "dryRun");
-        const char *d0 = json_string_value(json_array_get(dry, 0));
-        if (d0 && !strcmp(d0, "All"))
-            o->dry_run = 1;
+        for (size_t i = 0; i < json_array_size(dry); i++)
+            if (check_dry_run(json_string_value(json_array_get(dry, i)), &opts_kind[3],
+                              &o->dry_run, err)) {
+                *ok_kind = &opts_kind[3];
+                return err->code;
+            }
     }
     const char *pp = agg_req_query(req, "propagationPolicy");
     if (pp && *pp)
         o->propagation_policy = pp;
     if (o->propagation_policy && strcmp(o->propagation_policy, "Background") &&
-        strcmp(o->propagation_policy, "Foreground") && strcmp(o->propagation_policy, "Orphan"))
-        return err_set(err, ERR_INVALID, "propagationPolicy: Unsupported value: \"%s\": supported "
-                       "values: \"Foreground\", \"Background\", \"Orphan\"", o->propagation_policy);
-    const char *dry = agg_req_query(req, "dryRun");
-    if (dry && !strcmp(dry, "All"))
-        o->dry_run = 1;
+        strcmp(o->propagation_policy, "Foreground") && strcmp(o->propagation_policy, "Orphan")) {
+        char v[300];
+        snprintf(v, sizeof v, "\"%.256s\"", o->propagation_policy);
+        *ok_kind = &opts_kind[3];
+        return opts_unsupported(err, &opts_kind[3], "propagationPolicy", v,
+                                "\"Foreground\", \"Background\", \"Orphan\", \"nil\"");
+    }
+    if (check_dry_run(agg_req_query(req, "dryRun"), &opts_kind[3], &o->dry_run, err)) {
+        *ok_kind = &opts_kind[3];
+        return err->code;
+    }
     return 0;
 }
 
@@ -447,7 +573,8 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
     if (!strcmp(m, "DELETE")) {
         reg_delete_opts_t dopts;
         json_t *body = NULL;
-        rc = parse_delete_opts(req, rt, &dopts, &body, &err);
+        const reg_kind_t *ok_kind = NULL;
+        rc = parse_delete_opts(req, rt, &dopts, &body, &ok_kind, &err);
         if (!rc) {
             if (rt->name) {
                 rc = reg_delete(api->reg, k, rt->ns, rt->name, &dopts, &out, &oc, &err);
@@ -460,7 +587,7 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
         }
         json_decref(body);
         if (rc) {
-            send_error(req, &err, k, rt->name);
+            send_error(req, &err, ok_kind ? ok_kind : k, ok_kind ? NULL : rt->name);
             return;
         }
         respond_obj(req, oc.accepted ? 202 : 200, out, k, acc);
@@ -468,13 +595,21 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
     }
     reg_write_opts_t wo;
     oc.want_body = !acc->table;
-    rc = parse_write_opts(req, rt, &wo, &err);
+    const reg_kind_t *ok_kind = NULL;
+    rc = parse_write_opts(req, rt, &wo, &ok_kind, &err);
+    if (rc) {
+        send_error(req, &err, ok_kind ? ok_kind : k, ok_kind ? NULL : rt->name);
+        return;
+    }
     size_t len;
     const char *body = agg_req_body(req, &len);
     /* A YAML body (Content-Type application/yaml) is decoded to JSON first. */
     char *yaml_json = NULL;
-    const char *ctype = agg_req_header(req, "Content-Type");
-    if (!rc && ctype && !strncmp(ctype, "application/yaml", 16) && strcmp(m, "PATCH")) {
+    int format = strcmp(m, "PATCH") ? agg_body_format(agg_req_header(req, "Content-Type"))
+                                    : AGG_BODY_JSON;  /* the patch type decides */
+    if (!rc && format == AGG_BODY_UNSUPPORTED)
+        rc = err_set(&err, ERR_UNSUPPORTED_MEDIA, AGG_BODY_FORMATS_MSG);
+    if (!rc && format == AGG_BODY_YAML) {
         json_t *doc = NULL;
         rc = yml_to_json(body, len, &doc, &err);
         if (!rc) {

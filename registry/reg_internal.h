@@ -74,6 +74,11 @@ json_t *reg__cell_condition(const json_t *obj, const char *cond_type);
  * reference in *out). ERR_INTERNAL when the bytes do not decode. */
 int reg__decode_stored(const char *data, size_t len, uint64_t rev, json_t **out, err_t *err);
 
+/* A resourceVersion query parameter read as kube's ParseResourceVersion
+ * (Go's strconv.ParseUint, base 10): "" or NULL is 0; anything but digits,
+ * or a value over 2^64-1, is ERR_BAD_REQUEST "invalid resource version". */
+int reg__parse_rv(const char *s, uint64_t *rv, err_t *err);
+
 /* 1 when obj passes the label and field selectors (NULL: no selector);
  * fields are metadata.name and metadata.namespace. */
 struct sel;

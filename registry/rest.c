@@ -664,15 +664,18 @@ static int parse_selectors(const char *ls, const char *fs, sel_t **labels, sel_t
     return rc;
 }
 
-static int parse_rv(const char *s, uint64_t *rv, err_t *err)
+int reg__parse_rv(const char *s, uint64_t *rv, err_t *err)
 {
     *rv = 0;
     if (!s || !*s)
         return 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || s[0] == '-')
-        return err_set(err, ERR_BAD_REQUEST, "invalid resource version \"%s\"", s);
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (d > 9 || v > (UINT64_MAX - d) / 10)
+            return err_set(err, ERR_BAD_REQUEST, "invalid resource version \"%s\"", s);
+        v = v * 10 + d;
+    }
     *rv = v;
     return 0;
 }
@@ -686,7 +689,7 @@ static int list_run(reg_t *r, const reg_kind_t *k, const char *ns, const reg_lis
     if (rc)
         return rc;
     uint64_t rv = 0;
-    rc = parse_rv(o->resource_version, &rv, err);
+    rc = reg__parse_rv(o->resource_version, &rv, err);
     if (rc)
         return rc;
     const char *match = o->resource_version_match ? o->resource_version_match : "";
@@ -1036,9 +1039,23 @@ fail:
     return rc;
 }
 
+/* A create names no resourceVersion. kube-apiserver's storage refuses it
+ * with this message as a 500; it is the client's error, so a 400 here. */
+static int check_create_rv(const json_t *body, err_t *err)
+{
+    const json_t *rv = reg__at(body, "metadata.resourceVersion");
+    if (rv && !json_is_null(rv) && !(json_is_string(rv) && !*json_string_value(rv)))
+        return err_set(err, ERR_BAD_REQUEST, "resourceVersion should not be set on objects to "
+                       "be created");
+    return 0;
+}
+
 int reg_create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *body,
                const reg_write_opts_t *o, json_t **out, reg_outcome_t *oc, err_t *err)
 {
+    int rc = check_create_rv(body, err);
+    if (rc)
+        return rc;
     json_t *obj = json_deep_copy(body);
     if (!obj)
         return err_set(err, ERR_NOMEM, NULL);
@@ -1048,6 +1065,11 @@ int reg_create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *body
 int reg_create_owned(reg_t *r, const reg_kind_t *k, const char *ns, json_t *body,
                      const reg_write_opts_t *o, json_t **out, reg_outcome_t *oc, err_t *err)
 {
+    int rc = check_create_rv(body, err);
+    if (rc) {
+        json_decref(body);
+        return rc;
+    }
     return create(r, k, ns, body, o, 1, out, oc, err);
 }
 
@@ -1066,7 +1088,12 @@ static int merge_update(const reg_kind_t *k, const json_t *cur, json_t *obj, int
     json_t *meta = json_object_get(obj, "metadata");
     const json_t *cmeta = json_object_get(cur, "metadata");
     const char *bname = str_at(obj, "metadata.name");
-    if (bname && *bname && strcmp(bname, name))
+    /* kube's checkName: a body (or a patch's result) without a name is
+     * refused, never refilled from the URL. */
+    if (!bname || !*bname)
+        return err_set(err, ERR_BAD_REQUEST, "the name of the object (%s based on URL) was "
+                       "undeterminable: name must be provided", name);
+    if (strcmp(bname, name))
         return err_set(err, ERR_BAD_REQUEST,
                        "the name of the object (%s) does not match the name on the URL (%s)",
                        bname, name);

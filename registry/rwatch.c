@@ -155,14 +155,9 @@ int reg_watch_open(reg_t *r, const reg_kind_t *k, const char *ns, const reg_watc
     const char *rvs = o->resource_version ? o->resource_version : "";
     uint64_t after = 0;
     int initial = o->send_initial_events || !*rvs || !strcmp(rvs, "0");
-    if (*rvs) {
-        char *end;
-        after = strtoull(rvs, &end, 10);
-        if (*end || rvs[0] == '-') {
-            rc = err_set(err, ERR_BAD_REQUEST, "invalid resource version \"%s\"", rvs);
-            goto fail;
-        }
-    }
+    rc = reg__parse_rv(rvs, &after, err);
+    if (rc)
+        goto fail;
     if (initial) {
         /* The snapshot's first page now (its errors are the request's);
          * the rest, and then the events after it, as the client reads. */

@@ -325,7 +325,7 @@ req DELETE "$G/nodegroups/ng-2?dryRun=All"
 req GET "$G/nodegroups/ng-2"
 [ "$CODE" = 200 ] || fail "dryRun=All delete removed the object: $(shown)"
 req POST "$G/nodegroups?dryRun=Maybe" -H "$JSON" -d "$(obj NodeGroup dry2 '{"cluster":"edge-1"}')"
-status "dryRun=Maybe" 400 BadRequest
+status "dryRun=Maybe" 422 Invalid "o['message'] == 'CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: []string{\"Maybe\"}: supported values: \"All\"' and o['details']['kind'] == 'CreateOptions' and o['details']['group'] == 'meta.k8s.io' and o['details']['causes'][0]['field'] == 'dryRun'"
 
 ###########################################################################
 # fieldValidation.
@@ -343,7 +343,9 @@ status "fieldValidation=Strict with a duplicate field" 400 BadRequest "'duplicat
 req POST "$G/nodegroups?fieldValidation=Ignore" -H "$JSON" -d "$(obj NodeGroup ign '{"cluster":"edge-1","bogus":1}')"
 [ "$CODE" = 201 ] && [ -z "$(header Warning)" ] || fail "fieldValidation=Ignore: $(shown) Warning '$(header Warning)'"
 req POST "$G/nodegroups?fieldValidation=Sometimes" -H "$JSON" -d "$(obj NodeGroup fv '{"cluster":"edge-1"}')"
-status "fieldValidation=Sometimes" 400 BadRequest
+status "fieldValidation=Sometimes" 422 Invalid "o['details']['causes'] == [{'reason': 'FieldValueNotSupported', 'field': 'fieldValidation', 'message': 'Unsupported value: \"Sometimes\": supported values: \"\", \"Ignore\", \"Strict\", \"Warn\"'}]"
+req POST "$G/nodegroups?fieldValidation=strict" -H "$JSON" -d "$(obj NodeGroup fv '{"cluster":"edge-1"}')"
+status "fieldValidation is case-sensitive" 422 Invalid
 
 ###########################################################################
 # The default field manager is the User-Agent's product name.

@@ -1,6 +1,7 @@
 # Start-up: the server listens at once and reports itself not ready while
 # storage opens and the authorizer's index is built (slowed down here by
-# the test build's EDGE_TEST_*_DELAY_MS hooks): /livez 200 from the first
+# the test build's EDGE_TEST_*_GATE hooks, which hold each step until the
+# test has checked it): /livez 200 from the first
 # moment, /readyz and /healthz 500 listing the failing checks as
 # kube-apiserver does (?verbose, ?exclude, /readyz/<check> with the
 # reason), /version 200, and every other request 503 with Retry-After and
@@ -27,7 +28,7 @@ header() { grep -i "^$1:" "$WORK/hdrs" | head -1 | cut -d' ' -f2- | tr -d '\r'; 
 SAR='{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"nobody","resourceAttributes":{"verb":"get","resource":"pods"}}}'
 
 t0=$(date +%s.%N)
-EDGE_TEST_STORE_OPEN_DELAY_MS=4000 EDGE_TEST_AUTHZ_DELAY_MS=2500 "$BIN" --bind-address 127.0.0.1 \
+EDGE_TEST_STORE_OPEN_GATE=$WORK/open-storage EDGE_TEST_AUTHZ_GATE=$WORK/build-index "$BIN" --bind-address 127.0.0.1 \
   --secure-port "$PORT" --data-dir "$WORK/data" --cert-dir "$WORK/certs" \
   --token-auth-file "$WORK/tokens.csv" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
@@ -100,6 +101,7 @@ check_503 "an anonymous list" "storage is not open yet"
 
 ###########################################################################
 # Storage open, the authorizer's index being built.
+touch "$WORK/open-storage"
 wait_for_log "$WORK/server.log" "open at revision 0" 20
 grep -q "serving on" "$WORK/server.log" && die "ready before the index checks ran: the delay hook did not work"
 get "/readyz?verbose"
@@ -117,6 +119,7 @@ check_503 "a list while the index is built" "the authorizer's index is not built
 
 ###########################################################################
 # Ready: everything works.
+touch "$WORK/build-index"
 wait_for_log "$WORK/server.log" "serving on https://127.0.0.1:$PORT" 20
 for p in /readyz /healthz /livez; do
   get "$p"

@@ -73,11 +73,40 @@ static void test_negotiate__null_header(void **state)
     assert_false(a.table);
 }
 
+static void test_negotiate__body_format(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *ctype;
+        int want;
+    } rows[] = {
+        {NULL, AGG_BODY_JSON},
+        {"", AGG_BODY_JSON},
+        {"application/json", AGG_BODY_JSON},
+        {"application/json; charset=utf-8", AGG_BODY_JSON},
+        {"Application/JSON", AGG_BODY_JSON},
+        {"application/yaml", AGG_BODY_YAML},
+        {"application/yaml;charset=utf-8", AGG_BODY_YAML},
+        {"text/plain", AGG_BODY_UNSUPPORTED},
+        {"application/xml", AGG_BODY_UNSUPPORTED},
+        {"application/jsonx", AGG_BODY_UNSUPPORTED},
+        {"application/json-patch+json", AGG_BODY_UNSUPPORTED},
+        {"application/x-www-form-urlencoded", AGG_BODY_UNSUPPORTED},
+        {"*/*", AGG_BODY_UNSUPPORTED},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        if (agg_body_format(rows[i].ctype) != rows[i].want)
+            fail_msg("Content-Type '%s': %d, want %d", rows[i].ctype ? rows[i].ctype : "(none)",
+                     agg_body_format(rows[i].ctype), rows[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_negotiate__table),
         cmocka_unit_test(test_negotiate__null_header),
+        cmocka_unit_test(test_negotiate__body_format),
     };
     return cmocka_run_group_tests_name("negotiate", tests, NULL, NULL);
 }

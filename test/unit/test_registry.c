@@ -387,6 +387,78 @@ static void test_registry__stored_form(void **state)
     json_decref(o);
 }
 
+/* A patch or PUT whose result has no name is refused (kube's checkName),
+ * never refilled from the URL, and nothing changes. */
+static void test_registry__name_must_survive_update(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "workspaces");
+    err_t err = {0};
+    json_t *o = create(f, k, NULL, "{\"metadata\":{\"name\":\"w\",\"labels\":{\"a\":\"b\"}},"
+                       "\"spec\":{\"manager\":\"alice\"}}", REG_FV_STRICT, NULL, &err);
+    assert_non_null(o);
+    char rv[24];
+    snprintf(rv, sizeof rv, "%s", s_at(o, "metadata.resourceVersion"));
+    json_decref(o);
+    static const struct {
+        const char *ctype, *patch;
+    } rows[] = {
+        {"application/merge-patch+json", "{\"metadata\":null}"},
+        {"application/merge-patch+json", "{\"metadata\":{\"name\":null}}"},
+        {"application/json-patch+json", "[{\"op\":\"remove\",\"path\":\"/metadata\"}]"},
+        {"application/json-patch+json", "[{\"op\":\"replace\",\"path\":\"/metadata/name\",\"value\":\"\"}]"},
+        {"application/strategic-merge-patch+json", "{\"$patch\":\"replace\"}"},
+        {"application/strategic-merge-patch+json", "{\"metadata\":{\"$patch\":\"delete\"}}"},
+    };
+    reg_write_opts_t wo = {.field_validation = REG_FV_STRICT, .field_manager = "t"};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        reg_outcome_t oc = {0};
+        json_t *out = NULL;
+        err_clear(&err);
+        int rc = reg_patch(&f->reg, k, NULL, "w", rows[i].ctype, rows[i].patch,
+                           strlen(rows[i].patch), 0, &wo, &out, &oc, &err);
+        if (rc != ERR_BAD_REQUEST)
+            fail_msg("%s %s: %d %s", rows[i].ctype, rows[i].patch, rc, err.message);
+        assert_string_equal(err.message, "the name of the object (w based on URL) was "
+                            "undeterminable: name must be provided");
+    }
+    json_t *body = J("{\"apiVersion\":\"scope.theriseunion.io/v1alpha1\",\"kind\":\"Workspace\","
+                     "\"metadata\":{},\"spec\":{\"manager\":\"bob\"}}");
+    reg_outcome_t oc = {0};
+    json_t *out = NULL;
+    err_clear(&err);
+    assert_int_equal(reg_update(&f->reg, k, NULL, "w", body, 0, &wo, &out, &oc, &err),
+                     ERR_BAD_REQUEST);
+    json_decref(body);
+    err_clear(&err);
+    assert_int_equal(reg_get(&f->reg, k, NULL, "w", &out, &err), 0);
+    assert_string_equal(s_at(out, "metadata.resourceVersion"), rv);
+    assert_string_equal(s_at(out, "metadata.labels.a"), "b");
+    assert_string_equal(s_at(out, "spec.manager"), "alice");
+    json_decref(out);
+}
+
+/* A create that names a resourceVersion is a 400, and stores nothing. */
+static void test_registry__create_with_resource_version(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "workspaces");
+    err_t err = {0};
+    assert_null(create(f, k, NULL, "{\"metadata\":{\"name\":\"w\",\"resourceVersion\":\"3\"},"
+                       "\"spec\":{\"manager\":\"a\"}}", REG_FV_STRICT, NULL, &err));
+    assert_int_equal(err.code, ERR_BAD_REQUEST);
+    assert_string_equal(err.message, "resourceVersion should not be set on objects to be created");
+    json_t *out = NULL;
+    err_clear(&err);
+    assert_int_equal(reg_get(&f->reg, k, NULL, "w", &out, &err), ERR_NOT_FOUND);
+    /* An empty one is no resourceVersion. */
+    err_clear(&err);
+    out = create(f, k, NULL, "{\"metadata\":{\"name\":\"w\",\"resourceVersion\":\"\"},"
+                 "\"spec\":{\"manager\":\"a\"}}", REG_FV_STRICT, NULL, &err);
+    assert_non_null(out);
+    json_decref(out);
+}
+
 static void test_registry__patches(void **state)
 {
     fx_t *f = *state;
@@ -854,6 +926,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registry__update_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__stored_form, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__patches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__name_must_survive_update, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__create_with_resource_version, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_registry__finalizers_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__list_selectors_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__table, setup, teardown),
