@@ -37,9 +37,12 @@ deps-build:
 build/rel/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+# The sanitizer build carries the test hooks (EDGE_TEST_*: a slow start-up
+# on demand, a ServiceAccount directory of the test's) that the release
+# binary does not have.
 build/san/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O1 $(SAN) -c $< -o $@
+	$(CC) $(CFLAGS) -O1 $(SAN) -DEDGE_TEST_HOOKS -c $< -o $@
 
 bin/edge-apiserver: build/rel/$(MAIN:.c=.o) $(REL_OBJ)
 	@mkdir -p bin
@@ -66,9 +69,8 @@ unit: asan
 	  build/san/$$t test/fuzz/corpus/$${t#fuzz_} || fail="$$fail $$t"; done; \
 	  [ -z "$$fail" ] || { echo "corpus replay failed:$$fail"; exit 1; }
 
-# The server under AddressSanitizer and UBSan, for the end-to-end tests,
-# with the test hooks of main.c (EDGE_TEST_*: a slow start-up on demand)
-# that the release binary does not have.
+# The server under AddressSanitizer and UBSan, with the test hooks, for
+# the end-to-end tests.
 build/san/edge-apiserver: $(MAIN) $(SAN_OBJ) $(HDRS)
 	$(CC) $(CFLAGS) -O1 $(SAN) -DEDGE_TEST_HOOKS -o $@ $(MAIN) $(SAN_OBJ) $(LIBS)
 

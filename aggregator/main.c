@@ -168,10 +168,12 @@ static const flag_def_t flag_defs[] = {
     FS("requestheader-group-headers", rh_group_headers, "default X-Remote-Group"),
     FS("requestheader-extra-headers-prefix", rh_extra_prefix, "default X-Remote-Extra-"),
     FS("authentication-kubeconfig", authentication_kubeconfig,
-       "kubeconfig for kube-apiserver: TokenReview and the authentication ConfigMap"),
+       "kubeconfig for kube-apiserver: TokenReview and the authentication ConfigMap "
+       "(default in a pod: its ServiceAccount)"),
     FS("authorization-kubeconfig", authorization_kubeconfig,
        "kubeconfig for kube-apiserver: SubjectAccessReviews for what only the cluster "
-       "decides (may a user claim a namespace or node of this cluster)"),
+       "decides (may a user claim a namespace or node of this cluster; default in a pod: "
+       "its ServiceAccount)"),
     FS("audit-log-path", audit_log_path, "audit events as JSON lines here (\"-\": stdout)"),
     FU("max-requests-inflight", max_inflight,
        "concurrent non-watch requests before 429 (default 400, 0: unlimited)"),
@@ -393,11 +395,21 @@ int main(int argc, char **argv)
         goto out;
     if (configure_x509(&fl, authn, &trust, &err))
         goto out;
-    if (fl.authentication_kubeconfig && configure_delegation(&fl, authn, &delegate, &trust, &err))
+    /* As k8s.io/apiserver's delegating options: without a kubeconfig, a
+     * server running in a pod reaches kube-apiserver with the pod's
+     * ServiceAccount; elsewhere it delegates nothing. */
+    int in_cluster = getenv("KUBERNETES_SERVICE_HOST") != NULL;
+    if ((fl.authentication_kubeconfig || in_cluster) &&
+        configure_delegation(&fl, authn, &delegate, &trust, &err))
         goto out;
-    if (fl.authorization_kubeconfig &&
+    if ((fl.authorization_kubeconfig || in_cluster) &&
         apisvc_authorizer_new(fl.authorization_kubeconfig, &upstream, &err))
         goto out;
+    if (in_cluster && (!fl.authentication_kubeconfig || !fl.authorization_kubeconfig))
+        fprintf(stderr, "edge-apiserver: reaching kube-apiserver for %s with the in-cluster "
+                "ServiceAccount\n", !fl.authentication_kubeconfig && !fl.authorization_kubeconfig
+                ? "authentication and authorization" : !fl.authentication_kubeconfig
+                ? "authentication" : "authorization");
 
     /* Until agg_api_advance(AGG_READY) the handler answers probes and
      * /version, and 503 to the rest; it touches no field set below. */

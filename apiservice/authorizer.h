@@ -19,7 +19,8 @@
 
 typedef struct apisvc_authorizer apisvc_authorizer_t;
 
-/* Reads kubeconfig. ERR_IO, ERR_BAD_REQUEST, ERR_NOMEM. */
+/* Reads kubeconfig (NULL: the in-cluster configuration, see
+ * kc_from_kubeconfig). ERR_IO, ERR_BAD_REQUEST, ERR_NOT_FOUND, ERR_NOMEM. */
 int apisvc_authorizer_new(const char *kubeconfig, apisvc_authorizer_t **out, err_t *err);
 /* NULL is a no-op. */
 void apisvc_authorizer_free(apisvc_authorizer_t *z);

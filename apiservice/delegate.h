@@ -31,7 +31,8 @@ typedef struct apisvc_overrides {
     int requestheader_from_flags;   /* --requestheader-client-ca-file given */
 } apisvc_overrides_t;
 
-/* Connects to kube-apiserver with kubeconfig. ERR_IO, ERR_BAD_REQUEST. */
+/* Connects to kube-apiserver with kubeconfig (NULL: the in-cluster
+ * configuration, see kc_from_kubeconfig). ERR_IO, ERR_BAD_REQUEST. */
 int apisvc_delegate_new(const char *kubeconfig, apisvc_delegate_t **out, err_t *err);
 /* Stops the refresher and frees; NULL is a no-op. */
 void apisvc_delegate_free(apisvc_delegate_t *d);

@@ -1,7 +1,9 @@
 #include "kubeclient.h"
 
 #include <curl/curl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +20,7 @@ struct kc {
     size_t ca_len;
     int insecure;
     char *token;
+    char *token_file;            /* read again on every request, or NULL */
     char *cert, *key;            /* PEM client certificate */
     size_t cert_len, key_len;
 };
@@ -64,14 +67,70 @@ void kc_free(kc_t *c)
     mem_free(c->server);
     mem_free(c->ca);
     mem_free(c->token);
+    mem_free(c->token_file);
     mem_free(c->cert);
     mem_free(c->key);
     mem_free(c);
 }
 
+/* A token file's text without its line end, a new string. */
+static int read_token(const char *path, char **out, err_t *err)
+{
+    size_t tl = 0;
+    int rc = crypto_read_file(path, out, &tl, err);
+    while (!rc && tl && ((*out)[tl - 1] == '\n' || (*out)[tl - 1] == '\r'))
+        (*out)[--tl] = '\0';
+    return rc;
+}
+
+/* The ServiceAccount directory; a test build may point it elsewhere
+ * (EDGE_TEST_SA_DIR), as no test may write the real one. */
+static const char *sa_dir(void)
+{
+#ifdef EDGE_TEST_HOOKS
+    const char *d = getenv("EDGE_TEST_SA_DIR");
+    if (d && *d)
+        return d;
+#endif
+    return KC_SA_DIR;
+}
+
+static int kc_in_cluster(kc_t **out, err_t *err)
+{
+    const char *host = getenv("KUBERNETES_SERVICE_HOST");
+    const char *port = getenv("KUBERNETES_SERVICE_PORT");
+    if (!host || !*host || !port || !*port)
+        return err_set(err, ERR_NOT_FOUND, "not running in a cluster: no kubeconfig given and "
+                       "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set");
+    kc_t *c = mem_calloc(1, sizeof *c);
+    char server[300];
+    /* An IPv6 service address goes in brackets, as net.JoinHostPort. */
+    snprintf(server, sizeof server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
+             host, port);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/token", sa_dir());
+    if (!c || !(c->server = mem_strdup(server)) || !(c->token_file = mem_strdup(path))) {
+        kc_free(c);
+        return err_set(err, ERR_NOMEM, NULL);
+    }
+    /* The token must be readable now; it is read again on each request. */
+    int rc = read_token(c->token_file, &c->token, err);
+    snprintf(path, sizeof path, "%s/ca.crt", sa_dir());
+    if (!rc)
+        rc = crypto_read_file(path, &c->ca, &c->ca_len, err);
+    if (rc) {
+        kc_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
 int kc_from_kubeconfig(const char *path, kc_t **out, err_t *err)
 {
     pthread_once(&kc_once, kc_global_init);
+    if (!path || !*path)
+        return kc_in_cluster(out, err);
     char *text = NULL;
     size_t len = 0;
     json_t *doc = NULL;
@@ -116,12 +175,8 @@ int kc_from_kubeconfig(const char *path, kc_t **out, err_t *err)
     const char *token_file = json_string_value(json_object_get(user, "tokenFile"));
     if (!rc && token && !(c->token = mem_strdup(token)))
         rc = err_set(err, ERR_NOMEM, NULL);
-    if (!rc && !token && token_file) {
-        size_t tl;
-        rc = crypto_read_file(token_file, &c->token, &tl, err);
-        while (!rc && tl && (c->token[tl - 1] == '\n' || c->token[tl - 1] == '\r'))
-            c->token[--tl] = '\0';
-    }
+    if (!rc && !token && token_file)
+        rc = read_token(token_file, &c->token, err);
 out:
     json_decref(doc);
     if (rc) {
@@ -168,10 +223,19 @@ int kc_request(kc_t *c, const char *method, const char *path, const json_t *body
     struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     char auth[4200];
-    if (c->token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
+    /* A rotated token is picked up at once; the last one read stands in
+     * when the file is briefly missing mid-rotation. */
+    char *fresh = NULL;
+    err_t ignored;
+    err_clear(&ignored);
+    if (c->token_file && read_token(c->token_file, &fresh, &ignored))
+        fresh = NULL;
+    const char *token = fresh ? fresh : c->token;
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
         hdrs = curl_slist_append(hdrs, auth);
     }
+    mem_free(fresh);
     sink_t s = {0};
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);

@@ -19,8 +19,16 @@
 typedef struct kc kc_t;
 
 /* Reads path. ERR_IO, ERR_BAD_REQUEST (not a usable kubeconfig, with the
- * reason), ERR_NOMEM. *out is the caller's (kc_free). */
+ * reason), ERR_NOMEM. *out is the caller's (kc_free).
+ * A NULL or empty path is client-go's in-cluster configuration: the
+ * server at $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT, the pod's
+ * ServiceAccount CA, and its token, read again on every request (the
+ * kubelet rotates it). ERR_NOT_FOUND when not running in a pod (no
+ * $KUBERNETES_SERVICE_HOST), ERR_IO when the token cannot be read. */
 int kc_from_kubeconfig(const char *path, kc_t **out, err_t *err);
+
+/* Where the kubelet mounts a pod's ServiceAccount credentials. */
+#define KC_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 void kc_free(kc_t *c);
 
 /* Sends method path (e.g. "/api/v1/...") with body (JSON, may be NULL).

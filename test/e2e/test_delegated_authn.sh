@@ -159,4 +159,39 @@ grep -q 'may not claim namespace' "$WORK/body" || die "claim refusal message: $(
 code=$(post carol-t PATCH $WS '{"spec":{"namespaces":[{"name":"team-a"},{"name":"team-z"},{"cluster":"edge-1","name":"team-z"}]}}' application/merge-patch+json)
 [ "$code" = 403 ] || die "claim in another cluster: $code $(cat "$WORK/body")"
 [ "$(sars)" = 2 ] || die "another cluster's claim was asked upstream"
+
+# In a pod, with neither kubeconfig flag: the in-cluster configuration
+# (KUBERNETES_SERVICE_HOST/PORT, the ServiceAccount's token and CA; the
+# test build reads them from EDGE_TEST_SA_DIR), as k8s.io/apiserver does.
+kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+mkdir -p "$WORK/sa"
+cp "$pki/kube-ca.crt" "$WORK/sa/ca.crt"
+echo server-sa-token > "$WORK/sa/token"
+KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$KPORT EDGE_TEST_SA_DIR=$WORK/sa \
+  start_server
+grep -q "reaching kube-apiserver for authentication and authorization with the in-cluster ServiceAccount" \
+  "$WORK/server.log" || die "in-cluster: no log line: $(cat "$WORK/server.log")"
+URL=https://127.0.0.1:$PORT
+n0=$(reviews)
+[ "$(whoami -H 'Authorization: Bearer robot-token')" = 201 ] || die "in-cluster delegated token: $(cat "$WORK/body")"
+[ "$(field "d['status']['userInfo']['username']")" = system:serviceaccount:team:robot ] || die "in-cluster user"
+[ "$(reviews)" = $((n0 + 1)) ] || die "in-cluster: expected one more upstream review"
+code=$(whoami --cert "$pki/proxy.crt" --key "$pki/proxy.key" -H 'X-Remote-User: erin')
+[ "$code" = 201 ] || die "in-cluster: the ConfigMap's front-proxy CA: $code $(cat "$WORK/body")"
+# The token is read again on each request: a rotated-out one is refused
+# upstream (the fake kube-apiserver knows only server-sa-token).
+echo stale-token > "$WORK/sa/token"
+[ "$(whoami -H 'Authorization: Bearer robot-token-2')" = 401 ] || die "in-cluster: unknown token with a stale SA token"
+[ "$(reviews)" = $((n0 + 1)) ] || die "in-cluster: the rotated-out token was still sent"
+echo server-sa-token > "$WORK/sa/token"
+[ "$(whoami -H 'Authorization: Bearer robot-token-3')" = 401 ] || die "in-cluster: unknown token"
+[ "$(reviews)" = $((n0 + 2)) ] || die "in-cluster: the rotated-in token was not used"
+code=$(post carol-t PATCH $WS '{"spec":{"namespaces":[{"name":"team-a"},{"name":"team-z"},{"name":"kube-system"}]}}' application/merge-patch+json)
+[ "$code" = 403 ] && grep -q 'may not claim namespace' "$WORK/body" || die "in-cluster claim refusal: $code $(cat "$WORK/body")"
+# Outside a pod and without the flags nothing is delegated.
+kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+start_server
+URL=https://127.0.0.1:$PORT
+grep -q "in-cluster" "$WORK/server.log" && die "outside a pod the in-cluster configuration was used"
+[ "$(whoami -H 'Authorization: Bearer robot-token')" = 401 ] || die "outside a pod a token was delegated"
 echo "delegated authn and authz: ok"
