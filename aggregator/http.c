@@ -111,6 +111,7 @@ struct agg_server {
     pthread_t reaper;
     int reaper_stop;
     long long read_header_ms, idle_ms;
+    size_t max_head;             /* bytes of a request head served */
 };
 
 /* ---- request accessors -------------------------------------------------- */
@@ -592,9 +593,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             return MHD_NO;
         }
         size_t uri_len = r->cn ? r->cn->uri_len : strlen(url);
-        if (uri_len > AGG_MAX_HEAD)
+        if (uri_len > s->max_head)
             r->head_status = 414;
-        else if (head_size(conn, method, uri_len) > AGG_MAX_HEAD)
+        else if (head_size(conn, method, uri_len) > s->max_head)
             r->head_status = 431;
         *con_cls = r;
         return MHD_YES;
@@ -630,9 +631,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         int uri = r->head_status == 414;
         char st[400];
         snprintf(st, sizeof st, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
-                 "\"status\":\"Failure\",\"message\":\"%s: limit is %u bytes\",\"reason\":"
+                 "\"status\":\"Failure\",\"message\":\"%s: limit is %zu bytes\",\"reason\":"
                  "\"%s\",\"code\":%d}", uri ? "Request URI too long"
-                 : "Request header fields too large", AGG_MAX_HEAD,
+                 : "Request header fields too large", s->max_head,
                  uri ? "RequestURITooLong" : "RequestHeaderFieldsTooLarge", r->head_status);
         agg_add_header(r, "Connection", "close");
         agg_respond_str(r, r->head_status, "application/json", st);
@@ -769,6 +770,12 @@ int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *
     s->read_header_ms = cfg->read_header_timeout_ms ? (long long)cfg->read_header_timeout_ms
                                                     : AGG_READ_HEADER_TIMEOUT_MS;
     s->idle_ms = AGG_IDLE_TIMEOUT_S * 1000LL;
+    s->max_head = cfg->max_head_bytes ? cfg->max_head_bytes : AGG_MAX_HEAD;
+    if (s->max_head < AGG_MIN_HEAD || s->max_head > AGG_MAX_HEAD_LIMIT) {
+        mem_free(s);
+        return err_set(err, ERR_BAD_REQUEST, "the request head limit must be between %u and %u "
+                       "bytes", AGG_MIN_HEAD, AGG_MAX_HEAD_LIMIT);
+    }
     pthread_mutex_init(&s->smu, NULL);
     pthread_cond_init(&s->scv, NULL);
     pthread_mutex_init(&s->cmu, NULL);
@@ -820,9 +827,10 @@ int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
                                             (void *)cfg->client_ca_pem};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, AGG_IDLE_TIMEOUT_S, NULL};
-    /* MHD clears a connection's pool between requests, so keep it small:
-     * headers fit, and bodies are collected in the request's own buffer. */
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, AGG_HEAD_POOL, NULL};
+    /* The pool holds the request head (bodies are collected in the
+     * request's own buffer); MHD clears all of it between requests. */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                        (intptr_t)AGG_HEAD_POOL(s->max_head), NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 10000, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
                                         (intptr_t)on_completed, s};

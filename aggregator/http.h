@@ -13,10 +13,11 @@
  *   default, kube-apiserver's ReadHeaderTimeout) is closed, however
  *   steadily its bytes trickle in; between requests a kept-alive
  *   connection may stay idle for 120 s (see "Slow clients" in http.c).
- *   A request head (request line and headers) of up to AGG_MAX_HEAD bytes
- *   is read; a larger one is refused with a Status, 414 when the URI alone
- *   is too long, else 431, without calling the handler (past
- *   AGG_HEAD_POOL bytes libmicrohttpd itself refuses it with its own page).
+ *   A request head (request line and headers) of up to max_head_bytes
+ *   (AGG_MAX_HEAD) is read; a larger one is refused with a Status, 414
+ *   when the URI alone is too long, else 431, without calling the handler
+ *   (past the connection's buffer, AGG_HEAD_POOL(max), libmicrohttpd
+ *   itself refuses it with its own page).
  *   The body is collected into the request (at most AGG_MAX_BODY bytes:
  *   larger is a 413 without calling the handler); then the handler runs
  *   once, on one of the pool's threads, and must answer with exactly one
@@ -39,11 +40,16 @@
 
 #define AGG_MAX_BODY (3u * 1024u * 1024u)  /* kube-apiserver's request limit */
 /* kube-apiserver reads heads of up to 1 MiB (Go's MaxHeaderBytes). Here
- * each connection's libmicrohttpd pool must hold the whole head, and a
- * kept-alive connection keeps its pool, so the limit is a quarter of
- * that: 256 KiB, with room in the pool for the parsed header table. */
+ * each connection's libmicrohttpd buffer must hold the whole head, plus
+ * room for the parsed header table, and libmicrohttpd clears all of it
+ * between the requests of a kept-alive connection: a larger limit costs
+ * memory per connection and time per request. The default is a quarter
+ * of kube's. */
 #define AGG_MAX_HEAD (256u * 1024u)
-#define AGG_HEAD_POOL (AGG_MAX_HEAD + 64u * 1024u)
+#define AGG_MIN_HEAD (8u * 1024u)
+#define AGG_MAX_HEAD_LIMIT (1024u * 1024u)
+/* The buffer: the head, its header table, and the response's headers. */
+#define AGG_HEAD_POOL(max) ((max) + ((max) / 4 > 16384u ? (max) / 4 : 16384u))
 #define AGG_READ_HEADER_TIMEOUT_MS 32000u   /* kube-apiserver's ReadHeaderTimeout */
 
 typedef struct agg_req agg_req_t;
@@ -61,6 +67,7 @@ typedef struct agg_server_config {
                                     requested (never required) */
     unsigned threads;            /* 0: 16 per core, at least 64 */
     unsigned read_header_timeout_ms;  /* 0: AGG_READ_HEADER_TIMEOUT_MS */
+    unsigned max_head_bytes;     /* 0: AGG_MAX_HEAD; at most AGG_MAX_HEAD_LIMIT */
     agg_handler_fn handler;
     void *handler_arg;
 } agg_server_config_t;

@@ -12,8 +12,9 @@
 #   - timeoutSeconds=-5 ends a watch at once;
 #   - bad dryRun, fieldValidation and DeleteOptions: kube's 422 Invalid on
 #     CreateOptions/DeleteOptions, or 400 for a field of the wrong type;
-#   - request heads of 200 KiB are served; over 256 KiB a 431 (headers) or
-#     414 (URI) Status, past the connection's memory libmicrohttpd's 431.
+#   - request heads up to 256 KiB (--max-request-header-bytes) are served;
+#     over it a 431 (headers) or 414 (URI) Status, past the connection's
+#     buffer libmicrohttpd's own 431.
 source "$(dirname "$0")/lib.sh"
 set +o pipefail
 start_server
@@ -180,9 +181,9 @@ unchanged "a dry-run delete"
 
 ###########################################################################
 # Request heads.
-python3 - "$PORT" "$ADMIN_TOKEN" > "$WORK/heads.json" <<'PY' || fail "request heads: $(cat "$WORK/heads.json")"
+cat > "$WORK/heads.py" <<'PY'
 import json, re, socket, ssl, sys
-port, token = int(sys.argv[1]), sys.argv[2]
+port, token, limit = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
@@ -216,26 +217,47 @@ def send(path, extra):
 def big(n):
     return b"X-Big: " + b"a" * n + b"\r\n"
 
-out = {}
-code, body = send(path, big(200 * 1024))
+# Just under the limit is served, in one header or in many.
+code, body = send(path, big(limit - 1024))
 assert code == 200 and json.loads(body)["metadata"]["name"] == "keep", (code, body[:200])
-code, body = send(path, b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 2000) for i in range(120)))
-assert code == 200, ("120 headers of 2 KB", code, body[:200])
+n = (limit - 2048) // 2010
+code, body = send(path, b"".join(b"X-H%04d: %s\r\n" % (i, b"v" * 2000) for i in range(n)))
+assert code == 200, ("%d headers of 2 KB" % n, code, body[:200])
+over = limit + limit // 20
 for what, p, extra, want, reason in [
-        ("headers of 270 KB", path, big(270 * 1000), 431, "RequestHeaderFieldsTooLarge"),
-        ("a URI of 270 KB", path + "?x=" + "a" * 270000, b"", 414, "RequestURITooLong")]:
+        ("headers just over the limit", path, big(over), 431, "RequestHeaderFieldsTooLarge"),
+        ("a URI just over the limit", path + "?x=" + "a" * over, b"", 414, "RequestURITooLong")]:
     code, body = send(p, extra)
     o = json.loads(body)
     assert code == want and o["kind"] == "Status" and o["code"] == want and \
-        o["reason"] == reason and "limit is 262144 bytes" in o["message"], (what, code, body[:300])
-# Past the connection's memory: libmicrohttpd's own refusal, still a 431.
-code, body = send(path, big(2 * 1024 * 1024))
-assert code == 431, ("2 MB of headers", code, body[:200])
-print(json.dumps({"ok": True}))
+        o["reason"] == reason and "limit is %d bytes" % limit in o["message"], (what, code, body[:300])
+# Past the connection's buffer: libmicrohttpd's own refusal, still a 431.
+code, body = send(path, big(2 * limit))
+assert code == 431, ("twice the limit", code, body[:200])
+print("heads: ok")
 PY
+python3 "$WORK/heads.py" "$PORT" "$ADMIN_TOKEN" 262144 > "$WORK/heads.out" 2>&1 ||
+  fail "request heads, default limit: $(tail -3 "$WORK/heads.out")"
 curl -sfk "$S/healthz" >/dev/null || fail "the server is not healthy after the bad input"
 kill -0 "$SERVER_PID" || die "the server died"
 unchanged "everything above"
+
+# --max-request-header-bytes moves the limit either way, within bounds.
+for lim in 16384 1048576; do
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+  start_server --max-request-header-bytes "$lim"
+  python3 "$WORK/heads.py" "$PORT" "$ADMIN_TOKEN" "$lim" > "$WORK/heads.out" 2>&1 ||
+    fail "request heads, limit $lim: $(tail -3 "$WORK/heads.out")"
+done
+for lim in 100 2000000 abc; do
+  set +e
+  timeout 10 "$BIN" --max-request-header-bytes "$lim" --data-dir "$WORK/x" --cert-dir "$WORK/certs" \
+    > "$WORK/flag.out" 2>&1
+  rc=$?
+  set -e
+  [ "$rc" = 2 ] && grep -q "max-request-header-bytes" "$WORK/flag.out" ||
+    fail "--max-request-header-bytes $lim: exit $rc: $(cat "$WORK/flag.out")"
+done
 
 [ "$FAILS" -eq 0 ] || die "$FAILS check(s) failed"
 echo ok
