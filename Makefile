@@ -11,12 +11,12 @@ TLIBS   := $(LIBS) -lcmocka
 
 # Library sources: every module but main.
 MAIN    := aggregator/main.c
-SRC     := $(filter-out $(MAIN),$(wildcard storage/*.c registry/*.c authz/*.c \
+SRC     := $(filter-out $(MAIN),$(wildcard lib/*.c lib/json/*.c storage/*.c registry/*.c authz/*.c \
              aggregator/*.c controllers/*.c apiservice/*.c))
 UNIT    := $(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c))
 BENCH   := $(patsubst test/bench/%.c,%,$(wildcard test/bench/bench_*.c))
 FUZZ    := $(patsubst test/fuzz/%.c,%,$(wildcard test/fuzz/fuzz_*.c))
-HDRS    := $(wildcard */*.h)
+HDRS    := $(wildcard */*.h */*/*.h)
 
 REL_OBJ := $(patsubst %.c,build/rel/%.o,$(SRC))
 SAN_OBJ := $(patsubst %.c,build/san/%.o,$(SRC))
@@ -89,7 +89,7 @@ e2e: deps bin/edge-apiserver build/san/edge-apiserver
 # No warnings from cppcheck, as from the compiler.
 lint:
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --std=c11 -D_GNU_SOURCE --inline-suppr storage registry aggregator authz \
+	  --std=c11 -D_GNU_SOURCE --inline-suppr lib storage registry aggregator authz \
 	  controllers apiservice test
 
 test: deps lint unit e2e

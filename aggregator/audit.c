@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../storage/jenc.h"
-#include "../storage/mem.h"
+#include "../lib/json/jenc.h"
+#include "../lib/mem.h"
 
 struct agg_audit {
     FILE *f;

@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "../storage/err.h"
+#include "../lib/err.h"
 
 typedef struct agg_audit agg_audit_t;
 

@@ -6,8 +6,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../storage/crypto.h"
-#include "../storage/mem.h"
+#include "../lib/crypto.h"
+#include "../lib/fs.h"
+#include "../lib/mem.h"
 
 #define MAX_NAMES 16
 
@@ -98,7 +99,7 @@ static int load_tokens(agg_authn_t *a, const char *token_file, err_t *err)
 {
     char *data = NULL;
     size_t len = 0;
-    int rc = crypto_read_file(token_file, &data, &len, err);
+    int rc = fs_read_file(token_file, &data, &len, err);
     if (rc)
         return rc;
     char *save = NULL;

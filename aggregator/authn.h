@@ -25,7 +25,7 @@
 #define EDGE_AGG_AUTHN_H
 
 #include "../authz/authz.h"
-#include "../storage/err.h"
+#include "../lib/err.h"
 #include "http.h"
 
 typedef struct agg_authn agg_authn_t;

@@ -21,8 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../storage/mem.h"
-#include "../storage/sbuf.h"
+#include "../lib/mem.h"
+#include "../lib/sbuf.h"
+#include "../lib/log.h"
 
 #define AGG_MAX_PEER_CERTS 8
 #define AGG_IDLE_TIMEOUT_S 120      /* MHD's connection timeout, since the last byte */
@@ -734,30 +735,35 @@ static int listen_on(const struct sockaddr_storage *ss, socklen_t len)
     return fd;
 }
 
-/* MHD's error log, less the notes that a client went away mid-request or
- * mid-handshake: that is not the server's error (kube-apiserver logs
- * none), and each connection the reaper cuts would print one. */
+/* MHD's error log, as the server's warnings, less the notes that a client
+ * went away mid-request or mid-handshake: that is not the server's error
+ * (kube-apiserver logs none), and each connection the reaper cuts would
+ * print one; those only at -v=2. */
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     static const char *const quiet[] = {
         "Socket has been disconnected when reading",
         "Connection socket is closed when reading",
         "Error: received handshake message out of context",
+        "Failed to send the response headers",
         NULL,
     };
     (void)cls;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    for (size_t i = 0; quiet[i]; i++)
-        if (!strncmp(msg, quiet[i], strlen(quiet[i])))
+    for (size_t i = 0; quiet[i]; i++) {
+        if (!strncmp(msg, quiet[i], strlen(quiet[i]))) {
+            log_v(2, "http: %s", msg);
             return;
-    fprintf(stderr, "http: %s%s", msg, *msg && msg[strlen(msg) - 1] == '\n' ? "" : "\n");
+        }
+    }
+    log_warning("http: %s", msg);
 }
 
 static void on_panic(void *cls, const char *file, unsigned line, const char *reason)
 {
     (void)cls;
-    fprintf(stderr, "http: fatal error in %s:%u: %s\n", file, line, reason ? reason : "");
+    log_error("http: fatal error in %s:%u: %s", file, line, reason ? reason : "");
     abort();
 }
 

@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "../storage/err.h"
+#include "../lib/err.h"
 
 #define AGG_MAX_BODY (3u * 1024u * 1024u)  /* kube-apiserver's request limit */
 /* kube-apiserver reads heads of up to 1 MiB (Go's MaxHeaderBytes). Here

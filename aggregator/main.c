@@ -19,8 +19,10 @@
 #include "../apiservice/delegate.h"
 #include "../authz/authz.h"
 #include "../registry/registry.h"
-#include "../storage/crypto.h"
-#include "../storage/mem.h"
+#include "../lib/crypto.h"
+#include "../lib/fs.h"
+#include "../lib/log.h"
+#include "../lib/mem.h"
 #include "../storage/store.h"
 #include "audit.h"
 #include "authn.h"
@@ -64,6 +66,7 @@ typedef struct flags {
     long long compaction_ms;     /* -1: not given */
     long long read_header_ms;    /* -1: not given */
     unsigned max_head_bytes;
+    unsigned verbosity;
 } flags_t;
 
 /* A Go duration (time.ParseDuration): a sequence of decimal numbers, each
@@ -187,6 +190,8 @@ static const flag_def_t flag_defs[] = {
     FD("read-header-timeout", read_header_ms,
        "how long a client may take to send a request's headers before its connection is "
        "closed, as a Go duration (default 32s, kube-apiserver's)"),
+    FUL("v", verbosity, 10, "log verbosity, as klog's -v: 1 for more detail, 2 for "
+        "per-connection messages such as clients that went away (default 0)"),
     FUL("max-request-header-bytes", max_head_bytes, AGG_MAX_HEAD_LIMIT,
        "largest request head (request line and headers) served, 8192 to 1048576 bytes "
        "(default 262144); each connection holds a buffer of 1.25 times this, cleared after "
@@ -208,6 +213,12 @@ static int parse_flags(int argc, char **argv, flags_t *fl)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             exit(0);
+        }
+        /* klog's -v N and -v=N, beside --v. */
+        char vflag[32];
+        if (!strcmp(a, "-v") || !strncmp(a, "-v=", 3)) {
+            snprintf(vflag, sizeof vflag, "-%s", a);
+            a = vflag;
         }
         if (strncmp(a, "--", 2)) {
             fprintf(stderr, "edge-apiserver: unexpected argument %s\n", a);
@@ -270,9 +281,9 @@ static int load_serving_cert(const flags_t *fl, char **cert, char **key, err_t *
         snprintf(kpath, sizeof kpath, "%s/apiserver.key", fl->cert_dir);
     }
     size_t n;
-    int rc = crypto_read_file(cpath, cert, &n, err);
+    int rc = fs_read_file(cpath, cert, &n, err);
     if (!rc)
-        rc = crypto_read_file(kpath, key, &n, err);
+        rc = fs_read_file(kpath, key, &n, err);
     return rc;
 }
 
@@ -282,7 +293,7 @@ static int read_opt(const char *path, char **out, err_t *err)
     if (!path || !*path)
         return 0;
     size_t n;
-    return crypto_read_file(path, out, &n, err);
+    return fs_read_file(path, out, &n, err);
 }
 
 /* Client certificates: the x509 CA and the front proxy's. *trust becomes
@@ -371,6 +382,7 @@ int main(int argc, char **argv)
                 AGG_MIN_HEAD, AGG_MAX_HEAD_LIMIT);
         return 2;
     }
+    log_set_verbosity((int)fl.verbosity);
     mem_init();
     signal(SIGPIPE, SIG_IGN);
     /* Many HTTP threads would otherwise get one malloc arena each, every
@@ -419,8 +431,8 @@ int main(int argc, char **argv)
         apisvc_authorizer_new(fl.authorization_kubeconfig, &upstream, &err))
         goto out;
     if (in_cluster && (!fl.authentication_kubeconfig || !fl.authorization_kubeconfig))
-        fprintf(stderr, "edge-apiserver: reaching kube-apiserver for %s with the in-cluster "
-                "ServiceAccount\n", !fl.authentication_kubeconfig && !fl.authorization_kubeconfig
+        log_info("reaching kube-apiserver for %s with the in-cluster "
+                "ServiceAccount", !fl.authentication_kubeconfig && !fl.authorization_kubeconfig
                 ? "authentication and authorization" : !fl.authentication_kubeconfig
                 ? "authentication" : "authorization");
 
@@ -438,7 +450,7 @@ int main(int argc, char **argv)
     if (agg_server_start(&sc, &srv, &err))
         goto out;
     int v6 = strchr(fl.bind_address, ':') != NULL;
-    fprintf(stderr, "edge-apiserver: listening on https://%s%s%s:%u\n", v6 ? "[" : "",
+    log_info("listening on https://%s%s%s:%u", v6 ? "[" : "",
             fl.bind_address, v6 ? "]" : "", fl.secure_port);
     struct sigaction sa = {.sa_handler = main_on_signal};
     sigaction(SIGINT, &sa, NULL);
@@ -450,7 +462,7 @@ int main(int argc, char **argv)
     main_test_delay("EDGE_TEST_STORE_OPEN");
     if (store_open(&cfg, &store, &err))
         goto out;
-    fprintf(stderr, "edge-apiserver: storage %s at %s open at revision %" PRIu64 "\n",
+    log_info("storage %s at %s open at revision %" PRIu64,
             fl.storage_backend, fl.data_dir, store_revision(store));
     agg_api_advance(&api, AGG_STORAGE_OPEN);
     main_test_delay("EDGE_TEST_AUTHZ");
@@ -465,7 +477,7 @@ int main(int argc, char **argv)
     api.store = store;
     api.authz = authz;
     agg_api_advance(&api, AGG_READY);
-    fprintf(stderr, "edge-apiserver: serving on https://%s%s%s:%u\n", v6 ? "[" : "",
+    log_info("serving on https://%s%s%s:%u", v6 ? "[" : "",
             fl.bind_address, v6 ? "]" : "", fl.secure_port);
     /* The main thread keeps house until a signal: every few seconds it
      * hands the heap's free memory back to the kernel, so a burst (a
@@ -476,11 +488,11 @@ int main(int argc, char **argv)
         if (!main_stop)
             malloc_trim(0);
     }
-    fprintf(stderr, "edge-apiserver: shutting down\n");
+    log_info("shutting down");
     status = 0;
 out:
     if (status)
-        fprintf(stderr, "edge-apiserver: %s\n", err.message);
+        log_error("%s", err.message);
     /* Stop serving first (ends watch streams, which close their
      * watchers), then storage. */
     agg_server_stop(srv);

@@ -13,11 +13,11 @@
 
 #include "../registry/openapi_pb.h"
 #include "../registry/selector.h"
-#include "../storage/crypto.h"
-#include "../storage/jenc.h"
-#include "../storage/mem.h"
-#include "../storage/sbuf.h"
-#include "../storage/yaml.h"
+#include "../lib/crypto.h"
+#include "../lib/json/jenc.h"
+#include "../lib/mem.h"
+#include "../lib/sbuf.h"
+#include "../lib/yaml.h"
 #include "negotiate.h"
 
 #define JSON_CT "application/json"

@@ -2,7 +2,7 @@
 
 #include <stdatomic.h>
 
-#include "../storage/mem.h"
+#include "../lib/mem.h"
 #include "kubeclient.h"
 
 struct apisvc_authorizer {

@@ -15,7 +15,7 @@
 #define EDGE_APISVC_AUTHORIZER_H
 
 #include "../authz/authz.h"
-#include "../storage/err.h"
+#include "../lib/err.h"
 
 typedef struct apisvc_authorizer apisvc_authorizer_t;
 

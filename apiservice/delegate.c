@@ -8,8 +8,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../storage/crypto.h"
-#include "../storage/mem.h"
+#include "../lib/crypto.h"
+#include "../lib/mem.h"
+#include "../lib/log.h"
 #include "kubeclient.h"
 
 #define CACHE_SLOTS 4096
@@ -232,7 +233,7 @@ static void *refresher(void *arg)
         err_t err;
         err_clear(&err);
         if (apply_configmap(d, NULL, &err) && err.code != ERR_NOT_FOUND)
-            fprintf(stderr, "authentication: %s\n", err.message);
+            log_warning("authentication: %s", err.message);
         pthread_mutex_lock(&d->mu);
     }
     pthread_mutex_unlock(&d->mu);
@@ -253,7 +254,7 @@ int apisvc_delegate_start(apisvc_delegate_t *d, agg_authn_t *authn,
     if (rc == ERR_NOT_FOUND || rc == ERR_UNAVAILABLE) {
         /* kube-apiserver may not be up yet; tokens still work, and the
          * refresher tries again. */
-        fprintf(stderr, "authentication: %s; client certificates from it are not trusted yet\n",
+        log_warning("authentication: %s; client certificates from it are not trusted yet",
                 e.message);
     } else if (rc) {
         *err = e;

@@ -18,7 +18,7 @@
 #define EDGE_APISVC_DELEGATE_H
 
 #include "../aggregator/authn.h"
-#include "../storage/err.h"
+#include "../lib/err.h"
 
 #define DELEGATE_TTL 10
 #define DELEGATE_REFRESH 60

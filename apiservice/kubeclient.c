@@ -7,10 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../storage/b64.h"
-#include "../storage/crypto.h"
-#include "../storage/mem.h"
-#include "../storage/yaml.h"
+#include "../lib/b64.h"
+#include "../lib/crypto.h"
+#include "../lib/fs.h"
+#include "../lib/mem.h"
+#include "../lib/yaml.h"
 
 #define KC_MAX_RESPONSE (16u * 1024u * 1024u)
 
@@ -56,7 +57,7 @@ static int pem_of(const json_t *obj, const char *field, char **out, size_t *len,
     }
     const char *path = json_string_value(json_object_get(obj, field));
     if (path && *path)
-        return crypto_read_file(path, out, len, err);
+        return fs_read_file(path, out, len, err);
     return 0;
 }
 
@@ -77,7 +78,7 @@ void kc_free(kc_t *c)
 static int read_token(const char *path, char **out, err_t *err)
 {
     size_t tl = 0;
-    int rc = crypto_read_file(path, out, &tl, err);
+    int rc = fs_read_file(path, out, &tl, err);
     while (!rc && tl && ((*out)[tl - 1] == '\n' || (*out)[tl - 1] == '\r'))
         (*out)[--tl] = '\0';
     return rc;
@@ -117,7 +118,7 @@ static int kc_in_cluster(kc_t **out, err_t *err)
     int rc = read_token(c->token_file, &c->token, err);
     snprintf(path, sizeof path, "%s/ca.crt", sa_dir());
     if (!rc)
-        rc = crypto_read_file(path, &c->ca, &c->ca_len, err);
+        rc = fs_read_file(path, &c->ca, &c->ca_len, err);
     if (rc) {
         kc_free(c);
         return rc;
@@ -135,7 +136,7 @@ int kc_from_kubeconfig(const char *path, kc_t **out, err_t *err)
     size_t len = 0;
     json_t *doc = NULL;
     kc_t *c = NULL;
-    int rc = crypto_read_file(path, &text, &len, err);
+    int rc = fs_read_file(path, &text, &len, err);
     if (rc)
         return rc;
     rc = yml_to_json(text, len, &doc, err);

@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "../storage/err.h"
+#include "../lib/err.h"
 
 #define KC_TIMEOUT_MS 5000
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../storage/mem.h"
+#include "../lib/mem.h"
 
 void authz_user_reset(authz_user_t *u)
 {

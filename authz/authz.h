@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../storage/err.h"
+#include "../lib/err.h"
 #include "../storage/store.h"
 
 #define AUTHZ_MAX_GROUPS 256

@@ -40,8 +40,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../storage/jenc.h"
-#include "../storage/mem.h"
+#include "../lib/json/jenc.h"
+#include "../lib/mem.h"
 #include "authz_internal.h"
 
 static void chain_init(authz__chain_t *c)

@@ -27,8 +27,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../storage/mem.h"
-#include "../storage/sbuf.h"
+#include "../lib/mem.h"
+#include "../lib/sbuf.h"
 #include "authz_internal.h"
 
 static int empty(const char *s) { return !s || !*s; }

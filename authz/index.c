@@ -14,8 +14,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../storage/jtok.h"
-#include "../storage/mem.h"
+#include "../lib/json/jtok.h"
+#include "../lib/mem.h"
+#include "../lib/log.h"
 #include "authz_internal.h"
 
 #define P_TEMPLATES "/iam.theriseunion.io/roletemplates/"
@@ -549,7 +550,7 @@ static void apply(authz_t *a, const char *key, const char *value, size_t len)
         if (rc == ERR_BAD_REQUEST || rc == ERR_INVALID)
             rc = parts_decode(value, len, &parts);
         if (rc) {
-            fprintf(stderr, "authz: %s does not decode; ignored\n", key);
+            log_error("authz: %s does not decode; ignored", key);
             return;
         }
     }
@@ -698,11 +699,11 @@ static void *follower(void *arg)
             break;
         if (rc) {
             /* Fell behind or lost history: start over from a snapshot. */
-            fprintf(stderr, "authz: %s; rebuilding the index\n", err.message);
+            log_warning("authz: %s; rebuilding the index", err.message);
             err_t lerr;
             err_clear(&lerr);
             while (!atomic_load(&a->stopping) && load(a, &lerr)) {
-                fprintf(stderr, "authz: rebuild failed: %s\n", lerr.message);
+                log_error("authz: rebuild failed: %s", lerr.message);
                 err_clear(&lerr);
                 struct timespec ts = {0, 200000000};
                 nanosleep(&ts, NULL);

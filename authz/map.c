@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../storage/mem.h"
+#include "../lib/mem.h"
 #include "authz_internal.h"
 
 /* FNV-1a: short keys, good spread, no allocation. */

@@ -14,7 +14,7 @@
  */
 #include <string.h>
 
-#include "../storage/mem.h"
+#include "../lib/mem.h"
 #include "authz_internal.h"
 
 void authz__strs_free(authz__strs_t *s)

@@ -1,6 +1,6 @@
 /*
  * The webhook's hot path: a SubjectAccessReview read from its JSON text in
- * place (storage/jtok) and answered as text, with no jansson tree on the
+ * place (lib/json/jtok) and answered as text, with no jansson tree on the
  * way in or out. Any review the tokenizer declines (malformed, or too
  * large or deep for it) takes the general path through jansson, which
  * also words the error, so both paths answer every text alike.
@@ -9,10 +9,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "../storage/jenc.h"
-#include "../storage/jtok.h"
-#include "../storage/mem.h"
-#include "../storage/sbuf.h"
+#include "../lib/json/jenc.h"
+#include "../lib/json/jtok.h"
+#include "../lib/mem.h"
+#include "../lib/sbuf.h"
 #include "authz_internal.h"
 
 #define SAR_MAX_TOKENS 512

@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../storage/mem.h"
-#include "../storage/sbuf.h"
+#include "../lib/mem.h"
+#include "../lib/sbuf.h"
 #include "reg_internal.h"
 
 #define ADMIT_SYNC_MS 5000       /* the index follows storage in milliseconds */

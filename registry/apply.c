@@ -33,8 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../storage/mem.h"
-#include "../storage/sbuf.h"
+#include "../lib/mem.h"
+#include "../lib/sbuf.h"
 
 /* Dotted rule paths longer than this match no rule (no rule is that long). */
 #define APPLY_PATH_MAX 512
@@ -66,7 +66,7 @@ static const char *const apply_untracked_meta[] = {
 enum { LIST_ATOMIC, LIST_SET, LIST_KEYED };
 enum { SHAPE_LEAF, SHAPE_MAP, SHAPE_LIST };
 
-/* ---- string building (storage/sbuf.h) ---- */
+/* ---- string building (lib/sbuf.h) ---- */
 
 /* The built string (caller owns), or NULL when an allocation failed. */
 static char *sb_take(sbuf_t *b)

@@ -49,7 +49,7 @@
 
 #include <jansson.h>
 
-#include "../storage/err.h"
+#include "../lib/err.h"
 #include "patch.h"
 
 /* Server-side apply of `applied` (the manager's full configuration) onto

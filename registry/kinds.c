@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../storage/mem.h"
+#include "../lib/mem.h"
+#include "../lib/log.h"
 
 const reg_kind_t *const reg_kinds[] = {
     &reg_kind_roletemplate,
@@ -80,7 +81,7 @@ static json_t *must_parse(const char *txt, const char *what)
     json_t *j = json_loads(txt, 0, &e);
     if (!j) {
         /* A schema in the source is broken: a build-time mistake. */
-        fprintf(stderr, "registry: schema of %s does not parse: %s at %d\n", what, e.text,
+        log_error("registry: schema of %s does not parse: %s at %d", what, e.text,
                 e.position);
         abort();
     }

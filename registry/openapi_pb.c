@@ -19,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../storage/mem.h"
+#include "../lib/mem.h"
 
 /* Wire types (protobuf encoding spec). */
 #define WT_VARINT 0

@@ -14,7 +14,7 @@
  *   table per gnostic message (JSON key -> field number and wire form) and
  *   writes the protobuf wire format by hand: varints, length-delimited
  *   strings and nested messages, fixed64 doubles. It calls only jansson
- *   (to read the document and print extension values) and storage/mem.
+ *   (to read the document and print extension values) and lib/mem.
  *
  * Mapping, as gnostic's compiler does it
  *   - An object key maps to its field; keys starting with "x-" become
@@ -47,7 +47,7 @@
 
 #include <jansson.h>
 
-#include "../storage/err.h"
+#include "../lib/err.h"
 
 /* The protobuf media types of /openapi/v2. Clients (client-go's
  * OpenAPISchema, kubectl 1.27-1.33) ask with the "@" spelling, but "@" is

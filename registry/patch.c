@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../storage/mem.h"
+#include "../lib/mem.h"
 
 const patch_list_rule_t patch_metadata_rules[] = {
     {"metadata.finalizers", NULL},

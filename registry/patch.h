@@ -22,7 +22,7 @@
 
 #include <jansson.h>
 
-#include "../storage/err.h"
+#include "../lib/err.h"
 
 #define PATCH_MAX_DEPTH 64
 

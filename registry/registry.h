@@ -8,7 +8,7 @@
  * server-side apply, finalizers, dry run, field validation, selectors,
  * paging, watch translation, and Table rendering.
  *
- * It calls storage/ (and the pure modules patch, apply, selector); it knows
+ * It calls storage/ and lib/ (and the pure modules patch, apply, selector); it knows
  * nothing of HTTP: every function takes decoded arguments and returns 0 or
  * a negative ERR_* code with an err_t the caller turns into a Status.
  *
@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #include "../authz/authz.h"
-#include "../storage/err.h"
+#include "../lib/err.h"
 #include "../storage/store.h"
 #include "patch.h"
 

@@ -20,12 +20,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "../storage/crypto.h"
-#include "../storage/jenc.h"
-#include "../storage/jtok.h"
-#include "../storage/mem.h"
-#include "../storage/sbuf.h"
-#include "../storage/yaml.h"
+#include "../lib/crypto.h"
+#include "../lib/json/jenc.h"
+#include "../lib/json/jtok.h"
+#include "../lib/mem.h"
+#include "../lib/sbuf.h"
+#include "../lib/yaml.h"
 #include "apply.h"
 #include "selector.h"
 
@@ -116,7 +116,7 @@ static int put_meta_without_rv(sbuf_t *b, const json_t *meta)
  * json_dumps(JSON_COMPACT) of that object, written member by member from
  * obj without building the object or touching obj. Caller frees
  * (mem_free); NULL when out of memory or when obj holds what jansson
- * cannot write (see storage/jenc.h). */
+ * cannot write (see lib/json/jenc.h). */
 static char *encode_for_store(const json_t *obj, size_t *len)
 {
     static const char *const first[] = {"apiVersion", "kind", "metadata"};

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../storage/mem.h"
+#include "../lib/mem.h"
 #include "selector.h"
 
 struct reg_watch {

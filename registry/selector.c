@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../storage/mem.h"
+#include "../lib/mem.h"
 
 /* ------------------------------------------------------------------------
  * Requirements and their operators

@@ -44,7 +44,7 @@
 
 #include <jansson.h>
 
-#include "../storage/err.h"
+#include "../lib/err.h"
 
 typedef struct sel sel_t;   /* an immutable parsed selector; thread-safe to share once built */
 

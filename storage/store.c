@@ -11,9 +11,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "b64.h"
-#include "jenc.h"
-#include "mem.h"
+#include "../lib/b64.h"
+#include "../lib/json/jenc.h"
+#include "../lib/mem.h"
+#include "../lib/log.h"
 
 #define STORE_DEFAULT_COMPACT_MS (5u * 60u * 1000u)
 #define STORE_DEFAULT_RING 4096u
@@ -181,7 +182,7 @@ static void *store_compactor_main(void *arg)
                 err_t err;
                 err_clear(&err);
                 if (store_compact(s, seen, &err))
-                    fprintf(stderr, "storage: compaction to %" PRIu64 " failed: %s\n",
+                    log_error("storage: compaction to %" PRIu64 " failed: %s",
                             seen, err.message);
             }
             seen = store_revision(s);

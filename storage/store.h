@@ -54,7 +54,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "../lib/err.h"
 
 /* LMDB keys are at most 511 bytes; the same limit applies on etcd so the
  * two backends accept the same keys. */

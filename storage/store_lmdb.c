@@ -39,7 +39,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mem.h"
+#include "../lib/mem.h"
+#include "../lib/log.h"
 
 #define WRITER_BATCH 1024
 #define COMPACT_BATCH 1000
@@ -388,7 +389,7 @@ static void writer_run_batch(store_t *s, lmdb_store_t *l, store__op_t **batch,
                 l->map_size = want;
             pthread_rwlock_unlock(&l->resize_lock);
             if (!grc) {
-                fprintf(stderr, "storage: map grown to %zu KiB\n", want >> 10);
+                log_v(1, "storage: map grown to %zu KiB", want >> 10);
                 continue;
             }
             mrc = grc;
@@ -412,7 +413,7 @@ static void *writer_main(void *arg)
     store__op_t **batch = mem_alloc(WRITER_BATCH * sizeof *batch);
     store__event_t **evs = mem_alloc(WRITER_BATCH * sizeof *evs);
     if (!batch || !evs) {
-        fprintf(stderr, "storage: writer cannot allocate its batch\n");
+        log_error("storage: writer cannot allocate its batch");
         abort();
     }
     pthread_mutex_lock(&l->qmu);
@@ -913,7 +914,7 @@ static int lm_open(store_t *s, const store_config_t *cfg, uint64_t *rev,
     int dead = 0;
     mdb_reader_check(l->env, &dead);
     if (dead)
-        fprintf(stderr, "storage: cleared %d stale reader slots\n", dead);
+        log_warning("storage: cleared %d stale reader slots", dead);
 
     MDB_txn *txn;
     mrc = mdb_txn_begin(l->env, NULL, 0, &txn);

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "mem.h"
+#include "../lib/mem.h"
 
 #define WATCH_LOG_BATCH 256u
 

@@ -69,7 +69,7 @@
 #include <time.h>
 
 #include "../../authz/authz.h"
-#include "../../storage/mem.h"
+#include "../../lib/mem.h"
 #include "../../storage/store.h"
 
 #define CLUSTER "host"

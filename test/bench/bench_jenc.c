@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../storage/jenc.h"
-#include "../../storage/mem.h"
+#include "../../lib/json/jenc.h"
+#include "../../lib/mem.h"
 
 #define ROUNDS 5
 

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../storage/mem.h"
+#include "../../lib/mem.h"
 #include "../../storage/store.h"
 
 #define NOBJ 10000

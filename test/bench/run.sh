@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 echo "== storage (in-process)"
 build/rel/bench_store "$PWD/build/bench-store"
-echo "== JSON encoding (in-process): json_dumps against storage/jenc"
+echo "== JSON encoding (in-process): json_dumps against lib/json/jenc"
 build/rel/bench_jenc
 echo "== HTTP (edge-apiserver next to etcd 3.4)" && test/bench/bench_http.sh
 echo "== authorization (SubjectAccessReview webhook over HTTPS, in-process decisions)" && test/bench/bench_authz.sh

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../storage/mem.h"
+#include "../../lib/mem.h"
 
 /* Inputs above this return at once: the server caps bodies and query
  * strings well below it, and big inputs only slow the search down. */

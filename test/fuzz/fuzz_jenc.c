@@ -1,5 +1,5 @@
 /*
- * Fuzzes storage/jenc against jansson, differentially: for any value
+ * Fuzzes lib/json/jenc against jansson, differentially: for any value
  * json_loadb builds from the input, jenc_dumps must write exactly the bytes
  * of json_dumps(v, JSON_COMPACT) (or fail where it returns NULL), and
  * jenc_append_any those of JSON_COMPACT | JSON_ENCODE_ANY. The raw bytes
@@ -12,10 +12,10 @@
 
 #include <jansson.h>
 
-#include "../../storage/err.h"
-#include "../../storage/jenc.h"
-#include "../../storage/mem.h"
-#include "../../storage/sbuf.h"
+#include "../../lib/err.h"
+#include "../../lib/json/jenc.h"
+#include "../../lib/mem.h"
+#include "../../lib/sbuf.h"
 #include "fuzz.h"
 
 /* got (len bytes, or NULL) is want (NUL-terminated, or NULL). */

@@ -1,5 +1,5 @@
 /*
- * Fuzzes storage/jtok against jansson, differentially: jtok_loadb must give
+ * Fuzzes lib/json/jtok against jansson, differentially: jtok_loadb must give
  * what json_loadb gives (the same value, or NULL with the same error) for
  * flags 0 and JSON_REJECT_DUPLICATES, and jtok_parse must keep its
  * contract (0 exactly where jansson refuses, unless it declines with -1)
@@ -10,8 +10,8 @@
 
 #include <jansson.h>
 
-#include "../../storage/jtok.h"
-#include "../../storage/mem.h"
+#include "../../lib/json/jtok.h"
+#include "../../lib/mem.h"
 #include "fuzz.h"
 
 #define SMALL_TOKENS 16

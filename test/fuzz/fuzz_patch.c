@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "../../registry/patch.h"
-#include "../../storage/mem.h"
+#include "../../lib/mem.h"
 #include "fuzz.h"
 
 /* As registry/kind_iamrolebinding.c and kind_nodegroup.c have them. */

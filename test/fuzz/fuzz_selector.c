@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "../../registry/selector.h"
-#include "../../storage/mem.h"
+#include "../../lib/mem.h"
 #include "fuzz.h"
 
 static const char *const field_names[] = {"metadata.name", "metadata.namespace", NULL};

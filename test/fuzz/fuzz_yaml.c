@@ -1,5 +1,5 @@
 /*
- * Fuzzes storage/yaml (kubeconfig files, apply-patch+yaml bodies): any
+ * Fuzzes lib/yaml (kubeconfig files, apply-patch+yaml bodies): any
  * bytes give a value or an error with no crash and no leak, and a value
  * always encodes with jenc as json_dumps would encode it.
  */
@@ -8,10 +8,10 @@
 
 #include <jansson.h>
 
-#include "../../storage/jenc.h"
-#include "../../storage/mem.h"
+#include "../../lib/json/jenc.h"
+#include "../../lib/mem.h"
 #include "fuzz.h"
-#include "../../storage/yaml.h"
+#include "../../lib/yaml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

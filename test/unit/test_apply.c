@@ -11,8 +11,8 @@
 #include <jansson.h>
 
 #include "../../registry/apply.h"
-#include "../../storage/err.h"
-#include "../../storage/mem.h"
+#include "../../lib/err.h"
+#include "../../lib/mem.h"
 
 #define AV "wardle.example.com/v1alpha1"
 #define T1 "2024-01-01T00:00:01Z"

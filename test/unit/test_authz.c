@@ -17,8 +17,8 @@
 #include <cmocka.h>
 
 #include "../../authz/authz_internal.h"
-#include "../../storage/mem.h"
-#include "../../storage/sbuf.h"
+#include "../../lib/mem.h"
+#include "../../lib/sbuf.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 /* AddressSanitizer's count of the bytes the program asked for and has not

@@ -1,17 +1,19 @@
-/* Unit tests of the base modules in storage/: err, b64, mem. */
+/* Unit tests of the base modules in lib/: err, b64, mem, log. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "../../storage/b64.h"
-#include "../../storage/err.h"
-#include "../../storage/mem.h"
+#include "../../lib/b64.h"
+#include "../../lib/err.h"
+#include "../../lib/log.h"
+#include "../../lib/mem.h"
 
 static void test_err__table(void **state)
 {
@@ -132,6 +134,46 @@ static void test_mem__injected_failure(void **state)
     assert_null(j);
 }
 
+/* Lines in klog's shape, one write each; -v decides what log_v writes. */
+static void test_log__levels_and_shape(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/edge-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    assert_true(dup2(fd, STDERR_FILENO) >= 0);
+    log_set_verbosity(0);
+    log_error("e %d", 1);
+    log_warning("w");
+    log_info("i\n");
+    log_v(1, "hidden at 0");
+    log_set_verbosity(2);
+    log_v(2, "shown at 2");
+    log_v(3, "hidden at 2");
+    log_set_verbosity(0);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char buf[1024] = {0};
+    assert_true(pread(fd, buf, sizeof buf - 1, 0) > 0);
+    close(fd);
+    unlink(path);
+    const char *want[] = {"E", "e 1", "W", "w", "I", "i", "I", "shown at 2"};
+    char *save = NULL;
+    int n = 0;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++) {
+        assert_true(n < 4);
+        /* "E1207 22:22:11.862673 edge-apiserver: e 1" */
+        assert_int_equal(line[0], want[2 * n][0]);
+        assert_true(strlen(line) > 38);
+        assert_int_equal(line[5], ' ');
+        assert_int_equal(line[14], '.');
+        assert_memory_equal(line + 21, " edge-apiserver: ", 17);
+        assert_string_equal(line + 38, want[2 * n + 1]);
+    }
+    assert_int_equal(n, 4);
+}
+
 int main(void)
 {
     mem_init();
@@ -141,6 +183,7 @@ int main(void)
         cmocka_unit_test(test_err__cut_ends_on_a_character),
         cmocka_unit_test(test_b64__round_trip),
         cmocka_unit_test(test_mem__injected_failure),
+        cmocka_unit_test(test_log__levels_and_shape),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

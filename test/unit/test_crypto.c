@@ -1,4 +1,4 @@
-/* Unit tests of storage/crypto: hashing, UUIDs, certificate creation and
+/* Unit tests of lib/crypto: hashing, UUIDs, certificate creation and
  * client-certificate verification. Certificates are made in a temporary
  * directory under /tmp that each test removes. */
 #include <stdarg.h>
@@ -16,9 +16,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "../../storage/crypto.h"
-#include "../../storage/err.h"
-#include "../../storage/mem.h"
+#include "../../lib/crypto.h"
+#include "../../lib/fs.h"
+#include "../../lib/err.h"
+#include "../../lib/mem.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -64,7 +65,7 @@ static char *read_all(const char *path, size_t *len)
 {
     char *data = NULL;
     err_t e = {0};
-    assert_int_equal(crypto_read_file(path, &data, len, &e), 0);
+    assert_int_equal(fs_read_file(path, &data, len, &e), 0);
     return data;
 }
 
@@ -268,7 +269,7 @@ static void test_crypto__read_file(void **state)
     tmpdir_make(&t);
 
     path_in(p, sizeof p, &t, "missing");
-    assert_int_equal(crypto_read_file(p, &data, &len, &e), ERR_IO);
+    assert_int_equal(fs_read_file(p, &data, &len, &e), ERR_IO);
     assert_non_null(strstr(e.message, p));
     assert_null(data);
 
@@ -277,7 +278,7 @@ static void test_crypto__read_file(void **state)
     assert_non_null(f);
     fclose(f);
     err_clear(&e);
-    assert_int_equal(crypto_read_file(p, &data, &len, &e), 0);
+    assert_int_equal(fs_read_file(p, &data, &len, &e), 0);
     assert_int_equal(len, 0);
     assert_string_equal(data, "");
     mem_free(data);
@@ -287,7 +288,7 @@ static void test_crypto__read_file(void **state)
     assert_non_null(f);
     fputs("hello\nworld", f);
     fclose(f);
-    assert_int_equal(crypto_read_file(p, &data, NULL, &e), 0);
+    assert_int_equal(fs_read_file(p, &data, NULL, &e), 0);
     assert_string_equal(data, "hello\nworld");
     mem_free(data);
     data = NULL;
@@ -295,7 +296,7 @@ static void test_crypto__read_file(void **state)
     /* An allocation failure is reported, not a crash or a leak. */
     mem_fail_after(0);
     err_clear(&e);
-    assert_int_equal(crypto_read_file(p, &data, &len, &e), ERR_NOMEM);
+    assert_int_equal(fs_read_file(p, &data, &len, &e), ERR_NOMEM);
     mem_fail_after(-1);
     assert_null(data);
 
@@ -303,13 +304,13 @@ static void test_crypto__read_file(void **state)
     path_in(p, sizeof p, &t, "big");
     f = fopen(p, "w");
     assert_non_null(f);
-    assert_int_equal(ftruncate(fileno(f), (off_t)CRYPTO_MAX_FILE + 1), 0);
+    assert_int_equal(ftruncate(fileno(f), (off_t)FS_MAX_FILE + 1), 0);
     fclose(f);
     err_clear(&e);
-    assert_int_equal(crypto_read_file(p, &data, &len, &e), ERR_REQUEST_TOO_LARGE);
+    assert_int_equal(fs_read_file(p, &data, &len, &e), ERR_REQUEST_TOO_LARGE);
 
     /* Files whose size stat does not tell are read to the end. */
-    assert_int_equal(crypto_read_file("/proc/self/status", &data, &len, &e), 0);
+    assert_int_equal(fs_read_file("/proc/self/status", &data, &len, &e), 0);
     assert_true(len > 0);
     assert_non_null(strstr(data, "Name:"));
     mem_free(data);

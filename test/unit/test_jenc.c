@@ -1,4 +1,4 @@
-/* Unit tests of storage/jenc: every output compared byte for byte with
+/* Unit tests of lib/json/jenc: every output compared byte for byte with
  * json_dumps(v, JSON_COMPACT) of the jansson the server links. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,10 +11,10 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "../../storage/err.h"
-#include "../../storage/jenc.h"
-#include "../../storage/mem.h"
-#include "../../storage/sbuf.h"
+#include "../../lib/err.h"
+#include "../../lib/json/jenc.h"
+#include "../../lib/mem.h"
+#include "../../lib/sbuf.h"
 
 /* jenc_dumps and jenc_append_any against json_dumps without and with
  * JSON_ENCODE_ANY: the same bytes, or a failure on both sides. */

@@ -1,4 +1,4 @@
-/* Unit tests of storage/jtok: the in-place tokenizer must accept exactly
+/* Unit tests of lib/json/jtok: the in-place tokenizer must accept exactly
  * what jansson's json_loadb accepts and read the same values out of it. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +11,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "../../storage/jtok.h"
-#include "../../storage/mem.h"
+#include "../../lib/json/jtok.h"
+#include "../../lib/mem.h"
 
 #define MAXTOK 512
 

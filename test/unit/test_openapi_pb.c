@@ -16,8 +16,8 @@
 
 #include "../../registry/openapi_pb.h"
 #include "../../registry/registry.h"
-#include "../../storage/err.h"
-#include "../../storage/mem.h"
+#include "../../lib/err.h"
+#include "../../lib/mem.h"
 
 /* Parses text, reading ' as ". */
 static json_t *load(const char *text)

@@ -13,8 +13,8 @@
 #include <jansson.h>
 
 #include "../../registry/patch.h"
-#include "../../storage/err.h"
-#include "../../storage/mem.h"
+#include "../../lib/err.h"
+#include "../../lib/mem.h"
 
 typedef struct pcase {
     const char *name;

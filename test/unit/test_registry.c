@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "../../registry/registry.h"
-#include "../../storage/mem.h"
+#include "../../lib/mem.h"
 
 typedef struct fx {
     char dir[64];

@@ -11,8 +11,8 @@
 #include <jansson.h>
 
 #include "../../registry/selector.h"
-#include "../../storage/err.h"
-#include "../../storage/mem.h"
+#include "../../lib/err.h"
+#include "../../lib/mem.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -18,8 +18,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "../../storage/b64.h"
-#include "../../storage/mem.h"
+#include "../../lib/b64.h"
+#include "../../lib/mem.h"
 #include "../../storage/store.h"
 
 /* ---- fixtures ---------------------------------------------------------- */

@@ -1,4 +1,4 @@
-/* Unit tests of storage/yaml: YAML documents to JSON. */
+/* Unit tests of lib/yaml: YAML documents to JSON. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,8 +8,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "../../storage/mem.h"
-#include "../../storage/yaml.h"
+#include "../../lib/mem.h"
+#include "../../lib/yaml.h"
 
 typedef struct row {
     const char *yaml;

@@ -32,8 +32,6 @@
 
 #include "err.h"
 
-/* Largest file crypto_read_file reads. */
-#define CRYPTO_MAX_FILE (16u * 1024 * 1024)
 
 /* ---- hashing and randomness ---------------------------------------- */
 
@@ -92,7 +90,7 @@ int crypto_ensure_serving_cert(const char *dir, const char *const *dns_names,
  *
  * Returns 0, ERR_BAD_REQUEST (days <= 0, a CA file with no certificate or
  * key, a key that does not match the CA certificate), ERR_IO, ERR_NOMEM,
- * ERR_REQUEST_TOO_LARGE (CA file over CRYPTO_MAX_FILE), ERR_INTERNAL. */
+ * ERR_REQUEST_TOO_LARGE (CA file over FS_MAX_FILE), ERR_INTERNAL. */
 int crypto_issue_cert(const char *ca_cert_path, const char *ca_key_path,
                       const char *cn, const char *const *orgs, int client,
                       const char *const *dns_names, int days,
@@ -154,13 +152,5 @@ int crypto_verify_client(const crypto_pool_t *pool,
 
 /* Frees the strings of id and zeroes it; NULL or zeroed is a no-op. */
 void crypto_identity_free(crypto_identity_t *id);
-
-/* ---- files ----------------------------------------------------------- */
-
-/* Reads the whole file at path into a NUL-terminated buffer *out (caller
- * frees with mem_free), its length without the NUL in *len (may be NULL).
- * Returns 0, ERR_IO (with path and strerror text), ERR_NOMEM, or
- * ERR_REQUEST_TOO_LARGE when the file exceeds CRYPTO_MAX_FILE. */
-int crypto_read_file(const char *path, char **out, size_t *len, err_t *err);
 
 #endif

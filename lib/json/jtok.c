@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "jenc.h"
-#include "mem.h"
+#include "../mem.h"
 
 typedef struct parser {
     const unsigned char *p, *end, *base;

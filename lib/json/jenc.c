@@ -11,8 +11,8 @@
 #include <emmintrin.h>
 #endif
 
-#include "err.h"
-#include "mem.h"
+#include "../err.h"
+#include "../mem.h"
 
 /* ---- output ------------------------------------------------------------------- */
 

@@ -40,7 +40,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "sbuf.h"
+#include "../sbuf.h"
 
 /* Appends json_dumps(v, JSON_COMPACT) of v (an array or an object) to b.
  * Returns 0; ERR_NOMEM (b->oom is set; also when it was set on entry); or
