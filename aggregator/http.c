@@ -4,6 +4,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
@@ -52,6 +53,7 @@ typedef struct agg_conn {
      * never. Set by the serving thread, read and cleared by the reaper. */
     _Atomic long long deadline;
     size_t uri_len;              /* the current request's URI, query included */
+    int bad_escape;              /* and it holds a malformed %-escape */
     struct agg_conn *prev, *next;
 } agg_conn_t;
 
@@ -63,7 +65,8 @@ struct agg_req {
     char *path;
     sbuf_t body;
     int too_large;
-    int head_status;             /* 414 or 431 when the head was over AGG_MAX_HEAD */
+    int head_status;             /* 400, 414 or 431: the head is refused (check_head) */
+    const char *head_why;
     int responded;
     int status;
     struct agg_header *hdrs;     /* response headers to add */
@@ -441,13 +444,25 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 /* MHD's URI callback: a request line has arrived. On a kept-alive
  * connection this starts the next request's head, and its deadline. */
+/* A URI with a '%' not followed by two hex digits, which Go's URL parser
+ * refuses ("invalid URL escape") where libmicrohttpd would pass it on. */
+static int bad_escape(const char *uri)
+{
+    for (const char *p = strchr(uri, '%'); p; p = strchr(p + 1, '%'))
+        if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
+            return 1;
+    return 0;
+}
+
 static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
 {
     agg_server_t *s = cls;
     (void)uri;
     agg_conn_t *cn = conn_of(c);
-    if (cn)
+    if (cn) {
         cn->uri_len = strlen(uri);
+        cn->bad_escape = bad_escape(uri);
+    }
     if (cn && cn->phase == CONN_IDLE) {
         cn->phase = CONN_HEAD;
         atomic_store(&cn->deadline, now_ms() + s->read_header_ms);
@@ -549,22 +564,60 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
-                                       size_t key_len, const char *value, size_t value_len)
+/* What one pass over a request's headers finds. */
+typedef struct head_scan {
+    size_t bytes;                /* as sent: "name: value" CRLF each */
+    int nul;                     /* a header holds a NUL byte */
+    int host;                    /* a Host header is present */
+    int transfer_encoding;
+    const char *content_length;  /* the first one */
+    int content_lengths_differ;
+} head_scan_t;
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_len, const char *value, size_t value_len)
 {
     (void)kind;
-    (void)key;
-    (void)value;
-    *(size_t *)cls += key_len + value_len + 4;  /* ": " and CRLF */
+    head_scan_t *h = cls;
+    h->bytes += key_len + value_len + 4;  /* ": " and CRLF */
+    if (strlen(key) != key_len || (value && strlen(value) != value_len))
+        h->nul = 1;
+    if (!strcasecmp(key, "Host"))
+        h->host = 1;
+    else if (!strcasecmp(key, "Transfer-Encoding"))
+        h->transfer_encoding = 1;
+    else if (!strcasecmp(key, "Content-Length")) {
+        if (!h->content_length)
+            h->content_length = value ? value : "";
+        else if (strcmp(h->content_length, value ? value : ""))
+            h->content_lengths_differ = 1;
+    }
     return MHD_YES;
 }
 
-/* The bytes of a request head as sent: request line, headers, blank line. */
-static size_t head_size(struct MHD_Connection *conn, const char *method, size_t uri_len)
+/* What Go's HTTP server refuses before kube-apiserver sees the request,
+ * refused here the same way: 0, or the status with *why set. */
+static int check_head(agg_server_t *s, struct MHD_Connection *conn, const char *method,
+                      const char *version, const agg_conn_t *cn, size_t uri_len,
+                      const char **why)
 {
-    size_t n = strlen(method) + uri_len + 12;  /* " ", " HTTP/1.1", CRLF */
-    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, add_header_size, &n);
-    return n + 2;
+    if (uri_len > s->max_head)
+        return *why = "Request URI too long", 414;
+    head_scan_t h = {.bytes = strlen(method) + uri_len + 12 + 2};  /* request line, blank */
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_header, &h);
+    if (h.bytes > s->max_head)
+        return *why = "Request header fields too large", 431;
+    if (h.nul)
+        return *why = "invalid header field: a NUL byte", 400;
+    if (h.content_lengths_differ)
+        return *why = "message cannot contain multiple Content-Length headers", 400;
+    if (h.content_length && h.transfer_encoding)
+        return *why = "message cannot carry both Content-Length and Transfer-Encoding", 400;
+    if (!h.host && !strcmp(version, "HTTP/1.1"))
+        return *why = "missing required Host header", 400;
+    if (cn && cn->bad_escape)
+        return *why = "invalid URL escape in the request URI", 400;
+    return 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -572,7 +625,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
 {
-    (void)version;
     agg_server_t *s = cls;
     agg_req_t *r = *con_cls;
     if (!r) {
@@ -594,10 +646,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             return MHD_NO;
         }
         size_t uri_len = r->cn ? r->cn->uri_len : strlen(url);
-        if (uri_len > s->max_head)
-            r->head_status = 414;
-        else if (head_size(conn, method, uri_len) > s->max_head)
-            r->head_status = 431;
+        r->head_status = check_head(s, conn, method, version, r->cn, uri_len, &r->head_why);
         *con_cls = r;
         return MHD_YES;
     }
@@ -628,14 +677,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     if (r->head_status) {
         /* Refused as a Status; the connection closes, as Go's server
-         * closes it after its 431. */
-        int uri = r->head_status == 414;
-        char st[400];
+         * closes it after such an answer. */
+        char msg[160], st[400];
+        int large = r->head_status == 414 || r->head_status == 431;
+        if (large)
+            snprintf(msg, sizeof msg, "%s: limit is %zu bytes", r->head_why, s->max_head);
+        else
+            snprintf(msg, sizeof msg, "%s", r->head_why);
         snprintf(st, sizeof st, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
-                 "\"status\":\"Failure\",\"message\":\"%s: limit is %zu bytes\",\"reason\":"
-                 "\"%s\",\"code\":%d}", uri ? "Request URI too long"
-                 : "Request header fields too large", s->max_head,
-                 uri ? "RequestURITooLong" : "RequestHeaderFieldsTooLarge", r->head_status);
+                 "\"status\":\"Failure\",\"message\":\"%s\",\"reason\":\"%s\",\"code\":%d}",
+                 msg, r->head_status == 414 ? "RequestURITooLong" : r->head_status == 431
+                 ? "RequestHeaderFieldsTooLarge" : "BadRequest", r->head_status);
         agg_add_header(r, "Connection", "close");
         agg_respond_str(r, r->head_status, "application/json", st);
         return MHD_YES;

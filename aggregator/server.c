@@ -96,12 +96,12 @@ static int qbool(agg_req_t *req, const char *key)
 
 /* An integer query parameter read as Go's strconv.ParseInt(v, 10, 64):
  * an optional sign, then decimal digits, within int64. *out is left
- * alone when the parameter is absent or empty; anything else unreadable
+ * alone when the parameter is absent; anything unreadable, "" included,
  * is a 400 with Go's message. */
 static int qint(agg_req_t *req, const char *key, long long *out, err_t *err)
 {
     const char *v = agg_req_query(req, key);
-    if (!v || !*v)
+    if (!v)
         return 0;
     const char *p = v + (*v == '+' || *v == '-');
     int neg = *v == '-';
@@ -130,7 +130,99 @@ static const reg_kind_t opts_kind[] = {
     {.group = "meta.k8s.io", .kind = "UpdateOptions", .resource = "updateoptions"},
     {.group = "meta.k8s.io", .kind = "PatchOptions", .resource = "patchoptions"},
     {.group = "meta.k8s.io", .kind = "DeleteOptions", .resource = "deleteoptions"},
+    {.group = "meta.k8s.io", .kind = "ListOptions", .resource = "listoptions"},
 };
+#define LIST_OPTIONS (&opts_kind[4])
+
+/* Field errors of one options object, worded and listed as kube's
+ * NewInvalid words an ErrorList: one is "<kind> "" is invalid: <error>",
+ * several are "[<error>, <error>]". */
+typedef struct opts_errs {
+    const reg_kind_t *ok;
+    int n;
+    char text[4][300];
+    const char *reason[4], *field[4];
+    size_t body_off[4];
+} opts_errs_t;
+
+/* type: "Forbidden", "Invalid value", "Unsupported value"; detail is
+ * what follows (for the last two, the value and the reason). */
+static void opts_err(opts_errs_t *e, const char *field, const char *type, const char *detail)
+{
+    if (e->n == 4)
+        return;
+    int i = e->n++;
+    e->field[i] = field;
+    e->reason[i] = !strcmp(type, "Forbidden") ? "FieldValueForbidden"
+                 : !strcmp(type, "Invalid value") ? "FieldValueInvalid" : "FieldValueNotSupported";
+    int n = snprintf(e->text[i], sizeof e->text[i], "%s: ", field);
+    e->body_off[i] = n > 0 && (size_t)n < sizeof e->text[i] ? (size_t)n : 0;
+    snprintf(e->text[i] + e->body_off[i], sizeof e->text[i] - e->body_off[i], "%s: %s", type,
+             detail);
+}
+
+static int opts_finish(opts_errs_t *e, err_t *err)
+{
+    if (!e->n)
+        return 0;
+    char all[1300] = "";
+    size_t len = 0;
+    for (int i = 0; i < e->n && len < sizeof all; i++)
+        len += (size_t)snprintf(all + len, sizeof all - len, "%s%s", i ? ", " : "", e->text[i]);
+    err_set(err, ERR_INVALID, e->n > 1 ? "%s.%s \"\" is invalid: [%s]" : "%s.%s \"\" is invalid: %s",
+            e->ok->kind, e->ok->group, all);
+    for (int i = 0; i < e->n; i++)
+        err_add_cause(err, e->reason[i], e->field[i], "%s", e->text[i] + e->body_off[i]);
+    return ERR_INVALID;
+}
+
+/* kube's ValidateListOptions (and, for a watch, its watch rules). */
+static int validate_list_opts(agg_req_t *req, int watch, err_t *err)
+{
+    opts_errs_t e = {.ok = LIST_OPTIONS};
+    const char *match = agg_req_query(req, "resourceVersionMatch");
+    const char *rv = agg_req_query(req, "resourceVersion");
+    const char *cont = agg_req_query(req, "continue");
+    int initial_set = agg_req_query(req, "sendInitialEvents") != NULL;
+    char v[300];
+    if (watch) {
+        if (initial_set && (!match || strcmp(match, "NotOlderThan")))
+            opts_err(&e, "resourceVersionMatch", "Forbidden",
+                     "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan");
+        if (match && *match) {
+            if (!qbool(req, "sendInitialEvents"))
+                opts_err(&e, "resourceVersionMatch", "Forbidden", "resourceVersionMatch is "
+                         "forbidden for watch unless sendInitialEvents is provided");
+            if (strcmp(match, "NotOlderThan")) {
+                snprintf(v, sizeof v, "\"%.200s\": supported values: \"NotOlderThan\"", match);
+                opts_err(&e, "resourceVersionMatch", "Unsupported value", v);
+            }
+            if (cont && *cont)
+                opts_err(&e, "resourceVersionMatch", "Forbidden",
+                         "resourceVersionMatch is forbidden when continue is provided");
+        }
+        return opts_finish(&e, err);
+    }
+    if (match && *match) {
+        if (!rv || !*rv)
+            opts_err(&e, "resourceVersionMatch", "Forbidden",
+                     "resourceVersionMatch is forbidden unless resourceVersion is provided");
+        if (cont && *cont)
+            opts_err(&e, "resourceVersionMatch", "Forbidden",
+                     "resourceVersionMatch is forbidden when continue is provided");
+        if (strcmp(match, "Exact") && strcmp(match, "NotOlderThan")) {
+            snprintf(v, sizeof v, "\"%.200s\": supported values: \"Exact\", \"NotOlderThan\", "
+                     "\"\"", match);
+            opts_err(&e, "resourceVersionMatch", "Unsupported value", v);
+        }
+        if (!strcmp(match, "Exact") && rv && !strcmp(rv, "0"))
+            opts_err(&e, "resourceVersionMatch", "Forbidden",
+                     "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"");
+    }
+    if (initial_set)
+        opts_err(&e, "sendInitialEvents", "Forbidden", "sendInitialEvents is forbidden for list");
+    return opts_finish(&e, err);
+}
 
 static const reg_kind_t *opts_kind_of(const char *method)
 {
@@ -186,6 +278,24 @@ static int parse_write_opts(agg_req_t *req, const route_t *rt, reg_write_opts_t 
                                 "\"\", \"Ignore\", \"Strict\", \"Warn\"");
     }
     o->field_manager = agg_req_query(req, "fieldManager");
+    for (const unsigned char *p = (const unsigned char *)o->field_manager; p && *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            /* ValidateFieldManager: printable characters only. */
+            char v[300];
+            size_t n = 0;
+            v[n++] = '"';
+            for (const unsigned char *q = (const unsigned char *)o->field_manager;
+                 *q && n < sizeof v - 6; q++)
+                n += (size_t)(*q < 0x20 || *q == 0x7f || *q == '"' || *q == '\\'
+                              ? (*q == '"' || *q == '\\' ? snprintf(v + n, 3, "\\%c", *q)
+                                                          : snprintf(v + n, 5, "\\x%02x", *q))
+                              : snprintf(v + n, 2, "%c", *q));
+            snprintf(v + n, sizeof v - n, "\": must only contain printable characters");
+            opts_errs_t e = {.ok = ok};
+            opts_err(&e, "fieldManager", "Invalid value", v);
+            return opts_finish(&e, err);
+        }
+    }
     if (o->field_manager && strlen(o->field_manager) > 128) {
         static const char body[] = "Too long: may not be more than 128 bytes";
         err_set(err, ERR_INVALID, "%s.%s \"\" is invalid: fieldManager: %s", ok->kind, ok->group,
@@ -199,9 +309,16 @@ static int parse_write_opts(agg_req_t *req, const route_t *rt, reg_write_opts_t 
     return 0;
 }
 
-static int parse_list_opts(agg_req_t *req, const route_t *rt, reg_list_opts_t *o, err_t *err)
+/* Sets *ok_kind to ListOptions when the error is one of its validation. */
+static int parse_list_opts(agg_req_t *req, const route_t *rt, reg_list_opts_t *o,
+                           const reg_kind_t **ok_kind, err_t *err)
 {
     memset(o, 0, sizeof *o);
+    *ok_kind = NULL;
+    if (validate_list_opts(req, 0, err)) {
+        *ok_kind = LIST_OPTIONS;
+        return err->code;
+    }
     o->label_selector = rt->label_selector;
     o->field_selector = agg_req_query(req, "fieldSelector");
     o->continue_token = agg_req_query(req, "continue");
@@ -340,6 +457,10 @@ static void do_watch(agg_api_t *api, agg_req_t *req, const route_t *rt, const ag
         send_error(req, &err, k, NULL);
         return;
     }
+    if (validate_list_opts(req, 1, &err)) {
+        send_error(req, &err, LIST_OPTIONS, NULL);
+        return;
+    }
     wstream_t *ws = mem_calloc(1, sizeof *ws);
     if (!ws) {
         send_code(req, ERR_NOMEM, NULL, NULL);
@@ -362,14 +483,6 @@ static void do_watch(agg_api_t *api, agg_req_t *req, const route_t *rt, const ag
         .notify = ws_notify,
         .notify_arg = ws,
     };
-    if (o.send_initial_events && (!agg_req_query(req, "resourceVersionMatch") ||
-                                  strcmp(agg_req_query(req, "resourceVersionMatch"), "NotOlderThan"))) {
-        mem_free(ws);
-        err_set(&err, ERR_INVALID, "sendInitialEvents: Forbidden: sendInitialEvents is forbidden "
-                "for watch unless resourceVersionMatch is set to NotOlderThan");
-        send_error(req, &err, k, NULL);
-        return;
-    }
     if (reg_watch_open(api->reg, k, ns, &o, &ws->w, &err)) {
         mem_free(ws);
         send_error(req, &err, k, name);
@@ -425,6 +538,7 @@ static int parse_delete_opts(agg_req_t *req, const route_t *rt, reg_delete_opts_
     o->user = rt->user;
     o->grace_period_seconds = -1;
     *ok_kind = NULL;
+    int orphan_set = 0;
     size_t len;
     const char *b = agg_req_body(req, &len);
     *body = NULL;
@@ -472,6 +586,7 @@ static int parse_delete_opts(agg_req_t *req, const route_t *rt, reg_delete_opts_
         o->precondition_uid = json_string_value(json_object_get(pre, "uid"));
         o->precondition_rv = json_string_value(json_object_get(pre, "resourceVersion"));
         o->propagation_policy = json_string_value(json_object_get(d, "propagationPolicy"));
+        orphan_set = json_is_boolean(json_object_get(d, "orphanDependents"));
         if (json_is_integer(g))
             o->grace_period_seconds = (long)json_integer_value(g);
         for (size_t i = 0; i < json_array_size(dry); i++)
@@ -484,6 +599,17 @@ static int parse_delete_opts(agg_req_t *req, const route_t *rt, reg_delete_opts_
     const char *pp = agg_req_query(req, "propagationPolicy");
     if (pp && *pp)
         o->propagation_policy = pp;
+    if (agg_req_query(req, "orphanDependents"))
+        orphan_set = 1;
+    if (orphan_set && o->propagation_policy) {
+        char v[300];
+        snprintf(v, sizeof v, "\"%.200s\": orphanDependents and deletionPropagation cannot be "
+                 "both set", o->propagation_policy);
+        opts_errs_t e = {.ok = &opts_kind[3]};
+        opts_err(&e, "propagationPolicy", "Invalid value", v);
+        *ok_kind = &opts_kind[3];
+        return opts_finish(&e, err);
+    }
     if (o->propagation_policy && strcmp(o->propagation_policy, "Background") &&
         strcmp(o->propagation_policy, "Foreground") && strcmp(o->propagation_policy, "Orphan")) {
         char v[300];
@@ -514,7 +640,11 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
         send_code(req, ERR_NOT_FOUND, "the server could not find the requested resource", NULL);
         return;
     }
-    if (k->create_only && (strcmp(m, "POST") || rt->name)) {
+    if (k->create_only && rt->name) {
+        send_code(req, ERR_NOT_FOUND, "the server could not find the requested resource", NULL);
+        return;
+    }
+    if (k->create_only && strcmp(m, "POST")) {
         send_code(req, ERR_METHOD_NOT_ALLOWED, "the server does not allow this method on the "
                   "requested resource", NULL);
         return;
@@ -531,6 +661,7 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
             return;
         }
         reg_list_opts_t lo;
+        const reg_kind_t *lo_kind = NULL;
         if (!acc->table) {
             /* Plain JSON: straight from the stored bytes. */
             char *body = NULL;
@@ -538,12 +669,12 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
             if (rt->name) {
                 rc = reg_get_raw(api->reg, k, rt->ns, rt->name, &body, &len, &err);
             } else {
-                rc = parse_list_opts(req, rt, &lo, &err);
+                rc = parse_list_opts(req, rt, &lo, &lo_kind, &err);
                 if (!rc)
                     rc = reg_list_raw(api->reg, k, rt->ns, &lo, &body, &len, &err);
             }
             if (rc)
-                send_error(req, &err, k, rt->name);
+                send_error(req, &err, lo_kind ? lo_kind : k, lo_kind ? NULL : rt->name);
             else
                 agg_respond(req, 200, JSON_CT, body, len);
             return;
@@ -552,12 +683,12 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
             /* A Table of a list: rows made as the objects are read. */
             char *body = NULL;
             size_t len = 0;
-            rc = parse_list_opts(req, rt, &lo, &err);
+            rc = parse_list_opts(req, rt, &lo, &lo_kind, &err);
             if (!rc)
                 rc = reg_list_table_raw(api->reg, k, rt->ns, &lo, acc->table_version, inc, &body,
                                         &len, &err);
             if (rc)
-                send_error(req, &err, k, NULL);
+                send_error(req, &err, lo_kind ? lo_kind : k, NULL);
             else
                 agg_respond(req, 200, JSON_CT, body, len);
             return;
@@ -580,7 +711,7 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
                 rc = reg_delete(api->reg, k, rt->ns, rt->name, &dopts, &out, &oc, &err);
             } else {
                 reg_list_opts_t lo;
-                rc = parse_list_opts(req, rt, &lo, &err);
+                rc = parse_list_opts(req, rt, &lo, &ok_kind, &err);
                 if (!rc)
                     rc = reg_delete_collection(api->reg, k, rt->ns, &lo, &dopts, &out, &err);
             }
@@ -613,7 +744,7 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
         json_t *doc = NULL;
         rc = yml_to_json(body, len, &doc, &err);
         if (!rc) {
-            yaml_json = json_dumps(doc, JSON_COMPACT);
+            yaml_json = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
             json_decref(doc);
             if (!yaml_json)
                 rc = err_set(&err, ERR_NOMEM, NULL);
@@ -626,7 +757,8 @@ static void do_rest(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg
     if (!rc && !strcmp(m, "POST")) {
         json_t *obj = NULL;
         if (rt->name)
-            rc = err_set(&err, ERR_METHOD_NOT_ALLOWED, "POST is not allowed on a named object");
+            rc = err_set(&err, ERR_METHOD_NOT_ALLOWED, "the server does not allow this method on "
+                         "the requested resource");
         if (!rc)
             rc = reg_decode_body(body, len, wo.field_validation, &obj, &oc, &err);
         /* Status details name the object the body named. */
@@ -1116,7 +1248,11 @@ static void route(agg_api_t *api, agg_req_t *req, authz_user_t *user, audit_rec_
         return;
     }
     if (!strcmp(path, "/version")) {
-        version_info(req);
+        if (strcmp(agg_req_method(req), "GET") && strcmp(agg_req_method(req), "HEAD"))
+            send_code(req, ERR_METHOD_NOT_ALLOWED, "the server does not allow this method on "
+                      "the requested resource", NULL);
+        else
+            version_info(req);
         return;
     }
     /* Nothing below may run before reg, store and authz are set. */

@@ -450,7 +450,7 @@ static int jp_check(const json_t *op, size_t i, const jp_kind_t **kind,
         if (strcmp((*kind)->name, name) == 0)
             break;
     if (!(*kind)->name)
-        return err_set(err, ERR_BAD_REQUEST, "Unexpected kind: %s", name);
+        return err_set(err, ERR_INVALID, "Unexpected kind: %s", name);  /* kube: 422 */
     path = json_string_value(json_object_get(op, "path"));
     if (!path)
         return err_set(err, ERR_BAD_REQUEST,
@@ -484,7 +484,7 @@ static int jp_check(const json_t *op, size_t i, const jp_kind_t **kind,
 }
 
 /* Every operation is checked before any applies, so a malformed patch is
- * always ERR_BAD_REQUEST, whatever the document. */
+ * refused the same way whatever the document. */
 int patch_json(const json_t *doc, const json_t *ops, json_t **out, err_t *err)
 {
     jp_t jp = {NULL, NULL, err};

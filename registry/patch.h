@@ -54,11 +54,12 @@ const patch_list_rule_t *patch_find_rule(const patch_list_rule_t *rules,
  * with op add, remove, replace, move, copy or test; paths are RFC 6901
  * pointers ("~0" '~', "~1" '/', "-" appends to an array). Every operation
  * is checked before any applies, so ERR_BAD_REQUEST (ops not an array, an
- * operation not an object, unknown op, missing or non-string path/from,
+ * operation not an object, missing or non-string path/from,
  * missing value, malformed pointer, move into its own child, more than
- * PATCH_MAX_DEPTH tokens) does not depend on doc. ERR_INVALID when an
- * operation cannot apply (missing path, index out of range, test failed,
- * removing the root); messages follow evanphx/json-patch, e.g.
+ * PATCH_MAX_DEPTH tokens) does not depend on doc; an unknown op is
+ * ERR_INVALID ("Unexpected kind: <op>", kube's 422) checked as early.
+ * ERR_INVALID when an operation cannot apply (missing path, index out of
+ * range, test failed, removing the root); messages follow evanphx/json-patch, e.g.
  * `add operation does not apply: doc is missing path: "/a/b": missing value`
  * and `testing value /a failed: test failed`. "test" compares numbers by
  * value (1 equals 1.0). */

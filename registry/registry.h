@@ -188,7 +188,9 @@ int reg_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
 /* PATCH with the body's content type: application/json-patch+json,
  * application/merge-patch+json, application/strategic-merge-patch+json,
  * application/apply-patch+yaml (JSON, which kubectl sends, or YAML).
- * ERR_UNSUPPORTED_MEDIA for others. */
+ * ERR_UNSUPPORTED_MEDIA for others, ERR_REQUEST_TOO_LARGE for a JSON
+ * patch of more than REG_MAX_JSON_PATCH_OPS operations. */
+#define REG_MAX_JSON_PATCH_OPS 10000
 int reg_patch(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
               const char *content_type, const char *body, size_t len,
               int status, const reg_write_opts_t *o, json_t **out,

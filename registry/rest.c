@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../lib/b64.h"
 #include "../lib/crypto.h"
 #include "../lib/json/jenc.h"
 #include "../lib/json/jtok.h"
@@ -178,11 +179,11 @@ int reg__decode_stored(const char *data, size_t len, uint64_t rev, json_t **out,
 
 /* ---- names and metadata validation ------------------------------------------- */
 
-/* RFC 1123 subdomain (max 253) or label (max 63). */
-static int is_dns(const char *s, int subdomain)
+/* The shape of an RFC 1123 subdomain or label, whatever its length. */
+static int dns_shape(const char *s, int subdomain)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > (subdomain ? 253u : 63u))
+    if (n == 0)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -199,22 +200,35 @@ static int is_dns(const char *s, int subdomain)
     return 1;
 }
 
+/* RFC 1123 subdomain (max 253) or label (max 63). */
+static int is_dns(const char *s, int subdomain)
+{
+    return strlen(s) <= (subdomain ? 253u : 63u) && dns_shape(s, subdomain);
+}
+
 static const char dns1123_subdomain_msg[] =
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
     "'-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
     "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 
-/* Label-value / qualified-name part: [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?, max 63. */
-static int is_name_part(const char *s, size_t n, int allow_empty)
+/* Label-value / qualified-name part: [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?,
+ * whatever its length. */
+static int name_part_shape(const char *s, size_t n, int allow_empty)
 {
     if (n == 0)
         return allow_empty;
-    if (n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+    if (!isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
         return 0;
     for (size_t i = 0; i < n; i++)
         if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
             return 0;
     return 1;
+}
+
+/* The same, at most 63 characters. */
+static int is_name_part(const char *s, size_t n, int allow_empty)
+{
+    return n <= 63 && name_part_shape(s, n, allow_empty);
 }
 
 static int is_qualified_name(const char *s)
@@ -252,7 +266,12 @@ static void validate_string_map(const json_t *m, const char *field, int values_a
         if (!s)
             continue;
         total += strlen(key) + strlen(s);
-        if (values_are_labels && !is_name_part(s, strlen(s), 1))
+        /* As kube's IsValidLabelValue: the length and the shape are two
+         * findings, each reported. */
+        if (values_are_labels && strlen(s) > 63)
+            err_add_cause(err, "FieldValueInvalid", f, "Invalid value: \"%.40s...\": must be no "
+                          "more than 63 characters", s);
+        if (values_are_labels && !name_part_shape(s, strlen(s), 1))
             err_add_cause(err, "FieldValueInvalid", f,
                           "Invalid value: \"%s\": a valid label must be an empty string or "
                           "consist of alphanumeric characters, '-', '_' or '.', and must start "
@@ -320,6 +339,22 @@ static void walk(walk_t *w, json_t *v, const json_t *s, const char *path, int de
                       "Invalid value: %s: %s in body must be of type %s: \"%s\"", shown,
                       path, want, have);
         return;
+    }
+    /* format: byte is standard base64, as kube's OpenAPI validation
+     * (and Go's base64.StdEncoding) reads it. */
+    const char *fmt = json_string_value(json_object_get(s, "format"));
+    if (fmt && !strcmp(fmt, "byte") && json_is_string(v)) {
+        unsigned char *raw = NULL;
+        size_t rawn = 0, n = json_string_length(v);
+        int rc = n % 4 ? ERR_BAD_REQUEST
+                       : b64_decode(json_string_value(v), n, B64_STD, &raw, &rawn);
+        mem_free(raw);
+        if (rc == ERR_NOMEM)
+            err_set(w->err, ERR_NOMEM, NULL);
+        else if (rc)
+            err_add_cause(w->err, "FieldValueInvalid", path, "Invalid value: \"%.40s\": %s in "
+                          "body must be of type byte: \"%.40s\"", json_string_value(v), path,
+                          json_string_value(v));
     }
     const json_t *en = json_object_get(s, "enum");
     if (json_is_array(en) && json_is_string(v)) {
@@ -411,7 +446,12 @@ static int check_object(const reg_kind_t *k, json_t *obj, const json_t *old, int
     if (w.nunknown && mode == REG_FV_STRICT)
         return err_set(err, ERR_BAD_REQUEST, "strict decoding error: %s", w.unknown);
     const char *name = str_at(obj, "metadata.name");
-    if (name && !is_dns(name, 1))
+    /* As kube's IsDNS1123Subdomain: length and shape, each reported. */
+    /* A long value is shown cut, so the finding itself fits the message. */
+    if (name && strlen(name) > 253)
+        err_add_cause(err, "FieldValueInvalid", "metadata.name", "Invalid value: \"%.40s...\": "
+                      "must be no more than 253 characters", name);
+    if (name && !dns_shape(name, 1))
         err_add_cause(err, "FieldValueInvalid", "metadata.name", "Invalid value: \"%s\": %s",
                       name, dns1123_subdomain_msg);
     validate_string_map(reg__at(obj, "metadata.labels"), "metadata.labels", 1, err);
@@ -448,8 +488,126 @@ int reg_decode_body(const char *body, size_t len, int field_validation, json_t *
 }
 
 /* Checks apiVersion/kind of a body; fills them when absent. */
-static int check_type(const reg_kind_t *k, json_t *obj, err_t *err)
+/* An RFC 3339 time as Go's time.Parse(time.RFC3339) reads one. */
+static int is_rfc3339(const char *t)
 {
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? !isdigit((unsigned char)t[i]) : t[i] != shape[i])
+            return 0;
+    const char *p = t + sizeof shape - 1;
+    if (*p == '.') {
+        if (!isdigit((unsigned char)*++p))
+            return 0;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    if (*p == 'Z')
+        return !p[1];
+    return (*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&
+           isdigit((unsigned char)p[2]) && p[3] == ':' && isdigit((unsigned char)p[4]) &&
+           isdigit((unsigned char)p[5]) && !p[6];
+}
+
+static const char *json_type_name(const json_t *v)
+{
+    return json_is_string(v) ? "string" : json_is_number(v) ? "number"
+         : json_is_boolean(v) ? "bool" : json_is_array(v) ? "array" : "object";
+}
+
+/* What Go's decoder refuses in TypeMeta and ObjectMeta before any
+ * validation runs: a field of the wrong JSON type, a timestamp that is
+ * not RFC 3339. code is ERR_BAD_REQUEST for a body, ERR_INVALID for the
+ * result of a patch (kube reports those as 422). */
+static int check_meta_types(const json_t *obj, int code, err_t *err)
+{
+#define WRONG(v, field, go)                                                                \
+    err_set(err, code, "json: cannot unmarshal %s into Go struct field %s of type %s",     \
+            json_type_name(v), field, go)
+    static const char *const strs[] = {"apiVersion", "kind", NULL};
+    for (size_t i = 0; strs[i]; i++) {
+        const json_t *v = json_object_get(obj, strs[i]);
+        if (v && !json_is_null(v) && !json_is_string(v))
+            return WRONG(v, strs[i] + 0, "string");
+    }
+    const json_t *meta = json_object_get(obj, "metadata");
+    if (!meta || json_is_null(meta))
+        return 0;
+    if (!json_is_object(meta))
+        return WRONG(meta, "metadata", "v1.ObjectMeta");
+    static const struct {
+        const char *name, *go;
+        int type;  /* 's' string, 'i' integer, 't' time, 'm' map of strings, 'a' strings, 'o' objects */
+    } fields[] = {
+        {"name", "ObjectMeta.metadata.name", 's'},
+        {"generateName", "ObjectMeta.metadata.generateName", 's'},
+        {"namespace", "ObjectMeta.metadata.namespace", 's'},
+        {"selfLink", "ObjectMeta.metadata.selfLink", 's'},
+        {"uid", "ObjectMeta.metadata.uid", 's'},
+        {"resourceVersion", "ObjectMeta.metadata.resourceVersion", 's'},
+        {"generation", "ObjectMeta.metadata.generation", 'i'},
+        {"creationTimestamp", "ObjectMeta.metadata.creationTimestamp", 't'},
+        {"deletionTimestamp", "ObjectMeta.metadata.deletionTimestamp", 't'},
+        {"deletionGracePeriodSeconds", "ObjectMeta.metadata.deletionGracePeriodSeconds", 'i'},
+        {"labels", "ObjectMeta.metadata.labels", 'm'},
+        {"annotations", "ObjectMeta.metadata.annotations", 'm'},
+        {"finalizers", "ObjectMeta.metadata.finalizers", 'a'},
+        {"ownerReferences", "ObjectMeta.metadata.ownerReferences", 'o'},
+        {"managedFields", "ObjectMeta.metadata.managedFields", 'o'},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const json_t *v = json_object_get(meta, fields[i].name);
+        if (!v || json_is_null(v))
+            continue;
+        const char *go = fields[i].go;
+        switch (fields[i].type) {
+        case 's':
+            if (!json_is_string(v))
+                return WRONG(v, go, "string");
+            break;
+        case 'i':
+            if (!json_is_integer(v))
+                return WRONG(v, go, "int64");
+            break;
+        case 't':
+            if (!json_is_string(v))
+                return WRONG(v, go, "v1.Time");
+            if (!is_rfc3339(json_string_value(v)))
+                return err_set(err, code, "%s: parsing time \"%s\" as \"2006-01-02T15:04:05Z07:00\": "
+                               "not RFC 3339", go + 11, json_string_value(v));
+            break;
+        case 'm': {
+            if (!json_is_object(v))
+                return WRONG(v, go, "map[string]string");
+            const char *key;
+            const json_t *e;
+            json_object_foreach((json_t *)v, key, e) {
+                if (!json_is_string(e))
+                    return WRONG(e, go, "string");
+            }
+            break;
+        }
+        default: {
+            if (!json_is_array(v))
+                return WRONG(v, go, fields[i].type == 'a' ? "[]string" : "[]struct");
+            size_t j;
+            const json_t *e;
+            json_array_foreach(v, j, e) {
+                if (fields[i].type == 'a' ? !json_is_string(e) : !json_is_object(e))
+                    return WRONG(e, go, fields[i].type == 'a' ? "string" : "struct");
+            }
+        }
+        }
+    }
+    return 0;
+#undef WRONG
+}
+
+static int check_type(const reg_kind_t *k, json_t *obj, int code, err_t *err)
+{
+    int rc = check_meta_types(obj, code, err);
+    if (rc)
+        return rc;
     char av[160];
     api_version_of(k, av, sizeof av);
     const char *bav = str_at(obj, "apiVersion");
@@ -581,8 +739,9 @@ static int get_stored(reg_t *r, const reg_kind_t *k, const char *ns, const char 
                       store_value_t *v, err_t *err)
 {
     char key[STORE_MAX_KEY + 1];
+    /* A name too long to be a key names nothing stored: not found. */
     if (make_key(k, ns, name, key, sizeof key))
-        return err_set(err, ERR_BAD_REQUEST, "name too long");
+        return store_error(k, name, ERR_NOT_FOUND, err);
     int rc = store_get(r->store, key, v, err);
     return rc ? store_error(k, name, rc, err) : 0;
 }
@@ -957,7 +1116,7 @@ static int create(reg_t *r, const reg_kind_t *k, const char *ns, json_t *obj,
                   err_t *err)
 {
     /* obj is this function's: stored and handed back, or released. */
-    int rc = check_type(k, obj, err);
+    int rc = check_type(k, obj, ERR_BAD_REQUEST, err);
     if (!rc)
         rc = check_namespace(k, obj, ns, err);
     if (rc)
@@ -1083,7 +1242,7 @@ int reg_create_owned(reg_t *r, const reg_kind_t *k, const char *ns, json_t *body
  * generation raised when anything outside metadata and status changed.
  */
 static int merge_update(const reg_kind_t *k, const json_t *cur, json_t *obj, int status,
-                        const char *name, err_t *err)
+                        int put, const char *name, err_t *err)
 {
     json_t *meta = json_object_get(obj, "metadata");
     const json_t *cmeta = json_object_get(cur, "metadata");
@@ -1099,8 +1258,19 @@ static int merge_update(const reg_kind_t *k, const json_t *cur, json_t *obj, int
                        bname, name);
     const char *buid = str_at(obj, "metadata.uid");
     const char *cuid = str_at(cur, "metadata.uid");
-    if (buid && *buid && cuid && strcmp(buid, cuid))
+    /* A PUT's uid is a precondition (409); a patch that changes it tries
+     * to change an immutable field (422), as kube words both. */
+    if (buid && *buid && cuid && strcmp(buid, cuid) && put)
         return precondition_failed(k, name, "UID", buid, cuid, err);
+    if (buid && *buid && cuid && strcmp(buid, cuid)) {
+        char qk[200];
+        snprintf(qk, sizeof qk, "%s.%s", k->kind, k->group);
+        err_set(err, ERR_INVALID, "%s \"%s\" is invalid: metadata.uid: Invalid value: \"%s\": "
+                "field is immutable", qk, name, buid);
+        err_add_cause(err, "FieldValueInvalid", "metadata.uid", "Invalid value: \"%s\": field is "
+                      "immutable", buid);
+        return ERR_INVALID;
+    }
     static const char *const kept[] = {"name", "namespace", "uid", "creationTimestamp",
                                        "generation", "deletionTimestamp",
                                        "deletionGracePeriodSeconds", NULL};
@@ -1245,7 +1415,7 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
 {
     char key[STORE_MAX_KEY + 1];
     if (make_key(k, ns, name, key, sizeof key))
-        return err_set(err, ERR_BAD_REQUEST, "name too long");
+        return store_error(k, name, ERR_NOT_FOUND, err);
     if (k->create_only)
         return err_set(err, ERR_METHOD_NOT_ALLOWED, "%s only supports create", k->resource);
     for (int attempt = 0;; attempt++) {
@@ -1302,13 +1472,13 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
         if (!rc && u->kind == UPD_PUT)
             want_rv = str_at(obj, "metadata.resourceVersion");
         if (!rc)
-            rc = check_type(k, obj, err);
+            rc = check_type(k, obj, u->kind == UPD_PUT ? ERR_BAD_REQUEST : ERR_INVALID, err);
         if (!rc && want_rv && *want_rv && strcmp(want_rv, str_at(cur, "metadata.resourceVersion")))
             rc = store_error(k, name, ERR_CONFLICT, err);
         if (!rc)
             rc = check_namespace(k, obj, ns, err);
         if (!rc)
-            rc = merge_update(k, cur, obj, status, name, err);
+            rc = merge_update(k, cur, obj, status, u->kind == UPD_PUT, name, err);
         if (!rc && k->prepare)
             k->prepare(obj, r->cluster);
         if (!rc)
@@ -1386,6 +1556,20 @@ int reg_patch(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
         return err_set(err, ERR_NOT_FOUND, "the server could not find the requested resource");
     upd_t u = {.kind = UPD_PATCH, .ctype = content_type ? content_type : "",
                .patch = body, .patch_len = len};
+    /* The patch type first: a body of no known type is not read. */
+    static const char *const types[] = {
+        "application/json-patch+json", "application/merge-patch+json",
+        "application/strategic-merge-patch+json", "application/apply-patch+yaml",
+        "application/apply-patch+json", NULL};
+    size_t tl = strcspn(u.ctype, "; ");
+    int known = 0;
+    for (size_t i = 0; types[i] && !known; i++)
+        known = strlen(types[i]) == tl && !strncmp(u.ctype, types[i], tl);
+    if (!known)
+        return err_set(err, ERR_UNSUPPORTED_MEDIA, "the body of the request was in an unknown "
+                       "format - accepted media types include: application/json-patch+json, "
+                       "application/merge-patch+json, application/apply-patch+yaml, "
+                       "application/strategic-merge-patch+json");
     json_error_t je;
     u.patch_doc = jtok_loadb(body, len, 0, &je);
     if (!u.patch_doc && is_apply(&u)) {
@@ -1414,6 +1598,22 @@ int reg_patch(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
                        "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be "
                        "specified for non-apply patch");
     }
+    /* kube's maxJSONPatchOperations. */
+    if (!strncmp(u.ctype, "application/json-patch+json", 27) &&
+        json_array_size(u.patch_doc) > REG_MAX_JSON_PATCH_OPS) {
+        size_t n = json_array_size(u.patch_doc);
+        json_decref(u.patch_doc);
+        return err_set(err, ERR_REQUEST_TOO_LARGE, "The allowed maximum operations in a JSON "
+                       "patch is %d, got %zu", REG_MAX_JSON_PATCH_OPS, n);
+    }
+    /* An apply names the object it configures (kube's checkName). */
+    const char *an = is_apply(&u) ? str_at(u.patch_doc, "metadata.name") : NULL;
+    if (an && *an && strcmp(an, name)) {
+        int rc = err_set(err, ERR_BAD_REQUEST, "the name of the object (%s) does not match the "
+                         "name on the URL (%s)", an, name);
+        json_decref(u.patch_doc);
+        return rc;
+    }
     int rc = do_update(r, k, ns, name, &u, status, o, out, oc, err);
     json_decref(u.patch_doc);
     return rc;
@@ -1429,7 +1629,7 @@ static int delete_obj(reg_t *r, const reg_kind_t *k, const char *ns, const char 
 {
     char key[STORE_MAX_KEY + 1];
     if (make_key(k, ns, name, key, sizeof key))
-        return err_set(err, ERR_BAD_REQUEST, "name too long");
+        return store_error(k, name, ERR_NOT_FOUND, err);
     for (int attempt = 0;; attempt++) {
         store_value_t v = {0};
         json_t *cur = NULL;

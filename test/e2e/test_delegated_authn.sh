@@ -188,6 +188,16 @@ echo server-sa-token > "$WORK/sa/token"
 [ "$(reviews)" = $((n0 + 2)) ] || die "in-cluster: the rotated-in token was not used"
 code=$(post carol-t PATCH $WS '{"spec":{"namespaces":[{"name":"team-a"},{"name":"team-z"},{"name":"kube-system"}]}}' application/merge-patch+json)
 [ "$code" = 403 ] && grep -q 'may not claim namespace' "$WORK/body" || die "in-cluster claim refusal: $code $(cat "$WORK/body")"
+# A token whose digest cannot be made is never cached: two such tokens
+# would share one cache key and the second be served the first's user.
+kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+EDGE_TEST_DIGEST_FAILS=1 start_server --authentication-kubeconfig "$WORK/auth.kubeconfig"
+URL=https://127.0.0.1:$PORT
+n0=$(reviews)
+[ "$(whoami -H 'Authorization: Bearer robot-token')" = 201 ] || die "no digest: the robot token: $(cat "$WORK/body")"
+[ "$(whoami -H 'Authorization: Bearer forged-2')" = 401 ] || die "no digest: a forged token was served the robot's user: $(cat "$WORK/body")"
+[ "$(whoami -H 'Authorization: Bearer robot-token')" = 201 ] || die "no digest: the robot token again"
+[ "$(reviews)" = $((n0 + 3)) ] || die "no digest: answers were cached ($(reviews) reviews, want $((n0 + 3)))"
 # Outside a pod and without the flags nothing is delegated.
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
 start_server

@@ -312,7 +312,7 @@ req GET "$G/nodegroups"
 check_json "the current list" "[i['spec']['cluster'] for i in o['items'] if i['metadata']['name'] == 'ng-1'] == ['edge-new'] \
   and 'ng-5a-late' not in [i['metadata']['name'] for i in o['items']]"
 req GET "$G/nodegroups?resourceVersionMatch=Exact"
-status "resourceVersionMatch without resourceVersion" 400 BadRequest
+status "resourceVersionMatch without resourceVersion" 422 Invalid "o['message'] == 'ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided' and o['details']['kind'] == 'ListOptions'"
 
 ###########################################################################
 # dryRun.

@@ -254,7 +254,7 @@ static void test_patch__json_bad_request(void **state)
          "not an object"},
         {"no op", "{}", "[{'path':'/a'}]", NULL, ERR_BAD_REQUEST, "\"op\""},
         {"unknown op", "{}", "[{'op':'frob','path':'/a'}]", NULL,
-         ERR_BAD_REQUEST, "Unexpected kind: frob"},
+         ERR_INVALID, "Unexpected kind: frob"},
         {"missing path", "{}", "[{'op':'add','value':1}]", NULL,
          ERR_BAD_REQUEST, "\"path\""},
         {"path not a string", "{}", "[{'op':'remove','path':1}]", NULL,
