@@ -282,7 +282,7 @@ static void test_patch__json_bad_request(void **state)
         /* Checked before anything applies: the malformed second op wins over
          * the first op's missing path. */
         {"malformed beats inapplicable", "{}",
-         "[{'op':'remove','path':'/nope'},{'op':'frob','path':'/'}]", NULL,
+         "[{'op':'remove','path':'/nope'},{'op':'add','value':1}]", NULL,
          ERR_BAD_REQUEST, NULL},
     };
     RUN("json", patch_json, cases);
