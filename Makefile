@@ -88,6 +88,7 @@ e2e: deps bin/edge-apiserver build/san/edge-apiserver
 
 # No warnings from cppcheck, as from the compiler.
 lint:
+	@hack/check-layering.sh
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c11 -D_GNU_SOURCE --inline-suppr lib storage registry aggregator authz \
 	  controllers apiservice test

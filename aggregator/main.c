@@ -26,6 +26,7 @@
 #include "../storage/store.h"
 #include "audit.h"
 #include "authn.h"
+#include "delegation.h"
 #include "http.h"
 #include "server.h"
 
@@ -353,7 +354,9 @@ static int configure_delegation(const flags_t *fl, agg_authn_t *authn, apisvc_de
                              .requestheader_from_flags = fl->rh_client_ca_file != NULL};
     char *cm_trust = NULL;
     if (!rc)
-        rc = apisvc_delegate_start(*d, authn, &ov, &cm_trust, err);
+        rc = apisvc_delegate_start(*d, &ov, agg_delegation_install, authn, &cm_trust, err);
+    if (!rc)
+        agg_authn_set_token_review(authn, agg_delegation_token_review, *d);
     mem_free(client);
     /* Flags' CAs were installed by configure_x509; the ConfigMap's join
      * them in what the TLS layer names. */
@@ -471,7 +474,7 @@ int main(int argc, char **argv)
 
     reg_t reg = {.store = store, .review = review_hook, .review_arg = authz, .authz = authz,
                  .cluster = fl.cluster_name,
-                 .delegate = upstream ? apisvc_subject_access_review : NULL,
+                 .delegate = upstream ? agg_delegation_review : NULL,
                  .delegate_arg = upstream};
     api.reg = &reg;
     api.store = store;

@@ -37,36 +37,13 @@ unsigned long apisvc_authorizer_reviews(const apisvc_authorizer_t *z)
     return atomic_load(&z->reviews);
 }
 
-static const char *or_empty(const char *s) { return s ? s : ""; }
-
-/* The review's spec, as kube's delegating authorizer fills it. */
-static json_t *review_of(const authz_user_t *u, const authz_attrs_t *at)
+int apisvc_subject_access_review(apisvc_authorizer_t *z, const json_t *spec, int *allowed,
+                                 err_t *err)
 {
-    json_t *groups = authz_user_groups_json(u), *extra = authz_user_extra_json(u);
-    json_t *spec = json_pack("{s:s, s:s, s:o, s:o}", "user", u->name, "uid", u->uid, "groups",
-                             groups, "extra", extra);
-    if (at->resource_request)
-        json_object_set_new(spec, "resourceAttributes",
-                            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "namespace",
-                                      or_empty(at->namespace_), "verb", or_empty(at->verb),
-                                      "group", or_empty(at->api_group), "version",
-                                      or_empty(at->api_version), "resource",
-                                      or_empty(at->resource), "subresource",
-                                      or_empty(at->subresource), "name", or_empty(at->name)));
-    else
-        json_object_set_new(spec, "nonResourceAttributes",
-                            json_pack("{s:s, s:s}", "path", or_empty(at->path), "verb",
-                                      or_empty(at->verb)));
-    return json_pack("{s:s, s:s, s:o}", "apiVersion", "authorization.k8s.io/v1", "kind",
-                     "SubjectAccessReview", "spec", spec);
-}
-
-int apisvc_subject_access_review(void *arg, const authz_user_t *u, const authz_attrs_t *at,
-                                 int *allowed, err_t *err)
-{
-    apisvc_authorizer_t *z = arg;
     *allowed = 0;
-    json_t *body = review_of(u, at), *resp = NULL;
+    json_t *body = json_pack("{s:s, s:s, s:O}", "apiVersion", "authorization.k8s.io/v1", "kind",
+                             "SubjectAccessReview", "spec", spec),
+           *resp = NULL;
     if (!body)
         return err_set(err, ERR_NOMEM, NULL);
     long status = 0;

@@ -6,15 +6,18 @@
  * and this server as its webhook) to answer.
  *
  * Used by the admission step for what only the member cluster knows (may
- * this user update namespace N?). No cache: those checks come with writes
- * of Workspaces and NodeGroups, which are rare.
+ * this user update namespace N?), through a callback the server installs.
+ * No cache: those checks come with writes of Workspaces and NodeGroups,
+ * which are rare. Speaks kube's types as JSON, so it needs nothing of the
+ * server's own.
  *
  * Thread-safe.
  */
 #ifndef EDGE_APISVC_AUTHORIZER_H
 #define EDGE_APISVC_AUTHORIZER_H
 
-#include "../authz/authz.h"
+#include <jansson.h>
+
 #include "../lib/err.h"
 
 typedef struct apisvc_authorizer apisvc_authorizer_t;
@@ -25,11 +28,13 @@ int apisvc_authorizer_new(const char *kubeconfig, apisvc_authorizer_t **out, err
 /* NULL is a no-op. */
 void apisvc_authorizer_free(apisvc_authorizer_t *z);
 
-/* A reg_delegate_fn (arg: the authorizer): 0 and *allowed from
- * kube-apiserver's answer; ERR_UNAVAILABLE when it cannot be reached or
- * does not answer with a SubjectAccessReview, ERR_NOMEM. */
-int apisvc_subject_access_review(void *arg, const authz_user_t *u, const authz_attrs_t *at,
-                                 int *allowed, err_t *err);
+/* Posts a SubjectAccessReview whose spec is spec (borrowed: user, uid,
+ * groups, extra, and resourceAttributes or nonResourceAttributes, as
+ * kube's delegating authorizer fills them). 0 and *allowed: 1 only when
+ * kube-apiserver allows and does not deny; ERR_UNAVAILABLE when it cannot
+ * be reached or does not answer with a SubjectAccessReview, ERR_NOMEM. */
+int apisvc_subject_access_review(apisvc_authorizer_t *z, const json_t *spec, int *allowed,
+                                 err_t *err);
 
 /* Reviews posted (for tests and metrics). */
 unsigned long apisvc_authorizer_reviews(const apisvc_authorizer_t *z);

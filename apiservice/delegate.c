@@ -29,7 +29,8 @@ struct apisvc_delegate {
     slot_t *cache;
     atomic_ulong reviews;
     /* refresher */
-    agg_authn_t *authn;
+    apisvc_install_fn install;
+    void *install_arg;
     char *client_ca_flag;        /* owned copy of the override */
     int requestheader_from_flags;
     pthread_t thread;
@@ -85,30 +86,6 @@ static const char *str_or(const char *s) { return s ? s : ""; }
 
 /* ---- TokenReview ------------------------------------------------------------- */
 
-static void user_from(const json_t *ju, authz_user_t *u)
-{
-    authz_user_reset(u);
-    snprintf(u->name, sizeof u->name, "%s", str_or(json_string_value(json_object_get(ju, "username"))));
-    snprintf(u->uid, sizeof u->uid, "%s", str_or(json_string_value(json_object_get(ju, "uid"))));
-    size_t i;
-    const json_t *g;
-    json_array_foreach(json_object_get(ju, "groups"), i, g) {
-        authz_user_add_group(u, str_or(json_string_value(g)));
-    }
-    const char *key;
-    const json_t *vals;
-    json_object_foreach((json_t *)json_object_get(ju, "extra"), key, vals) {
-        json_array_foreach(vals, i, g) {
-            if (u->nextra == AUTHZ_MAX_EXTRA)
-                break;
-            snprintf(u->extra[u->nextra].key, sizeof u->extra[0].key, "%s", key);
-            snprintf(u->extra[u->nextra].value, sizeof u->extra[0].value, "%s",
-                     str_or(json_string_value(g)));
-            u->nextra++;
-        }
-    }
-}
-
 /* The cache key of a token: its SHA-256, or "" when hashing failed (a
  * test build can make it fail: EDGE_TEST_DIGEST_FAILS). */
 static void token_key(const char *token, char key[65])
@@ -120,9 +97,9 @@ static void token_key(const char *token, char key[65])
 #endif
 }
 
-int apisvc_token_review(void *arg, const char *token, authz_user_t *u, err_t *err)
+int apisvc_token_review(apisvc_delegate_t *d, const char *token, json_t **user, err_t *err)
 {
-    apisvc_delegate_t *d = arg;
+    *user = NULL;
     char key[65];
     token_key(token, key);
     /* Without a digest the answer is neither looked up nor kept: two
@@ -140,8 +117,10 @@ int apisvc_token_review(void *arg, const char *token, authz_user_t *u, err_t *er
     if (cacheable && !strcmp(s->key, key) && s->expires > now) {
         int ok = s->ok;
         if (ok)
-            user_from(s->user, u);
+            *user = json_deep_copy(s->user);
         pthread_mutex_unlock(&d->mu);
+        if (ok && !*user)
+            return err_set(err, ERR_NOMEM, NULL);
         return ok ? 0 : err_set(err, ERR_UNAUTHORIZED, "token rejected (cached)");
     }
     pthread_mutex_unlock(&d->mu);
@@ -163,8 +142,10 @@ int apisvc_token_review(void *arg, const char *token, authz_user_t *u, err_t *er
     json_decref(resp);
     if (status != 200 && status != 201)
         return err_set(err, ERR_UNAVAILABLE, "TokenReview failed with HTTP %ld", status);
-    if (ok)
-        user_from(juser, u);
+    if (ok && !(*user = json_deep_copy(juser))) {
+        json_decref(juser);
+        return err_set(err, ERR_NOMEM, NULL);
+    }
     if (cacheable) {
         pthread_mutex_lock(&d->mu);
         snprintf(s->key, sizeof s->key, "%s", key);
@@ -212,28 +193,33 @@ static int apply_configmap(apisvc_delegate_t *d, char **trust, err_t *err)
                        "reading kube-system/extension-apiserver-authentication: HTTP %ld", status);
     }
     const json_t *data = json_object_get(cm, "data");
-    const char *client = d->client_ca_flag ? d->client_ca_flag
-                                           : json_string_value(json_object_get(data, "client-ca-file"));
-    rc = agg_authn_set_client_ca(d->authn, client, err);
-    if (!rc && !d->requestheader_from_flags) {
-        char allowed[1024], user[256], uid[256], group[256], extra[256];
+    char allowed[1024], user[256], uid[256], group[256], extra[256];
+    apisvc_authn_settings_t set = {
+        .client_ca_pem = d->client_ca_flag
+                             ? d->client_ca_flag
+                             : json_string_value(json_object_get(data, "client-ca-file")),
+        .requestheader = !d->requestheader_from_flags};
+    if (set.requestheader) {
         join_list(data, "requestheader-allowed-names", allowed, sizeof allowed);
         join_list(data, "requestheader-username-headers", user, sizeof user);
         join_list(data, "requestheader-uid-headers", uid, sizeof uid);
         join_list(data, "requestheader-group-headers", group, sizeof group);
         join_list(data, "requestheader-extra-headers-prefix", extra, sizeof extra);
-        agg_requestheader_t rh = {
-            .client_ca_pem = json_string_value(json_object_get(data, "requestheader-client-ca-file")),
-            .allowed_names = allowed, .username_headers = user, .uid_headers = uid,
-            .group_headers = group, .extra_prefixes = extra};
-        rc = agg_authn_set_requestheader(d->authn, &rh, err);
-        if (!rc && trust) {
-            const char *rhca = rh.client_ca_pem ? rh.client_ca_pem : "";
-            const char *cca = client ? client : "";
-            size_t n = strlen(rhca) + strlen(cca) + 2;
-            if ((*rhca || *cca) && (*trust = mem_alloc(n)))
-                snprintf(*trust, n, "%s\n%s", cca, rhca);
-        }
+        set.requestheader_client_ca_pem =
+            json_string_value(json_object_get(data, "requestheader-client-ca-file"));
+        set.allowed_names = allowed;
+        set.username_headers = user;
+        set.uid_headers = uid;
+        set.group_headers = group;
+        set.extra_prefixes = extra;
+    }
+    rc = d->install(d->install_arg, &set, err);
+    if (!rc && set.requestheader && trust) {
+        const char *rhca = set.requestheader_client_ca_pem ? set.requestheader_client_ca_pem : "";
+        const char *cca = set.client_ca_pem ? set.client_ca_pem : "";
+        size_t n = strlen(rhca) + strlen(cca) + 2;
+        if ((*rhca || *cca) && (*trust = mem_alloc(n)))
+            snprintf(*trust, n, "%s\n%s", cca, rhca);
     }
     json_decref(cm);
     return rc;
@@ -260,14 +246,14 @@ static void *refresher(void *arg)
     return NULL;
 }
 
-int apisvc_delegate_start(apisvc_delegate_t *d, agg_authn_t *authn,
-                          const apisvc_overrides_t *ov, char **trust, err_t *err)
+int apisvc_delegate_start(apisvc_delegate_t *d, const apisvc_overrides_t *ov,
+                          apisvc_install_fn install, void *arg, char **trust, err_t *err)
 {
-    d->authn = authn;
+    d->install = install;
+    d->install_arg = arg;
     d->requestheader_from_flags = ov->requestheader_from_flags;
     if (ov->client_ca_pem && !(d->client_ca_flag = mem_strdup(ov->client_ca_pem)))
         return err_set(err, ERR_NOMEM, NULL);
-    agg_authn_set_token_review(authn, apisvc_token_review, d);
     err_t e;
     err_clear(&e);
     int rc = apply_configmap(d, trust, &e);

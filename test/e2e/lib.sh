@@ -34,6 +34,9 @@ $ADMIN_TOKEN,admin,admin-uid,"system:masters"
 alice-token,alice,alice-uid
 ${EXTRA_TOKENS:-}
 CSV
+  # Emptied here, not by the redirection below, which runs in the
+  # background: a restart must not find the last server's "serving on".
+  : > "$WORK/server.log"
   "$BIN" --bind-address 127.0.0.1 --secure-port "$PORT" --data-dir "$WORK/data" \
     --cert-dir "$WORK/certs" --token-auth-file "$WORK/tokens.csv" "$@" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
