@@ -308,10 +308,10 @@ static void on_header(void *arg, const char *name, const char *value)
     }
     for (size_t i = 0; i < a->extra_p.n; i++) {
         size_t pl = strlen(a->extra_p.v[i]);
-        if (!strncasecmp(name, a->extra_p.v[i], pl) && name[pl] && u->nextra < AUTHZ_MAX_EXTRA) {
-            extra_key(name + pl, u->extra[u->nextra].key, sizeof u->extra[0].key);
-            snprintf(u->extra[u->nextra].value, sizeof u->extra[0].value, "%s", value);
-            u->nextra++;
+        if (!strncasecmp(name, a->extra_p.v[i], pl) && name[pl]) {
+            char key[AUTHZ_MAX_EXTRA_KEY];
+            extra_key(name + pl, key, sizeof key);
+            authz_user_add_extra(u, key, value);
             return;
         }
     }

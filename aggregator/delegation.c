@@ -23,12 +23,7 @@ static void user_from(const json_t *ju, authz_user_t *u)
     const json_t *vals;
     json_object_foreach((json_t *)json_object_get(ju, "extra"), key, vals) {
         json_array_foreach(vals, i, g) {
-            if (u->nextra == AUTHZ_MAX_EXTRA)
-                break;
-            snprintf(u->extra[u->nextra].key, sizeof u->extra[0].key, "%s", key);
-            snprintf(u->extra[u->nextra].value, sizeof u->extra[0].value, "%s",
-                     or_empty(json_string_value(g)));
-            u->nextra++;
+            authz_user_add_extra(u, key, or_empty(json_string_value(g)));
         }
     }
 }

@@ -1457,7 +1457,7 @@ static void audit(agg_api_t *api, agg_req_t *req, const audit_rec_t *rec, const 
     if (rec->user) {
         json_t *groups = json_array();
         for (size_t i = 0; i < rec->user->ngroups; i++)
-            json_array_append_new(groups, jenc_string_lossy(rec->user->groups[i]));
+            json_array_append_new(groups, jenc_string_lossy(authz_user_group(rec->user, i)));
         json_object_set_new(ev, "user", json_pack("{s:o, s:o}", "username",
                                                   jenc_string_lossy(rec->user->name), "groups",
                                                   groups));

@@ -35,32 +35,48 @@
 #define AUTHZ_MAX_GROUPS 256
 #define AUTHZ_MAX_GROUP_LEN 256
 #define AUTHZ_MAX_EXTRA 16
+#define AUTHZ_MAX_EXTRA_KEY 128      /* longer keys and values are cut */
+#define AUTHZ_MAX_EXTRA_VALUE 256
+#define AUTHZ_USER_TEXT 8192         /* the groups' and extras' text, NULs included */
 
-/* An authenticated (or anonymous) user, as SubjectAccessReview carries it. */
+/* An authenticated (or anonymous) user, as SubjectAccessReview carries it.
+ * Groups and extra values live in one text area of AUTHZ_USER_TEXT bytes
+ * (about 9 KB in all, where a slot per group of the longest length would
+ * take 72 KB); read them through authz_user_group and authz_user_extra_*.
+ * Plain data: copy it with authz_user_copy, no release needed. */
 typedef struct authz_user {
     char name[256];
     char uid[128];
-    size_t ngroups;
-    char groups[AUTHZ_MAX_GROUPS][AUTHZ_MAX_GROUP_LEN];
+    size_t ngroups, nextra;
     int overflow;                /* a group did not fit: decisions fail closed */
-    size_t nextra;
+    size_t used;                 /* bytes of text in use */
+    uint16_t group[AUTHZ_MAX_GROUPS];
     struct {
-        char key[128];
-        char value[256];
+        uint16_t key, value;
     } extra[AUTHZ_MAX_EXTRA];
+    char text[AUTHZ_USER_TEXT];
 } authz_user_t;
 
-/* Empties u / copies s to d, touching only the parts in use (the struct
- * is large; requests do this often). */
+/* Empties u / copies s to d, touching only the parts in use. */
 void authz_user_reset(authz_user_t *u);
 void authz_user_copy(authz_user_t *d, const authz_user_t *s);
 
 /* Adds a group unless already present. A group that does not fit (past
- * AUTHZ_MAX_GROUPS, or longer than AUTHZ_MAX_GROUP_LEN - 1) sets
- * u->overflow instead of being dropped silently: a deny rule bound to it
- * could otherwise be missed, so the authorizer then denies. */
+ * AUTHZ_MAX_GROUPS, longer than AUTHZ_MAX_GROUP_LEN - 1, or past the text
+ * area) sets u->overflow instead of being dropped silently: a deny rule
+ * bound to it could otherwise be missed, so the authorizer then denies. */
 void authz_user_add_group(authz_user_t *u, const char *group);
 int authz_user_in_group(const authz_user_t *u, const char *group);
+/* The i-th group (i < u->ngroups), borrowed from u. */
+const char *authz_user_group(const authz_user_t *u, size_t i);
+/* Adds one extra value under key (cut to AUTHZ_MAX_EXTRA_KEY - 1 and
+ * AUTHZ_MAX_EXTRA_VALUE - 1 bytes). Extras only travel to kube-apiserver's
+ * reviews, no decision here reads them: past AUTHZ_MAX_EXTRA values or the
+ * text area one is dropped, and -1 says so; 0 when added. */
+int authz_user_add_extra(authz_user_t *u, const char *key, const char *value);
+/* The i-th extra's key and value (i < u->nextra), borrowed from u. */
+const char *authz_user_extra_key(const authz_user_t *u, size_t i);
+const char *authz_user_extra_value(const authz_user_t *u, size_t i);
 /* u's groups as a JSON array and its extra as an object of arrays (the
  * shapes UserInfo and SubjectAccessReview use); new references, NULL when
  * out of memory. */

@@ -554,7 +554,7 @@ static authz_decision_t authorize(authz_t *a, const authz_user_t *u, const authz
     }
     const char *groups[AUTHZ_MAX_GROUPS];
     for (size_t i = 0; i < u->ngroups; i++)
-        groups[i] = u->groups[i];
+        groups[i] = authz_user_group(u, i);
     authz__chain_t chain, *c = &chain;
     pthread_rwlock_rdlock(&a->lock);
     authz_decision_t d = AUTHZ_NO_OPINION;

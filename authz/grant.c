@@ -51,7 +51,7 @@ static int scope_of(const authz_t *a, const authz_scope_ref_t *ref, authz__scope
 static size_t user_groups(const authz_user_t *u, const char **groups)
 {
     for (size_t i = 0; i < u->ngroups; i++)
-        groups[i] = u->groups[i];
+        groups[i] = authz_user_group(u, i);
     return u->ngroups;
 }
 

@@ -67,7 +67,7 @@ static void who(const authz_user_t *u, char *buf, size_t n)
     sbuf_puts(&b, "\" (groups=[");
     for (size_t i = 0; i < u->ngroups; i++) {
         sbuf_puts(&b, i ? " \"" : "\"");
-        sbuf_puts(&b, u->groups[i]);
+        sbuf_puts(&b, authz_user_group(u, i));
         sbuf_putc(&b, '"');
     }
     sbuf_puts(&b, "])");

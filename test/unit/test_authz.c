@@ -1256,11 +1256,65 @@ static void test_authz__memory_per_binding(void **state)
     assert_true(per < 400);
 }
 
+/* A user is sized by what it holds: about 9 KB, not a 256-byte slot for
+ * each of 256 groups (72 KB on every request's stack and per token-file
+ * line). Groups and extras share one text area; a group that does not fit
+ * fails closed (overflow), an extra that does not fit is dropped. */
+static void test_authz__user_size_and_text(void **state)
+{
+    (void)state;
+    assert_true(sizeof(authz_user_t) <= 10 * 1024);
+    authz_user_t *u = calloc(1, sizeof *u);
+    assert_non_null(u);
+    authz_user_reset(u);
+    authz_user_add_group(u, "system:authenticated");
+    authz_user_add_group(u, "system:authenticated");
+    assert_int_equal(u->ngroups, 1);
+    assert_int_equal(authz_user_add_extra(u, "scopes", "a"), 0);
+    assert_int_equal(authz_user_add_extra(u, "scopes", "b"), 0);
+    char group[AUTHZ_MAX_GROUP_LEN];
+    for (size_t i = 0; i < 40 && !u->overflow; i++) {
+        memset(group, 'a' + (int)(i % 26), sizeof group - 1);
+        group[sizeof group - 1] = '\0';
+        char prefix[8];
+        snprintf(prefix, sizeof prefix, "g%03zu-", i);
+        memcpy(group, prefix, strlen(prefix));
+        authz_user_add_group(u, group);
+    }
+    /* 8 KB of text holds 31 groups of 255 bytes beside the rest, not 40. */
+    assert_true(u->overflow);
+    assert_true(u->ngroups > 30 && u->ngroups < 40);
+    assert_string_equal(authz_user_group(u, 0), "system:authenticated");
+    assert_int_equal(strlen(authz_user_group(u, 1)), AUTHZ_MAX_GROUP_LEN - 1);
+    assert_string_equal(authz_user_extra_key(u, 1), "scopes");
+    assert_string_equal(authz_user_extra_value(u, 1), "b");
+    json_t *extra = authz_user_extra_json(u);
+    assert_non_null(extra);
+    assert_int_equal(json_array_size(json_object_get(extra, "scopes")), 2);
+    json_decref(extra);
+    /* A copy carries everything; a reset empties it. */
+    authz_user_t *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    authz_user_copy(c, u);
+    assert_int_equal(c->ngroups, u->ngroups);
+    assert_true(c->overflow);
+    assert_string_equal(authz_user_group(c, u->ngroups - 1), authz_user_group(u, u->ngroups - 1));
+    authz_user_reset(c);
+    assert_int_equal(c->ngroups + c->nextra + c->used, 0);
+    /* Extras past the limit are dropped, and say so. */
+    for (size_t i = c->nextra; i < AUTHZ_MAX_EXTRA; i++)
+        assert_int_equal(authz_user_add_extra(c, "k", "v"), 0);
+    assert_int_equal(authz_user_add_extra(c, "k", "v"), -1);
+    free(c);
+    free(u);
+}
+
 int main(void)
 {
     mem_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_authz__rbac_matching),
+        cmocka_unit_test(test_authz__user_size_and_text),
         cmocka_unit_test(test_authz__covers),
         cmocka_unit_test_setup_teardown(test_authz__grant_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__binding_placement, setup, teardown),
