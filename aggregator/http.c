@@ -84,6 +84,7 @@ struct agg_stream {
     struct MHD_Connection *conn;
     const agg_stream_ops_t *ops;
     void *arg;
+    int fd;                      /* the connection's socket, -1: unknown */
     pthread_mutex_t mu;
     int suspended;               /* the connection is suspended by us */
     int pending;                 /* a wake came while not suspended */
@@ -367,6 +368,9 @@ agg_stream_t *agg_respond_stream(agg_req_t *r, int status,
     }
     st->srv = s;
     st->conn = r->conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    st->fd = ci ? ci->connect_fd : -1;
     st->ops = ops;
     st->arg = arg;
     pthread_mutex_init(&st->mu, NULL);
@@ -653,8 +657,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return MHD_YES;
 }
 
-/* Wakes every stream once a second, so each can notice its deadline, send
- * a bookmark, or find that its client went away. */
+/* Whether the client at the other end of fd has gone: it closed its end
+ * (FIN: POLLRDHUP) or reset the connection (POLLHUP, POLLERR). Bytes it
+ * sent and that wait to be read (a pipelined request) do not count. */
+static int peer_gone(int fd)
+{
+    struct pollfd pf = {.fd = fd, .events = POLLRDHUP};
+    return fd >= 0 && poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/*
+ * Wakes every stream once a second, so each can notice its deadline or
+ * send a bookmark, and ends those whose client went away.
+ *
+ * A suspended connection is not polled by libmicrohttpd, and a woken one
+ * with nothing to send is suspended again without a read or a write: a
+ * client that closes a quiet watch would leave its socket in CLOSE-WAIT
+ * and its store watcher open until the watch's own timeout (up to an
+ * hour). So the ticker looks at the socket of each suspended stream
+ * itself (safe: a suspended connection is not closed, and st->mu keeps
+ * it suspended meanwhile) and ends the stream of a client that hung up;
+ * the response's last write then fails or finds the client gone, and
+ * the connection closes and frees the watch, as kube-apiserver ends a
+ * watch as soon as its client goes.
+ */
 static void *ticker_main(void *arg)
 {
     agg_server_t *s = arg;
@@ -664,8 +690,15 @@ static void *ticker_main(void *arg)
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
         pthread_cond_timedwait(&s->scv, &s->smu, &ts);
-        for (agg_stream_t *st = s->streams; st; st = st->next)
+        for (agg_stream_t *st = s->streams; st; st = st->next) {
+            pthread_mutex_lock(&st->mu);
+            if (st->suspended && peer_gone(st->fd)) {
+                st->closed = 1;
+                log_v(2, "http: a watch's client went away");
+            }
+            pthread_mutex_unlock(&st->mu);
             agg_stream_wake(st);
+        }
     }
     pthread_mutex_unlock(&s->smu);
     return NULL;
