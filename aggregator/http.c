@@ -29,6 +29,9 @@
 #define AGG_MAX_PEER_CERTS 8
 #define AGG_IDLE_TIMEOUT_S 120      /* MHD's connection timeout, since the last byte */
 #define AGG_REAP_EVERY_MS 250       /* how often deadlines are checked */
+/* How long a shutdown waits for the requests in flight: kube-apiserver's
+ * default --request-timeout, which bounds its own. */
+#define AGG_SHUTDOWN_TIMEOUT_S 60
 
 struct agg_header {
     char *name;
@@ -87,6 +90,7 @@ struct agg_stream {
     struct MHD_Connection *conn;
     const agg_stream_ops_t *ops;
     void *arg;
+    int fd;                      /* the connection's socket, -1: unknown */
     pthread_mutex_t mu;
     int suspended;               /* the connection is suspended by us */
     int pending;                 /* a wake came while not suspended */
@@ -106,8 +110,12 @@ struct agg_server {
     pthread_mutex_t smu;
     agg_stream_t *streams;
     pthread_t ticker;
-    int stopping;
+    int stopping;                /* the ticker is to end (under smu) */
     pthread_cond_t scv;
+    /* shutting down: every stream is ended, new ones as they start (under
+     * smu); responses close their connections (read without it) */
+    atomic_int draining;
+    atomic_uint active;          /* requests begun and not completed */
     /* open connections, and the thread that cuts slow heads off */
     pthread_mutex_t cmu;
     pthread_cond_t ccv;
@@ -260,6 +268,10 @@ static void queue(agg_req_t *r, int status, const char *ctype,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     for (size_t i = 0; i < r->nhdrs; i++)
         MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
+    /* Shutting down: no next request on this connection (as Go's server
+     * turns keep-alives off when it shuts down). */
+    if (atomic_load(&r->srv->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     r->responded = 1;
@@ -370,10 +382,15 @@ agg_stream_t *agg_respond_stream(agg_req_t *r, int status,
     }
     st->srv = s;
     st->conn = r->conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    st->fd = ci ? ci->connect_fd : -1;
     st->ops = ops;
     st->arg = arg;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_lock(&s->smu);
+    /* A watch begun during a shutdown ends at once, with its first read. */
+    st->closed = atomic_load(&s->draining);
     st->next = s->streams;
     if (s->streams)
         s->streams->prev = st;
@@ -555,6 +572,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     agg_req_t *r = *con_cls;
     if (!r)
         return;
+    atomic_fetch_sub(&s->active, 1);
     if (r->cn) {
         /* Between requests: see "Slow clients" above reaper_main. */
         r->cn->phase = CONN_IDLE;
@@ -648,6 +666,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         size_t uri_len = r->cn ? r->cn->uri_len : strlen(url);
         r->head_status = check_head(s, conn, method, version, r->cn, uri_len, &r->head_why);
         *con_cls = r;
+        atomic_fetch_add(&s->active, 1);  /* until on_completed */
         return MHD_YES;
     }
     if (*upload_size) {
@@ -705,8 +724,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return MHD_YES;
 }
 
-/* Wakes every stream once a second, so each can notice its deadline, send
- * a bookmark, or find that its client went away. */
+/* Whether the client at the other end of fd has gone: it closed its end
+ * (FIN: POLLRDHUP) or reset the connection (POLLHUP, POLLERR). Bytes it
+ * sent and that wait to be read (a pipelined request) do not count. */
+static int peer_gone(int fd)
+{
+    struct pollfd pf = {.fd = fd, .events = POLLRDHUP};
+    return fd >= 0 && poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/*
+ * Wakes every stream once a second, so each can notice its deadline or
+ * send a bookmark, and ends those whose client went away.
+ *
+ * A suspended connection is not polled by libmicrohttpd, and a woken one
+ * with nothing to send is suspended again without a read or a write: a
+ * client that closes a quiet watch would leave its socket in CLOSE-WAIT
+ * and its store watcher open until the watch's own timeout (up to an
+ * hour). So the ticker looks at the socket of each suspended stream
+ * itself (safe: a suspended connection is not closed, and st->mu keeps
+ * it suspended meanwhile) and ends the stream of a client that hung up;
+ * the response's last write then fails or finds the client gone, and
+ * the connection closes and frees the watch, as kube-apiserver ends a
+ * watch as soon as its client goes.
+ */
 static void *ticker_main(void *arg)
 {
     agg_server_t *s = arg;
@@ -716,8 +757,15 @@ static void *ticker_main(void *arg)
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
         pthread_cond_timedwait(&s->scv, &s->smu, &ts);
-        for (agg_stream_t *st = s->streams; st; st = st->next)
+        for (agg_stream_t *st = s->streams; st; st = st->next) {
+            pthread_mutex_lock(&st->mu);
+            if (st->suspended && peer_gone(st->fd)) {
+                st->closed = 1;
+                log_v(2, "http: a watch's client went away");
+            }
+            pthread_mutex_unlock(&st->mu);
             agg_stream_wake(st);
+        }
     }
     pthread_mutex_unlock(&s->smu);
     return NULL;
@@ -825,6 +873,8 @@ int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *
     if (!s)
         return err_set(err, ERR_NOMEM, NULL);
     s->cfg = *cfg;
+    atomic_init(&s->draining, 0);
+    atomic_init(&s->active, 0);
     s->read_header_ms = cfg->read_header_timeout_ms ? (long long)cfg->read_header_timeout_ms
                                                     : AGG_READ_HEADER_TIMEOUT_MS;
     s->idle_ms = AGG_IDLE_TIMEOUT_S * 1000LL;
@@ -958,6 +1008,18 @@ fail_listen:
     return rc;
 }
 
+/*
+ * Shutdown, as kube-apiserver's on SIGTERM: no new connections; every
+ * watch ended cleanly (its suspended connection resumed, its chunked
+ * response completed with the terminating chunk, so a client sees the
+ * stream end and not a broken connection), watches begun meanwhile
+ * ended at once; the requests in flight finished and answered, for at
+ * most AGG_SHUTDOWN_TIMEOUT_S, each response closing its connection.
+ * Only then is the daemon stopped: libmicrohttpd must not be stopped
+ * while it has a suspended connection, and by then none is (every
+ * stream is ended and resumed, and none suspends again once ended); the
+ * daemon closes the idle connections, and any still busy at the timeout.
+ */
 void agg_server_stop(agg_server_t *s)
 {
     if (!s)
@@ -976,22 +1038,26 @@ void agg_server_stop(agg_server_t *s)
     close(s->lfd);
     close(s->wake[0]);
     close(s->wake[1]);
-    /* MHD must not be stopped with suspended connections: mark every
-     * stream closed and resume it so its reader ends the response. */
-    for (int i = 0; i < 100; i++) {
-        pthread_mutex_lock(&s->smu);
-        int any = s->streams != NULL;
-        for (agg_stream_t *st = s->streams; st; st = st->next) {
-            pthread_mutex_lock(&st->mu);
-            st->closed = 1;
-            pthread_mutex_unlock(&st->mu);
-            agg_stream_wake(st);
-        }
-        pthread_mutex_unlock(&s->smu);
-        if (!any)
-            break;
-        usleep(20000);
+    /* End every stream, and (draining) every one that starts from now. */
+    pthread_mutex_lock(&s->smu);
+    atomic_store(&s->draining, 1);
+    for (agg_stream_t *st = s->streams; st; st = st->next) {
+        pthread_mutex_lock(&st->mu);
+        st->closed = 1;
+        pthread_mutex_unlock(&st->mu);
+        agg_stream_wake(st);
     }
+    pthread_mutex_unlock(&s->smu);
+    /* Wait for the requests in flight, the ending streams among them. */
+    long long deadline = now_ms() + AGG_SHUTDOWN_TIMEOUT_S * 1000LL;
+    unsigned left;
+    while ((left = atomic_load(&s->active)) && now_ms() < deadline) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (left)
+        log_warning("http: shutting down with %u request(s) still in flight after %d s",
+                    left, AGG_SHUTDOWN_TIMEOUT_S);
     /* The reaper goes before the daemon, which closes what is left. */
     reaper_stop(s);
     MHD_stop_daemon(s->d);

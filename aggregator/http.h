@@ -75,7 +75,12 @@ typedef struct agg_server_config {
 /* Starts serving. 0, ERR_UNAVAILABLE (cannot bind or bad TLS material;
  * the message says which). *out is the caller's; agg_server_stop. */
 int agg_server_start(const agg_server_config_t *cfg, agg_server_t **out, err_t *err);
-/* Ends every stream, stops the daemon, frees it. NULL is a no-op. */
+/* Shuts down gracefully: stops accepting connections, ends every stream
+ * cleanly (its chunked response completed; a stream started meanwhile
+ * ends at once), waits for the requests in flight to finish (at most a
+ * minute; their responses close their connections), then stops the
+ * daemon, which closes the connections left, and frees it. NULL is a
+ * no-op. Call once, from one thread. */
 void agg_server_stop(agg_server_t *s);
 
 /* ---- the request (borrowed strings, valid until the response is sent) -- */

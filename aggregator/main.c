@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,10 @@
 #include "http.h"
 #include "server.h"
 
-static volatile sig_atomic_t main_stop;
+/* Set by the handler of SIGINT and SIGTERM, on whichever thread the
+ * signal lands; a lock-free atomic, so both the handler and the other
+ * threads may touch it. */
+static atomic_int main_stop;
 
 #define MAIN_TRIM_SECONDS 5      /* how often free heap goes back to the kernel */
 
@@ -496,8 +500,9 @@ int main(int argc, char **argv)
 out:
     if (status)
         log_error("%s", err.message);
-    /* Stop serving first (ends watch streams, which close their
-     * watchers), then storage. */
+    /* Stop serving first: it ends the watch streams (which close their
+     * watchers) and lets the requests in flight finish, their writes
+     * included, while storage and the authorizer still work; then those. */
     agg_server_stop(srv);
     authz_free(authz);
     store_shutdown_watchers(store);

@@ -446,6 +446,28 @@ static void ws_close(void *arg)
 
 static const agg_stream_ops_t ws_ops = {ws_read, ws_close};
 
+/* The field selector of a watch of the object called name: the term
+ * metadata.name=<name>, the name escaped as kube's fields.EscapeValue
+ * escapes it (a backslash before each '\', ',' and '='), so that whatever
+ * the URL names stays one value and matches only an object of exactly that
+ * name, as kube's fields.OneTermEqualSelector; then the query's selector,
+ * if any, after a comma. Into *out, which the caller frees (also on
+ * failure). 0 or ERR_NOMEM. */
+static int name_selector(sbuf_t *out, const char *name, const char *field_sel)
+{
+    sbuf_puts(out, "metadata.name=");
+    for (const char *p = name; *p; p++) {
+        if (*p == '\\' || *p == ',' || *p == '=')
+            sbuf_putc(out, '\\');
+        sbuf_putc(out, *p);
+    }
+    if (field_sel && *field_sel) {
+        sbuf_putc(out, ',');
+        sbuf_puts(out, field_sel);
+    }
+    return out->oom ? ERR_NOMEM : 0;
+}
+
 static void do_watch(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg_accept_t *acc)
 {
     const reg_kind_t *k = rt->k;
@@ -466,13 +488,16 @@ static void do_watch(agg_api_t *api, agg_req_t *req, const route_t *rt, const ag
         send_code(req, ERR_NOMEM, NULL, NULL);
         return;
     }
-    char fs[600];
     const char *field_sel = agg_req_query(req, "fieldSelector");
+    sbuf_t fs = SBUF_INIT;
     if (name) {
         /* A watch of one object is a watch filtered by its name. */
-        snprintf(fs, sizeof fs, "metadata.name=%s%s%s", name, field_sel && *field_sel ? "," : "",
-                 field_sel ? field_sel : "");
-        field_sel = fs;
+        if (name_selector(&fs, name, field_sel)) {
+            mem_free(ws);
+            send_code(req, ERR_NOMEM, NULL, NULL);
+            return;
+        }
+        field_sel = fs.p;
     }
     reg_watch_opts_t o = {
         .label_selector = rt->label_selector,
@@ -483,7 +508,10 @@ static void do_watch(agg_api_t *api, agg_req_t *req, const route_t *rt, const ag
         .notify = ws_notify,
         .notify_arg = ws,
     };
-    if (reg_watch_open(api->reg, k, ns, &o, &ws->w, &err)) {
+    /* The selector is parsed (and copied) by the open. */
+    int rc = reg_watch_open(api->reg, k, ns, &o, &ws->w, &err);
+    sbuf_free(&fs);
+    if (rc) {
         mem_free(ws);
         send_error(req, &err, k, name);
         return;

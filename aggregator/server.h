@@ -9,12 +9,24 @@
  * own beyond configuration and readiness.
  *
  * Start-up: the server listens before storage is open, so probes get an
- * answer from the first moment. Until agg_api_ready, /livez passes,
- * /readyz and /healthz fail listing the checks not yet passed (kube's
- * format), /version answers, and every other request is a 503
+ * answer from the first moment. Until agg_api_advance(AGG_READY), /livez
+ * passes, /readyz and /healthz fail listing the checks not yet passed
+ * (kube's format), /version answers, and every other request is a 503
  * ServiceUnavailable Status with Retry-After; agg_handle touches neither
- * reg, store nor authz until then. Readiness is one-way: once ready,
- * discovery and the webhook answer from memory whatever storage does.
+ * reg, store nor authz until then.
+ *
+ * Readiness is one-way and says only that start-up is done: once
+ * AGG_READY, /readyz passes until the process exits, whatever storage
+ * does later. A storage failure after start is the failing request's
+ * error (its Status: 500, 507 when the disk is full, ...), while
+ * discovery, /version and the authorization webhook go on answering
+ * from memory. Reporting not ready then would take the one replica out
+ * of its Service and turn those answers, and every read that still
+ * works, into connection failures too; kube-apiserver's etcd check on
+ * /readyz serves replicas that share a remote etcd, where another
+ * replica can take the traffic. The stage and the in-flight count are
+ * atomics shared by every thread; the stage is published with release
+ * order and read with acquire order.
  *
  * Thread-safe: agg_handle runs concurrently on the HTTP pool's threads.
  */

@@ -16,10 +16,16 @@
  * only then marks the ops done. Writers that arrive during a commit's fsync
  * share the next one: that is the group commit.
  *
- * Map growth: every transaction holds resize_lock shared; on MDB_MAP_FULL
- * the writer aborts the batch, takes the lock exclusively (so no
- * transaction of this process is active, as mdb_env_set_mapsize requires),
- * doubles the map, and replays the batch.
+ * Map growth: every transaction holds resize_lock shared, and the map is
+ * moved (mdb_env_set_mapsize) only under it held exclusively, so that no
+ * transaction of this process is active, as LMDB requires. On MDB_MAP_FULL
+ * the writer aborts the batch, doubles the map and replays the batch. A
+ * transaction that fails to begin with MDB_MAP_RESIZED (another process,
+ * an LMDB tool say, wrote past this process's map) lets go of the lock,
+ * adopts the size that process recorded (mdb_env_set_mapsize(env, 0))
+ * under the exclusive lock, and begins again. map_size, the size the map
+ * has, is written only there and read by the statistics and the page
+ * release without the lock: it is accessed atomically throughout.
  *
  * One process: an flock on <data_dir>/LOCK refuses a second process (LMDB
  * itself would allow it, and two writers' revisions and watch fan-outs
@@ -54,12 +60,13 @@ typedef struct lmdb_store {
     MDB_dbi meta, objects, events;
     int lock_fd;
     char data_file[4096];        /* absolute path of data.mdb */
-    size_t map_size;
+    _Atomic size_t map_size;     /* the map's size; see "Map growth" */
     pthread_rwlock_t resize_lock;
     /* Where data.mdb is mapped, read from /proc/self/maps once per map
      * size (it moves only on a resize) for release_mapped. */
     pthread_mutex_t maps_mu;
-    size_t maps_for;             /* map_size they were read at; 0: never */
+    size_t maps_for;             /* map_size they were read at; 0: never, or
+                                    the map moved since */
     size_t nmaps;
     uintptr_t map_lo[4], map_hi[4];
 
@@ -139,22 +146,56 @@ static int lm_err(int mrc, err_t *err, const char *what)
     return err_set(err, code, "storage: %s: %s", what, mdb_strerror(mrc));
 }
 
+/* ---- the map -------------------------------------------------------------- */
+
+#define MAX_ADOPTIONS 3          /* map sizes adopted per transaction begun */
+
+/*
+ * Moves the map: grow doubles it (the writer on MDB_MAP_FULL), else it
+ * takes the size the environment's last commit recorded, which another
+ * process may have grown it to (after MDB_MAP_RESIZED). The caller holds
+ * no part of resize_lock: it is taken here exclusively, so no transaction
+ * of this process is open while the map moves, as mdb_env_set_mapsize
+ * requires. Publishes the new size in map_size and has the next page
+ * release find where the map went. Returns 0 or an MDB error.
+ */
+static int remap(lmdb_store_t *l, int grow)
+{
+    pthread_rwlock_wrlock(&l->resize_lock);
+    size_t want = grow ? atomic_load(&l->map_size) * 2 : 0;
+    int mrc = mdb_env_set_mapsize(l->env, want);
+    MDB_envinfo info;
+    if (!mrc)
+        mrc = mdb_env_info(l->env, &info);
+    if (!mrc)
+        atomic_store(&l->map_size, info.me_mapsize);
+    pthread_mutex_lock(&l->maps_mu);
+    l->maps_for = 0;
+    pthread_mutex_unlock(&l->maps_mu);
+    pthread_rwlock_unlock(&l->resize_lock);
+    return mrc;
+}
+
 /* ---- read transactions -------------------------------------------------- */
 
 static int rd_begin(lmdb_store_t *l, MDB_txn **txn, err_t *err)
 {
-    pthread_rwlock_rdlock(&l->resize_lock);
-    int mrc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, txn);
-    if (mrc == MDB_MAP_RESIZED) {
-        /* Not expected with one process, but cheap to honour. */
-        mdb_env_set_mapsize(l->env, 0);
+    int mrc;
+    for (int adopted = 0;; adopted++) {
+        pthread_rwlock_rdlock(&l->resize_lock);
         mrc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, txn);
-    }
-    if (mrc) {
+        if (!mrc)
+            return 0;
         pthread_rwlock_unlock(&l->resize_lock);
-        return lm_err(mrc, err, "begin read");
+        if (mrc != MDB_MAP_RESIZED || adopted == MAX_ADOPTIONS)
+            break;
+        /* Another process wrote past this map: adopt its size, once the
+         * reads open in this process are done, and begin again. */
+        mrc = remap(l, 0);
+        if (mrc)
+            break;
     }
-    return 0;
+    return lm_err(mrc, err, "begin read");
 }
 
 static void rd_end(lmdb_store_t *l, MDB_txn *txn)
@@ -338,7 +379,7 @@ static void writer_finish(lmdb_store_t *l, store__op_t **batch, size_t n)
 static void writer_run_batch(store_t *s, lmdb_store_t *l, store__op_t **batch,
                              size_t n, store__event_t **evs)
 {
-    for (;;) {
+    for (int adopted = 0;;) {
         size_t nev = 0;
         uint64_t rev = l->current_rev;
         uint64_t compact = l->compact_rev;
@@ -382,16 +423,18 @@ static void writer_run_batch(store_t *s, lmdb_store_t *l, store__op_t **batch,
             store__event_unref(evs[i]);
         if (mrc == MDB_MAP_FULL) {
             /* Grow and replay: nothing of the batch was applied. */
-            pthread_rwlock_wrlock(&l->resize_lock);
-            size_t want = l->map_size * 2;
-            int grc = mdb_env_set_mapsize(l->env, want);
-            if (!grc)
-                l->map_size = want;
-            pthread_rwlock_unlock(&l->resize_lock);
+            int grc = remap(l, 1);
             if (!grc) {
-                log_v(1, "storage: map grown to %zu KiB", want >> 10);
+                log_v(1, "storage: map grown to %zu KiB", atomic_load(&l->map_size) >> 10);
                 continue;
             }
+            mrc = grc;
+        } else if (mrc == MDB_MAP_RESIZED && adopted++ < MAX_ADOPTIONS) {
+            /* Another process wrote past this map (the write did not
+             * begin): adopt its size and begin again. */
+            int grc = remap(l, 0);
+            if (!grc)
+                continue;
             mrc = grc;
         }
         /* Any other failure fails every op of the batch; none was applied,
@@ -786,9 +829,9 @@ out:
  * pages from this process (they stay cached) and a later read maps them
  * again with the same contents, so readers in flight are unaffected.
  * LMDB does not export its map address, so the mapping of data.mdb is
- * read from /proc/self/maps, once per map size: the map moves only when
- * it grows, under resize_lock held exclusively, and callers hold it
- * shared, so a range read at the current size is where the map is. */
+ * read from /proc/self/maps, once per map size: the map moves only under
+ * resize_lock held exclusively (remap, which marks the ranges stale), and
+ * callers hold it shared, so a range read since is where the map is. */
 static void read_maps(lmdb_store_t *l)
 {
     l->nmaps = 0;
@@ -815,10 +858,11 @@ static void read_maps(lmdb_store_t *l)
 static void release_mapped(lmdb_store_t *l)
 {
     uintptr_t lo[4], hi[4];
+    size_t map_size = atomic_load(&l->map_size);
     pthread_mutex_lock(&l->maps_mu);
-    if (l->maps_for != l->map_size) {
+    if (l->maps_for != map_size) {
         read_maps(l);
-        l->maps_for = l->map_size;
+        l->maps_for = map_size;
     }
     size_t n = l->nmaps;
     memcpy(lo, l->map_lo, sizeof lo);
@@ -839,7 +883,7 @@ static void lm_release_pages(store_t *s)
 static void lm_stats(store_t *s, store_stats_t *st)
 {
     lmdb_store_t *l = s->impl;
-    st->map_size = __atomic_load_n(&l->map_size, __ATOMIC_RELAXED);
+    st->map_size = atomic_load(&l->map_size);
     st->commits = atomic_load(&l->commits);
     st->writes = atomic_load(&l->writes);
 }
@@ -892,10 +936,10 @@ static int lm_open(store_t *s, const store_config_t *cfg, uint64_t *rev,
         rc = lm_err(mrc, err, "env create");
         goto fail;
     }
-    l->map_size = cfg->map_size ? cfg->map_size : DEFAULT_MAP_SIZE;
+    atomic_store(&l->map_size, cfg->map_size ? cfg->map_size : DEFAULT_MAP_SIZE);
     mdb_env_set_maxdbs(l->env, 4);
     mdb_env_set_maxreaders(l->env, 1024);
-    mdb_env_set_mapsize(l->env, l->map_size);
+    mdb_env_set_mapsize(l->env, atomic_load(&l->map_size));
     /* NORDAHEAD: reads are random; readahead would only fill memory
      * with neighbouring (often free) pages. */
     unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (cfg->no_sync ? MDB_NOSYNC : 0);
@@ -910,7 +954,7 @@ static int lm_open(store_t *s, const store_config_t *cfg, uint64_t *rev,
     /* A larger existing file wins over the configured size. */
     MDB_envinfo info;
     mdb_env_info(l->env, &info);
-    l->map_size = info.me_mapsize;
+    atomic_store(&l->map_size, info.me_mapsize);
     int dead = 0;
     mdb_reader_check(l->env, &dead);
     if (dead)

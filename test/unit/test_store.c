@@ -4,7 +4,9 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +19,7 @@
 
 #include <setjmp.h>
 #include <cmocka.h>
+#include <lmdb.h>
 
 #include "../../lib/b64.h"
 #include "../../lib/mem.h"
@@ -898,6 +901,158 @@ static void test_store__release_pages_after_growth(void **state)
         fail_msg("RssFile %ld KiB after release, %ld before the writes", after, base);
 }
 
+/* ---- a map grown by another process ----------------------------------------- */
+
+#define GROWN_MAP ((size_t)32 << 20)
+
+/* Another process writes about 4 MiB, so the environment's data reaches
+ * past this process's 256 KiB map. LMDB lets several processes share an
+ * environment (the store's LOCK file is what keeps a second store out):
+ * a child opens it with plain LMDB and a map of GROWN_MAP, and writes into
+ * a database of its own. */
+static void grow_from_another_process(const char *dir)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        static char val[4000];
+        memset(val, 'g', sizeof val);
+        if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 8) ||
+            mdb_env_set_mapsize(env, GROWN_MAP) || mdb_env_open(env, dir, MDB_NOTLS, 0600) ||
+            mdb_txn_begin(env, NULL, 0, &txn) || mdb_dbi_open(txn, "grown", MDB_CREATE, &dbi))
+            _exit(2);
+        for (int i = 0; i < 1000; i++) {
+            char k[16];
+            snprintf(k, sizeof k, "%06d", i);
+            MDB_val kv = {strlen(k), k}, vv = {sizeof val, val};
+            if (mdb_put(txn, dbi, &kv, &vv, 0))
+                _exit(3);
+        }
+        if (mdb_txn_commit(txn))
+            _exit(4);
+        mdb_env_close(env);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+typedef struct resize_race {
+    store_t *s;
+    sem_t inside;                /* the list's visitor holds its read open */
+    sem_t go;                    /* the visitor may return */
+    atomic_int get_done;         /* the second reader's get returned */
+    int get_rc;
+    int moved_under_read;        /* the get returned while the read was open */
+    int value_ok;
+} resize_race_t;
+
+static int hold_read(void *arg, const store_kv_t *kv)
+{
+    resize_race_t *r = arg;
+    sem_post(&r->inside);
+    while (sem_wait(&r->go) != 0)
+        ;
+    /* Had the map been moved while this read was open, kv would point
+     * into memory no longer mapped: look at it only if it was not. */
+    r->moved_under_read = atomic_load(&r->get_done);
+    if (!r->moved_under_read)
+        r->value_ok = kv->value_len == 4 && !memcmp(kv->value, "held", 4);
+    return STORE_TAKE;
+}
+
+static void *list_holding_read(void *arg)
+{
+    resize_race_t *r = arg;
+    store_list_opts_t o = {.prefix = "/g/rs/"};
+    store_list_result_t res;
+    err_t err = {0};
+    if (store_list(r->s, &o, hold_read, r, &res, &err) == 0)
+        store_list_result_free(&res);
+    return NULL;
+}
+
+static void *get_after_growth(void *arg)
+{
+    resize_race_t *r = arg;
+    store_value_t v = {0};
+    err_t err = {0};
+    r->get_rc = store_get(r->s, "/g/rs/k", &v, &err);
+    if (!r->get_rc && (v.len != 4 || memcmp(v.data, "held", 4)))
+        r->get_rc = -1;
+    store_value_free(&v);
+    atomic_store(&r->get_done, 1);
+    return NULL;
+}
+
+/* A read that finds the map grown by another process adopts the new size
+ * (mdb_env_set_mapsize(env, 0)), which moves the map: only once no other
+ * read of this process is open (LMDB forbids it while one is, and that
+ * read's pointers would go stale), and the size it adopted is the one the
+ * store reports (and the one it releases pages by). */
+static void test_store__map_resized_by_another_process(void **state)
+{
+    fx_t *f = *state;
+    put(f->s, "/g/rs/k", "held");
+    store_stats_t st;
+    store_get_stats(f->s, &st);
+    assert_int_equal(st.map_size, 256 * 1024);
+
+    resize_race_t r = {.s = f->s};
+    sem_init(&r.inside, 0, 0);
+    sem_init(&r.go, 0, 0);
+    pthread_t lister, getter;
+    pthread_create(&lister, NULL, list_holding_read, &r);
+    while (sem_wait(&r.inside) != 0)
+        ;
+    grow_from_another_process(f->dir);
+    pthread_create(&getter, NULL, get_after_growth, &r);
+    /* The get must wait for the open read; give it time not to. */
+    for (int i = 0; i < 50 && !atomic_load(&r.get_done); i++)
+        usleep(10000);
+    sem_post(&r.go);
+    pthread_join(lister, NULL);
+    pthread_join(getter, NULL);
+    sem_destroy(&r.inside);
+    sem_destroy(&r.go);
+    if (r.moved_under_read)
+        fail_msg("the map was resized while another read of this process was open");
+    assert_true(r.value_ok);
+    assert_int_equal(r.get_rc, 0);
+    store_get_stats(f->s, &st);
+    assert_int_equal(st.map_size, GROWN_MAP);
+
+    /* Pages are released from where the map is now; reads and writes go on. */
+    store_release_pages(f->s);
+    assert_true(put(f->s, "/g/rs/k2", "after") > 0);
+    page_t p;
+    err_t err = {0};
+    assert_int_equal(list_all(f->s, "/g/rs/", 0, 0, &p, NULL, &err), 1);
+    assert_string_equal(p.buf, "/g/rs/k=held;/g/rs/k2=after;");
+}
+
+/* The writer adopts a map grown by another process too, instead of
+ * failing the batch. */
+static void test_store__map_resized_before_a_write(void **state)
+{
+    fx_t *f = *state;
+    put(f->s, "/g/rs/k", "held");
+    grow_from_another_process(f->dir);
+    err_t err = {0};
+    assert_int_equal(store_create(f->s, "/g/rs/w", "v", 1, NULL, &err), 0);
+    store_stats_t st;
+    store_get_stats(f->s, &st);
+    assert_int_equal(st.map_size, GROWN_MAP);
+    store_value_t v = {0};
+    assert_int_equal(store_get(f->s, "/g/rs/w", &v, &err), 0);
+    store_value_free(&v);
+}
+
 /* ---- crash safety ---------------------------------------------------------- */
 
 typedef struct crash_arg {
@@ -1031,6 +1186,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store__allocation_failures, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_store__release_pages_keeps_data, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_store__release_pages_after_growth, fx_setup_tiny_map,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__map_resized_by_another_process,
+                                        fx_setup_tiny_map, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store__map_resized_before_a_write, fx_setup_tiny_map,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_store__crash_safety, fx_setup_durable, fx_teardown),
     };
