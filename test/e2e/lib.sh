@@ -55,3 +55,36 @@ k() {
 
 # expect_fail "what" cmd...: the command must fail.
 expect_fail() { local what=$1; shift; if "$@" >"$WORK/out" 2>&1; then die "$what: succeeded: $(cat "$WORK/out")"; fi; }
+
+# ---- checks that keep going: each failure is counted, the test ends with
+# [ "$FAILS" -eq 0 ] || die ...
+FAILS=0
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+
+# req METHOD URL [curl args]: sets CODE; body in $WORK/body, headers in
+# $WORK/hdr; sends the curl arguments of the array AUTH (set it first).
+req() {
+  local m=$1 u=$2; shift 2
+  CODE=$(timeout 20 curl -sk -X "$m" "${AUTH[@]}" -D "$WORK/hdr" -o "$WORK/body" -w '%{http_code}' "$@" "$u" || true)
+}
+shown() { echo "$CODE $(head -c 600 "$WORK/body")"; }
+header() { grep -i "^$1:" "$WORK/hdr" | head -1 | sed 's/^[^:]*: *//' | tr -d '\r'; }
+# check_json "what" PYTHON-EXPR: the expression, over o (the JSON body),
+# code (int) and ctype (Content-Type), must hold.
+check_json() {
+  local what=$1 expr=$2
+  python3 - "$WORK/body" "$CODE" "$(header Content-Type)" "$expr" <<'PY' 2>"$WORK/pyerr" || fail "$what: $(shown) $(tail -1 "$WORK/pyerr")"
+import json, sys
+body, code, ctype, expr = open(sys.argv[1]).read(), int(sys.argv[2] or 0), sys.argv[3], sys.argv[4]
+o = json.loads(body)
+if not eval("(" + expr + "\n)"):
+    sys.exit("does not hold: " + expr)
+PY
+}
+# status "what" CODE REASON [EXTRA-EXPR]: a Failure Status with that code and reason.
+status() {
+  local what=$1 code=$2 reason=$3 extra=${4:-True}
+  [ "$CODE" = "$code" ] || { fail "$what: HTTP $(shown), want $code $reason"; return; }
+  check_json "$what" "ctype.startswith('application/json') and o['kind'] == 'Status' and o['apiVersion'] == 'v1' \
+    and o['status'] == 'Failure' and o['code'] == $code and o['reason'] == '$reason' and o['message'] and ($extra)"
+}

@@ -13,8 +13,6 @@ source "$(dirname "$0")/lib.sh"
 set +o pipefail
 start_server
 
-FAILS=0
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 S=https://127.0.0.1:$PORT
 G=$S/apis/scope.theriseunion.io/v1alpha1
 IAM=$S/apis/iam.theriseunion.io/v1alpha1
@@ -23,32 +21,6 @@ TABLE='Accept: application/json;as=Table;v=v1;g=meta.k8s.io'
 JSON='Content-Type: application/json'
 AUTH=(-H "Authorization: Bearer $ADMIN_TOKEN")
 
-# req METHOD URL [curl args]: sets CODE; body in $WORK/body, headers in $WORK/hdr.
-req() {
-  local m=$1 u=$2; shift 2
-  CODE=$(timeout 20 curl -sk -X "$m" "${AUTH[@]}" -D "$WORK/hdr" -o "$WORK/body" -w '%{http_code}' "$@" "$u" || true)
-}
-shown() { echo "$CODE $(head -c 600 "$WORK/body")"; }
-header() { grep -i "^$1:" "$WORK/hdr" | head -1 | sed 's/^[^:]*: *//' | tr -d '\r'; }
-# check "what" PYTHON-EXPR: the expression, over o (the JSON body), code
-# (int) and ctype (Content-Type), must hold.
-check_json() {
-  local what=$1 expr=$2
-  python3 - "$WORK/body" "$CODE" "$(header Content-Type)" "$expr" <<'PY' 2>"$WORK/pyerr" || fail "$what: $(shown) $(tail -1 "$WORK/pyerr")"
-import json, sys
-body, code, ctype, expr = open(sys.argv[1]).read(), int(sys.argv[2] or 0), sys.argv[3], sys.argv[4]
-o = json.loads(body)
-if not eval("(" + expr + "\n)"):
-    sys.exit("does not hold: " + expr)
-PY
-}
-# status "what" CODE REASON [EXTRA-EXPR]: a Failure Status with that code and reason.
-status() {
-  local what=$1 code=$2 reason=$3 extra=${4:-True}
-  [ "$CODE" = "$code" ] || { fail "$what: HTTP $(shown), want $code $reason"; return; }
-  check_json "$what" "ctype.startswith('application/json') and o['kind'] == 'Status' and o['apiVersion'] == 'v1' \
-    and o['status'] == 'Failure' and o['code'] == $code and o['reason'] == '$reason' and o['message'] and ($extra)"
-}
 obj() { # obj KIND NAME [SPEC-JSON] [LABELS-JSON]
   local spec=${3:-} labels=${4:-}
   printf '{"apiVersion":"scope.theriseunion.io/v1alpha1","kind":"%s","metadata":{"name":"%s","labels":%s},"spec":%s}' \

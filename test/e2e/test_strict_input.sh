@@ -19,29 +19,10 @@ source "$(dirname "$0")/lib.sh"
 set +o pipefail
 start_server
 
-FAILS=0
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 S=https://127.0.0.1:$PORT
 G=$S/apis/scope.theriseunion.io/v1alpha1
 JSON='Content-Type: application/json'
 AUTH=(-H "Authorization: Bearer $ADMIN_TOKEN")
-req() {
-  local m=$1 u=$2; shift 2
-  CODE=$(timeout 20 curl -sk -X "$m" "${AUTH[@]}" -D "$WORK/hdr" -o "$WORK/body" -w '%{http_code}' "$@" "$u" || true)
-}
-shown() { echo "$CODE $(head -c 400 "$WORK/body")"; }
-# status "what" CODE REASON [PYTHON-EXPR over o]: a Failure Status.
-status() {
-  local what=$1 code=$2 reason=$3 extra=${4:-True}
-  [ "$CODE" = "$code" ] || { fail "$what: HTTP $(shown), want $code $reason"; return; }
-  python3 - "$WORK/body" "$code" "$reason" "$extra" <<'PY' 2>"$WORK/pyerr" || fail "$what: $(shown) $(tail -1 "$WORK/pyerr")"
-import json, sys
-o = json.load(open(sys.argv[1]))
-assert o["kind"] == "Status" and o["apiVersion"] == "v1" and o["status"] == "Failure", o
-assert o["code"] == int(sys.argv[2]) and o["reason"] == sys.argv[3] and o["message"], o
-assert eval(sys.argv[4]), sys.argv[4]
-PY
-}
 
 WS='{"apiVersion":"scope.theriseunion.io/v1alpha1","kind":"Workspace","metadata":{"name":"keep","labels":{"team":"red"},"annotations":{"note":"n"}},"spec":{"manager":"alice","namespaces":[{"name":"shop"}]}}'
 req POST "$G/workspaces" -H "$JSON" -d "$WS"
