@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "../lib/json/jenc.h"
 #include "../lib/mem.h"
@@ -60,3 +61,65 @@ void agg_audit_write(agg_audit_t *a, const json_t *ev)
     pthread_mutex_unlock(&a->mu);
     mem_free(line);
 }
+
+static void rfc3339_micro(const struct timespec *ts, char *buf, size_t n)
+{
+    struct tm tm;
+    gmtime_r(&ts->tv_sec, &tm);
+    char base[24];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, n, "%.19s.%06dZ", base, (int)(ts->tv_nsec / 1000));
+}
+
+void agg_audit_request(agg_audit_t *a, agg_req_t *req, const agg_audit_rec_t *rec,
+                       const char *id, const struct timespec *received)
+{
+    if (!a)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char t0[40], t1[40];
+    rfc3339_micro(received, t0, sizeof t0);
+    rfc3339_micro(&now, t1, sizeof t1);
+    const char *verb = rec->decided ? rec->verb : agg_req_method(req);
+    /* What comes from the request (path, headers, names) need not be
+     * UTF-8; such bytes are written as U+FFFD, as kube-apiserver's are. */
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:[s], s:{s:{}, s:i}, s:s, s:s}",
+                           "kind", "Event", "apiVersion", "audit.k8s.io/v1", "level", "Metadata",
+                           "auditID", id, "stage", "ResponseComplete", "requestURI",
+                           jenc_string_lossy(agg_req_path(req)), "verb", verb ? verb : "", "sourceIPs",
+                           agg_req_remote(req), "responseStatus", "metadata", "code",
+                           agg_req_status(req), "requestReceivedTimestamp", t0,
+                           "stageTimestamp", t1);
+    const char *ua = agg_req_header(req, "User-Agent");
+    if (ua)
+        json_object_set_new(ev, "userAgent", jenc_string_lossy(ua));
+    if (rec->user) {
+        json_t *groups = json_array();
+        for (size_t i = 0; i < rec->user->ngroups; i++)
+            json_array_append_new(groups, jenc_string_lossy(authz_user_group(rec->user, i)));
+        json_object_set_new(ev, "user", json_pack("{s:o, s:o}", "username",
+                                                  jenc_string_lossy(rec->user->name), "groups",
+                                                  groups));
+    }
+    if (rec->decided && rec->resource_request) {
+        json_t *ref = json_pack("{s:o, s:o, s:o}", "resource", jenc_string_lossy(rec->resource),
+                                "apiGroup", jenc_string_lossy(rec->group), "apiVersion",
+                                jenc_string_lossy(rec->version));
+        if (*rec->namespace_)
+            json_object_set_new(ref, "namespace", jenc_string_lossy(rec->namespace_));
+        if (*rec->name)
+            json_object_set_new(ref, "name", jenc_string_lossy(rec->name));
+        if (*rec->subresource)
+            json_object_set_new(ref, "subresource", jenc_string_lossy(rec->subresource));
+        json_object_set_new(ev, "objectRef", ref);
+    }
+    if (rec->decided)
+        json_object_set_new(ev, "annotations",
+                            json_pack("{s:s, s:s}", "authorization.k8s.io/decision",
+                                      rec->allowed ? "allow" : "forbid",
+                                      "authorization.k8s.io/reason", rec->reason));
+    agg_audit_write(a, ev);
+    json_decref(ev);
+}
+
