@@ -83,6 +83,20 @@ struct agg_req {
     size_t cert_len[AGG_MAX_PEER_CERTS];
     char remote[64];
     int remote_done;             /* remote is filled in (agg_req_remote) */
+    struct agg_fake *fake;       /* a request made in memory (agg_req_fake) */
+};
+
+/* What an in-memory request carries instead of a connection: its query
+ * and headers as name/value pairs, and the response it got. */
+typedef struct agg_pair {
+    char *name, *value;
+} agg_pair_t;
+
+struct agg_fake {
+    agg_pair_t *query, *headers;
+    size_t nquery, nheaders;
+    sbuf_t response;
+    char *content_type;
 };
 
 struct agg_stream {
@@ -137,6 +151,10 @@ const char *agg_req_remote(const agg_req_t *cr)
     if (r->remote_done)
         return r->remote;
     r->remote_done = 1;
+    if (r->fake) {
+        snprintf(r->remote, sizeof r->remote, "127.0.0.1");
+        return r->remote;
+    }
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {
@@ -154,6 +172,12 @@ const char *agg_req_remote(const agg_req_t *cr)
 const char *agg_req_query(const agg_req_t *r, const char *key)
 {
     /* "?watch" is present with no value: "" as Go's url.Values has it. */
+    if (r->fake) {
+        for (size_t i = 0; i < r->fake->nquery; i++)
+            if (!strcmp(r->fake->query[i].name, key))
+                return r->fake->query[i].value;
+        return NULL;
+    }
     const char *v = NULL;
     size_t vlen = 0;
     if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, key, strlen(key), &v,
@@ -164,6 +188,12 @@ const char *agg_req_query(const agg_req_t *r, const char *key)
 
 const char *agg_req_header(const agg_req_t *r, const char *name)
 {
+    if (r->fake) {
+        for (size_t i = 0; i < r->fake->nheaders; i++)
+            if (!strcasecmp(r->fake->headers[i].name, name))
+                return r->fake->headers[i].value;
+        return NULL;
+    }
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
@@ -185,6 +215,11 @@ void agg_req_headers(const agg_req_t *r,
                      void (*fn)(void *arg, const char *name, const char *value),
                      void *arg)
 {
+    if (r->fake) {
+        for (size_t i = 0; i < r->fake->nheaders; i++)
+            fn(arg, r->fake->headers[i].name, r->fake->headers[i].value);
+        return;
+    }
     hdr_iter_t it = {fn, arg};
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, hdr_each, &it);
 }
@@ -193,6 +228,11 @@ void agg_req_queries(const agg_req_t *r,
                      void (*fn)(void *arg, const char *name, const char *value),
                      void *arg)
 {
+    if (r->fake) {
+        for (size_t i = 0; i < r->fake->nquery; i++)
+            fn(arg, r->fake->query[i].name, r->fake->query[i].value);
+        return;
+    }
     hdr_iter_t it = {fn, arg};
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, hdr_each, &it);
 }
@@ -206,7 +246,7 @@ const char *agg_req_body(const agg_req_t *r, size_t *len)
 size_t agg_req_peer_certs(agg_req_t *r, const unsigned char *const **der,
                           const size_t **len)
 {
-    if (!r->certs_loaded) {
+    if (!r->certs_loaded && !r->fake) {
         r->certs_loaded = 1;
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -283,6 +323,14 @@ void agg_respond(agg_req_t *r, int status, const char *content_type,
 {
     if (r->responded) {
         mem_free(body);
+        return;
+    }
+    if (r->fake) {
+        sbuf_put(&r->fake->response, body, len);
+        mem_free(body);
+        r->fake->content_type = content_type ? mem_strdup(content_type) : NULL;
+        r->responded = 1;
+        r->status = status;
         return;
     }
     struct MHD_Response *resp =
@@ -368,6 +416,18 @@ agg_stream_t *agg_respond_stream(agg_req_t *r, int status,
                                  const char *content_type,
                                  const agg_stream_ops_t *ops, void *arg)
 {
+    if (r->fake) {
+        /* In memory: what the stream has now, then its end. */
+        char buf[4096];
+        ssize_t n;
+        while ((n = ops->read(arg, buf, sizeof buf)) > 0)
+            sbuf_put(&r->fake->response, buf, (size_t)n);
+        ops->close(arg);
+        r->fake->content_type = content_type ? mem_strdup(content_type) : NULL;
+        r->responded = 1;
+        r->status = status;
+        return NULL;
+    }
     agg_server_t *s = r->srv;
     agg_stream_t *st = mem_calloc(1, sizeof *st);
     struct MHD_Response *resp = NULL;
@@ -561,6 +621,121 @@ static void req_free(agg_req_t *r)
     sbuf_free(&r->body);
     mem_free(r->path);
     mem_free(r);
+}
+
+/* ---- requests in memory --------------------------------------------------- */
+
+/* Percent-decodes n bytes of s into a new string ('+' stays '+', as Go's
+ * query parsing keeps it for the values kube reads). */
+static char *fake_decode(const char *s, size_t n)
+{
+    char *out = mem_alloc(n + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+            isxdigit((unsigned char)s[i + 2])) {
+            char hex[3] = {s[i + 1], s[i + 2], 0};
+            *o++ = (char)strtol(hex, NULL, 16);
+            i += 2;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static int fake_add(agg_pair_t **v, size_t *n, char *name, char *value)
+{
+    agg_pair_t *p = name && value ? mem_realloc(*v, (*n + 1) * sizeof **v) : NULL;
+    if (!p) {
+        mem_free(name);
+        mem_free(value);
+        return -1;
+    }
+    *v = p;
+    p[*n].name = name;
+    p[*n].value = value;
+    (*n)++;
+    return 0;
+}
+
+agg_req_t *agg_req_fake(const char *method, const char *path, const char *query,
+                        const char *const *headers, const char *body, size_t body_len)
+{
+    agg_req_t *r = mem_calloc(1, sizeof *r);
+    struct agg_fake *f = r ? mem_calloc(1, sizeof *f) : NULL;
+    if (!f) {
+        mem_free(r);
+        return NULL;
+    }
+    r->fake = f;
+    r->method = method;
+    int bad = !(r->path = mem_strdup(path));
+    for (const char *q = query; !bad && q && *q;) {
+        size_t len = strcspn(q, "&"), eq = strcspn(q, "=");
+        if (eq > len)
+            eq = len;
+        bad = fake_add(&f->query, &f->nquery, fake_decode(q, eq),
+                       eq < len ? fake_decode(q + eq + 1, len - eq - 1) : mem_strdup(""));
+        q += len + (q[len] == '&');
+    }
+    for (size_t i = 0; !bad && headers && headers[i]; i++) {
+        const char *colon = strchr(headers[i], ':');
+        const char *v = colon ? colon + 1 : "";
+        while (*v == ' ')
+            v++;
+        bad = fake_add(&f->headers, &f->nheaders,
+                       mem_strndup(headers[i], colon ? (size_t)(colon - headers[i])
+                                                     : strlen(headers[i])),
+                       mem_strdup(v));
+    }
+    if (!bad && body)
+        sbuf_put(&r->body, body, body_len);
+    if (bad || r->body.oom) {
+        agg_req_fake_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+const char *agg_req_fake_response(const agg_req_t *r, size_t *len)
+{
+    if (len)
+        *len = r->fake->response.len;
+    return r->fake->response.p ? r->fake->response.p : "";
+}
+
+const char *agg_req_fake_header(const agg_req_t *r, const char *name)
+{
+    if (!strcasecmp(name, "Content-Type"))
+        return r->fake->content_type;
+    for (size_t i = 0; i < r->nhdrs; i++)
+        if (!strcasecmp(r->hdrs[i].name, name))
+            return r->hdrs[i].value;
+    return NULL;
+}
+
+void agg_req_fake_free(agg_req_t *r)
+{
+    if (!r)
+        return;
+    struct agg_fake *f = r->fake;
+    for (size_t i = 0; i < f->nquery; i++) {
+        mem_free(f->query[i].name);
+        mem_free(f->query[i].value);
+    }
+    for (size_t i = 0; i < f->nheaders; i++) {
+        mem_free(f->headers[i].name);
+        mem_free(f->headers[i].value);
+    }
+    mem_free(f->query);
+    mem_free(f->headers);
+    sbuf_free(&f->response);
+    mem_free(f->content_type);
+    mem_free(f);
+    req_free(r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

@@ -148,4 +148,21 @@ agg_stream_t *agg_respond_stream(agg_req_t *r, int status,
  * holding locks that read() does not take. */
 void agg_stream_wake(agg_stream_t *st);
 
+/* ---- requests in memory (tests): a handler cannot tell them apart ---- */
+
+/* A request with no connection: method and path (both borrowed for the
+ * request's life; path percent-decoded, without the query), query (raw
+ * "a=1&b", percent-decoded here; NULL for none), headers ("Name: value"
+ * each, NULL-terminated; NULL for none) and body (copied; NULL for none).
+ * Its peer is 127.0.0.1 with no certificates. A streamed response is read
+ * until its read() has nothing more right now, then closed, and
+ * agg_respond_stream returns NULL. NULL when out of memory. */
+agg_req_t *agg_req_fake(const char *method, const char *path, const char *query,
+                        const char *const *headers, const char *body, size_t body_len);
+/* The response's body (borrowed) and one of its headers (Content-Type
+ * included; NULL when absent); its status is agg_req_status. */
+const char *agg_req_fake_response(const agg_req_t *r, size_t *len);
+const char *agg_req_fake_header(const agg_req_t *r, const char *name);
+void agg_req_fake_free(agg_req_t *r);
+
 #endif

@@ -1,0 +1,265 @@
+/* Unit tests of aggregator/ without a socket: agg_handle driven by
+ * requests made in memory (agg_req_fake) over a real store, registry and
+ * authorizer, as the HTTP server would drive it. */
+#include <ftw.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "../../aggregator/server.h"
+#include "../../lib/mem.h"
+
+typedef struct fx {
+    char dir[64];
+    store_t *store;
+    authz_t *authz;
+    agg_authn_t *authn;
+    reg_t reg;
+    agg_api_t api;
+} fx_t;
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/edge-srv-XXXXXX");
+    if (!f || !mkdtemp(f->dir))
+        return -1;
+    char tokens[128];
+    snprintf(tokens, sizeof tokens, "%s/tokens.csv", f->dir);
+    FILE *t = fopen(tokens, "w");
+    if (!t)
+        return -1;
+    fputs("admin-token,admin,admin-uid,\"system:masters\"\nalice-token,alice,alice-uid\n", t);
+    fclose(t);
+    char data[128];
+    snprintf(data, sizeof data, "%s/data", f->dir);
+    store_config_t cfg = {.data_dir = data, .no_sync = 1, .compact_interval_ms = 3600000};
+    err_t err = {0};
+    if (store_open(&cfg, &f->store, &err) || authz_new(f->store, "host", &f->authz, &err) ||
+        agg_authn_new(tokens, &f->authn, &err))
+        return -1;
+    f->reg = (reg_t){.store = f->store, .authz = f->authz, .cluster = "host"};
+    f->api.authn = f->authn;
+    f->api.cluster_name = "host";
+    f->api.reg = &f->reg;
+    f->api.store = f->store;
+    f->api.authz = f->authz;
+    agg_api_advance(&f->api, AGG_READY);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    agg_authn_free(f->authn);
+    authz_free(f->authz);
+    store_close(f->store);
+    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* One request through agg_handle; the caller frees it (agg_req_fake_free). */
+static agg_req_t *call(fx_t *f, const char *method, const char *path, const char *query,
+                       const char *token, const char *ctype, const char *accept,
+                       const char *body)
+{
+    char auth[128], ct[128], acc[160];
+    const char *headers[4] = {NULL};
+    size_t n = 0;
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        headers[n++] = auth;
+    }
+    if (ctype) {
+        snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
+        headers[n++] = ct;
+    }
+    if (accept) {
+        snprintf(acc, sizeof acc, "Accept: %s", accept);
+        headers[n++] = acc;
+    }
+    agg_req_t *r = agg_req_fake(method, path, query, headers, body, body ? strlen(body) : 0);
+    assert_non_null(r);
+    agg_handle(&f->api, r);
+    return r;
+}
+
+static json_t *body_json(const agg_req_t *r)
+{
+    size_t len;
+    const char *b = agg_req_fake_response(r, &len);
+    json_error_t e;
+    json_t *j = json_loadb(b, len, 0, &e);
+    if (!j)
+        fail_msg("response is not JSON: %.*s", (int)(len > 300 ? 300 : len), b);
+    return j;
+}
+
+static const char *s_at(const json_t *o, const char *a, const char *b)
+{
+    const json_t *v = json_object_get(o, a);
+    return json_string_value(b ? json_object_get(v, b) : v);
+}
+
+#define WS "/apis/scope.theriseunion.io/v1alpha1/workspaces"
+
+static void test_server__health_and_version(void **state)
+{
+    fx_t *f = *state;
+    agg_req_t *r = call(f, "GET", "/healthz", NULL, NULL, NULL, NULL, NULL);
+    assert_int_equal(agg_req_status(r), 200);
+    assert_string_equal(agg_req_fake_response(r, NULL), "ok");
+    agg_req_fake_free(r);
+    r = call(f, "GET", "/readyz", "verbose", NULL, NULL, NULL, NULL);
+    assert_int_equal(agg_req_status(r), 200);
+    assert_non_null(strstr(agg_req_fake_response(r, NULL), "[+]authorizer-index ok"));
+    agg_req_fake_free(r);
+    r = call(f, "GET", "/version", NULL, NULL, NULL, NULL, NULL);
+    assert_int_equal(agg_req_status(r), 200);
+    json_t *v = body_json(r);
+    assert_non_null(s_at(v, "gitVersion", NULL));
+    json_decref(v);
+    agg_req_fake_free(r);
+}
+
+static void test_server__create_get_table_and_errors(void **state)
+{
+    fx_t *f = *state;
+    const char ws[] = "{\"apiVersion\":\"scope.theriseunion.io/v1alpha1\",\"kind\":\"Workspace\","
+                      "\"metadata\":{\"name\":\"w1\",\"labels\":{\"team\":\"red\"}},"
+                      "\"spec\":{\"manager\":\"alice\"}}";
+    agg_req_t *r = call(f, "POST", WS, NULL, "admin-token", "application/json", NULL, ws);
+    assert_int_equal(agg_req_status(r), 201);
+    json_t *o = body_json(r);
+    assert_string_equal(s_at(o, "metadata", "name"), "w1");
+    assert_non_null(s_at(o, "metadata", "uid"));
+    assert_non_null(agg_req_fake_header(r, "Audit-Id"));
+    assert_string_equal(agg_req_fake_header(r, "Content-Type"), "application/json");
+    json_decref(o);
+    agg_req_fake_free(r);
+
+    r = call(f, "GET", WS "/w1", NULL, "admin-token", NULL, NULL, NULL);
+    assert_int_equal(agg_req_status(r), 200);
+    o = body_json(r);
+    assert_string_equal(s_at(o, "spec", "manager"), "alice");
+    json_decref(o);
+    agg_req_fake_free(r);
+
+    /* A Table of the list, selected by label. */
+    r = call(f, "GET", WS, "labelSelector=team%3Dred", "admin-token", NULL,
+             "application/json;as=Table;v=v1;g=meta.k8s.io", NULL);
+    assert_int_equal(agg_req_status(r), 200);
+    o = body_json(r);
+    assert_string_equal(s_at(o, "kind", NULL), "Table");
+    assert_int_equal(json_array_size(json_object_get(o, "rows")), 1);
+    json_decref(o);
+    agg_req_fake_free(r);
+
+    /* Errors are Status objects with kube's codes and reasons. */
+    static const struct {
+        const char *method, *path, *query, *ctype, *body, *reason;
+        int code;
+    } errs[] = {
+        {"GET", WS "/nope", NULL, NULL, NULL, "NotFound", 404},
+        {"POST", WS, NULL, "text/plain", "{}", "UnsupportedMediaType", 415},
+        {"GET", WS, "limit=abc", NULL, NULL, "BadRequest", 400},
+        {"POST", WS, "dryRun=Maybe", "application/json", "{}", "Invalid", 422},
+        {"PATCH", WS "/w1", NULL, "application/merge-patch+json", "{\"metadata\":null}",
+         "BadRequest", 400},
+        {"GET", "/apis/scope.theriseunion.io/v1alpha1/nosuch", NULL, NULL, NULL, "NotFound", 404},
+    };
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        r = call(f, errs[i].method, errs[i].path, errs[i].query, "admin-token", errs[i].ctype,
+                 NULL, errs[i].body);
+        if (agg_req_status(r) != errs[i].code)
+            fail_msg("%s %s?%s: %d, want %d: %s", errs[i].method, errs[i].path,
+                     errs[i].query ? errs[i].query : "", agg_req_status(r), errs[i].code,
+                     agg_req_fake_response(r, NULL));
+        o = body_json(r);
+        assert_string_equal(s_at(o, "kind", NULL), "Status");
+        assert_string_equal(s_at(o, "reason", NULL), errs[i].reason);
+        assert_int_equal(json_integer_value(json_object_get(o, "code")), errs[i].code);
+        json_decref(o);
+        agg_req_fake_free(r);
+    }
+    /* The refused patch changed nothing. */
+    r = call(f, "GET", WS "/w1", NULL, "admin-token", NULL, NULL, NULL);
+    o = body_json(r);
+    assert_string_equal(s_at(json_object_get(o, "metadata"), "labels", "team"), "red");
+    json_decref(o);
+    agg_req_fake_free(r);
+}
+
+static void test_server__authorization(void **state)
+{
+    fx_t *f = *state;
+    /* No credentials: anonymous, and forbidden. */
+    agg_req_t *r = call(f, "GET", WS, NULL, NULL, NULL, NULL, NULL);
+    assert_int_equal(agg_req_status(r), 403);
+    json_t *o = body_json(r);
+    assert_string_equal(s_at(o, "reason", NULL), "Forbidden");
+    assert_non_null(strstr(s_at(o, "message", NULL), "system:anonymous"));
+    json_decref(o);
+    agg_req_fake_free(r);
+    /* A bad token: 401. */
+    r = call(f, "GET", WS, NULL, "forged", NULL, NULL, NULL);
+    assert_int_equal(agg_req_status(r), 401);
+    agg_req_fake_free(r);
+    /* alice holds no binding. */
+    r = call(f, "GET", WS, NULL, "alice-token", NULL, NULL, NULL);
+    assert_int_equal(agg_req_status(r), 403);
+    o = body_json(r);
+    assert_non_null(strstr(s_at(o, "message", NULL), "\"alice\""));
+    json_decref(o);
+    agg_req_fake_free(r);
+}
+
+static void test_server__watch_and_discovery(void **state)
+{
+    fx_t *f = *state;
+    const char ws[] = "{\"apiVersion\":\"scope.theriseunion.io/v1alpha1\",\"kind\":\"Workspace\","
+                      "\"metadata\":{\"name\":\"w2\"},\"spec\":{}}";
+    agg_req_t *r = call(f, "POST", WS, NULL, "admin-token", "application/json", NULL, ws);
+    assert_int_equal(agg_req_status(r), 201);
+    agg_req_fake_free(r);
+    /* A watch from resourceVersion 0 begins with the objects as ADDED. */
+    r = call(f, "GET", WS, "watch&resourceVersion=0", "admin-token", NULL, NULL, NULL);
+    assert_int_equal(agg_req_status(r), 200);
+    const char *out = agg_req_fake_response(r, NULL);
+    assert_non_null(strstr(out, "{\"type\":\"ADDED\""));
+    assert_non_null(strstr(out, "\"name\":\"w2\""));
+    agg_req_fake_free(r);
+    r = call(f, "GET", "/apis", NULL, "admin-token", NULL, NULL, NULL);
+    assert_int_equal(agg_req_status(r), 200);
+    json_t *o = body_json(r);
+    assert_string_equal(s_at(o, "kind", NULL), "APIGroupList");
+    assert_int_equal(json_array_size(json_object_get(o, "groups")), 4);
+    json_decref(o);
+    agg_req_fake_free(r);
+}
+
+int main(void)
+{
+    mem_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_server__health_and_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server__create_get_table_and_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server__authorization, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server__watch_and_discovery, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("server", tests, NULL, NULL);
+}
