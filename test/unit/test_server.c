@@ -33,8 +33,10 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
     snprintf(f->dir, sizeof f->dir, "/tmp/edge-srv-XXXXXX");
-    if (!f || !mkdtemp(f->dir))
+    if (!mkdtemp(f->dir))
         return -1;
     char tokens[128];
     snprintf(tokens, sizeof tokens, "%s/tokens.csv", f->dir);
