@@ -35,17 +35,21 @@ static int setup(void **state)
     fx_t *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
+    *state = f;
     snprintf(f->dir, sizeof f->dir, "/tmp/edge-srv-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!mkdtemp(f->dir)) {
+        free(f);
         return -1;
-    char tokens[128];
+    }
+    char tokens[128], data[128];
     snprintf(tokens, sizeof tokens, "%s/tokens.csv", f->dir);
     FILE *t = fopen(tokens, "w");
-    if (!t)
+    if (!t) {
+        free(f);
         return -1;
+    }
     fputs("admin-token,admin,admin-uid,\"system:masters\"\nalice-token,alice,alice-uid\n", t);
     fclose(t);
-    char data[128];
     snprintf(data, sizeof data, "%s/data", f->dir);
     store_config_t cfg = {.data_dir = data, .no_sync = 1, .compact_interval_ms = 3600000};
     err_t err = {0};
@@ -59,7 +63,6 @@ static int setup(void **state)
     f->api.store = f->store;
     f->api.authz = f->authz;
     agg_api_advance(&f->api, AGG_READY);
-    *state = f;
     return 0;
 }
 
