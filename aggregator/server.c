@@ -221,6 +221,177 @@ static int scope_selector(agg_api_t *api, route_t *rt, authz_attrs_t *at, sel_t 
     return 0;
 }
 
+/* ---- the non-resource paths ------------------------------------------------------ */
+
+/* What a handler of the route table gets: the request, its user, its
+ * accepted representations, its non-resource attributes, the path's
+ * segments. */
+typedef struct route_ctx {
+    agg_api_t *api;
+    agg_req_t *req;
+    const authz_user_t *user;
+    agg_audit_rec_t *rec;
+    const agg_accept_t *acc;
+    authz_attrs_t *at;
+    char **seg;
+    int n;
+} route_ctx_t;
+
+typedef struct route_entry {
+    /* Segments separated by '/': a literal, "{group}" (one of ours),
+     * "{version}" (ours), "{authn}" (an authentication.k8s.io version
+     * kubectl uses), or "*" (anything). */
+    const char *pattern;
+    int read_only;               /* GET and HEAD only: 405 otherwise */
+    int authorize;               /* authorized as a non-resource request */
+    void (*fn)(route_ctx_t *c);
+} route_entry_t;
+
+static int route_segment(const char *pat, size_t len, const char *seg)
+{
+    if (len == 1 && *pat == '*')
+        return 1;
+    if (len == 7 && !strncmp(pat, "{group}", 7))
+        return is_group(seg);
+    if (len == 9 && !strncmp(pat, "{version}", 9))
+        return !strcmp(seg, REG_VERSION);
+    if (len == 7 && !strncmp(pat, "{authn}", 7))
+        return !strcmp(seg, "v1") || !strcmp(seg, "v1beta1") || !strcmp(seg, "v1alpha1");
+    return strlen(seg) == len && !strncmp(pat, seg, len);
+}
+
+static int route_match(const char *pattern, char **seg, int n)
+{
+    int i = 0;
+    for (const char *p = pattern; *p; i++) {
+        size_t len = strcspn(p, "/");
+        if (i >= n || !route_segment(p, len, seg[i]))
+            return 0;
+        p += len + (p[len] == '/');
+    }
+    return i == n;
+}
+
+/* kube-apiserver's authorization webhook: /authorize for this cluster,
+ * /clusters/{name}/authorize for a member cluster. */
+static void h_webhook(route_ctx_t *c)
+{
+    webhook(c->api, c->req, c->user, c->n == 3 ? c->seg[1] : NULL, c->rec);
+}
+
+static void h_metrics(route_ctx_t *c)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (authz_metrics(c->api->authz, &text, &len) ||
+        (c->api->store && store_metrics(c->api->store, &text, &len))) {
+        mem_free(text);
+        agg__send_code(c->req, ERR_NOMEM, NULL, NULL);
+        return;
+    }
+    agg_respond(c->req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+/* kubectl auth whoami: authentication.k8s.io SelfSubjectReview. */
+static void h_self_subject_review(route_ctx_t *c)
+{
+    self_subject_review(c->req, c->user, c->seg[2]);
+}
+
+static const char *discovery_type(const agg_accept_t *acc)
+{
+    return strstr(acc->discovery_version, "v2beta1") ? DISCOVERY_V2BETA1 : DISCOVERY_V2;
+}
+
+static void h_api(route_ctx_t *c)
+{
+    if (c->acc->discovery) {
+        json_t *d = reg_discovery_v2(c->acc->discovery_version);
+        json_object_set_new(d, "items", json_array());  /* no core group here */
+        agg__send_json(c->req, 200, d, discovery_type(c->acc));
+        return;
+    }
+    agg__send_json(c->req, 200, json_pack("{s:s, s:[], s:[{s:s, s:s}]}", "kind", "APIVersions",
+                                          "versions", "serverAddressByClientCIDRs", "clientCIDR",
+                                          "0.0.0.0/0", "serverAddress", ""), NULL);
+}
+
+static void h_apis(route_ctx_t *c)
+{
+    if (c->acc->discovery)
+        agg__send_json(c->req, 200, reg_discovery_v2(c->acc->discovery_version),
+                       discovery_type(c->acc));
+    else if (c->acc->json_ok)
+        agg__send_json(c->req, 200, reg_api_group_list(), NULL);
+    else
+        agg__send_code(c->req, ERR_NOT_ACCEPTABLE, "only the following media types are "
+                       "accepted: application/json, " DISCOVERY_V2 ", " DISCOVERY_V2BETA1, NULL);
+}
+
+static void h_group(route_ctx_t *c)
+{
+    agg__send_json(c->req, 200, reg_api_group(c->seg[1]), NULL);
+}
+
+static void h_resources(route_ctx_t *c)
+{
+    agg__send_json(c->req, 200, reg_resource_list(c->seg[1]), NULL);
+}
+
+static void h_openapi_v2(route_ctx_t *c)
+{
+    /* kubectl's client-side validation reads gnostic's protobuf form. */
+    const char *pb_type = opb_accepts_v2(agg_req_header(c->req, "Accept"));
+    if (!pb_type) {
+        agg__send_json(c->req, 200, reg_openapi_v2(), NULL);
+        return;
+    }
+    json_t *doc = reg_openapi_v2();
+    unsigned char *pb = NULL;
+    size_t len = 0;
+    err_t e;
+    err_clear(&e);
+    int rc = doc ? opb_encode_v2(doc, &pb, &len, &e) : err_set(&e, ERR_NOMEM, NULL);
+    json_decref(doc);
+    if (rc)
+        agg__send_error(c->req, &e, NULL, NULL);
+    else
+        agg_respond(c->req, 200, pb_type, (char *)pb, len);
+}
+
+static void h_openapi_v3(route_ctx_t *c)
+{
+    json_t *paths = json_object();
+    for (size_t i = 0; reg_groups[i]; i++) {
+        char key[160], url[256];
+        snprintf(key, sizeof key, "apis/%s/%s", reg_groups[i], REG_VERSION);
+        snprintf(url, sizeof url, "/openapi/v3/apis/%s/%s?hash=%s", reg_groups[i], REG_VERSION,
+                 "v1");
+        json_object_set_new(paths, key, json_pack("{s:s}", "serverRelativeURL", url));
+    }
+    agg__send_json(c->req, 200, json_pack("{s:o}", "paths", paths), NULL);
+}
+
+static void h_openapi_v3_group(route_ctx_t *c)
+{
+    agg__send_json(c->req, 200, reg_openapi_v3(c->seg[3]), NULL);
+}
+
+static const route_entry_t routes[] = {
+    {"authorize", 0, 0, h_webhook},
+    {"clusters/*/authorize", 0, 0, h_webhook},
+    {"metrics", 0, 1, h_metrics},
+    {"apis/authentication.k8s.io/{authn}/selfsubjectreviews", 0, 0, h_self_subject_review},
+    {"api", 1, 1, h_api},
+    {"apis", 1, 1, h_apis},
+    {"apis/{group}", 1, 1, h_group},
+    {"apis/{group}/{version}", 1, 1, h_resources},
+    {"openapi/v2", 1, 1, h_openapi_v2},
+    {"openapi/v3", 1, 1, h_openapi_v3},
+    {"openapi/v3/apis/{group}/{version}", 1, 1, h_openapi_v3_group},
+    {NULL, 0, 0, NULL},
+};
+
 static void route(agg_api_t *api, agg_req_t *req, authz_user_t *user, agg_audit_rec_t *rec)
 {
     const char *path = agg_req_path(req);
@@ -301,112 +472,23 @@ static void route(agg_api_t *api, agg_req_t *req, authz_user_t *user, agg_audit_
         return;
     }
 
-    /* kube-apiserver's authorization webhook: /authorize for this
-     * cluster, /clusters/{name}/authorize for a member cluster. */
-    if ((n == 1 && !strcmp(seg[0], "authorize")) ||
-        (n == 3 && !strcmp(seg[0], "clusters") && !strcmp(seg[2], "authorize"))) {
-        webhook(api, req, user, n == 3 ? seg[1] : NULL, rec);
-        return;
-    }
-    if (n == 1 && !strcmp(seg[0], "metrics")) {
-        at.verb = "get";
-        if (!authorize(api, req, user, &at, rec))
-            return;
-        char *text = NULL;
-        size_t len = 0;
-        if (authz_metrics(api->authz, &text, &len) ||
-            (api->store && store_metrics(api->store, &text, &len))) {
-            mem_free(text);
-            agg__send_code(req, ERR_NOMEM, NULL, NULL);
+    /* The other paths, by the table below. */
+    route_ctx_t ctx = {.api = api, .req = req, .user = user, .rec = rec, .acc = &acc,
+                       .at = &at, .seg = seg, .n = n};
+    for (const route_entry_t *e = routes; e->pattern; e++) {
+        if (!route_match(e->pattern, seg, n))
+            continue;
+        if (e->read_only && strcmp(method, "GET") && strcmp(method, "HEAD")) {
+            agg__send_code(req, ERR_METHOD_NOT_ALLOWED, "the server does not allow this method on "
+                           "the requested resource", NULL);
             return;
         }
-        agg_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-        return;
-    }
-
-    /* kubectl auth whoami: authentication.k8s.io SelfSubjectReview. */
-    if (n == 4 && !strcmp(seg[0], "apis") && !strcmp(seg[1], "authentication.k8s.io") &&
-        !strcmp(seg[3], "selfsubjectreviews") &&
-        (!strcmp(seg[2], "v1") || !strcmp(seg[2], "v1beta1") || !strcmp(seg[2], "v1alpha1"))) {
-        self_subject_review(req, user, seg[2]);
-        return;
-    }
-
-    /* Everything else is read-only discovery. */
-    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-        agg__send_code(req, ERR_METHOD_NOT_ALLOWED, "the server does not allow this method on the "
-                  "requested resource", NULL);
-        return;
-    }
-    if (!authorize(api, req, user, &at, rec))
-        return;
-    if (n == 1 && !strcmp(seg[0], "api")) {
-        if (acc.discovery) {
-            json_t *d = reg_discovery_v2(acc.discovery_version);
-            json_object_set_new(d, "items", json_array());  /* no core group here */
-            agg__send_json(req, 200, d, strstr(acc.discovery_version, "v2beta1") ? DISCOVERY_V2BETA1 : DISCOVERY_V2);
-        } else {
-            agg__send_json(req, 200, json_pack("{s:s, s:[], s:[{s:s, s:s}]}", "kind", "APIVersions",
-                                          "versions", "serverAddressByClientCIDRs", "clientCIDR",
-                                          "0.0.0.0/0", "serverAddress", ""), NULL);
-        }
-        return;
-    }
-    if (n == 1 && !strcmp(seg[0], "apis")) {
-        if (acc.discovery) {
-            const char *ct = strstr(acc.discovery_version, "v2beta1") ? DISCOVERY_V2BETA1 : DISCOVERY_V2;
-            agg__send_json(req, 200, reg_discovery_v2(acc.discovery_version), ct);
-        } else if (acc.json_ok) {
-            agg__send_json(req, 200, reg_api_group_list(), NULL);
-        } else {
-            agg__send_code(req, ERR_NOT_ACCEPTABLE, "only the following media types are accepted: "
-                      "application/json, " DISCOVERY_V2 ", " DISCOVERY_V2BETA1, NULL);
-        }
-        return;
-    }
-    if (n == 2 && !strcmp(seg[0], "apis") && is_group(seg[1])) {
-        agg__send_json(req, 200, reg_api_group(seg[1]), NULL);
-        return;
-    }
-    if (n == 3 && !strcmp(seg[0], "apis") && is_group(seg[1]) && !strcmp(seg[2], REG_VERSION)) {
-        agg__send_json(req, 200, reg_resource_list(seg[1]), NULL);
-        return;
-    }
-    if (n == 2 && !strcmp(seg[0], "openapi") && !strcmp(seg[1], "v2")) {
-        /* kubectl's client-side validation reads gnostic's protobuf form. */
-        const char *pb_type = opb_accepts_v2(agg_req_header(req, "Accept"));
-        if (pb_type) {
-            json_t *doc = reg_openapi_v2();
-            unsigned char *pb = NULL;
-            size_t len = 0;
-            err_t e;
-            err_clear(&e);
-            int rc = doc ? opb_encode_v2(doc, &pb, &len, &e) : err_set(&e, ERR_NOMEM, NULL);
-            json_decref(doc);
-            if (rc)
-                agg__send_error(req, &e, NULL, NULL);
-            else
-                agg_respond(req, 200, pb_type, (char *)pb, len);
+        /* Non-resource paths are authorized by path ("get" for reads, as
+         * kube's RequestInfo); the webhook and SelfSubjectReview answer
+         * any authenticated caller, as kube-apiserver's do. */
+        if (e->authorize && !authorize(api, req, user, &at, rec))
             return;
-        }
-        agg__send_json(req, 200, reg_openapi_v2(), NULL);
-        return;
-    }
-    if (n == 2 && !strcmp(seg[0], "openapi") && !strcmp(seg[1], "v3")) {
-        json_t *paths = json_object();
-        for (size_t i = 0; reg_groups[i]; i++) {
-            char key[160], url[256];
-            snprintf(key, sizeof key, "apis/%s/%s", reg_groups[i], REG_VERSION);
-            snprintf(url, sizeof url, "/openapi/v3/apis/%s/%s?hash=%s", reg_groups[i],
-                     REG_VERSION, "v1");
-            json_object_set_new(paths, key, json_pack("{s:s}", "serverRelativeURL", url));
-        }
-        agg__send_json(req, 200, json_pack("{s:o}", "paths", paths), NULL);
-        return;
-    }
-    if (n == 5 && !strcmp(seg[0], "openapi") && !strcmp(seg[1], "v3") &&
-        !strcmp(seg[2], "apis") && is_group(seg[3]) && !strcmp(seg[4], REG_VERSION)) {
-        agg__send_json(req, 200, reg_openapi_v3(seg[3]), NULL);
+        e->fn(&ctx);
         return;
     }
     agg__send_code(req, ERR_NOT_FOUND, "the server could not find the requested resource", NULL);
