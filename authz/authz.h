@@ -67,8 +67,8 @@ int authz_user_in_group(const authz_user_t *u, const char *group);
 json_t *authz_user_groups_json(const authz_user_t *u);
 json_t *authz_user_extra_json(const authz_user_t *u);
 
-/* What a request does (k8s.io/apiserver/pkg/authorization/authorizer
- * Attributes), plus the label-selector requirement that narrows a list of
+/* What a request does (the attributes kube-apiserver's authorizers are
+ * given), plus the label-selector requirement that narrows a list of
  * nodes or namespaces to a NodeGroup or Workspace. */
 typedef struct authz_attrs {
     const char *verb;            /* get, list, watch, create, ... */
@@ -141,8 +141,12 @@ int authz_permission_review(authz_t *a, json_t *obj, err_t *err);
 
 /* ---- admission (grant.c): what registry's admission step asks --------------- */
 
-/* A ScopeRef (API.md) as an object spells it; borrowed strings, NULL or
- * "" where absent (cluster: this server's). */
+/* A ScopeRef, the place an IAMRoleBinding's spec.scope names, as an object
+ * spells it: level (Platform, Cluster, Workspace, NodeGroup, Namespace,
+ * Node or Resource), cluster, name (of the Workspace, NodeGroup,
+ * Namespace, Node or object), and for a Resource its namespace, API group
+ * and resource. Borrowed strings, NULL or "" where absent (cluster: this
+ * server's). */
 typedef struct authz_scope_ref {
     const char *level, *cluster, *name, *namespace_, *group, *resource;
 } authz_scope_ref_t;

@@ -132,7 +132,8 @@ void authz__strs_free(authz__strs_t *s);
 /* The JSON form of a rule (new reference). */
 json_t *authz__rule_json(const authz__rule_t *r);
 
-/* RBAC's RuleAllows (k8s.io/kubernetes/pkg/apis/rbac/v1/evaluation_helpers.go). */
+/* 1 when rule r allows the request a, by the matching rules stated at the
+ * top of rules.c (those of Kubernetes RBAC). */
 int authz__rule_matches(const authz__rule_t *r, const authz_attrs_t *a);
 /* Index of the first matching rule, or -1. */
 int authz__rules_match(const authz__rules_t *r, const authz_attrs_t *a);

@@ -2,7 +2,7 @@
  * How the scope chain is walked.
  *
  * A request is placed at the most specific scope it names, then looked up
- * upward (API.md, "The scope chain"):
+ * upward:
  *   named namespaced object   Resource -> Namespace -> every Workspace
  *                             listing the namespace -> Cluster -> Platform
  *   namespaced collection     Namespace -> Workspaces -> Cluster -> Platform
@@ -147,8 +147,8 @@ static int binding_list_scope(const authz_attrs_t *at, const char *cluster, auth
     return -1;
 }
 
-/* The chain of a request (API.md). Strings are borrowed from at and the
- * index; valid under the read lock. */
+/* The chain of a request, by the table at the top of this file. Strings
+ * are borrowed from at and the index; valid under the read lock. */
 static void chain_for_request(const authz_t *a, const authz_attrs_t *at, const char *cluster,
                               authz__chain_t *c)
 {

@@ -97,7 +97,8 @@ static int has(const authz__strs_t *s, const char *v)
     return 0;
 }
 
-/* kube's resourceCoversAll for one resource. */
+/* Whether owner's resources cover res (kube's resourceCoversAll for one
+ * resource): "*", res itself, or for a subresource "r/s", "*\/s". */
 static int resource_covers(const authz__strs_t *owner, const char *res)
 {
     if (has(owner, "*") || has(owner, res))
@@ -110,7 +111,9 @@ static int resource_covers(const authz__strs_t *owner, const char *res)
     return has(owner, any);
 }
 
-/* kube's nonResourceURLCovers. */
+/* Whether the URL pattern owner covers path (kube's nonResourceURLCovers):
+ * the same path, or a pattern ending in "*" of which path starts with what
+ * comes before the stars. */
 static int url_covers(const char *owner, const char *path)
 {
     if (!strcmp(owner, path))
@@ -123,7 +126,10 @@ static int url_covers(const char *owner, const char *path)
     return !strncmp(path, owner, n);
 }
 
-/* kube's ruleCovers(owner, subrule). */
+/* kube's ruleCovers(owner, subrule): owner has s's verb (or "*"); for a URL,
+ * a URL pattern that covers it and no resource names; otherwise s's group
+ * (or "*"), a resource covering s's (resource_covers), and either no names
+ * or, when s names one, that name. */
 int authz__rule_covers(const authz__rule_t *o, const authz__subrule_t *s)
 {
     if (!has(&o->verbs, "*") && !has(&o->verbs, s->verb))
@@ -332,7 +338,10 @@ static void put_field(sbuf_t *b, int *first, const char *name, const char *const
 }
 
 /* A missing subrule in kube's PolicyRule.CompactString form, with the
- * verbs of subrules that differ only by verb (CompactRules). */
+ * verbs of subrules that differ only by verb (CompactRules): the fields
+ * that are set, in the order APIGroups, Resources, NonResourceURLs,
+ * ResourceNames, Verbs, each a list of Go-quoted strings,
+ * e.g. {APIGroups:["apps"], Resources:["deployments"], Verbs:["get" "list"]}. */
 static char *compact_string(const authz__subrule_t *s, const char *const *verbs, size_t nverbs)
 {
     sbuf_t b = SBUF_INIT;

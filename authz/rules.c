@@ -1,6 +1,6 @@
 /*
- * Kubernetes RBAC rule matching, exactly as
- * k8s.io/kubernetes/pkg/apis/rbac/v1/evaluation_helpers.go does it:
+ * Rule matching, exactly as Kubernetes RBAC matches a PolicyRule against a
+ * request:
  *   verbs      exact or "*"
  *   apiGroups  exact or "*" ("" is the core group)
  *   resources  exact, "*", "res/sub" for a subresource request, "*\/sub"

@@ -136,8 +136,8 @@ static void del(fx_t *f, const char *key)
     assert_int_equal(store_delete(f->store, key, 0, NULL, NULL, &err), 0);
 }
 
-/* Waits until the index reflects every write so far (at most 1 s: the
- * issue's bound on how fast a change must reach decisions). */
+/* Waits until the index reflects every write so far (at most 1 s: how
+ * fast a change must reach decisions, "well under a second" in authz.h). */
 static void synced(fx_t *f)
 {
     uint64_t want = store_revision(f->store);
