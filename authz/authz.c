@@ -51,8 +51,12 @@ int authz_user_in_group(const authz_user_t *u, const char *group)
 json_t *authz_user_groups_json(const authz_user_t *u)
 {
     json_t *groups = json_array();
-    for (size_t i = 0; groups && i < u->ngroups; i++)
-        json_array_append_new(groups, json_string(u->groups[i]));
+    for (size_t i = 0; groups && i < u->ngroups; i++) {
+        if (json_array_append_new(groups, json_string(u->groups[i]))) {
+            json_decref(groups);  /* never a list short of a group */
+            return NULL;
+        }
+    }
     return groups;
 }
 
@@ -63,9 +67,13 @@ json_t *authz_user_extra_json(const authz_user_t *u)
         json_t *vals = json_object_get(extra, u->extra[i].key);
         if (!vals) {
             vals = json_array();
-            json_object_set_new(extra, u->extra[i].key, vals);
+            if (json_object_set_new(extra, u->extra[i].key, vals))  /* frees vals on failure */
+                vals = NULL;
         }
-        json_array_append_new(vals, json_string(u->extra[i].value));
+        if (!vals || json_array_append_new(vals, json_string(u->extra[i].value))) {
+            json_decref(extra);
+            return NULL;
+        }
     }
     return extra;
 }

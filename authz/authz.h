@@ -18,6 +18,9 @@
  *     rule of any binding of the subject anywhere in the chain denies; else
  *     the first scope with a matching allow rule allows; else no opinion.
  * Rules match exactly as Kubernetes RBAC matches them (rules.c).
+ * An error while deciding (memory ran out) never allows: the answer is
+ * no opinion, with "evaluation error" in the reason (and a review's
+ * evaluationError), as kube's authorizers report one.
  *
  * Thread safety: authz_authorize and the reviews run concurrently with
  * each other and with the index's updates (a read-write lock).
@@ -119,8 +122,9 @@ authz_decision_t authz_authorize(authz_t *a, const authz_user_t *u, const authz_
 
 /* The webhook: a SubjectAccessReview (v1 or v1beta1, as JSON) for
  * cluster (NULL: this server's). Returns 0 and *out, the review with its
- * status, in the version asked (new reference); ERR_BAD_REQUEST for a
- * malformed review. */
+ * status, in the version asked (new reference), with evaluationError when
+ * an error made the decision no opinion; ERR_BAD_REQUEST for a malformed
+ * review, ERR_NOMEM. */
 int authz_subject_access_review(authz_t *a, const json_t *sar, const char *cluster,
                                 json_t **out, err_t *err);
 
@@ -133,10 +137,13 @@ int authz_subject_access_review_text(authz_t *a, const char *body, size_t len,
                                      const char *cluster, char **out, size_t *out_len,
                                      err_t *err);
 
-/* AccessReview: fills obj's status (allowed, denied, reason, trace). */
+/* AccessReview: fills obj's status (allowed, denied, reason, trace, and
+ * evaluationError when an error made the decision no opinion). 0,
+ * ERR_INVALID (a malformed spec) or ERR_NOMEM. */
 int authz_access_review(authz_t *a, json_t *obj, err_t *err);
 /* PermissionReview: fills obj's status with the rules and UI permissions
- * in effect at spec.scope, each with the binding and scope it comes from. */
+ * in effect at spec.scope, each with the binding and scope it comes from.
+ * 0, ERR_INVALID (no level) or ERR_NOMEM (never a list short of a rule). */
 int authz_permission_review(authz_t *a, json_t *obj, err_t *err);
 
 /* ---- admission (grant.c): what registry's admission step asks --------------- */

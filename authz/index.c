@@ -477,37 +477,75 @@ static int labels_match(const json_t *sel, const json_t *labels)
     return 1;
 }
 
-static void add_template(authz__role_t *r, const authz__template_t *t)
+/* What a role grants once aggregated. */
+typedef struct agg {
+    authz__rules_t rules, deny;
+    authz__strs_t ui;
+} agg_t;
+
+static void agg_free(agg_t *g)
 {
-    authz__rules_append(&r->rules, &t->rules);
-    authz__rules_append(&r->deny, &t->deny);
-    authz__strs_append_unique(&r->ui, &t->ui);
+    authz__rules_free(&g->rules);
+    authz__rules_free(&g->deny);
+    authz__strs_free(&g->ui);
 }
 
-/* Own rules plus those of the templates named or selected, each once. */
-void authz__role_aggregate(const authz_t *a, authz__role_t *r)
+/* r's aggregated rules become g's (g is left empty). */
+static void agg_move(authz__role_t *r, agg_t *g)
 {
     authz__rules_free(&r->rules);
     authz__rules_free(&r->deny);
     authz__strs_free(&r->ui);
-    authz__rules_append(&r->rules, &r->own);
-    authz__rules_append(&r->deny, &r->own_deny);
-    authz__strs_append_unique(&r->ui, &r->own_ui);
-    for (size_t i = 0; i < r->refs.n; i++) {
+    r->rules = g->rules;
+    r->deny = g->deny;
+    r->ui = g->ui;
+    *g = (agg_t){{0, NULL}, {0, NULL}, {0, NULL}};
+}
+
+static int add_rules(agg_t *g, const authz__rules_t *rules, const authz__rules_t *deny,
+                     const authz__strs_t *ui)
+{
+    if (authz__rules_append(&g->rules, rules) || authz__rules_append(&g->deny, deny) ||
+        authz__strs_append_unique(&g->ui, ui))
+        return ERR_NOMEM;
+    return 0;
+}
+
+/* Own rules plus those of the templates named or selected, each once,
+ * into g (empty). 0, or ERR_NOMEM with g empty: a role with only part of
+ * its deny rules must never be filed. */
+static int aggregate(const authz_t *a, const authz__role_t *r, agg_t *g)
+{
+    int rc = add_rules(g, &r->own, &r->own_deny, &r->own_ui);
+    for (size_t i = 0; i < r->refs.n && !rc; i++) {
         const authz__template_t *t = authz__map_get(&a->templates, r->refs.v[i]);
         if (t)
-            add_template(r, t);
+            rc = add_rules(g, &t->rules, &t->deny, &t->ui);
     }
-    if (!r->selector)
-        return;
-    AUTHZ_MAP_EACH(&a->templates, i) {
-        const authz__template_t *t = a->templates.e[i].val;
-        int named = 0;
-        for (size_t j = 0; j < r->refs.n && !named; j++)
-            named = !strcmp(r->refs.v[j], t->name);
-        if (!named && labels_match(r->selector, t->labels))
-            add_template(r, t);
+    if (r->selector) {
+        AUTHZ_MAP_EACH(&a->templates, i) {
+            if (rc)
+                break;
+            const authz__template_t *t = a->templates.e[i].val;
+            int named = 0;
+            for (size_t j = 0; j < r->refs.n && !named; j++)
+                named = !strcmp(r->refs.v[j], t->name);
+            if (!named && labels_match(r->selector, t->labels))
+                rc = add_rules(g, &t->rules, &t->deny, &t->ui);
+        }
     }
+    if (rc)
+        agg_free(g);
+    return rc;
+}
+
+int authz__role_aggregate(const authz_t *a, authz__role_t *r)
+{
+    agg_t g = {{0, NULL}, {0, NULL}, {0, NULL}};
+    int rc = aggregate(a, r, &g);
+    if (!rc)
+        agg_move(r, &g);
+    return rc;
 }
 
 static void roles_reaggregate(authz_t *a)
@@ -747,8 +785,8 @@ void authz__index_stop(authz_t *a)
 
 /* ---- lookups ------------------------------------------------------------------- */
 
-void authz__bindings_of(const authz_t *a, const char *user, const char *const *groups,
-                        size_t ngroups, authz__ptrs_t *out)
+int authz__bindings_of(const authz_t *a, const char *user, const char *const *groups,
+                       size_t ngroups, authz__ptrs_t *out)
 {
     char key[300];
     for (size_t g = 0; g <= ngroups; g++) {
@@ -759,8 +797,10 @@ void authz__bindings_of(const authz_t *a, const char *user, const char *const *g
         const authz__bucket_t *l = authz__multi_get(&a->by_subject, key);
         void *const *v = l ? authz__bucket_items(l) : NULL;
         for (size_t i = 0; l && i < l->n; i++)
-            authz__ptrs_add(out, v[i]);
+            if (authz__ptrs_add(out, v[i]))
+                return ERR_NOMEM;
     }
+    return 0;
 }
 
 int authz__binding_has_subject(const authz__binding_t *b, const char *user,
