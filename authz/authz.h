@@ -8,6 +8,9 @@
  * namespace -> Workspaces, node -> NodeGroups), kept current by one
  * watcher on storage: a change is reflected in decisions as soon as its
  * event is applied, well under a second. Decisions never read storage.
+ * A change the index cannot take in (memory ran out) leaves the object
+ * as it was, never half applied or dropped, and is retried by rebuilding
+ * the index (authz_index_errors).
  *
  * The decision (see eval.c for how the chain is walked):
  *   - members of system:masters may do anything;
@@ -193,5 +196,17 @@ int authz_metrics(authz_t *a, char **buf, size_t *len);
 
 /* The revision of storage the index reflects. */
 uint64_t authz_revision(authz_t *a);
+
+/* How many times the index could not take in a change of storage, and
+ * kept the last good state of what it holds instead: an IAM or scope
+ * object it could not build or file (memory ran out), or a rebuild that
+ * failed. After each, the follower stops applying changes and rebuilds
+ * the whole index from a snapshot, after 50 ms and then twice as long
+ * after each failed rebuild (at most 5 s), until one succeeds; meanwhile
+ * decisions use the last good state, and authz_revision stays where it
+ * was, so authz_sync times out rather than let admission judge by a state
+ * storage has moved past. A counter (it only grows), for /metrics.
+ * Thread-safe. */
+unsigned long authz_index_errors(const authz_t *a);
 
 #endif

@@ -46,6 +46,10 @@ void *authz__map_get(const authz__map_t *m, const char *key);
 /* Inserts or replaces; returns the value replaced (NULL if none) in *old.
  * A borrowed map stores key itself (also when replacing). 0 or ERR_NOMEM. */
 int authz__map_put(authz__map_t *m, const char *key, void *val, void **old);
+/* Replaces the value of key, which must be in m, allocating nothing (so an
+ * undo cannot fail; a borrowed map stores key itself). Returns the value
+ * replaced, or NULL when key is not in m (nothing changes). */
+void *authz__map_replace(authz__map_t *m, const char *key, void *val);
 /* Removes key; returns its value or NULL. */
 void *authz__map_del(authz__map_t *m, const char *key);
 /* Frees the entries (free_val, if given, on each value) and leaves the map
@@ -244,6 +248,7 @@ struct authz {
     pthread_t thread;
     int running;
     atomic_int stopping;
+    atomic_ulong index_errors;   /* authz_index_errors */
     authz__metrics_t metrics;
 };
 

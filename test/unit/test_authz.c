@@ -1625,6 +1625,161 @@ static void test_authz__faults_never_cover(void **state)
     json_decref(spec);
 }
 
+/*
+ * Writes body at key with the follower held back, then lets it apply the
+ * event with a fault set (every allocation from the n-th on failing), and
+ * waits until it has applied the event or counted a failure. The test
+ * holds the index's read lock while it writes, so the follower, which
+ * needs the write lock, applies the event only once the fault is set; and
+ * nothing else allocates meanwhile. 1 when the fault was reached.
+ */
+static int put_faulted(fx_t *f, const char *key, const char *body, long n)
+{
+    authz_t *a = f->authz;
+    unsigned long e0 = authz_index_errors(a);
+    pthread_rwlock_rdlock(&a->lock);
+    put(f, key, body);
+    uint64_t rev = store_revision(f->store);
+    unsigned long f0 = mem_failures();
+    fault_set(FAULT_FROM_NTH, n);
+    pthread_rwlock_unlock(&a->lock);
+    for (int i = 0; i < 10000 && authz_index_errors(a) == e0 && authz_revision(a) < rev; i++)
+        usleep(1000);
+    fault_clear();
+    int hit = mem_failures() != f0;
+    /* A fault reached while applying is counted; one never reached is
+     * not, and the event was applied. */
+    if (hit)
+        assert_true(authz_index_errors(a) > e0);
+    else
+        assert_true(authz_index_errors(a) == e0 && authz_revision(a) >= rev);
+    return hit;
+}
+
+/* Waits (up to 10 s: a rebuild retries with backoff) until who's request
+ * at is decided want. */
+static void converges(fx_t *f, const char *who, const authz_attrs_t *at, authz_decision_t want)
+{
+    char reason[512];
+    authz_decision_t d = AUTHZ_NO_OPINION;
+    for (int i = 0; i < 2000 && (d = ask(f, who, NULL, at, reason, sizeof reason)) != want; i++)
+        usleep(5000);
+    if (d != want)
+        fail_msg("%s: decided %d, want %d after the fault cleared: %s", who, d, want, reason);
+    uint64_t rev = store_revision(f->store);
+    for (int i = 0; i < 2000 && authz_revision(f->authz) < rev; i++)
+        usleep(5000);
+    assert_true(authz_revision(f->authz) >= rev);
+}
+
+/* Denies get on secrets and on resource m<N>: every version of what the
+ * index test updates carries the first, and the second tells it apart. */
+#define GUARD_DENY "[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"secrets\",\"m%ld\"]}]"
+
+/* What the index test updates: an object that carries the deny of user,
+ * and how its N-th version is written (printf formats, N as %ld). */
+static const struct guard {
+    const char *user, *role, *key, *body;
+} guards[] = {
+    /* an IAMRole */
+    {"hal", "guard", "/iam.theriseunion.io/iamroles/guard",
+     "{\"metadata\":{\"name\":\"guard\"},\"spec\":{\"denyRules\":" GUARD_DENY "}}"},
+    /* a RoleTemplate another IAMRole names */
+    {"ida", "guard-by-template", "/iam.theriseunion.io/roletemplates/guard-t",
+     "{\"metadata\":{\"name\":\"guard-t\",\"labels\":{\"v\":\"%ld\"}},\"spec\":"
+     "{\"denyRules\":" GUARD_DENY "}}"},
+    /* the IAMRoleBinding, which binds user m<N> as well */
+    {"jon", "no-secrets", "/iam.theriseunion.io/iamrolebindings/jon-guard",
+     "{\"metadata\":{\"name\":\"jon-guard\"},\"spec\":{\"roleRef\":{\"name\":\"no-secrets\"},"
+     "\"subjects\":[{\"kind\":\"User\",\"name\":\"jon\"},{\"kind\":\"User\",\"name\":\"m%ld\"}],"
+     "\"scope\":{\"level\":\"Cluster\"}}}"},
+};
+
+/*
+ * The follower under allocation failure. Each of three users has admin at
+ * Namespace shop and a deny of get secrets over all of Cluster: through
+ * an IAMRole, through a RoleTemplate of another, or through the binding
+ * itself. That object is updated again and again, each version still
+ * denying get secrets and also something new, and every allocation of
+ * applying it is made to fail in turn (with every one after it, until the
+ * fault is cleared). The failure is counted and the deny still holds (the
+ * object keeps its last good state, where it was once taken as deleted,
+ * and its deny with it); once the fault clears, the rebuild brings in the
+ * new version.
+ */
+static void test_authz__index_keeps_last_good_state(void **state)
+{
+    fx_t *f = *state;
+    const char *secrets_only = "[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"secrets\"]}]";
+    char body[768];
+    put(f, "/iam.theriseunion.io/iamroles/admin",
+        ROLE("admin", "{\"rules\":[{\"verbs\":[\"*\"],\"apiGroups\":[\"*\"],"
+                      "\"resources\":[\"*\"]}]}"));
+    snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"guard-t\"},\"spec\":{\"denyRules\":%s}}",
+             secrets_only);
+    put(f, "/iam.theriseunion.io/roletemplates/guard-t", body);
+    put(f, "/iam.theriseunion.io/iamroles/guard-by-template",
+        ROLE("guard-by-template", "{\"templateRefs\":[\"guard-t\"]}"));
+    static const char *const denying[] = {"guard", "no-secrets"};
+    for (size_t i = 0; i < 2; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "/iam.theriseunion.io/iamroles/%s", denying[i]);
+        snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"denyRules\":%s}}",
+                 denying[i], secrets_only);
+        put(f, key, body);
+    }
+    for (size_t u = 0; u < sizeof guards / sizeof guards[0]; u++) {
+        char key[128];
+        const char *who = guards[u].user;
+        snprintf(key, sizeof key, "/iam.theriseunion.io/iamrolebindings/%s-admin", who);
+        snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"%s-admin\"},\"spec\":{\"roleRef\":"
+                 "{\"name\":\"admin\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"%s\"}],"
+                 "\"scope\":{\"level\":\"Namespace\",\"name\":\"shop\"}}}", who, who);
+        put(f, key, body);
+        snprintf(key, sizeof key, "/iam.theriseunion.io/iamrolebindings/%s-guard", who);
+        snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"%s-guard\"},\"spec\":{\"roleRef\":"
+                 "{\"name\":\"%s\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"%s\"}],"
+                 "\"scope\":{\"level\":\"Cluster\"}}}", who, guards[u].role, who);
+        put(f, key, body);
+    }
+    synced(f);
+    authz_attrs_t secret = SECRET("get");
+    for (size_t u = 0; u < sizeof guards / sizeof guards[0]; u++)
+        assert_int_equal(ask(f, guards[u].user, NULL, &secret, NULL, 0), AUTHZ_DENY);
+
+    unsigned long errors0 = authz_index_errors(f->authz);
+    long hits = 0;
+    for (size_t u = 0; u < sizeof guards / sizeof guards[0]; u++) {
+        const struct guard *g = &guards[u];
+        long n;
+        for (n = 1; n < FAULT_MAX_N; n++) {
+            snprintf(body, sizeof body, g->body, n, n);
+            int hit = put_faulted(f, g->key, body, n);
+            hits += hit;
+            /* The deny holds, in the last good state or the new one. */
+            char reason[512], marker[32];
+            authz_decision_t d = ask(f, g->user, NULL, &secret, reason, sizeof reason);
+            if (d != AUTHZ_DENY)
+                fail_msg("%s, allocation %ld of applying %s failed: decided %d: %s", g->user, n,
+                         g->key, d, reason);
+            /* And the new version comes in: m<N> denied to the user, or
+             * (the binding) get secrets denied to user m<N>. */
+            snprintf(marker, sizeof marker, "m%ld", n);
+            authz_attrs_t at = SECRET("get");
+            if (u < 2)
+                at.resource = marker;
+            converges(f, u < 2 ? g->user : marker, &at, AUTHZ_DENY);
+            if (!hit)
+                break;
+        }
+        assert_true(n > 1 && n < FAULT_MAX_N);
+    }
+    assert_true(hits > 0);
+    assert_true(authz_index_errors(f->authz) >= errors0 + (unsigned long)hits);
+    print_message("index: %ld updates failed to apply, %lu failures counted\n", hits,
+                  authz_index_errors(f->authz) - errors0);
+}
+
 int main(void)
 {
     mem_init();
@@ -1650,6 +1805,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_authz__memory_per_binding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__faults_never_allow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__faults_never_cover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__index_keeps_last_good_state, setup, teardown),
     };
     return cmocka_run_group_tests_name("authz", tests, NULL, NULL);
 }
