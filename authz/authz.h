@@ -8,6 +8,9 @@
  * namespace -> Workspaces, node -> NodeGroups), kept current by one
  * watcher on storage: a change is reflected in decisions as soon as its
  * event is applied, well under a second. Decisions never read storage.
+ * A change the index cannot take in (memory ran out) leaves the object
+ * as it was, never half applied or dropped, and is retried by rebuilding
+ * the index (authz_index_errors).
  *
  * The decision (see eval.c for how the chain is walked):
  *   - members of system:masters may do anything;
@@ -18,6 +21,9 @@
  *     rule of any binding of the subject anywhere in the chain denies; else
  *     the first scope with a matching allow rule allows; else no opinion.
  * Rules match exactly as Kubernetes RBAC matches them (rules.c).
+ * An error while deciding (memory ran out) never allows: the answer is
+ * no opinion, with "evaluation error" in the reason (and a review's
+ * evaluationError), as kube's authorizers report one.
  *
  * Thread safety: authz_authorize and the reviews run concurrently with
  * each other and with the index's updates (a read-write lock).
@@ -83,8 +89,8 @@ const char *authz_user_extra_value(const authz_user_t *u, size_t i);
 json_t *authz_user_groups_json(const authz_user_t *u);
 json_t *authz_user_extra_json(const authz_user_t *u);
 
-/* What a request does (k8s.io/apiserver/pkg/authorization/authorizer
- * Attributes), plus the label-selector requirement that narrows a list of
+/* What a request does (the attributes kube-apiserver's authorizers are
+ * given), plus the label-selector requirement that narrows a list of
  * nodes or namespaces to a NodeGroup or Workspace. */
 typedef struct authz_attrs {
     const char *verb;            /* get, list, watch, create, ... */
@@ -135,8 +141,9 @@ authz_decision_t authz_authorize(authz_t *a, const authz_user_t *u, const authz_
 
 /* The webhook: a SubjectAccessReview (v1 or v1beta1, as JSON) for
  * cluster (NULL: this server's). Returns 0 and *out, the review with its
- * status, in the version asked (new reference); ERR_BAD_REQUEST for a
- * malformed review. */
+ * status, in the version asked (new reference), with evaluationError when
+ * an error made the decision no opinion; ERR_BAD_REQUEST for a malformed
+ * review, ERR_NOMEM. */
 int authz_subject_access_review(authz_t *a, const json_t *sar, const char *cluster,
                                 json_t **out, err_t *err);
 
@@ -149,16 +156,23 @@ int authz_subject_access_review_text(authz_t *a, const char *body, size_t len,
                                      const char *cluster, char **out, size_t *out_len,
                                      err_t *err);
 
-/* AccessReview: fills obj's status (allowed, denied, reason, trace). */
+/* AccessReview: fills obj's status (allowed, denied, reason, trace, and
+ * evaluationError when an error made the decision no opinion). 0,
+ * ERR_INVALID (a malformed spec) or ERR_NOMEM. */
 int authz_access_review(authz_t *a, json_t *obj, err_t *err);
 /* PermissionReview: fills obj's status with the rules and UI permissions
- * in effect at spec.scope, each with the binding and scope it comes from. */
+ * in effect at spec.scope, each with the binding and scope it comes from.
+ * 0, ERR_INVALID (no level) or ERR_NOMEM (never a list short of a rule). */
 int authz_permission_review(authz_t *a, json_t *obj, err_t *err);
 
 /* ---- admission (grant.c): what registry's admission step asks --------------- */
 
-/* A ScopeRef (API.md) as an object spells it; borrowed strings, NULL or
- * "" where absent (cluster: this server's). */
+/* A ScopeRef, the place an IAMRoleBinding's spec.scope names, as an object
+ * spells it: level (Platform, Cluster, Workspace, NodeGroup, Namespace,
+ * Node or Resource), cluster, name (of the Workspace, NodeGroup,
+ * Namespace, Node or object), and for a Resource its namespace, API group
+ * and resource. Borrowed strings, NULL or "" where absent (cluster: this
+ * server's). */
 typedef struct authz_scope_ref {
     const char *level, *cluster, *name, *namespace_, *group, *resource;
 } authz_scope_ref_t;
@@ -198,5 +212,17 @@ int authz_metrics(authz_t *a, char **buf, size_t *len);
 
 /* The revision of storage the index reflects. */
 uint64_t authz_revision(authz_t *a);
+
+/* How many times the index could not take in a change of storage, and
+ * kept the last good state of what it holds instead: an IAM or scope
+ * object it could not build or file (memory ran out), or a rebuild that
+ * failed. After each, the follower stops applying changes and rebuilds
+ * the whole index from a snapshot, after 50 ms and then twice as long
+ * after each failed rebuild (at most 5 s), until one succeeds; meanwhile
+ * decisions use the last good state, and authz_revision stays where it
+ * was, so authz_sync times out rather than let admission judge by a state
+ * storage has moved past. A counter (it only grows), for /metrics.
+ * Thread-safe. */
+unsigned long authz_index_errors(const authz_t *a);
 
 #endif

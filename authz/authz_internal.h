@@ -46,6 +46,10 @@ void *authz__map_get(const authz__map_t *m, const char *key);
 /* Inserts or replaces; returns the value replaced (NULL if none) in *old.
  * A borrowed map stores key itself (also when replacing). 0 or ERR_NOMEM. */
 int authz__map_put(authz__map_t *m, const char *key, void *val, void **old);
+/* Replaces the value of key, which must be in m, allocating nothing (so an
+ * undo cannot fail; a borrowed map stores key itself). Returns the value
+ * replaced, or NULL when key is not in m (nothing changes). */
+void *authz__map_replace(authz__map_t *m, const char *key, void *val);
 /* Removes key; returns its value or NULL. */
 void *authz__map_del(authz__map_t *m, const char *key);
 /* Frees the entries (free_val, if given, on each value) and leaves the map
@@ -129,10 +133,12 @@ void authz__rules_free(authz__rules_t *r);
 int authz__strs_parse(const json_t *arr, authz__strs_t *out);
 int authz__strs_append_unique(authz__strs_t *dst, const authz__strs_t *src);
 void authz__strs_free(authz__strs_t *s);
-/* The JSON form of a rule (new reference). */
+/* The JSON form of a rule (new reference); NULL when out of memory, never
+ * a rule with a list cut short. */
 json_t *authz__rule_json(const authz__rule_t *r);
 
-/* RBAC's RuleAllows (k8s.io/kubernetes/pkg/apis/rbac/v1/evaluation_helpers.go). */
+/* 1 when rule r allows the request a, by the matching rules stated at the
+ * top of rules.c (those of Kubernetes RBAC). */
 int authz__rule_matches(const authz__rule_t *r, const authz_attrs_t *a);
 /* Index of the first matching rule, or -1. */
 int authz__rules_match(const authz__rules_t *r, const authz_attrs_t *a);
@@ -242,6 +248,7 @@ struct authz {
     pthread_t thread;
     int running;
     atomic_int stopping;
+    atomic_ulong index_errors;   /* authz_index_errors */
     authz__metrics_t metrics;
 };
 
@@ -251,9 +258,11 @@ void authz__index_stop(authz_t *a);
 void authz__index_free(authz_t *a);
 
 /* Candidate bindings of a user: by name, by each group, and as a service
- * account. Appends to out (borrowed pointers, valid under the read lock). */
-void authz__bindings_of(const authz_t *a, const char *user, const char *const *groups,
-                        size_t ngroups, authz__ptrs_t *out);
+ * account. Appends to out (borrowed pointers, valid under the read lock).
+ * 0, or ERR_NOMEM with out missing some of them: the caller must not
+ * decide on it. */
+int authz__bindings_of(const authz_t *a, const char *user, const char *const *groups,
+                       size_t ngroups, authz__ptrs_t *out);
 /* 1 when binding b's subjects include the user. */
 int authz__binding_has_subject(const authz__binding_t *b, const char *user,
                                const char *const *groups, size_t ngroups);
@@ -281,6 +290,8 @@ const authz__bucket_t *authz__bindings_at(const authz_t *a, const char *subject,
 typedef struct authz__chain {
     size_t n, cap;
     int truncated;               /* a scope did not fit: decide denies */
+    int oom;                     /* memory ran out growing it: decide gives
+                                    no opinion with an evaluation error */
     authz__scope_t *s;
     authz__scope_t inline_s[AUTHZ__CHAIN_INLINE];
 } authz__chain_t;
@@ -292,16 +303,26 @@ void authz__chain_free(authz__chain_t *c);
 void authz__candidates_unique(authz__ptrs_t *c);
 /* The decision over chain c (deny anywhere wins, else the lowest allow,
  * else no opinion), its reason in reason; trace (optional) gets each
- * scope's bindings and what they did. Caller holds the read lock. */
+ * scope's bindings and what they did. Caller holds the read lock.
+ *
+ * An error while deciding (memory ran out collecting a scope's bindings
+ * or building the trace) could hide a deny, so it never allows: the
+ * decision is AUTHZ_NO_OPINION, the reason begins "no opinion: evaluation
+ * error: ", and *error (if not NULL) gets the code (ERR_NOMEM); it is left
+ * alone when there is none. */
 authz_decision_t authz__decide(const authz_t *a, const char *user, const char *const *groups,
                                size_t ngroups, const authz_attrs_t *at, const authz__chain_t *c,
-                               char *reason, size_t reason_len, json_t *trace);
+                               char *reason, size_t reason_len, json_t *trace, int *error);
+/* Such an answer for an error of code: the reason, *error (if not NULL),
+ * and AUTHZ_NO_OPINION to return. */
+authz_decision_t authz__eval_error(int code, char *reason, size_t reason_len, int *error);
 /* The scope a binding is placed at (borrowed strings). */
 void authz__binding_scope(const authz__binding_t *b, authz__scope_t *s);
 
 /* The aggregated rules of a role: its own plus those of the templates it
- * names or selects (index.c). Caller holds the lock. */
-void authz__role_aggregate(const authz_t *a, authz__role_t *r);
+ * names or selects (index.c). Caller holds the lock. 0, or ERR_NOMEM with
+ * r's aggregated rules as they were. */
+int authz__role_aggregate(const authz_t *a, authz__role_t *r);
 /* A role built from an IAMRole's name and spec (borrowed), not yet
  * aggregated; NULL when out of memory. authz__role_free releases it. */
 authz__role_t *authz__role_from_spec(const char *name, const json_t *spec);
@@ -331,8 +352,9 @@ int authz__rules_cover(const authz__rules_t *const *allow, size_t nallow,
                        const authz__rules_t *want, char **missing);
 
 /* A SubjectAccessReview's decision (the webhook's rules: no special case
- * for this server's own API), counted in the metrics (eval.c). */
+ * for this server's own API), counted in the metrics (eval.c). *error as
+ * authz__decide sets it: the review's evaluationError. */
 authz_decision_t authz__review_decide(authz_t *a, const authz_user_t *u, const authz_attrs_t *at,
-                                      char *reason, size_t reason_len);
+                                      char *reason, size_t reason_len, int *error);
 
 #endif

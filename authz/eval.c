@@ -2,7 +2,7 @@
  * How the scope chain is walked.
  *
  * A request is placed at the most specific scope it names, then looked up
- * upward (API.md, "The scope chain"):
+ * upward:
  *   named namespaced object   Resource -> Namespace -> every Workspace
  *                             listing the namespace -> Cluster -> Platform
  *   namespaced collection     Namespace -> Workspaces -> Cluster -> Platform
@@ -32,6 +32,11 @@
  * anywhere wins over any allow; otherwise the lowest scope with an allow
  * decides; nothing matching is no opinion, so kube-apiserver's next
  * authorizer (RBAC) can still decide.
+ *
+ * An error on the way (memory running out while the chain or a scope's
+ * bindings are collected) could hide a deny, so it never allows: the
+ * answer is no opinion with an evaluation error, as kube's authorizers
+ * report one (a SubjectAccessReview's status.evaluationError).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +54,7 @@ static void chain_init(authz__chain_t *c)
     c->n = 0;
     c->cap = AUTHZ__CHAIN_INLINE;
     c->truncated = 0;
+    c->oom = 0;
     c->s = c->inline_s;
 }
 
@@ -70,7 +76,7 @@ static void push(authz__chain_t *c, authz__level_t level, const char *cluster, c
         size_t cap = c->cap * 4 > AUTHZ__MAX_CHAIN ? AUTHZ__MAX_CHAIN : c->cap * 4;
         authz__scope_t *ns = mem_alloc(cap * sizeof *ns);
         if (!ns) {
-            c->truncated = 1;  /* fails closed */
+            c->oom = 1;  /* decide answers no opinion, never allow */
             return;
         }
         memcpy(ns, c->s, c->n * sizeof *ns);
@@ -147,8 +153,8 @@ static int binding_list_scope(const authz_attrs_t *at, const char *cluster, auth
     return -1;
 }
 
-/* The chain of a request (API.md). Strings are borrowed from at and the
- * index; valid under the read lock. */
+/* The chain of a request, by the table at the top of this file. Strings
+ * are borrowed from at and the index; valid under the read lock. */
 static void chain_for_request(const authz_t *a, const authz_attrs_t *at, const char *cluster,
                               authz__chain_t *c)
 {
@@ -248,19 +254,26 @@ static void scope_text(const authz__scope_t *s, char *buf, size_t n)
     }
 }
 
+/* Sets key to the string v unless v is NULL; 0, or -1 when out of memory. */
+static int put_str(json_t *j, const char *key, const char *v)
+{
+    return v ? json_object_set_new(j, key, json_string(v)) : 0;
+}
+
+/* A scope as a trace or a PermissionReview shows it; NULL when out of
+ * memory. */
 static json_t *scope_json(const authz__scope_t *s)
 {
+    int res = s->level == AUTHZ__RESOURCE;
     json_t *j = json_pack("{s:s}", "level", authz__level_names[s->level]);
-    if (s->level != AUTHZ__PLATFORM)
-        json_object_set_new(j, "cluster", json_string(s->cluster));
-    if (s->name && *s->name)
-        json_object_set_new(j, "name", json_string(s->name));
-    if (s->level == AUTHZ__RESOURCE) {
-        json_object_set_new(j, "namespace", json_string(s->namespace_));
-        json_object_set_new(j, "group", json_string(s->group));
-        json_object_set_new(j, "resource", json_string(s->resource));
-    }
-    return j;
+    if (j && !put_str(j, "cluster", s->level != AUTHZ__PLATFORM ? s->cluster : NULL) &&
+        !put_str(j, "name", s->name && *s->name ? s->name : NULL) &&
+        !put_str(j, "namespace", res ? s->namespace_ : NULL) &&
+        !put_str(j, "group", res ? s->group : NULL) &&
+        !put_str(j, "resource", res ? s->resource : NULL))
+        return j;
+    json_decref(j);
+    return NULL;
 }
 
 static void request_text(const authz_attrs_t *at, char *buf, size_t n)
@@ -306,6 +319,27 @@ void authz__candidates_unique(authz__ptrs_t *c)
     c->n = m;
 }
 
+authz_decision_t authz__eval_error(int code, char *reason, size_t reason_len, int *error)
+{
+    AUTHZ__JOIN(reason, reason_len, "no opinion: evaluation error: ", err_default_message(code));
+    if (error)
+        *error = code;
+    return AUTHZ_NO_OPINION;
+}
+
+/* One entry of a trace: a binding, what it did, and the rule that did it
+ * (NULL: none). 0, or ERR_NOMEM. */
+static int trace_binding(json_t *tb, const authz__binding_t *b, const char *result,
+                         const authz__rule_t *rule)
+{
+    json_t *e = json_pack("{s:s, s:s, s:s}", "binding", b->name, "role", b->role, "result", result);
+    if (e && rule && json_object_set_new(e, "rule", authz__rule_json(rule))) {
+        json_decref(e);
+        e = NULL;
+    }
+    return json_array_append_new(tb, e) ? ERR_NOMEM : 0;
+}
+
 /*
  * The decision over a chain. trace (optional) receives, per scope, the
  * bindings looked at and what each did. Caller holds the read lock.
@@ -314,7 +348,7 @@ void authz__candidates_unique(authz__ptrs_t *c)
 
 authz_decision_t authz__decide(const authz_t *a, const char *user, const char *const *groups,
                                size_t ngroups, const authz_attrs_t *at, const authz__chain_t *c,
-                               char *reason, size_t reason_len, json_t *trace)
+                               char *reason, size_t reason_len, json_t *trace, int *error)
 {
     /* The subject keys: the user, then each group. */
     char ukey[300];
@@ -323,6 +357,7 @@ authz_decision_t authz__decide(const authz_t *a, const char *user, const char *c
     const authz__scope_t *allow_s = NULL;
     authz_decision_t d = AUTHZ_NO_OPINION;
     authz__ptrs_t here = {0};
+    int rc = 0;
     /* Each subject's (the user's, each group's) bindings, looked up once:
      * one bound nowhere (most groups: system:authenticated, ...) is passed
      * over at every scope, and one with a few bindings has them checked
@@ -336,20 +371,21 @@ authz_decision_t authz__decide(const authz_t *a, const char *user, const char *c
             AUTHZ__JOIN(gkey, sizeof gkey, "g:", groups[g - 1]);
         mine[g] = authz__multi_get(&a->by_subject, g ? gkey : ukey);
     }
-    for (size_t i = 0; i < c->n && d != AUTHZ_DENY; i++) {
+    for (size_t i = 0; i < c->n && d != AUTHZ_DENY && !rc; i++) {
         const authz__scope_t *s = &c->s[i];
-        /* This scope's bindings of the subject. */
+        /* This scope's bindings of the subject. A binding that could not
+         * be collected might be the one that denies: stop, with no opinion. */
         here.n = 0;
-        for (size_t g = 0; g <= ngroups; g++) {
+        for (size_t g = 0; g <= ngroups && !rc; g++) {
             char gkey[300];
             const char *key = ukey;
             if (sift && !mine[g])
                 continue;
             if (sift && mine[g]->n <= DECIDE_SCAN_MAX) {
                 void *const *v = authz__bucket_items(mine[g]);
-                for (size_t j = 0; j < mine[g]->n; j++)
+                for (size_t j = 0; j < mine[g]->n && !rc; j++)
                     if (authz__binding_at(v[j], s))
-                        authz__ptrs_add(&here, v[j]);
+                        rc = authz__ptrs_add(&here, v[j]);
                 continue;
             }
             if (g) {
@@ -358,49 +394,51 @@ authz_decision_t authz__decide(const authz_t *a, const char *user, const char *c
             }
             const authz__bucket_t *l = authz__bindings_at(a, key, s);
             void *const *v = l ? authz__bucket_items(l) : NULL;
-            for (size_t j = 0; l && j < l->n; j++)
-                authz__ptrs_add(&here, v[j]);
+            for (size_t j = 0; l && j < l->n && !rc; j++)
+                rc = authz__ptrs_add(&here, v[j]);
         }
+        json_t *tb = trace && !rc ? json_array() : NULL;
+        if (trace && !tb)
+            rc = ERR_NOMEM;
+        if (rc)
+            break;
         authz__candidates_unique(&here);
-        json_t *tb = trace ? json_array() : NULL;
-        for (size_t j = 0; j < here.n; j++) {
+        for (size_t j = 0; j < here.n && !rc; j++) {
             const authz__binding_t *b = here.v[j];
             const authz__role_t *r = authz__map_get(&a->roles, b->role);
             const char *result = "no matching rule";
-            int rule = -1;
+            const authz__rule_t *rule = NULL;
+            int k;
             if (!r) {
                 result = "IAMRole not found";
-            } else if ((rule = authz__rules_match(&r->deny, at)) >= 0) {
+            } else if ((k = authz__rules_match(&r->deny, at)) >= 0) {
                 result = "denied";
+                rule = &r->deny.v[k];
                 d = AUTHZ_DENY;
                 char where[300];
                 scope_text(s, where, sizeof where);
                 AUTHZ__JOIN(reason, reason_len, "denied by IAMRoleBinding ", b->name, " (IAMRole ",
                             b->role, ") at ", where);
-            } else if ((rule = authz__rules_match(&r->rules, at)) >= 0) {
+            } else if ((k = authz__rules_match(&r->rules, at)) >= 0) {
                 result = allow_b ? "allowed (a lower scope already allowed)" : "allowed";
+                rule = &r->rules.v[k];
                 if (!allow_b) {
                     allow_b = b;
                     allow_s = s;
                 }
             }
-            if (tb) {
-                json_t *e = json_pack("{s:s, s:s, s:s}", "binding", b->name, "role", b->role,
-                                      "result", result);
-                if (r && rule >= 0)
-                    json_object_set_new(e, "rule", authz__rule_json(
-                                                       d == AUTHZ_DENY ? &r->deny.v[rule]
-                                                                       : &r->rules.v[rule]));
-                json_array_append_new(tb, e);
-            }
+            if (tb)
+                rc = trace_binding(tb, b, result, rule);
             if (d == AUTHZ_DENY)
                 break;
         }
-        if (trace)
-            json_array_append_new(trace, json_pack("{s:o, s:o}", "scope", scope_json(s),
-                                                   "bindings", tb));
+        if (trace && json_array_append_new(trace, json_pack("{s:o, s:o}", "scope", scope_json(s),
+                                                            "bindings", tb)))
+            rc = ERR_NOMEM;
     }
     authz__ptrs_free(&here);
+    if (rc)
+        return authz__eval_error(rc, reason, reason_len, error);
     if (d == AUTHZ_DENY)
         return d;
     if (allow_b) {
@@ -481,17 +519,21 @@ static void utf8_scrub(char *s)
     s[w] = '\0';
 }
 
-/* authz__decide over c, denying when c could not hold every scope. Caller
- * holds the read lock. */
+/* authz__decide over c: no opinion with an evaluation error when memory
+ * ran out building c, a deny when c is too long to hold every scope.
+ * Caller holds the read lock. */
 static authz_decision_t decide_chain(const authz_t *a, const authz_user_t *u,
                                      const char *const *groups, const authz_attrs_t *at,
                                      const authz__chain_t *c, char *reason, size_t reason_len,
-                                     json_t *trace)
+                                     json_t *trace, int *error)
 {
+    if (c->oom)
+        return authz__eval_error(ERR_NOMEM, reason, reason_len, error);
     if (!c->truncated)
-        return authz__decide(a, u->name, groups, u->ngroups, at, c, reason, reason_len, trace);
-    snprintf(reason, reason_len, "denied: the scope chain is longer than %d scopes, or "
-             "memory ran out while building it", AUTHZ__MAX_CHAIN);
+        return authz__decide(a, u->name, groups, u->ngroups, at, c, reason, reason_len, trace,
+                             error);
+    snprintf(reason, reason_len, "denied: the scope chain is longer than %d scopes",
+             AUTHZ__MAX_CHAIN);
     return AUTHZ_DENY;
 }
 
@@ -505,13 +547,17 @@ static authz_decision_t decide_chain(const authz_t *a, const authz_user_t *u,
  */
 static authz_decision_t create_somewhere(const authz_t *a, const authz_user_t *u,
                                          const char *const *groups, const authz_attrs_t *at,
-                                         char *reason, size_t reason_len, json_t *trace)
+                                         char *reason, size_t reason_len, json_t *trace,
+                                         int *error)
 {
     authz__ptrs_t cand = {0};
     authz_decision_t d = AUTHZ_NO_OPINION;
-    authz__bindings_of(a, u->name, groups, u->ngroups, &cand);
+    if (authz__bindings_of(a, u->name, groups, u->ngroups, &cand)) {
+        authz__ptrs_free(&cand);
+        return authz__eval_error(ERR_NOMEM, reason, reason_len, error);
+    }
     authz__candidates_unique(&cand);
-    for (size_t i = 0; i < cand.n && d != AUTHZ_ALLOW; i++) {
+    for (size_t i = 0; i < cand.n && d != AUTHZ_ALLOW && !*error; i++) {
         const authz__binding_t *b = cand.v[i];
         const authz__role_t *r = authz__map_get(&a->roles, b->role);
         if (!r || b->level >= AUTHZ__LEVELS || authz__rules_match(&r->rules, at) < 0)
@@ -520,17 +566,20 @@ static authz_decision_t create_somewhere(const authz_t *a, const authz_user_t *u
         authz__chain_t c;
         authz__binding_scope(b, &s);
         authz__chain_from_scope(a, &s, &c);
-        d = decide_chain(a, u, groups, at, &c, reason, reason_len, NULL);
+        d = decide_chain(a, u, groups, at, &c, reason, reason_len, NULL, error);
         if (d == AUTHZ_ALLOW && trace)
-            decide_chain(a, u, groups, at, &c, reason, reason_len, trace);
+            d = decide_chain(a, u, groups, at, &c, reason, reason_len, trace, error);
         authz__chain_free(&c);
     }
     authz__ptrs_free(&cand);
     return d;
 }
 
+/* The decision, its reason, and in *error (never NULL; 0 on entry) the
+ * code of an error that made it no opinion. */
 static authz_decision_t authorize(authz_t *a, const authz_user_t *u, const authz_attrs_t *at,
-                                  int own_api, char *reason, size_t reason_len, json_t *trace)
+                                  int own_api, char *reason, size_t reason_len, json_t *trace,
+                                  int *error)
 {
     char dummy[8];
     if (!reason) {
@@ -559,18 +608,18 @@ static authz_decision_t authorize(authz_t *a, const authz_user_t *u, const authz
     pthread_rwlock_rdlock(&a->lock);
     authz_decision_t d = AUTHZ_NO_OPINION;
     if (on_bindings(at) && is(at->verb, "create") && empty(at->name)) {
-        d = create_somewhere(a, u, groups, at, reason, reason_len, trace);
+        d = create_somewhere(a, u, groups, at, reason, reason_len, trace, error);
     } else if (on_bindings(at) && is(at->verb, "patch") && empty(at->subresource) &&
                !empty(at->name) && !authz__map_get(&a->bindings, at->name)) {
         /* Server-side apply of a binding not yet stored creates it. */
         authz_attrs_t create = *at;
         create.verb = "create";
         create.name = NULL;
-        d = create_somewhere(a, u, groups, &create, reason, reason_len, trace);
+        d = create_somewhere(a, u, groups, &create, reason, reason_len, trace, error);
     }
-    if (d != AUTHZ_ALLOW) {
+    if (d != AUTHZ_ALLOW && !*error) {
         chain_for_request(a, at, at->cluster && *at->cluster ? at->cluster : a->cluster, c);
-        d = decide_chain(a, u, groups, at, c, reason, reason_len, trace);
+        d = decide_chain(a, u, groups, at, c, reason, reason_len, trace, error);
         authz__chain_free(c);
     }
     pthread_rwlock_unlock(&a->lock);
@@ -581,27 +630,30 @@ static authz_decision_t authorize(authz_t *a, const authz_user_t *u, const authz
 /* authorize, timed and counted in the metrics; the reason whole UTF-8. */
 static authz_decision_t authorize_observed(authz_t *a, const authz_user_t *u,
                                            const authz_attrs_t *at, int own_api, char *reason,
-                                           size_t reason_len)
+                                           size_t reason_len, int *error)
 {
     struct timespec t0;
+    int e = 0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    authz_decision_t d = authorize(a, u, at, own_api, reason, reason_len, NULL);
+    authz_decision_t d = authorize(a, u, at, own_api, reason, reason_len, NULL, &e);
     observe(a, d, &t0);
+    if (error)
+        *error = e;
     return d;
 }
 
 authz_decision_t authz_authorize(authz_t *a, const authz_user_t *u, const authz_attrs_t *at,
                                  char *reason, size_t reason_len)
 {
-    return authorize_observed(a, u, at, 1, reason, reason_len);
+    return authorize_observed(a, u, at, 1, reason, reason_len, NULL);
 }
 
 /* ---- reviews ----------------------------------------------------------------------- */
 
 authz_decision_t authz__review_decide(authz_t *a, const authz_user_t *u, const authz_attrs_t *at,
-                                      char *reason, size_t reason_len)
+                                      char *reason, size_t reason_len, int *error)
 {
-    return authorize_observed(a, u, at, 0, reason, reason_len);
+    return authorize_observed(a, u, at, 0, reason, reason_len, error);
 }
 
 /* Fills u and at from a SubjectAccessReview-shaped spec. groups_key is
@@ -684,10 +736,15 @@ int authz_subject_access_review(authz_t *a, const json_t *sar, const char *clust
         return rc;
     at.cluster = cluster;
     char reason[1024];
-    authz_decision_t d = authz__review_decide(a, &u, &at, reason, sizeof reason);
+    int eval_err = 0;
+    authz_decision_t d = authz__review_decide(a, &u, &at, reason, sizeof reason, &eval_err);
     json_t *status = json_pack("{s:b, s:s}", "allowed", d == AUTHZ_ALLOW, "reason", reason);
-    if (d == AUTHZ_DENY)
-        json_object_set_new(status, "denied", json_true());
+    if (status && ((d == AUTHZ_DENY && json_object_set_new(status, "denied", json_true())) ||
+                   put_str(status, "evaluationError",
+                           eval_err ? err_default_message(eval_err) : NULL))) {
+        json_decref(status);
+        status = NULL;
+    }
     /* kube-apiserver reads only status; the spec is not echoed back. */
     *out = json_pack("{s:s, s:s, s:{}, s:o}", "apiVersion", av, "kind", "SubjectAccessReview",
                      "metadata", "status", status);
@@ -706,12 +763,34 @@ int authz_access_review(authz_t *a, json_t *obj, err_t *err)
     }
     at.cluster = json_string_value(json_object_get(spec, "cluster"));
     char reason[1024];
+    int eval_err = 0;
     json_t *trace = json_array();
-    authz_decision_t d = authorize(a, &u, &at, 0, reason, sizeof reason, trace);
-    json_object_set_new(obj, "status", json_pack("{s:b, s:b, s:s, s:o}", "allowed",
-                                                 d == AUTHZ_ALLOW, "denied", d == AUTHZ_DENY,
-                                                 "reason", reason, "trace", trace));
+    if (!trace)
+        return err_set(err, ERR_NOMEM, NULL);
+    authz_decision_t d = authorize(a, &u, &at, 0, reason, sizeof reason, trace, &eval_err);
+    json_t *status = json_pack("{s:b, s:b, s:s, s:o}", "allowed", d == AUTHZ_ALLOW, "denied",
+                               d == AUTHZ_DENY, "reason", reason, "trace", trace);
+    if (status && put_str(status, "evaluationError", eval_err ? err_default_message(eval_err) : NULL)) {
+        json_decref(status);
+        status = NULL;
+    }
+    if (!status || json_object_set_new(obj, "status", status))
+        return err_set(err, ERR_NOMEM, NULL);
     return 0;
+}
+
+/* Appends e (stolen; NULL when it could not be made) to arr: 0 or ERR_NOMEM. */
+static int append(json_t *arr, json_t *e)
+{
+    return json_array_append_new(arr, e) ? ERR_NOMEM : 0;
+}
+
+/* A rule of a PermissionReview, with the binding and scope it comes from. */
+static json_t *rule_entry(const authz__rule_t *rule, const authz__binding_t *b,
+                          const authz__scope_t *s)
+{
+    return json_pack("{s:o, s:s, s:s, s:o}", "rule", authz__rule_json(rule), "binding", b->name,
+                     "role", b->role, "scope", scope_json(s));
 }
 
 int authz_permission_review(authz_t *a, json_t *obj, err_t *err)
@@ -750,39 +829,42 @@ int authz_permission_review(authz_t *a, json_t *obj, err_t *err)
             groups[ngroups++] = json_string_value(g);
     }
     json_t *rules = json_array(), *deny = json_array(), *ui = json_array();
+    authz__ptrs_t cand = {0};
     pthread_rwlock_rdlock(&a->lock);
     authz__chain_from_scope(a, &from, c);
-    authz__ptrs_t cand = {0};
-    authz__bindings_of(a, user ? user : "", groups, ngroups, &cand);
+    /* Every rule in effect or none: a list short of a deny rule would show
+     * a permission as held that is not. */
+    int rc = !rules || !deny || !ui || c->oom ||
+             authz__bindings_of(a, user ? user : "", groups, ngroups, &cand) ? ERR_NOMEM : 0;
     authz__candidates_unique(&cand);
-    for (size_t s = 0; s < c->n; s++) {
-        for (size_t j = 0; j < cand.n; j++) {
+    for (size_t s = 0; s < c->n && !rc; s++) {
+        for (size_t j = 0; j < cand.n && !rc; j++) {
             const authz__binding_t *b = cand.v[j];
             const authz__role_t *r = authz__map_get(&a->roles, b->role);
             if (!r || !authz__binding_at(b, &c->s[s]))
                 continue;
-            for (size_t k = 0; k < r->rules.n; k++)
-                json_array_append_new(rules, json_pack("{s:o, s:s, s:s, s:o}", "rule",
-                                                       authz__rule_json(&r->rules.v[k]), "binding",
-                                                       b->name, "role", b->role, "scope",
-                                                       scope_json(&c->s[s])));
-            for (size_t k = 0; k < r->deny.n; k++)
-                json_array_append_new(deny, json_pack("{s:o, s:s, s:s, s:o}", "rule",
-                                                      authz__rule_json(&r->deny.v[k]), "binding",
-                                                      b->name, "role", b->role, "scope",
-                                                      scope_json(&c->s[s])));
-            for (size_t k = 0; k < r->ui.n; k++)
-                json_array_append_new(ui, json_pack("{s:s, s:s, s:s, s:o}", "permission",
-                                                    r->ui.v[k], "binding", b->name, "role",
-                                                    b->role, "scope", scope_json(&c->s[s])));
+            const authz__scope_t *at = &c->s[s];
+            for (size_t k = 0; k < r->rules.n && !rc; k++)
+                rc = append(rules, rule_entry(&r->rules.v[k], b, at));
+            for (size_t k = 0; k < r->deny.n && !rc; k++)
+                rc = append(deny, rule_entry(&r->deny.v[k], b, at));
+            for (size_t k = 0; k < r->ui.n && !rc; k++)
+                rc = append(ui, json_pack("{s:s, s:s, s:s, s:o}", "permission", r->ui.v[k],
+                                          "binding", b->name, "role", b->role, "scope",
+                                          scope_json(at)));
         }
     }
     authz__ptrs_free(&cand);
     pthread_rwlock_unlock(&a->lock);
     mem_free(groups);
     authz__chain_free(c);
-    json_object_set_new(obj, "status", json_pack("{s:o, s:o, s:o}", "rules", rules, "denyRules",
-                                                 deny, "uiPermissions", ui));
+    json_t *status = rc ? NULL : json_pack("{s:O, s:O, s:O}", "rules", rules, "denyRules", deny,
+                                           "uiPermissions", ui);
+    json_decref(rules);
+    json_decref(deny);
+    json_decref(ui);
+    if (!status || json_object_set_new(obj, "status", status))
+        return err_set(err, ERR_NOMEM, NULL);
     return 0;
 }
 

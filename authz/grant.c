@@ -21,6 +21,11 @@
  * has no deny; here a subrule that overlaps any deny rule of the
  * requester's in effect at the scope, above it or below it is not held:
  * she cannot grant what she is denied anywhere the grant would reach.
+ *
+ * An error (memory running out) never reads as held or allowed: a rule
+ * list or candidate binding that could not be collected might be the one
+ * that denies, so each function returns the error (authz_covers
+ * ERR_NOMEM, authz_authorize_at no opinion with an evaluation error).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,10 +82,12 @@ authz_decision_t authz_authorize_at(authz_t *a, const authz_user_t *u, const aut
     pthread_rwlock_rdlock(&a->lock);
     authz__chain_from_scope(a, &s, &c);
     authz_decision_t d = AUTHZ_DENY;
-    if (c.truncated)
+    if (c.oom)
+        d = authz__eval_error(ERR_NOMEM, reason, reason_len, NULL);
+    else if (c.truncated)
         AUTHZ__JOIN(reason, reason_len, "denied: the scope chain is too long to evaluate");
     else
-        d = authz__decide(a, u->name, groups, ng, at, &c, reason, reason_len, NULL);
+        d = authz__decide(a, u->name, groups, ng, at, &c, reason, reason_len, NULL, NULL);
     pthread_rwlock_unlock(&a->lock);
     authz__chain_free(&c);
     return d;
@@ -97,7 +104,8 @@ static int has(const authz__strs_t *s, const char *v)
     return 0;
 }
 
-/* kube's resourceCoversAll for one resource. */
+/* Whether owner's resources cover res (kube's resourceCoversAll for one
+ * resource): "*", res itself, or for a subresource "r/s", "*\/s". */
 static int resource_covers(const authz__strs_t *owner, const char *res)
 {
     if (has(owner, "*") || has(owner, res))
@@ -110,7 +118,9 @@ static int resource_covers(const authz__strs_t *owner, const char *res)
     return has(owner, any);
 }
 
-/* kube's nonResourceURLCovers. */
+/* Whether the URL pattern owner covers path (kube's nonResourceURLCovers):
+ * the same path, or a pattern ending in "*" of which path starts with what
+ * comes before the stars. */
 static int url_covers(const char *owner, const char *path)
 {
     if (!strcmp(owner, path))
@@ -123,7 +133,10 @@ static int url_covers(const char *owner, const char *path)
     return !strncmp(path, owner, n);
 }
 
-/* kube's ruleCovers(owner, subrule). */
+/* kube's ruleCovers(owner, subrule): owner has s's verb (or "*"); for a URL,
+ * a URL pattern that covers it and no resource names; otherwise s's group
+ * (or "*"), a resource covering s's (resource_covers), and either no names
+ * or, when s names one, that name. */
 int authz__rule_covers(const authz__rule_t *o, const authz__subrule_t *s)
 {
     if (!has(&o->verbs, "*") && !has(&o->verbs, s->verb))
@@ -250,7 +263,9 @@ static int binding_within(const authz_t *a, const authz__binding_t *b, const aut
 
 /* The requester's rules at s: allow rules of her bindings in s's chain,
  * deny rules of those and of her bindings below s. Caller holds the read
- * lock. 0, or ERR_NOMEM / ERR_FORBIDDEN (a chain too long to hold). */
+ * lock. 0, or ERR_NOMEM (some of them could not be collected: a missing
+ * deny rule would read as held) / ERR_FORBIDDEN (a chain too long to
+ * hold). */
 static int held_at(const authz_t *a, const authz_user_t *u, const authz__scope_t *s, held_t *h)
 {
     const char *groups[AUTHZ_MAX_GROUPS];
@@ -258,9 +273,9 @@ static int held_at(const authz_t *a, const authz_user_t *u, const authz__scope_t
     authz__ptrs_t cand = {0};
     authz__chain_t c;
     authz__chain_from_scope(a, s, &c);
-    authz__bindings_of(a, u->name, groups, ng, &cand);
+    int rc = c.oom || authz__bindings_of(a, u->name, groups, ng, &cand) ? ERR_NOMEM
+           : c.truncated ? ERR_FORBIDDEN : 0;
     authz__candidates_unique(&cand);
-    int rc = c.truncated ? ERR_FORBIDDEN : 0;
     for (size_t i = 0; i < cand.n && !rc; i++) {
         const authz__binding_t *b = cand.v[i];
         const authz__role_t *r = authz__map_get(&a->roles, b->role);
@@ -332,7 +347,11 @@ static void put_field(sbuf_t *b, int *first, const char *name, const char *const
 }
 
 /* A missing subrule in kube's PolicyRule.CompactString form, with the
- * verbs of subrules that differ only by verb (CompactRules). */
+ * verbs of subrules that differ only by verb (CompactRules): the fields
+ * that are set, in the order APIGroups, Resources, NonResourceURLs,
+ * ResourceNames, Verbs, each a list of Go-quoted strings,
+ * e.g. {APIGroups:["apps"], Resources:["deployments"], Verbs:["get" "list"]}.
+ * NULL when out of memory. */
 static char *compact_string(const authz__subrule_t *s, const char *const *verbs, size_t nverbs)
 {
     sbuf_t b = SBUF_INIT;
@@ -360,7 +379,8 @@ static int str_cmp(const void *x, const void *y)
     return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
-/* Sorted, without repeats, one per line, as kube lists them. */
+/* Sorted, without repeats, one per line, as kube lists them; NULL when out
+ * of memory (n > 0). */
 static char *join_missing(char **lines, size_t n)
 {
     qsort(lines, n, sizeof *lines, str_cmp);
@@ -374,7 +394,7 @@ static char *join_missing(char **lines, size_t n)
     }
     if (b.oom || !b.p) {
         sbuf_free(&b);
-        return mem_strdup("");
+        return NULL;
     }
     return b.p;
 }
@@ -513,11 +533,17 @@ int authz_covers(authz_t *a, const authz_user_t *u, const authz_scope_ref_t *ref
 
 /* ---- roles ------------------------------------------------------------------------ */
 
+/* Every rule of r, or NULL when out of memory: a list short of a deny
+ * rule would tell admission that a role denies less than it does. */
 static json_t *rules_json(const authz__rules_t *r)
 {
     json_t *arr = json_array();
-    for (size_t i = 0; arr && i < r->n; i++)
-        json_array_append_new(arr, authz__rule_json(&r->v[i]));
+    for (size_t i = 0; arr && i < r->n; i++) {
+        if (json_array_append_new(arr, authz__rule_json(&r->v[i]))) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
     return arr;
 }
 
@@ -549,9 +575,10 @@ int authz_role_spec_rules(authz_t *a, const char *name, const json_t *spec, json
     if (!r)
         return ERR_NOMEM;
     pthread_rwlock_rdlock(&a->lock);
-    authz__role_aggregate(a, r);
+    int rc = authz__role_aggregate(a, r);
     pthread_rwlock_unlock(&a->lock);
-    int rc = role_out(r, rules, deny);
+    if (!rc)
+        rc = role_out(r, rules, deny);
     authz__role_free(r);
     return rc;
 }

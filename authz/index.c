@@ -9,6 +9,20 @@
  * namespace -> Workspace and node -> NodeGroup maps whenever a Workspace or
  * NodeGroup changes. If the follower falls behind or its history is
  * compacted, it rebuilds everything from a fresh snapshot.
+ *
+ * A change is applied whole or not at all. Building an object or filing
+ * it can fail (memory runs out); reading such a failure as a deletion, or
+ * keeping half of a role's rules, would let a deny rule vanish without a
+ * trace. So the new version of an object is built and filed before the
+ * old one is taken out, and whatever a failure leaves half done is undone
+ * with steps that cannot fail: the object keeps its last good state.
+ * The failure is counted (authz_index_errors), the follower stops applying
+ * events (the index no longer matches storage, so its revision stays
+ * where it was and authz_sync waits), and it rebuilds the whole index
+ * from a snapshot, retrying with backoff. A rebuild is made beside the
+ * index in use and swapped in only when complete: decisions go on with
+ * the last good state until then. Text that does not decode is not a
+ * failure of the index: it is ignored, as it always was.
  */
 #include <stdio.h>
 #include <string.h>
@@ -145,7 +159,9 @@ static int parts_scan(const char *text, size_t len, int labels, parts_t *o)
         /* More tokens than the stack holds: a token takes two bytes at least. */
         int max = (int)(len / 2 + 2);
         t = mem_alloc((size_t)max * sizeof *t);
-        n = t ? jtok_parse(text, len, t, max) : -1;
+        if (!t)
+            return ERR_NOMEM;
+        n = jtok_parse(text, len, t, max);
     }
     if (n <= 0 || t[0].type != JTOK_OBJECT) {
         rc = ERR_BAD_REQUEST;
@@ -167,13 +183,17 @@ out:
     return rc;
 }
 
-/* The whole text, with jansson. 0, or ERR_BAD_REQUEST when it does not
- * decode (or memory ran out). */
+/* The whole text, with jansson. 0, ERR_BAD_REQUEST when it does not
+ * decode, or ERR_NOMEM when memory may have run out: jansson's decoder
+ * reports that as a syntax error, so the allocator's count of failures
+ * tells (another thread's failure meanwhile makes a text that does not
+ * decode read as ERR_NOMEM: a needless rebuild, never a lost change). */
 static int parts_decode(const char *text, size_t len, parts_t *o)
 {
+    unsigned long failures = mem_failures();
     json_t *j = json_loadb(text, len, 0, NULL);
     if (!j)
-        return ERR_BAD_REQUEST;
+        return mem_failures() != failures ? ERR_NOMEM : ERR_BAD_REQUEST;
     const json_t *md = json_object_get(j, "metadata");
     o->name = json_incref(json_object_get(md, "name"));
     o->labels = json_incref(json_object_get(md, "labels"));
@@ -394,24 +414,44 @@ static void scoped_key(const char *subject, authz__level_t level, const char *cl
     authz__join(buf, n, parts, count);
 }
 
-static void binding_index(authz_t *a, authz__binding_t *b, int add)
+/* Takes binding b out from under its first n subjects. Cannot fail. */
+static void binding_unindex(authz_t *a, authz__binding_t *b, size_t n)
 {
-    for (size_t i = 0; i < b->nsubjects; i++) {
+    for (size_t i = 0; i < n; i++) {
         char key[512], skey[1600];
         subject_key(&b->subjects[i], key, sizeof key);
-        if (add)
-            authz__multi_add(&a->by_subject, key, b);
-        else
-            authz__multi_remove(&a->by_subject, key, b);
+        authz__multi_remove(&a->by_subject, key, b);
         if (b->level >= AUTHZ__LEVELS)
             continue;  /* placed nowhere */
         scoped_key(key, b->level, b->cluster, b->scope_name, b->scope_ns, b->scope_group,
                    b->scope_resource, skey, sizeof skey);
-        if (add)
-            authz__multi_add(&a->by_scope, skey, b);
-        else
-            authz__multi_remove(&a->by_scope, skey, b);
+        authz__multi_remove(&a->by_scope, skey, b);
     }
+}
+
+/* Files binding b under each of its subjects, and subject and scope. 0, or
+ * ERR_NOMEM with nothing filed: a binding missing from one of its
+ * subjects' buckets would never deny them. */
+static int binding_index(authz_t *a, authz__binding_t *b)
+{
+    for (size_t i = 0; i < b->nsubjects; i++) {
+        char key[512], skey[1600];
+        subject_key(&b->subjects[i], key, sizeof key);
+        if (authz__multi_add(&a->by_subject, key, b)) {
+            binding_unindex(a, b, i);
+            return ERR_NOMEM;
+        }
+        if (b->level >= AUTHZ__LEVELS)
+            continue;  /* placed nowhere */
+        scoped_key(key, b->level, b->cluster, b->scope_name, b->scope_ns, b->scope_group,
+                   b->scope_resource, skey, sizeof skey);
+        if (authz__multi_add(&a->by_scope, skey, b)) {
+            authz__multi_remove(&a->by_subject, key, b);
+            binding_unindex(a, b, i);
+            return ERR_NOMEM;
+        }
+    }
+    return 0;
 }
 
 const authz__bucket_t *authz__bindings_at(const authz_t *a, const char *subject,
@@ -423,28 +463,52 @@ const authz__bucket_t *authz__bindings_at(const authz_t *a, const char *subject,
     return authz__multi_get(&a->by_scope, skey);
 }
 
-static void workspace_index(authz_t *a, authz__workspace_t *w, int add)
+/* Takes w out from under its first n namespaces. Cannot fail. */
+static void workspace_unindex(authz_t *a, authz__workspace_t *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char key[600];
+        AUTHZ__JOIN(key, sizeof key, w->ns_cluster[i], "/", w->ns_name[i]);
+        authz__multi_remove(&a->ns_ws, key, w);
+    }
+}
+
+/* Files w under each of its namespaces: 0, or ERR_NOMEM with nothing
+ * filed (a namespace missing it would skip the Workspace's deny rules). */
+static int workspace_index(authz_t *a, authz__workspace_t *w)
 {
     for (size_t i = 0; i < w->nns; i++) {
         char key[600];
         AUTHZ__JOIN(key, sizeof key, w->ns_cluster[i], "/", w->ns_name[i]);
-        if (add)
-            authz__multi_add(&a->ns_ws, key, w);
-        else
-            authz__multi_remove(&a->ns_ws, key, w);
+        if (authz__multi_add(&a->ns_ws, key, w)) {
+            workspace_unindex(a, w, i);
+            return ERR_NOMEM;
+        }
+    }
+    return 0;
+}
+
+/* The same for a NodeGroup and its nodes. */
+static void nodegroup_unindex(authz_t *a, authz__nodegroup_t *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char key[600];
+        AUTHZ__JOIN(key, sizeof key, g->cluster, "/", g->nodes.v[i]);
+        authz__multi_remove(&a->node_ng, key, g);
     }
 }
 
-static void nodegroup_index(authz_t *a, authz__nodegroup_t *g, int add)
+static int nodegroup_index(authz_t *a, authz__nodegroup_t *g)
 {
     for (size_t i = 0; i < g->nodes.n; i++) {
         char key[600];
         AUTHZ__JOIN(key, sizeof key, g->cluster, "/", g->nodes.v[i]);
-        if (add)
-            authz__multi_add(&a->node_ng, key, g);
-        else
-            authz__multi_remove(&a->node_ng, key, g);
+        if (authz__multi_add(&a->node_ng, key, g)) {
+            nodegroup_unindex(a, g, i);
+            return ERR_NOMEM;
+        }
     }
+    return 0;
 }
 
 /* ---- role aggregation ---------------------------------------------------------- */
@@ -477,43 +541,98 @@ static int labels_match(const json_t *sel, const json_t *labels)
     return 1;
 }
 
-static void add_template(authz__role_t *r, const authz__template_t *t)
+/* What a role grants once aggregated. */
+typedef struct agg {
+    authz__rules_t rules, deny;
+    authz__strs_t ui;
+} agg_t;
+
+static void agg_free(agg_t *g)
 {
-    authz__rules_append(&r->rules, &t->rules);
-    authz__rules_append(&r->deny, &t->deny);
-    authz__strs_append_unique(&r->ui, &t->ui);
+    authz__rules_free(&g->rules);
+    authz__rules_free(&g->deny);
+    authz__strs_free(&g->ui);
 }
 
-/* Own rules plus those of the templates named or selected, each once. */
-void authz__role_aggregate(const authz_t *a, authz__role_t *r)
+/* r's aggregated rules become g's (g is left empty). */
+static void agg_move(authz__role_t *r, agg_t *g)
 {
     authz__rules_free(&r->rules);
     authz__rules_free(&r->deny);
     authz__strs_free(&r->ui);
-    authz__rules_append(&r->rules, &r->own);
-    authz__rules_append(&r->deny, &r->own_deny);
-    authz__strs_append_unique(&r->ui, &r->own_ui);
-    for (size_t i = 0; i < r->refs.n; i++) {
-        const authz__template_t *t = authz__map_get(&a->templates, r->refs.v[i]);
-        if (t)
-            add_template(r, t);
-    }
-    if (!r->selector)
-        return;
-    AUTHZ_MAP_EACH(&a->templates, i) {
-        const authz__template_t *t = a->templates.e[i].val;
-        int named = 0;
-        for (size_t j = 0; j < r->refs.n && !named; j++)
-            named = !strcmp(r->refs.v[j], t->name);
-        if (!named && labels_match(r->selector, t->labels))
-            add_template(r, t);
-    }
+    r->rules = g->rules;
+    r->deny = g->deny;
+    r->ui = g->ui;
+    *g = (agg_t){{0, NULL}, {0, NULL}, {0, NULL}};
 }
 
-static void roles_reaggregate(authz_t *a)
+static int add_rules(agg_t *g, const authz__rules_t *rules, const authz__rules_t *deny,
+                     const authz__strs_t *ui)
 {
-    AUTHZ_MAP_EACH(&a->roles, i)
-        authz__role_aggregate(a, a->roles.e[i].val);
+    if (authz__rules_append(&g->rules, rules) || authz__rules_append(&g->deny, deny) ||
+        authz__strs_append_unique(&g->ui, ui))
+        return ERR_NOMEM;
+    return 0;
+}
+
+/* Own rules plus those of the templates named or selected, each once,
+ * into g (empty). 0, or ERR_NOMEM with g empty: a role with only part of
+ * its deny rules must never be filed. */
+static int aggregate(const authz_t *a, const authz__role_t *r, agg_t *g)
+{
+    int rc = add_rules(g, &r->own, &r->own_deny, &r->own_ui);
+    for (size_t i = 0; i < r->refs.n && !rc; i++) {
+        const authz__template_t *t = authz__map_get(&a->templates, r->refs.v[i]);
+        if (t)
+            rc = add_rules(g, &t->rules, &t->deny, &t->ui);
+    }
+    if (r->selector) {
+        AUTHZ_MAP_EACH(&a->templates, i) {
+            if (rc)
+                break;
+            const authz__template_t *t = a->templates.e[i].val;
+            int named = 0;
+            for (size_t j = 0; j < r->refs.n && !named; j++)
+                named = !strcmp(r->refs.v[j], t->name);
+            if (!named && labels_match(r->selector, t->labels))
+                rc = add_rules(g, &t->rules, &t->deny, &t->ui);
+        }
+    }
+    if (rc)
+        agg_free(g);
+    return rc;
+}
+
+int authz__role_aggregate(const authz_t *a, authz__role_t *r)
+{
+    agg_t g = {{0, NULL}, {0, NULL}, {0, NULL}};
+    int rc = aggregate(a, r, &g);
+    if (!rc)
+        agg_move(r, &g);
+    return rc;
+}
+
+/* Every role aggregated again (a template changed): all of them, or on
+ * ERR_NOMEM none, each role left as it was. */
+static int roles_reaggregate(authz_t *a)
+{
+    agg_t *g = mem_calloc(a->roles.cap + 1, sizeof *g);  /* by slot */
+    if (!g)
+        return ERR_NOMEM;
+    int rc = 0;
+    AUTHZ_MAP_EACH(&a->roles, i) {
+        if (rc)
+            break;
+        rc = aggregate(a, a->roles.e[i].val, &g[i]);
+    }
+    AUTHZ_MAP_EACH(&a->roles, i) {
+        if (rc)
+            agg_free(&g[i]);
+        else
+            agg_move(a->roles.e[i].val, &g[i]);
+    }
+    mem_free(g);
+    return rc;
 }
 
 /* ---- applying objects ----------------------------------------------------------- */
@@ -536,94 +655,158 @@ static kind_t kind_of(const char *key, const char **name)
     return K_NONE;
 }
 
-/* Applies one object (value NULL: deleted). Caller holds the write lock. */
-static void apply(authz_t *a, const char *key, const char *value, size_t len)
+/* Stands for a RoleTemplate being deleted while the roles are aggregated
+ * again: it grants and denies nothing. */
+static authz__template_t template_gone = {.name = ""};
+
+static int apply_template(authz_t *a, const char *name, const parts_t *o)
+{
+    authz__template_t *old = authz__map_get(&a->templates, name), *t = NULL;
+    if (o && !(t = template_parse(o)))
+        return ERR_NOMEM;
+    if (!t && !old)
+        return 0;
+    /* The new version (or, for a deletion, one that grants nothing) takes
+     * the old one's place while every role is aggregated again. */
+    if (old)
+        authz__map_replace(&a->templates, name, t ? t : &template_gone);
+    else if (authz__map_put(&a->templates, name, t, NULL)) {
+        template_free(t);
+        return ERR_NOMEM;
+    }
+    if (roles_reaggregate(a)) {
+        /* Undone with steps that cannot fail: the roles are as they were. */
+        if (old)
+            authz__map_replace(&a->templates, name, old);
+        else
+            authz__map_del(&a->templates, name);
+        template_free(t);
+        return ERR_NOMEM;
+    }
+    if (!t)
+        authz__map_del(&a->templates, name);
+    template_free(old);
+    return 0;
+}
+
+static int apply_role(authz_t *a, const char *name, const parts_t *o)
+{
+    if (!o) {
+        role_free(authz__map_del(&a->roles, name));
+        return 0;
+    }
+    authz__role_t *r = role_parse(o);
+    void *old = NULL;
+    if (!r || authz__role_aggregate(a, r) || authz__map_put(&a->roles, name, r, &old)) {
+        role_free(r);  /* the old version stays */
+        return ERR_NOMEM;
+    }
+    role_free(old);
+    return 0;
+}
+
+static int apply_binding(authz_t *a, const char *name, const parts_t *o)
+{
+    authz__binding_t *old = authz__map_get(&a->bindings, name), *b = NULL;
+    if (o && !(b = binding_parse(a, name, o)))
+        return ERR_NOMEM;
+    /* The new version is filed, then the old one taken out: a failure
+     * leaves the old one filed. The map borrows the binding's copy of the
+     * name. */
+    if (b && binding_index(a, b)) {
+        binding_free(b);
+        return ERR_NOMEM;
+    }
+    if (b && authz__map_put(&a->bindings, b->key, b, NULL)) {
+        binding_unindex(a, b, b->nsubjects);
+        binding_free(b);
+        return ERR_NOMEM;
+    }
+    if (old) {
+        if (!b)
+            authz__map_del(&a->bindings, name);
+        binding_unindex(a, old, old->nsubjects);
+        binding_free(old);
+    }
+    return 0;
+}
+
+static int apply_workspace(authz_t *a, const char *name, const parts_t *o)
+{
+    authz__workspace_t *old = authz__map_get(&a->workspaces, name), *w = NULL;
+    if (o && !(w = workspace_parse(a, o)))
+        return ERR_NOMEM;
+    if (w && workspace_index(a, w)) {
+        workspace_free(w);
+        return ERR_NOMEM;
+    }
+    if (w && authz__map_put(&a->workspaces, name, w, NULL)) {
+        workspace_unindex(a, w, w->nns);
+        workspace_free(w);
+        return ERR_NOMEM;
+    }
+    if (old) {
+        if (!w)
+            authz__map_del(&a->workspaces, name);
+        workspace_unindex(a, old, old->nns);
+        workspace_free(old);
+    }
+    return 0;
+}
+
+static int apply_nodegroup(authz_t *a, const char *name, const parts_t *o)
+{
+    authz__nodegroup_t *old = authz__map_get(&a->nodegroups, name), *g = NULL;
+    if (o && !(g = nodegroup_parse(a, o)))
+        return ERR_NOMEM;
+    if (g && nodegroup_index(a, g)) {
+        nodegroup_free(g);
+        return ERR_NOMEM;
+    }
+    if (g && authz__map_put(&a->nodegroups, name, g, NULL)) {
+        nodegroup_unindex(a, g, g->nodes.n);
+        nodegroup_free(g);
+        return ERR_NOMEM;
+    }
+    if (old) {
+        if (!g)
+            authz__map_del(&a->nodegroups, name);
+        nodegroup_unindex(a, old, old->nodes.n);
+        nodegroup_free(old);
+    }
+    return 0;
+}
+
+/* Applies one object (value NULL: deleted). Caller holds the write lock
+ * (or owns a, an index being built). 0, or ERR_NOMEM: the object could
+ * not be built or filed, and the index holds it as it did before. Text
+ * that does not decode is ignored (0): the previous version stays. */
+static int apply(authz_t *a, const char *key, const char *value, size_t len)
 {
     const char *name = NULL;
     kind_t k = kind_of(key, &name);
     if (k == K_NONE)
-        return;
+        return 0;
     parts_t parts = {NULL, NULL, NULL};
     const parts_t *o = value ? &parts : NULL;
     if (value) {
         int rc = parts_scan(value, len, k == K_TEMPLATE, &parts);
         if (rc == ERR_BAD_REQUEST || rc == ERR_INVALID)
             rc = parts_decode(value, len, &parts);
-        if (rc) {
+        if (rc == ERR_BAD_REQUEST) {
             log_error("authz: %s does not decode; ignored", key);
-            return;
+            return 0;
         }
+        if (rc)
+            return rc;
     }
-    void *old = NULL;
-    switch (k) {
-    case K_TEMPLATE: {
-        authz__template_t *t = o ? template_parse(o) : NULL;
-        if (t)
-            authz__map_put(&a->templates, name, t, &old);
-        else
-            old = authz__map_del(&a->templates, name);
-        template_free(old);
-        roles_reaggregate(a);
-        break;
-    }
-    case K_ROLE: {
-        authz__role_t *r = o ? role_parse(o) : NULL;
-        if (r) {
-            authz__role_aggregate(a, r);
-            authz__map_put(&a->roles, name, r, &old);
-        } else {
-            old = authz__map_del(&a->roles, name);
-        }
-        role_free(old);
-        break;
-    }
-    case K_BINDING: {
-        authz__binding_t *b = o ? binding_parse(a, name, o) : NULL;
-        old = authz__map_get(&a->bindings, name);
-        if (old) {
-            binding_index(a, old, 0);
-            authz__map_del(&a->bindings, name);
-            binding_free(old);
-        }
-        /* The map borrows the binding's copy of the name. */
-        if (b && authz__map_put(&a->bindings, b->key, b, NULL) == 0)
-            binding_index(a, b, 1);
-        else
-            binding_free(b);
-        break;
-    }
-    case K_WORKSPACE: {
-        authz__workspace_t *w = o ? workspace_parse(a, o) : NULL;
-        old = authz__map_get(&a->workspaces, name);
-        if (old) {
-            workspace_index(a, old, 0);
-            authz__map_del(&a->workspaces, name);
-            workspace_free(old);
-        }
-        if (w && authz__map_put(&a->workspaces, name, w, NULL) == 0)
-            workspace_index(a, w, 1);
-        else
-            workspace_free(w);
-        break;
-    }
-    case K_NODEGROUP: {
-        authz__nodegroup_t *g = o ? nodegroup_parse(a, o) : NULL;
-        old = authz__map_get(&a->nodegroups, name);
-        if (old) {
-            nodegroup_index(a, old, 0);
-            authz__map_del(&a->nodegroups, name);
-            nodegroup_free(old);
-        }
-        if (g && authz__map_put(&a->nodegroups, name, g, NULL) == 0)
-            nodegroup_index(a, g, 1);
-        else
-            nodegroup_free(g);
-        break;
-    }
-    default:
-        break;
-    }
+    static int (*const apply_kind[])(authz_t *, const char *, const parts_t *) = {
+        [K_TEMPLATE] = apply_template, [K_ROLE] = apply_role, [K_BINDING] = apply_binding,
+        [K_WORKSPACE] = apply_workspace, [K_NODEGROUP] = apply_nodegroup,
+    };
+    int rc = apply_kind[k](a, name, o);
     parts_free(&parts);
+    return rc;
 }
 
 /* ---- snapshot and follower --------------------------------------------------------- */
@@ -643,39 +826,84 @@ void authz__index_free(authz_t *a)
     authz__map_free(&a->nodegroups, nodegroup_free);
 }
 
+/* The index's maps of x and y trade places. */
+static void index_swap(authz_t *x, authz_t *y)
+{
+    authz__map_t *const mx[] = {&x->templates, &x->roles, &x->workspaces, &x->nodegroups,
+                                &x->bindings, &x->by_subject, &x->by_scope, &x->ns_ws,
+                                &x->node_ng};
+    authz__map_t *const my[] = {&y->templates, &y->roles, &y->workspaces, &y->nodegroups,
+                                &y->bindings, &y->by_subject, &y->by_scope, &y->ns_ws,
+                                &y->node_ng};
+    for (size_t i = 0; i < sizeof mx / sizeof mx[0]; i++) {
+        authz__map_t t = *mx[i];
+        *mx[i] = *my[i];
+        *my[i] = t;
+    }
+}
+
+/* An empty index for the cluster of a (borrowed), to load a snapshot
+ * into; NULL when out of memory. Release with authz__index_free and
+ * mem_free. */
+static authz_t *index_new(const authz_t *a)
+{
+    authz_t *n = mem_calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->store = a->store;
+    n->cluster = a->cluster;
+    n->bindings.flags = AUTHZ__MAP_BORROWED;
+    n->by_subject.flags = AUTHZ__MAP_BORROWED;
+    n->by_scope.flags = AUTHZ__MAP_BORROWED;
+    n->ns_ws.flags = AUTHZ__MAP_BORROWED;
+    n->node_ng.flags = AUTHZ__MAP_BORROWED;
+    return n;
+}
+
 static int load_visit(void *arg, const store_kv_t *kv)
 {
-    authz_t *a = arg;
+    authz_t *n = arg;
     char key[STORE_MAX_KEY + 1];
     snprintf(key, sizeof key, "%.*s", (int)kv->key_len, kv->key);
-    apply(a, key, kv->value, kv->value_len);
-    return STORE_TAKE;
+    int rc = apply(n, key, kv->value, kv->value_len);
+    return rc ? rc : STORE_TAKE;
 }
 
 /* Replaces the index with a snapshot and opens a watcher after it.
- * Templates load before roles so aggregation sees them. */
+ * Templates load before roles so aggregation sees them. The snapshot is
+ * built beside the index in use, which decisions go on reading, and
+ * swapped in when whole: on any failure the index stays as it was. */
 static int load(authz_t *a, err_t *err)
 {
     static const char *const prefixes[] = {P_TEMPLATES, P_ROLES, P_BINDINGS, P_WORKSPACES,
                                            P_NODEGROUPS, NULL};
     store_watcher_close(a->watcher);
     a->watcher = NULL;
-    pthread_rwlock_wrlock(&a->lock);
-    authz__index_free(a);
+    authz_t *n = index_new(a);
+    if (!n)
+        return err_set(err, ERR_NOMEM, "authz: no memory for a new index");
     uint64_t rev = 0;
     int rc = 0;
     for (size_t i = 0; prefixes[i] && !rc; i++) {
         store_list_opts_t o = {.prefix = prefixes[i], .rev = rev};
         store_list_result_t res;
-        rc = store_list(a->store, &o, load_visit, a, &res, err);
+        rc = store_list(a->store, &o, load_visit, n, &res, err);
         if (!rc) {
             rev = res.rev;
             store_list_result_free(&res);
+        } else if (rc == ERR_NOMEM) {
+            err_set(err, rc, "authz: out of memory building the index from %s", prefixes[i]);
         }
     }
-    if (!rc)
+    if (!rc) {
+        pthread_rwlock_wrlock(&a->lock);
+        index_swap(a, n);
         a->rev = rev;
-    pthread_rwlock_unlock(&a->lock);
+        pthread_rwlock_unlock(&a->lock);
+    }
+    /* The old index (or the part of a new one built) goes, outside the lock. */
+    authz__index_free(n);
+    mem_free(n);
     if (rc)
         return rc;
     /* The scan read every IAM and scope object once; decisions never read
@@ -685,10 +913,45 @@ static int load(authz_t *a, err_t *err)
     return store_watch(a->store, &wo, &a->watcher, err);
 }
 
+/* Sleeps ms milliseconds, or less when the follower is stopped. */
+static void pause_ms(authz_t *a, unsigned ms)
+{
+    while (ms && !atomic_load(&a->stopping)) {
+        unsigned step = ms < 50 ? ms : 50;
+        struct timespec ts = {0, (long)step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+/* The wait before rebuilding the index after a failure, doubled after
+ * each failed rebuild. */
+#define REBUILD_FIRST_MS 50
+#define REBUILD_MAX_MS 5000
+
 static void *follower(void *arg)
 {
     authz_t *a = arg;
+    int rebuild = 0;
+    unsigned backoff = 0;
     while (!atomic_load(&a->stopping)) {
+        if (rebuild) {
+            pause_ms(a, backoff);
+            if (atomic_load(&a->stopping))
+                break;
+            err_t lerr;
+            err_clear(&lerr);
+            if (!load(a, &lerr)) {
+                rebuild = 0;
+                continue;
+            }
+            atomic_fetch_add(&a->index_errors, 1);
+            backoff = backoff ? backoff * 2 : REBUILD_FIRST_MS;
+            if (backoff > REBUILD_MAX_MS)
+                backoff = REBUILD_MAX_MS;
+            log_error("authz: rebuild failed: %s; retrying in %u ms", lerr.message, backoff);
+            continue;
+        }
         const store_event_t *ev;
         err_t err;
         err_clear(&err);
@@ -700,20 +963,27 @@ static void *follower(void *arg)
         if (rc) {
             /* Fell behind or lost history: start over from a snapshot. */
             log_warning("authz: %s; rebuilding the index", err.message);
-            err_t lerr;
-            err_clear(&lerr);
-            while (!atomic_load(&a->stopping) && load(a, &lerr)) {
-                log_error("authz: rebuild failed: %s", lerr.message);
-                err_clear(&lerr);
-                struct timespec ts = {0, 200000000};
-                nanosleep(&ts, NULL);
-            }
+            rebuild = 1;
+            backoff = 0;
             continue;
         }
         pthread_rwlock_wrlock(&a->lock);
-        apply(a, ev->key, ev->value, ev->value_len);
-        a->rev = ev->rev;
+        rc = apply(a, ev->key, ev->value, ev->value_len);
+        if (!rc)
+            a->rev = ev->rev;
         pthread_rwlock_unlock(&a->lock);
+        if (rc) {
+            /* The object keeps its last good state; the events after it
+             * are not applied on top of a state storage never had. */
+            atomic_fetch_add(&a->index_errors, 1);
+            log_error("authz: cannot apply %s at revision %llu (%s); it stays as it was until "
+                      "the index is rebuilt from a snapshot", ev->key,
+                      (unsigned long long)ev->rev, err_default_message(rc));
+            store_watcher_close(a->watcher);
+            a->watcher = NULL;
+            rebuild = 1;
+            backoff = REBUILD_FIRST_MS;
+        }
         store_event_release(ev);
     }
     return NULL;
@@ -745,10 +1015,15 @@ void authz__index_stop(authz_t *a)
     a->watcher = NULL;
 }
 
+unsigned long authz_index_errors(const authz_t *a)
+{
+    return atomic_load(&a->index_errors);
+}
+
 /* ---- lookups ------------------------------------------------------------------- */
 
-void authz__bindings_of(const authz_t *a, const char *user, const char *const *groups,
-                        size_t ngroups, authz__ptrs_t *out)
+int authz__bindings_of(const authz_t *a, const char *user, const char *const *groups,
+                       size_t ngroups, authz__ptrs_t *out)
 {
     char key[300];
     for (size_t g = 0; g <= ngroups; g++) {
@@ -759,8 +1034,10 @@ void authz__bindings_of(const authz_t *a, const char *user, const char *const *g
         const authz__bucket_t *l = authz__multi_get(&a->by_subject, key);
         void *const *v = l ? authz__bucket_items(l) : NULL;
         for (size_t i = 0; l && i < l->n; i++)
-            authz__ptrs_add(out, v[i]);
+            if (authz__ptrs_add(out, v[i]))
+                return ERR_NOMEM;
     }
+    return 0;
 }
 
 int authz__binding_has_subject(const authz__binding_t *b, const char *user,

@@ -104,6 +104,20 @@ int authz__map_put(authz__map_t *m, const char *key, void *val, void **old)
     return 0;
 }
 
+void *authz__map_replace(authz__map_t *m, const char *key, void *val)
+{
+    if (!m->cap)
+        return NULL;
+    size_t i = slot_of(m, key);
+    if (!m->e[i].key)
+        return NULL;
+    void *old = m->e[i].val;
+    if (m->flags & AUTHZ__MAP_BORROWED)
+        m->e[i].key = key;
+    m->e[i].val = val;
+    return old;
+}
+
 void *authz__map_del(authz__map_t *m, const char *key)
 {
     if (!m->cap)

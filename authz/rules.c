@@ -1,6 +1,6 @@
 /*
- * Kubernetes RBAC rule matching, exactly as
- * k8s.io/kubernetes/pkg/apis/rbac/v1/evaluation_helpers.go does it:
+ * Rule matching, exactly as Kubernetes RBAC matches a PolicyRule against a
+ * request:
  *   verbs      exact or "*"
  *   apiGroups  exact or "*" ("" is the core group)
  *   resources  exact, "*", "res/sub" for a subresource request, "*\/sub"
@@ -147,26 +147,38 @@ int authz__rules_append(authz__rules_t *dst, const authz__rules_t *src)
     return 0;
 }
 
+/* NULL when out of memory: a list short of an item would be read as a
+ * narrower rule than the one held. */
 static json_t *strs_json(const authz__strs_t *s)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < s->n; i++)
-        json_array_append_new(a, json_string(s->v[i]));
+    for (size_t i = 0; a && i < s->n; i++) {
+        if (json_array_append_new(a, json_string(s->v[i]))) {
+            json_decref(a);
+            return NULL;
+        }
+    }
     return a;
+}
+
+/* Sets key to the list s unless it is empty; 0 or ERR_NOMEM. */
+static int put_strs(json_t *j, const char *key, const authz__strs_t *s)
+{
+    if (!s->n)
+        return 0;
+    json_t *v = strs_json(s);
+    return v && !json_object_set_new(j, key, v) ? 0 : ERR_NOMEM;
 }
 
 json_t *authz__rule_json(const authz__rule_t *r)
 {
-    json_t *j = json_pack("{s:o}", "verbs", strs_json(&r->verbs));
-    if (r->groups.n)
-        json_object_set_new(j, "apiGroups", strs_json(&r->groups));
-    if (r->resources.n)
-        json_object_set_new(j, "resources", strs_json(&r->resources));
-    if (r->names.n)
-        json_object_set_new(j, "resourceNames", strs_json(&r->names));
-    if (r->urls.n)
-        json_object_set_new(j, "nonResourceURLs", strs_json(&r->urls));
-    return j;
+    json_t *verbs = strs_json(&r->verbs);
+    json_t *j = verbs ? json_pack("{s:o}", "verbs", verbs) : NULL;
+    if (j && !put_strs(j, "apiGroups", &r->groups) && !put_strs(j, "resources", &r->resources) &&
+        !put_strs(j, "resourceNames", &r->names) && !put_strs(j, "nonResourceURLs", &r->urls))
+        return j;
+    json_decref(j);
+    return NULL;
 }
 
 static int has(const authz__strs_t *s, const char *v)

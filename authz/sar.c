@@ -167,7 +167,8 @@ int authz_subject_access_review_text(authz_t *a, const char *body, size_t len,
         goto out;
     at.cluster = cluster;
     char reason[1024];
-    authz_decision_t d = authz__review_decide(a, &u, &at, reason, sizeof reason);
+    int eval_err = 0;
+    authz_decision_t d = authz__review_decide(a, &u, &at, reason, sizeof reason, &eval_err);
 
     /* The shape authz_subject_access_review builds: kube-apiserver reads
      * only status. */
@@ -185,6 +186,12 @@ int authz_subject_access_review_text(authz_t *a, const char *body, size_t len,
     }
     if (d == AUTHZ_DENY)
         sbuf_puts(&b, ",\"denied\":true");
+    if (eval_err) {
+        /* No opinion because of the error, as kube's authorizers report one. */
+        const char *e = err_default_message(eval_err);
+        sbuf_puts(&b, ",\"evaluationError\":");
+        jenc_append_str(&b, e, strlen(e));
+    }
     sbuf_puts(&b, "}}");
     if (b.oom) {
         rc = err_set(err, ERR_NOMEM, NULL);

@@ -136,8 +136,8 @@ static void del(fx_t *f, const char *key)
     assert_int_equal(store_delete(f->store, key, 0, NULL, NULL, &err), 0);
 }
 
-/* Waits until the index reflects every write so far (at most 1 s: the
- * issue's bound on how fast a change must reach decisions). */
+/* Waits until the index reflects every write so far (at most 1 s: how
+ * fast a change must reach decisions, "well under a second" in authz.h). */
 static void synced(fx_t *f)
 {
     uint64_t want = store_revision(f->store);
@@ -1309,6 +1309,530 @@ static void test_authz__user_size_and_text(void **state)
     free(u);
 }
 
+/* ---- allocation failures ------------------------------------------------------ */
+
+/*
+ * Faults the tests inject, both through lib/mem: every allocation from the
+ * N-th on failing (memory that stays short), or the N-th alone (a
+ * transient shortage, which shows a caller that ignores a failure and
+ * carries on). A run reached its fault when mem_failures() moved.
+ */
+typedef enum { FAULT_FROM_NTH, FAULT_NTH_ONLY } fault_t;
+
+static const char *const fault_names[] = {"from the N-th on", "the N-th only"};
+
+static void fault_set(fault_t mode, long n)
+{
+    if (mode == FAULT_FROM_NTH)
+        mem_fail_after(n - 1);
+    else
+        mem_fail_nth(n);
+}
+
+static void fault_clear(void)
+{
+    mem_fail_after(-1);
+    mem_fail_nth(0);
+}
+
+/* More allocations than any run here makes. */
+#define FAULT_MAX_N 20000
+
+/* What one run under a fault answered: what it answers without one, a
+ * clean error (ERR_NOMEM, or no opinion with an evaluation error), or
+ * something else, which is wrong. */
+typedef enum { RUN_SAME, RUN_ERROR, RUN_WRONG } run_t;
+
+typedef run_t (*run_fn)(fx_t *f, const void *arg, char *what, size_t n);
+
+/*
+ * Runs fn with each of its allocations made to fail in turn, in both
+ * fault modes, for N = 1, 2, ... until N is past the allocations the run
+ * makes (the fault is not reached). Every run must answer as without a
+ * fault or fail cleanly, and fail only when its fault was reached.
+ */
+static void each_fault(fx_t *f, const char *name, run_fn fn, const void *arg)
+{
+    for (int mode = FAULT_FROM_NTH; mode <= FAULT_NTH_ONLY; mode++) {
+        long n;
+        for (n = 1; n < FAULT_MAX_N; n++) {
+            char what[512] = "";
+            unsigned long f0 = mem_failures();
+            fault_set((fault_t)mode, n);
+            run_t r = fn(f, arg, what, sizeof what);
+            fault_clear();
+            int hit = mem_failures() != f0;
+            if (r == RUN_WRONG || (r == RUN_ERROR && !hit))
+                fail_msg("%s, allocation %s, N = %ld (fault %s): %s", name, fault_names[mode], n,
+                         hit ? "reached" : "not reached", what);
+            if (!hit)
+                break;
+        }
+        assert_true(n > 1 && n < FAULT_MAX_N);
+    }
+}
+
+/*
+ * faye: admin (allow everything) at Namespace shop, and at Workspace ws1,
+ * which lists shop, four viewer bindings then a deny of get secrets: at
+ * ws1 a decision collects five of her bindings, one more than it first
+ * makes room for, and the fifth is the deny.
+ * gil: admin at Cluster, three viewer bindings, then a deny of get secrets
+ * at Namespace shop (inside ws1): the fifth binding of his that a
+ * coverage check collects.
+ */
+static void faults_fixture(fx_t *f)
+{
+    put(f, "/iam.theriseunion.io/iamroles/admin",
+        ROLE("admin", "{\"rules\":[{\"verbs\":[\"*\"],\"apiGroups\":[\"*\"],"
+                      "\"resources\":[\"*\"]}]}"));
+    put(f, "/iam.theriseunion.io/iamroles/no-secrets",
+        ROLE("no-secrets", "{\"denyRules\":[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],"
+                           "\"resources\":[\"secrets\"]}],\"uiPermissions\":[\"no-secrets\"]}"));
+    static const struct { const char *name, *role, *user, *scope; } b[] = {
+        {"faye-admin", "admin", "faye", "{\"level\":\"Namespace\",\"name\":\"shop\"}"},
+        {"faye-v1", "viewer", "faye", "{\"level\":\"Workspace\",\"name\":\"ws1\"}"},
+        {"faye-v2", "viewer", "faye", "{\"level\":\"Workspace\",\"name\":\"ws1\"}"},
+        {"faye-v3", "viewer", "faye", "{\"level\":\"Workspace\",\"name\":\"ws1\"}"},
+        {"faye-v4", "viewer", "faye", "{\"level\":\"Workspace\",\"name\":\"ws1\"}"},
+        {"faye-guard", "no-secrets", "faye", "{\"level\":\"Workspace\",\"name\":\"ws1\"}"},
+        {"gil-admin", "admin", "gil", "{\"level\":\"Cluster\"}"},
+        {"gil-v1", "viewer", "gil", "{\"level\":\"Workspace\",\"name\":\"ws2\"}"},
+        {"gil-v2", "viewer", "gil", "{\"level\":\"Namespace\",\"name\":\"bank\"}"},
+        {"gil-v3", "viewer", "gil", "{\"level\":\"Workspace\",\"name\":\"ws1\"}"},
+        {"gil-guard", "no-secrets", "gil", "{\"level\":\"Namespace\",\"name\":\"shop\"}"},
+    };
+    for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
+        char key[128], body[512];
+        snprintf(key, sizeof key, "/iam.theriseunion.io/iamrolebindings/%s", b[i].name);
+        snprintf(body, sizeof body,
+                 "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"roleRef\":{\"name\":\"%s\"},"
+                 "\"subjects\":[{\"kind\":\"User\",\"name\":\"%s\"}],\"scope\":%s}}",
+                 b[i].name, b[i].role, b[i].user, b[i].scope);
+        put(f, key, body);
+    }
+    synced(f);
+}
+
+#define SECRET(v) (authz_attrs_t){.verb = v, .resource_request = 1, .api_group = "", \
+                                  .resource = "secrets", .namespace_ = "shop", .name = "s"}
+
+/* A decision of faye's on secret s in shop: get is denied (at ws1, over
+ * her allow at shop), list allowed. */
+typedef struct dcase {
+    const char *verb;
+    authz_decision_t want;
+    const char *sar;             /* the same as a SubjectAccessReview */
+    json_t *sar_json;
+    json_t *permissions;         /* her PermissionReview status at shop */
+} dcase_t;
+
+/* A decision under a fault: the one made without a fault, or no opinion
+ * with an evaluation error; never an allow the run without a fault does
+ * not give. */
+static run_t decision(const dcase_t *c, authz_decision_t d, const char *reason, int error_field,
+                      char *what, size_t n)
+{
+    snprintf(what, n, "%s secrets: decided %d, want %d or no opinion with an evaluation error: %s",
+             c->verb, d, c->want, reason ? reason : "(no reason)");
+    if (d == c->want && !error_field)
+        return RUN_SAME;
+    if (d == AUTHZ_NO_OPINION && reason && strstr(reason, "evaluation error") &&
+        (error_field || !c->sar_json))
+        return RUN_ERROR;
+    return RUN_WRONG;
+}
+
+static run_t run_authorize(fx_t *f, const void *arg, char *what, size_t n)
+{
+    const dcase_t *c = arg;
+    authz_user_t faye = user_of("faye");
+    authz_attrs_t at = SECRET(c->verb);
+    char reason[512];
+    authz_decision_t d = authz_authorize(f->authz, &faye, &at, reason, sizeof reason);
+    return decision(c, d, reason, 0, what, n);
+}
+
+/* A decision placed at Namespace shop: the deny at ws1 above still wins. */
+static run_t run_authorize_at(fx_t *f, const void *arg, char *what, size_t n)
+{
+    const dcase_t *c = arg;
+    authz_user_t faye = user_of("faye");
+    authz_attrs_t at = SECRET(c->verb);
+    authz_scope_ref_t shop = {.level = "Namespace", .name = "shop"};
+    char reason[512];
+    authz_decision_t d = authz_authorize_at(f->authz, &faye, &at, &shop, reason, sizeof reason);
+    return decision(c, d, reason, 0, what, n);
+}
+
+/* A review's status read as a decision: an evaluation error must come
+ * with no opinion, and is reported in status.evaluationError. */
+static run_t review_status(const dcase_t *c, const json_t *st, char *what, size_t n)
+{
+    authz_decision_t d = json_is_true(json_object_get(st, "allowed")) ? AUTHZ_ALLOW
+                       : json_is_true(json_object_get(st, "denied")) ? AUTHZ_DENY
+                       : AUTHZ_NO_OPINION;
+    const char *reason = json_string_value(json_object_get(st, "reason"));
+    return decision(c, d, reason, json_object_get(st, "evaluationError") != NULL, what, n);
+}
+
+static run_t run_review_text(fx_t *f, const void *arg, char *what, size_t n)
+{
+    const dcase_t *c = arg;
+    err_t err = {0};
+    char *text = NULL;
+    size_t len = 0;
+    int rc = authz_subject_access_review_text(f->authz, c->sar, strlen(c->sar), NULL, &text,
+                                              &len, &err);
+    if (rc) {
+        snprintf(what, n, "review failed: %s", err.message);
+        return rc == ERR_NOMEM ? RUN_ERROR : RUN_WRONG;
+    }
+    fault_clear();  /* the test reads the answer whole */
+    json_t *res = json_loadb(text, len, 0, NULL);
+    mem_free(text);
+    run_t r = review_status(c, json_object_get(res, "status"), what, n);
+    json_decref(res);
+    return r;
+}
+
+static run_t run_review_tree(fx_t *f, const void *arg, char *what, size_t n)
+{
+    const dcase_t *c = arg;
+    err_t err = {0};
+    json_t *res = NULL;
+    int rc = authz_subject_access_review(f->authz, c->sar_json, NULL, &res, &err);
+    if (rc) {
+        snprintf(what, n, "review failed: %s", err.message);
+        return rc == ERR_NOMEM ? RUN_ERROR : RUN_WRONG;
+    }
+    run_t r = review_status(c, json_object_get(res, "status"), what, n);
+    json_decref(res);
+    return r;
+}
+
+/* AccessReview: its trace is built as it decides. */
+static run_t run_access_review(fx_t *f, const void *arg, char *what, size_t n)
+{
+    const dcase_t *c = arg;
+    json_t *ar = json_deep_copy(json_object_get(c->sar_json, "spec"));
+    json_t *obj = ar ? json_pack("{s:o}", "spec", ar) : NULL;
+    err_t err = {0};
+    run_t r = RUN_ERROR;
+    int rc = obj ? authz_access_review(f->authz, obj, &err) : ERR_NOMEM;
+    if (rc) {
+        snprintf(what, n, "review failed: %d %s", rc, err.message);
+        r = rc == ERR_NOMEM ? RUN_ERROR : RUN_WRONG;
+    } else {
+        r = review_status(c, json_object_get(obj, "status"), what, n);
+    }
+    json_decref(obj);
+    return r;
+}
+
+/* PermissionReview at shop: every rule and deny rule in effect, or an
+ * error; never a list short of one. */
+static run_t run_permission_review(fx_t *f, const void *arg, char *what, size_t n)
+{
+    const dcase_t *c = arg;
+    json_t *pr = json_pack("{s:{s:s, s:{s:s, s:s}}}", "spec", "user", "faye", "scope", "level",
+                           "Namespace", "name", "shop");
+    err_t err = {0};
+    int rc = pr ? authz_permission_review(f->authz, pr, &err) : ERR_NOMEM;
+    run_t r = rc == ERR_NOMEM ? RUN_ERROR
+            : !rc && json_equal(json_object_get(pr, "status"), c->permissions) ? RUN_SAME
+            : RUN_WRONG;
+    snprintf(what, n, "PermissionReview: %d %s", rc, err.message);
+    json_decref(pr);
+    return r;
+}
+
+/* Every allocation of a decision made to fail in turn, for a decision
+ * whose answer is a deny at a Workspace overriding an allow at the
+ * Namespace below it, and for one whose answer is an allow: through
+ * authz_authorize, the webhook's text and tree paths, AccessReview, and
+ * (its rules) PermissionReview. */
+static void test_authz__faults_never_allow(void **state)
+{
+    fx_t *f = *state;
+    faults_fixture(f);
+    dcase_t cases[] = {{"get", AUTHZ_DENY, NULL, NULL, NULL}, {"list", AUTHZ_ALLOW, NULL, NULL, NULL}};
+    json_t *pr = json_pack("{s:{s:s, s:{s:s, s:s}}}", "spec", "user", "faye", "scope", "level",
+                           "Namespace", "name", "shop");
+    err_t err = {0};
+    assert_int_equal(authz_permission_review(f->authz, pr, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(pr, "status"), "denyRules")), 1);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dcase_t *c = &cases[i];
+        char sar[512], what[512];
+        snprintf(sar, sizeof sar,
+                 "{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SubjectAccessReview\","
+                 "\"spec\":{\"user\":\"faye\",\"groups\":[\"system:authenticated\"],"
+                 "\"resourceAttributes\":{\"namespace\":\"shop\",\"verb\":\"%s\","
+                 "\"resource\":\"secrets\",\"name\":\"s\"}}}", c->verb);
+        c->sar = sar;
+        c->permissions = json_object_get(pr, "status");
+        /* Without a fault, each says what it should. */
+        assert_int_equal(run_authorize(f, c, what, sizeof what), RUN_SAME);
+        assert_int_equal(run_review_text(f, c, what, sizeof what), RUN_SAME);
+        each_fault(f, "authz_authorize", run_authorize, c);
+        each_fault(f, "SubjectAccessReview as text", run_review_text, c);
+        c->sar_json = json_loads(sar, 0, NULL);
+        assert_non_null(c->sar_json);
+        each_fault(f, "SubjectAccessReview as JSON", run_review_tree, c);
+        each_fault(f, "AccessReview", run_access_review, c);
+        each_fault(f, "PermissionReview", run_permission_review, c);
+        json_decref(c->sar_json);
+    }
+    json_decref(pr);
+}
+
+/* authz_covers against the rules without a fault. */
+typedef struct ccase {
+    const char *rules;
+    json_t *json;
+    int want;                    /* 1: covered */
+    char *missing;               /* what is missing, when not */
+} ccase_t;
+
+static run_t run_covers(fx_t *f, const void *arg, char *what, size_t n)
+{
+    const ccase_t *c = arg;
+    authz_user_t gil = user_of("gil");
+    authz_scope_ref_t ws1 = {.level = "Workspace", .name = "ws1"};
+    char *missing = NULL;
+    int rc = authz_covers(f->authz, &gil, &ws1, c->json, &missing);
+    snprintf(what, n, "authz_covers %s: %d, want %d or ERR_NOMEM; missing %s", c->rules, rc,
+             c->want, missing ? missing : "(none)");
+    run_t r = rc == ERR_NOMEM && !missing ? RUN_ERROR
+            : rc == c->want && (rc || (missing && !strcmp(missing, c->missing))) ? RUN_SAME
+            : RUN_WRONG;
+    mem_free(missing);
+    return r;
+}
+
+/* A role's rules, stored (arg NULL) or proposed (arg its spec): all of
+ * them, or ERR_NOMEM; a deny list cut short would let a binding that
+ * narrows access go without the bind check. */
+static json_t *role_want[2];
+
+static run_t run_role_rules(fx_t *f, const void *arg, char *what, size_t n)
+{
+    json_t *rules = NULL, *deny = NULL;
+    int rc = arg ? authz_role_spec_rules(f->authz, "p", arg, &rules, &deny)
+                 : authz_role_rules(f->authz, "no-secrets", &rules, &deny);
+    run_t r = rc == ERR_NOMEM ? RUN_ERROR
+            : !rc && json_equal(rules, role_want[0]) && json_equal(deny, role_want[1]) ? RUN_SAME
+            : RUN_WRONG;
+    snprintf(what, n, "%s: %d, %zu rules and %zu deny rules", arg ? "proposed" : "stored", rc,
+             json_array_size(rules), json_array_size(deny));
+    json_decref(rules);
+    json_decref(deny);
+    return r;
+}
+
+/* What admission asks, under the same faults: a coverage check never
+ * reads an error as covered (gil's deny at shop, inside ws1, takes get
+ * secrets away at ws1), a decision placed at a scope never allows
+ * wrongly, and a role's rules come whole or not at all. */
+static void test_authz__faults_never_cover(void **state)
+{
+    fx_t *f = *state;
+    faults_fixture(f);
+    ccase_t covers[] = {
+        {"[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"secrets\"]}]", NULL, 0, NULL},
+        {"[{\"verbs\":[\"get\",\"list\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\",\"configmaps\"]}]",
+         NULL, 1, NULL},
+    };
+    authz_user_t gil = user_of("gil");
+    authz_scope_ref_t ws1 = {.level = "Workspace", .name = "ws1"};
+    for (size_t i = 0; i < sizeof covers / sizeof covers[0]; i++) {
+        ccase_t *c = &covers[i];
+        c->json = json_loads(c->rules, 0, NULL);
+        assert_int_equal(authz_covers(f->authz, &gil, &ws1, c->json, &c->missing), c->want);
+        each_fault(f, "authz_covers", run_covers, c);
+        mem_free(c->missing);
+        json_decref(c->json);
+    }
+    dcase_t at[] = {{"get", AUTHZ_DENY, NULL, NULL, NULL}, {"list", AUTHZ_ALLOW, NULL, NULL, NULL}};
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        char what[512];
+        assert_int_equal(run_authorize_at(f, &at[i], what, sizeof what), RUN_SAME);
+        each_fault(f, "authz_authorize_at", run_authorize_at, &at[i]);
+    }
+    json_t *spec = json_loads("{\"templateRefs\":[\"pods-view\"],\"rules\":[{\"verbs\":[\"list\"],"
+                              "\"apiGroups\":[\"\"],\"resources\":[\"nodes\"]}],\"denyRules\":"
+                              "[{\"verbs\":[\"get\",\"list\"],\"apiGroups\":[\"\"],\"resources\":"
+                              "[\"secrets\"]},{\"verbs\":[\"*\"],\"nonResourceURLs\":[\"/metrics\"]}]}",
+                              0, NULL);
+    for (int proposed = 0; proposed < 2; proposed++) {
+        const json_t *arg = proposed ? spec : NULL;
+        assert_int_equal(arg ? authz_role_spec_rules(f->authz, "p", arg, &role_want[0], &role_want[1])
+                             : authz_role_rules(f->authz, "no-secrets", &role_want[0], &role_want[1]),
+                         0);
+        assert_true(json_array_size(role_want[1]) > 0);
+        each_fault(f, proposed ? "authz_role_spec_rules" : "authz_role_rules", run_role_rules, arg);
+        json_decref(role_want[0]);
+        json_decref(role_want[1]);
+    }
+    json_decref(spec);
+}
+
+/*
+ * Writes body at key with the follower held back, then lets it apply the
+ * event with a fault set (every allocation from the n-th on failing), and
+ * waits until it has applied the event or counted a failure. The test
+ * holds the index's read lock while it writes, so the follower, which
+ * needs the write lock, applies the event only once the fault is set; and
+ * nothing else allocates meanwhile. 1 when the fault was reached.
+ */
+static int put_faulted(fx_t *f, const char *key, const char *body, long n)
+{
+    authz_t *a = f->authz;
+    unsigned long e0 = authz_index_errors(a);
+    pthread_rwlock_rdlock(&a->lock);
+    put(f, key, body);
+    uint64_t rev = store_revision(f->store);
+    unsigned long f0 = mem_failures();
+    fault_set(FAULT_FROM_NTH, n);
+    pthread_rwlock_unlock(&a->lock);
+    for (int i = 0; i < 10000 && authz_index_errors(a) == e0 && authz_revision(a) < rev; i++)
+        usleep(1000);
+    fault_clear();
+    int hit = mem_failures() != f0;
+    /* A fault reached while applying is counted; one never reached is
+     * not, and the event was applied. */
+    if (hit)
+        assert_true(authz_index_errors(a) > e0);
+    else
+        assert_true(authz_index_errors(a) == e0 && authz_revision(a) >= rev);
+    return hit;
+}
+
+/* Waits (up to 10 s: a rebuild retries with backoff) until who's request
+ * at is decided want. */
+static void converges(fx_t *f, const char *who, const authz_attrs_t *at, authz_decision_t want)
+{
+    char reason[512];
+    authz_decision_t d = AUTHZ_NO_OPINION;
+    for (int i = 0; i < 2000 && (d = ask(f, who, NULL, at, reason, sizeof reason)) != want; i++)
+        usleep(5000);
+    if (d != want)
+        fail_msg("%s: decided %d, want %d after the fault cleared: %s", who, d, want, reason);
+    uint64_t rev = store_revision(f->store);
+    for (int i = 0; i < 2000 && authz_revision(f->authz) < rev; i++)
+        usleep(5000);
+    assert_true(authz_revision(f->authz) >= rev);
+}
+
+/* Denies get on secrets and on resource m<N>: every version of what the
+ * index test updates carries the first, and the second tells it apart. */
+#define GUARD_DENY "[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"secrets\",\"m%ld\"]}]"
+
+/* What the index test updates: an object that carries the deny of user,
+ * and how its N-th version is written (printf formats, N as %ld). */
+static const struct guard {
+    const char *user, *role, *key, *body;
+} guards[] = {
+    /* an IAMRole */
+    {"hal", "guard", "/iam.theriseunion.io/iamroles/guard",
+     "{\"metadata\":{\"name\":\"guard\"},\"spec\":{\"denyRules\":" GUARD_DENY "}}"},
+    /* a RoleTemplate another IAMRole names */
+    {"ida", "guard-by-template", "/iam.theriseunion.io/roletemplates/guard-t",
+     "{\"metadata\":{\"name\":\"guard-t\",\"labels\":{\"v\":\"%ld\"}},\"spec\":"
+     "{\"denyRules\":" GUARD_DENY "}}"},
+    /* the IAMRoleBinding, which binds user m<N> as well */
+    {"jon", "no-secrets", "/iam.theriseunion.io/iamrolebindings/jon-guard",
+     "{\"metadata\":{\"name\":\"jon-guard\"},\"spec\":{\"roleRef\":{\"name\":\"no-secrets\"},"
+     "\"subjects\":[{\"kind\":\"User\",\"name\":\"jon\"},{\"kind\":\"User\",\"name\":\"m%ld\"}],"
+     "\"scope\":{\"level\":\"Cluster\"}}}"},
+};
+
+/*
+ * The follower under allocation failure. Each of three users has admin at
+ * Namespace shop and a deny of get secrets over all of Cluster: through
+ * an IAMRole, through a RoleTemplate of another, or through the binding
+ * itself. That object is updated again and again, each version still
+ * denying get secrets and also something new, and every allocation of
+ * applying it is made to fail in turn (with every one after it, until the
+ * fault is cleared). The failure is counted and the deny still holds (the
+ * object keeps its last good state, where it was once taken as deleted,
+ * and its deny with it); once the fault clears, the rebuild brings in the
+ * new version.
+ */
+static void test_authz__index_keeps_last_good_state(void **state)
+{
+    fx_t *f = *state;
+    const char *secrets_only = "[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"secrets\"]}]";
+    char body[768];
+    put(f, "/iam.theriseunion.io/iamroles/admin",
+        ROLE("admin", "{\"rules\":[{\"verbs\":[\"*\"],\"apiGroups\":[\"*\"],"
+                      "\"resources\":[\"*\"]}]}"));
+    snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"guard-t\"},\"spec\":{\"denyRules\":%s}}",
+             secrets_only);
+    put(f, "/iam.theriseunion.io/roletemplates/guard-t", body);
+    put(f, "/iam.theriseunion.io/iamroles/guard-by-template",
+        ROLE("guard-by-template", "{\"templateRefs\":[\"guard-t\"]}"));
+    static const char *const denying[] = {"guard", "no-secrets"};
+    for (size_t i = 0; i < 2; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "/iam.theriseunion.io/iamroles/%s", denying[i]);
+        snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"denyRules\":%s}}",
+                 denying[i], secrets_only);
+        put(f, key, body);
+    }
+    for (size_t u = 0; u < sizeof guards / sizeof guards[0]; u++) {
+        char key[128];
+        const char *who = guards[u].user;
+        snprintf(key, sizeof key, "/iam.theriseunion.io/iamrolebindings/%s-admin", who);
+        snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"%s-admin\"},\"spec\":{\"roleRef\":"
+                 "{\"name\":\"admin\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"%s\"}],"
+                 "\"scope\":{\"level\":\"Namespace\",\"name\":\"shop\"}}}", who, who);
+        put(f, key, body);
+        snprintf(key, sizeof key, "/iam.theriseunion.io/iamrolebindings/%s-guard", who);
+        snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"%s-guard\"},\"spec\":{\"roleRef\":"
+                 "{\"name\":\"%s\"},\"subjects\":[{\"kind\":\"User\",\"name\":\"%s\"}],"
+                 "\"scope\":{\"level\":\"Cluster\"}}}", who, guards[u].role, who);
+        put(f, key, body);
+    }
+    synced(f);
+    authz_attrs_t secret = SECRET("get");
+    for (size_t u = 0; u < sizeof guards / sizeof guards[0]; u++)
+        assert_int_equal(ask(f, guards[u].user, NULL, &secret, NULL, 0), AUTHZ_DENY);
+
+    unsigned long errors0 = authz_index_errors(f->authz);
+    long hits = 0;
+    for (size_t u = 0; u < sizeof guards / sizeof guards[0]; u++) {
+        const struct guard *g = &guards[u];
+        long n;
+        for (n = 1; n < FAULT_MAX_N; n++) {
+            snprintf(body, sizeof body, g->body, n, n);
+            int hit = put_faulted(f, g->key, body, n);
+            hits += hit;
+            /* The deny holds, in the last good state or the new one. */
+            char reason[512], marker[32];
+            authz_decision_t d = ask(f, g->user, NULL, &secret, reason, sizeof reason);
+            if (d != AUTHZ_DENY)
+                fail_msg("%s, allocation %ld of applying %s failed: decided %d: %s", g->user, n,
+                         g->key, d, reason);
+            /* And the new version comes in: m<N> denied to the user, or
+             * (the binding) get secrets denied to user m<N>. */
+            snprintf(marker, sizeof marker, "m%ld", n);
+            authz_attrs_t at = SECRET("get");
+            if (u < 2)
+                at.resource = marker;
+            converges(f, u < 2 ? g->user : marker, &at, AUTHZ_DENY);
+            if (!hit)
+                break;
+        }
+        assert_true(n > 1 && n < FAULT_MAX_N);
+    }
+    assert_true(hits > 0);
+    assert_true(authz_index_errors(f->authz) >= errors0 + (unsigned long)hits);
+    print_message("index: %ld updates failed to apply, %lu failures counted\n", hits,
+                  authz_index_errors(f->authz) - errors0);
+}
+
 int main(void)
 {
     mem_init();
@@ -1333,6 +1857,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_authz__same_scope_in_name_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__stored_object_forms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__memory_per_binding, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__faults_never_allow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__faults_never_cover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__index_keeps_last_good_state, setup, teardown),
     };
     return cmocka_run_group_tests_name("authz", tests, NULL, NULL);
 }
