@@ -899,6 +899,11 @@ int authz_metrics(authz_t *a, char **buf, size_t *len)
                           "edge_authorization_duration_seconds_sum %.9f\n"
                           "edge_authorization_duration_seconds_count %lu\n",
                           (double)atomic_load(&a->metrics.sum_ns) / 1e9, cum);
+    n += (size_t)snprintf(text + n, sizeof text - n,
+                          "# HELP edge_authorization_index_errors_total Changes the authorizer's "
+                          "index could not apply (it kept the last good state and rebuilt).\n"
+                          "# TYPE edge_authorization_index_errors_total counter\n"
+                          "edge_authorization_index_errors_total %lu\n", authz_index_errors(a));
     char *p = mem_realloc(*buf, *len + n + 1);
     if (!p)
         return ERR_NOMEM;

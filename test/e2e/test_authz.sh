@@ -182,6 +182,9 @@ PY
 curl -sk -H "Authorization: Bearer $ADMIN_TOKEN" "$URL/metrics" >"$WORK/metrics.txt"
 grep -q 'edge_authorization_decisions_total{result="allowed"} [1-9]' "$WORK/metrics.txt" \
   || die "metrics: $(head -20 "$WORK/metrics.txt")"
+# A healthy index has applied every change it followed.
+grep -qx 'edge_authorization_index_errors_total 0' "$WORK/metrics.txt" \
+  || die "index errors metric: $(grep index_errors "$WORK/metrics.txt")"
 # and storage: every fixture object above was one committed write, and
 # the revision counts them all.
 /usr/bin/python3 - "$WORK/metrics.txt" <<'PY' || die "storage metrics: $(grep edge_storage "$WORK/metrics.txt")"
