@@ -84,7 +84,14 @@ struct agg_req {
     char remote[64];
     int remote_done;             /* remote is filled in (agg_req_remote) */
     struct agg_fake *fake;       /* a request made in memory (agg_req_fake) */
+    struct agg_defer *defer;     /* cleanups, newest first (agg_req_defer) */
 };
+
+typedef struct agg_defer {
+    void (*fn)(void *);
+    void *p;
+    struct agg_defer *next;
+} agg_defer_t;
 
 /* What an in-memory request carries instead of a connection: its query
  * and headers as name/value pairs, and the response it got. */
@@ -275,6 +282,20 @@ void agg_req_set_user(agg_req_t *r, void *p, void (*free_fn)(void *))
 }
 
 void *agg_req_user(const agg_req_t *r) { return r->user; }
+
+int agg_req_defer(agg_req_t *r, void (*fn)(void *), void *p)
+{
+    if (!p)
+        return 0;
+    agg_defer_t *d = mem_alloc(sizeof *d);
+    if (!d) {
+        fn(p);
+        return -1;
+    }
+    *d = (agg_defer_t){fn, p, r->defer};
+    r->defer = d;
+    return 0;
+}
 
 int agg_req_status(const agg_req_t *r) { return r->status; }
 
@@ -611,6 +632,12 @@ static void *reaper_main(void *arg)
 
 static void req_free(agg_req_t *r)
 {
+    while (r->defer) {
+        agg_defer_t *d = r->defer;
+        r->defer = d->next;
+        d->fn(d->p);
+        mem_free(d);
+    }
     if (r->user_free)
         r->user_free(r->user);
     for (size_t i = 0; i < r->nhdrs; i++) {

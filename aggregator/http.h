@@ -114,6 +114,11 @@ int agg_req_status(const agg_req_t *r);
 /* Per-request state a handler may hang on the request; freed with it. */
 void agg_req_set_user(agg_req_t *r, void *p, void (*free_fn)(void *));
 void *agg_req_user(const agg_req_t *r);
+/* Runs fn(p) when the request is freed (its response sent), the latest
+ * registered first, so a handler releases what it allocated in one place
+ * whichever way it answers. NULL p is ignored. 0, or -1 when out of
+ * memory, fn(p) having then run at once. */
+int agg_req_defer(agg_req_t *r, void (*fn)(void *), void *p);
 
 /* ---- responses ------------------------------------------------------ */
 

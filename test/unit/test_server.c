@@ -209,6 +209,35 @@ static void test_server__create_get_table_and_errors(void **state)
     agg_req_fake_free(r);
 }
 
+/* Bodies the handler decodes and releases itself: YAML, and a delete's
+ * options whose strings the delete borrows. */
+static void test_server__yaml_and_delete_options(void **state)
+{
+    fx_t *f = *state;
+    const char yaml[] = "apiVersion: scope.theriseunion.io/v1alpha1\nkind: Workspace\n"
+                        "metadata: {name: y1}\nspec: {manager: bob}\n";
+    agg_req_t *r = call(f, "POST", WS, NULL, "admin-token", "application/yaml", NULL, yaml);
+    assert_int_equal(agg_req_status(r), 201);
+    json_t *o = body_json(r);
+    char uid[64];
+    snprintf(uid, sizeof uid, "%s", s_at(o, "metadata", "uid"));
+    json_decref(o);
+    agg_req_fake_free(r);
+    /* A wrong uid precondition: 409, nothing deleted. */
+    r = call(f, "DELETE", WS "/y1", NULL, "admin-token", "application/json", NULL,
+             "{\"preconditions\":{\"uid\":\"not-it\"}}");
+    assert_int_equal(agg_req_status(r), 409);
+    agg_req_fake_free(r);
+    char opts[160];
+    snprintf(opts, sizeof opts, "{\"preconditions\":{\"uid\":\"%s\"}}", uid);
+    r = call(f, "DELETE", WS "/y1", NULL, "admin-token", "application/json", NULL, opts);
+    assert_int_equal(agg_req_status(r), 200);
+    agg_req_fake_free(r);
+    r = call(f, "GET", WS "/y1", NULL, "admin-token", NULL, NULL, NULL);
+    assert_int_equal(agg_req_status(r), 404);
+    agg_req_fake_free(r);
+}
+
 static void test_server__authorization(void **state)
 {
     fx_t *f = *state;
@@ -263,6 +292,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_server__health_and_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server__create_get_table_and_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server__yaml_and_delete_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server__authorization, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server__watch_and_discovery, setup, teardown),
     };
