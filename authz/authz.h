@@ -135,7 +135,8 @@ void authz_free(authz_t *a);
 
 /* Decides; reason (may be NULL) receives a sentence a person can act on,
  * e.g. "allowed by IAMRoleBinding alice-ws1 (IAMRole viewer) at Workspace
- * ws1". */
+ * ws1". Cannot fail: an error inside the decision is AUTHZ_NO_OPINION
+ * with the error in reason. */
 authz_decision_t authz_authorize(authz_t *a, const authz_user_t *u, const authz_attrs_t *at,
                                  char *reason, size_t reason_len);
 
@@ -206,8 +207,9 @@ int authz_role_spec_rules(authz_t *a, const char *name, const json_t *spec, json
  * every write committed before it; 0, or ERR_TIMEOUT after timeout_ms. */
 int authz_sync(authz_t *a, uint64_t rev, unsigned timeout_ms);
 
-/* Decision counters and a latency histogram, in Prometheus text format,
- * appended to buf (grown with mem_realloc). */
+/* Decision counters, a latency histogram and the index's errors, in
+ * Prometheus text format, appended to *buf (*len bytes; grown with
+ * mem_realloc, the caller's). 0, or ERR_NOMEM with *buf as it was. */
 int authz_metrics(authz_t *a, char **buf, size_t *len);
 
 /* The revision of storage the index reflects. */
