@@ -1,22 +1,22 @@
 #include "mem.h"
 
 #include <jansson.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-static atomic_long mem_budget = -1;  /* allocations left; -1: unlimited */
+/* Allocations this thread may still make; -1: unlimited. Per thread, so a
+ * test's budget is spent by the code it calls, never by a background
+ * thread (a store's writer or compactor) that happens to run meanwhile. */
+static _Thread_local long mem_budget = -1;
 
 static int mem_should_fail(void)
 {
-    long b = atomic_load_explicit(&mem_budget, memory_order_relaxed);
-    if (b < 0)
+    if (mem_budget < 0)
         return 0;
-    while (b > 0) {
-        if (atomic_compare_exchange_weak(&mem_budget, &b, b - 1))
-            return 0;
-    }
-    return b == 0;
+    if (mem_budget == 0)
+        return 1;
+    mem_budget--;
+    return 0;
 }
 
 void *mem_alloc(size_t n)
@@ -54,6 +54,6 @@ char *mem_strndup(const char *s, size_t n)
 
 char *mem_strdup(const char *s) { return mem_strndup(s, strlen(s)); }
 
-void mem_fail_after(long n) { atomic_store(&mem_budget, n); }
+void mem_fail_after(long n) { mem_budget = n < 0 ? -1 : n; }
 
 void mem_init(void) { json_set_alloc_funcs(mem_alloc, mem_free); }

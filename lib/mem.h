@@ -7,7 +7,8 @@
  * nothing (AddressSanitizer's leak check does the second half).
  *
  * Sizes a client controls must be capped by the caller before they get here.
- * All functions are thread-safe.
+ * All functions are thread-safe; the failure budget (mem_fail_after) is
+ * per thread.
  */
 #ifndef EDGE_MEM_H
 #define EDGE_MEM_H
@@ -29,8 +30,11 @@ void mem_free(void *p);
 char *mem_strdup(const char *s);
 char *mem_strndup(const char *s, size_t n);
 
-/* Tests only: after `n` more successful allocations, every allocation fails
- * (until mem_fail_after(-1)). */
+/* Tests only: after `n` more successful allocations by the calling thread,
+ * every allocation by that thread fails (until mem_fail_after(-1), which
+ * any negative n means). Other threads keep their own budgets (unlimited
+ * unless they set one), so background threads neither spend this one nor
+ * fail because of it. */
 void mem_fail_after(long n);
 
 #endif

@@ -1,4 +1,5 @@
 /* Unit tests of the base modules in lib/: err, b64, mem, log. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -134,6 +135,44 @@ static void test_mem__injected_failure(void **state)
     assert_null(j);
 }
 
+/* The budget belongs to the thread that set it: a thread's injected
+ * failures never reach another thread (a store's writer, say), and
+ * another thread's budget never reaches this one. */
+static void *alloc_in_thread(void *arg)
+{
+    long budget = *(long *)arg;
+    if (budget >= 0)
+        mem_fail_after(budget);
+    void *p = mem_alloc(8);
+    mem_fail_after(-1);
+    int ok = p != NULL;
+    mem_free(p);
+    return ok ? arg : NULL;
+}
+
+static void test_mem__budget_is_per_thread(void **state)
+{
+    (void)state;
+    pthread_t t;
+    long none = -1, zero = 0;
+    /* This thread's budget is spent; another thread allocates freely. */
+    mem_fail_after(0);
+    assert_int_equal(pthread_create(&t, NULL, alloc_in_thread, &none), 0);
+    void *res = NULL;
+    pthread_join(t, &res);
+    void *mine = mem_alloc(8);
+    mem_fail_after(-1);
+    assert_non_null(res);
+    assert_null(mine);
+    /* Another thread spends its own budget; this one is untouched. */
+    assert_int_equal(pthread_create(&t, NULL, alloc_in_thread, &zero), 0);
+    pthread_join(t, &res);
+    assert_null(res);
+    mine = mem_alloc(8);
+    assert_non_null(mine);
+    mem_free(mine);
+}
+
 /* Lines in klog's shape, one write each; -v decides what log_v writes. */
 static void test_log__levels_and_shape(void **state)
 {
@@ -183,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_err__cut_ends_on_a_character),
         cmocka_unit_test(test_b64__round_trip),
         cmocka_unit_test(test_mem__injected_failure),
+        cmocka_unit_test(test_mem__budget_is_per_thread),
         cmocka_unit_test(test_log__levels_and_shape),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
