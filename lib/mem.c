@@ -8,36 +8,43 @@
  * test's budget is spent by the code it calls, never by a background
  * thread (a store's writer or compactor) that happens to run meanwhile. */
 static _Thread_local long mem_budget = -1;
+static _Thread_local int mem_once;  /* the budget's end fails one, not all */
+/* Allocations that failed on this thread (injected or not). */
+static _Thread_local unsigned long mem_failed;
 
 static int mem_should_fail(void)
 {
     if (mem_budget < 0)
         return 0;
-    if (mem_budget == 0)
+    if (mem_budget == 0) {
+        if (mem_once)
+            mem_budget = -1;
         return 1;
+    }
     mem_budget--;
     return 0;
 }
 
+static void *mem_counted(void *p)
+{
+    if (!p)
+        mem_failed++;
+    return p;
+}
+
 void *mem_alloc(size_t n)
 {
-    if (mem_should_fail())
-        return NULL;
-    return malloc(n ? n : 1);
+    return mem_counted(mem_should_fail() ? NULL : malloc(n ? n : 1));
 }
 
 void *mem_calloc(size_t n, size_t size)
 {
-    if (mem_should_fail())
-        return NULL;
-    return calloc(n ? n : 1, size ? size : 1);
+    return mem_counted(mem_should_fail() ? NULL : calloc(n ? n : 1, size ? size : 1));
 }
 
 void *mem_realloc(void *p, size_t n)
 {
-    if (mem_should_fail())
-        return NULL;
-    return realloc(p, n ? n : 1);
+    return mem_counted(mem_should_fail() ? NULL : realloc(p, n ? n : 1));
 }
 
 void mem_free(void *p) { free(p); }
@@ -54,6 +61,18 @@ char *mem_strndup(const char *s, size_t n)
 
 char *mem_strdup(const char *s) { return mem_strndup(s, strlen(s)); }
 
-void mem_fail_after(long n) { mem_budget = n < 0 ? -1 : n; }
+unsigned long mem_failures(void) { return mem_failed; }
+
+void mem_fail_after(long n)
+{
+    mem_budget = n < 0 ? -1 : n;
+    mem_once = 0;
+}
+
+void mem_fail_once(long n)
+{
+    mem_budget = n < 0 ? -1 : n;
+    mem_once = 1;
+}
 
 void mem_init(void) { json_set_alloc_funcs(mem_alloc, mem_free); }

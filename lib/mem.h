@@ -1,8 +1,9 @@
 /*
  * mem: the one pair of allocation functions every module uses.
  *
- * Owns nothing but a counter: routing malloc/free (and jansson's allocator,
- * see mem_init) through here lets a test make the N-th allocation fail and
+ * Owns nothing but two counters per thread (a failure budget and a count
+ * of failures): routing malloc/free (and jansson's allocator, see
+ * mem_init) through here lets a test make the N-th allocation fail and
  * check that the code under test returns ERR_NOMEM cleanly and leaks
  * nothing (AddressSanitizer's leak check does the second half).
  *
@@ -30,11 +31,23 @@ void mem_free(void *p);
 char *mem_strdup(const char *s);
 char *mem_strndup(const char *s, size_t n);
 
+/* How many allocations have failed on the calling thread so far, injected
+ * or not. A caller compares it before and after a call whose error does
+ * not say why it failed (jansson's decoder can report running out of
+ * memory as bad input) to tell ERR_NOMEM from a refusal. */
+unsigned long mem_failures(void);
+
 /* Tests only: after `n` more successful allocations by the calling thread,
  * every allocation by that thread fails (until mem_fail_after(-1), which
  * any negative n means). Other threads keep their own budgets (unlimited
  * unless they set one), so background threads neither spend this one nor
  * fail because of it. */
 void mem_fail_after(long n);
+
+/* Tests only: as mem_fail_after, but only the one allocation after the n
+ * successful ones fails; later ones succeed again. Finds a failure that is
+ * ignored, which later failures would otherwise hide. mem_fail_after(-1)
+ * cancels it; mem_failures() tells whether it has happened. */
+void mem_fail_once(long n);
 
 #endif

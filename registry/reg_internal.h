@@ -71,7 +71,8 @@ json_t *reg__cell_join(const json_t *obj, const char *path, const char *sub, int
 json_t *reg__cell_condition(const json_t *obj, const char *cond_type);
 
 /* A stored object decoded, with metadata.resourceVersion set to rev (new
- * reference in *out). ERR_INTERNAL when the bytes do not decode. */
+ * reference in *out). ERR_INTERNAL when the bytes do not decode, ERR_NOMEM
+ * when memory ran out (also while decoding). */
 int reg__decode_stored(const char *data, size_t len, uint64_t rev, json_t **out, err_t *err);
 
 /* A resourceVersion query parameter read as kube's ParseResourceVersion

@@ -170,7 +170,8 @@ int reg_list_raw(reg_t *r, const reg_kind_t *k, const char *ns,
 int reg_list_table_raw(reg_t *r, const reg_kind_t *k, const char *ns,
                        const reg_list_opts_t *o, const char *api_version,
                        const char *include, char **body, size_t *len, err_t *err);
-/* ns NULL or "" lists every namespace. Returns the <Kind>List. */
+/* ns NULL or "" lists every namespace. Returns the <Kind>List, whole: an
+ * allocation failure anywhere is ERR_NOMEM and no list. */
 int reg_list(reg_t *r, const reg_kind_t *k, const char *ns,
              const reg_list_opts_t *o, json_t **out, err_t *err);
 int reg_create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *body,
@@ -197,7 +198,9 @@ int reg_delete(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
                const reg_delete_opts_t *o, json_t **out, reg_outcome_t *oc,
                err_t *err);
 /* Deletes what the list options select; returns the list of deleted (or
- * deletion-pending) objects. */
+ * deletion-pending) objects. Success means every selected object was
+ * deleted (or is pending); the first failure is returned instead, with
+ * what was deleted before it staying deleted, as in kube. */
 int reg_delete_collection(reg_t *r, const reg_kind_t *k, const char *ns,
                           const reg_list_opts_t *lo, const reg_delete_opts_t *o,
                           json_t **out, err_t *err);
@@ -268,7 +271,8 @@ int reg_admit(reg_t *r, const reg_kind_t *k, const authz_user_t *u, const char *
 /* ---- output --------------------------------------------------------------- */
 
 /* A meta.k8s.io Table (v1 or v1beta1) of an object or a list. include:
- * "None", "Metadata" (default), "Object". */
+ * "None", "Metadata" (default), "Object". NULL when out of memory (never
+ * a Table missing rows or cells). */
 json_t *reg_table(const reg_kind_t *k, const json_t *obj_or_list,
                   const char *api_version, const char *include);
 

@@ -159,21 +159,30 @@ static char *encode_for_store(const json_t *obj, size_t *len)
 int reg__decode_stored(const char *data, size_t len, uint64_t rev, json_t **out,
                          err_t *err)
 {
+    unsigned long failed = mem_failures();
     json_t *o = jtok_loadb(data, len, 0, NULL);
     if (!json_is_object(o)) {
         json_decref(o);
+        /* jansson words running out of memory as bad input. */
+        if (mem_failures() != failed)
+            return err_set(err, ERR_NOMEM, NULL);
         return err_set(err, ERR_INTERNAL, "stored object does not decode");
     }
     json_t *meta = json_object_get(o, "metadata");
     if (!json_is_object(meta)) {
         meta = json_object();
-        json_object_set_new(o, "metadata", meta);
+        if (json_object_set_new(o, "metadata", meta))
+            goto nomem;
     }
     char rv[24];
     snprintf(rv, sizeof rv, "%" PRIu64, rev);
-    json_object_set_new(meta, "resourceVersion", json_string(rv));
+    if (json_object_set_new(meta, "resourceVersion", json_string(rv)))
+        goto nomem;
     *out = o;
     return 0;
+nomem:
+    json_decref(o);
+    return err_set(err, ERR_NOMEM, NULL);
 }
 
 /* ---- names and metadata validation ------------------------------------------- */
@@ -642,7 +651,8 @@ static int list_visit(void *arg, const store_kv_t *kv)
         json_decref(o);
         return STORE_SKIP;
     }
-    json_array_append_new(c->items, o);
+    if (json_array_append_new(c->items, o))
+        return err_set(c->err, ERR_NOMEM, NULL);
     return STORE_TAKE;
 }
 
@@ -714,15 +724,21 @@ static int list_run(reg_t *r, const reg_kind_t *k, const char *ns, const reg_lis
     return store_list(r->store, &so, visit, c, res, err);
 }
 
+/* The list's metadata: resourceVersion, and continue (with
+ * remainingItemCount when known) for a page. NULL when out of memory:
+ * never a page without its continue token, which would end the client's
+ * paging early. */
 static json_t *list_meta(const store_list_result_t *res)
 {
     char rvs[24];
     snprintf(rvs, sizeof rvs, "%" PRIu64, res->rev);
     json_t *meta = json_pack("{s:s}", "resourceVersion", rvs);
-    if (res->continue_token) {
-        json_object_set_new(meta, "continue", json_string(res->continue_token));
-        if (res->remaining > 0)
-            json_object_set_new(meta, "remainingItemCount", json_integer(res->remaining));
+    if (meta && res->continue_token &&
+        (json_object_set_new(meta, "continue", json_string(res->continue_token)) ||
+         (res->remaining > 0 &&
+          json_object_set_new(meta, "remainingItemCount", json_integer(res->remaining))))) {
+        json_decref(meta);
+        return NULL;
     }
     return meta;
 }
@@ -732,13 +748,18 @@ int reg_list(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_opts_
 {
     list_ctx_t c = {.err = err, .items = json_array()};
     store_list_result_t res = {0};
-    int rc = list_run(r, k, ns, o, &c, list_visit, &res, err);
+    int rc = c.items ? list_run(r, k, ns, o, &c, list_visit, &res, err)
+                     : err_set(err, ERR_NOMEM, NULL);
     if (!rc) {
         char av[160], lk[160];
         api_version_of(k, av, sizeof av);
         snprintf(lk, sizeof lk, "%sList", k->kind);
+        /* list_meta's NULL fails the pack (which still takes the reference
+         * of every "o" value). */
         *out = json_pack("{s:s, s:s, s:o, s:O}", "apiVersion", av, "kind", lk, "metadata",
                          list_meta(&res), "items", c.items);
+        if (!*out)
+            rc = err_set(err, ERR_NOMEM, NULL);
     }
     store_list_result_free(&res);
     json_decref(c.items);
@@ -796,7 +817,7 @@ int reg_get_raw(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
     store_value_free(&v);
     if (rc) {
         mem_free(b.p);
-        return err_set(err, rc, "stored object is malformed");
+        return err_set(err, rc, rc == ERR_NOMEM ? NULL : "stored object is malformed");
     }
     *body = b.p;
     *len = b.len;
@@ -817,7 +838,10 @@ static int raw_visit(void *arg, const store_kv_t *kv)
     raw_ctx_t *c = arg;
     if (c->base.labels || c->base.fields) {
         /* Selectors need the fields: parse, but still copy the bytes. */
+        unsigned long failed = mem_failures();
         json_t *o = jtok_loadb(kv->value, kv->value_len, 0, NULL);
+        if (!o && mem_failures() != failed)
+            return err_set(c->base.err, ERR_NOMEM, NULL);
         int ok = o && reg__matches(c->base.labels, c->base.fields, o);
         json_decref(o);
         if (!ok)
@@ -826,7 +850,9 @@ static int raw_visit(void *arg, const store_kv_t *kv)
     if (c->n++)
         sbuf_put(&c->b, ",", 1);
     int rc = put_with_rv(&c->b, kv->value, kv->value_len, kv->mod_rev);
-    return rc ? rc : STORE_TAKE;
+    if (rc)
+        return err_set(c->base.err, rc, rc == ERR_NOMEM ? NULL : "stored object is malformed");
+    return STORE_TAKE;
 }
 
 static int row_visit(void *arg, const store_kv_t *kv)
@@ -846,7 +872,10 @@ static int row_visit(void *arg, const store_kv_t *kv)
         sbuf_put(&c->b, ",", 1);
     rc = row ? jenc_append(&c->b, row) : ERR_NOMEM;
     json_decref(row);
-    return rc ? (rc == ERR_NOMEM ? rc : ERR_INTERNAL) : STORE_TAKE;
+    if (rc)
+        return err_set(c->base.err, rc == ERR_NOMEM ? rc : ERR_INTERNAL,
+                       rc == ERR_NOMEM ? NULL : "a row does not encode");
+    return STORE_TAKE;
 }
 
 /* Runs the list with visit appending each item to c->b (which holds the
@@ -1514,6 +1543,10 @@ int reg_delete_collection(reg_t *r, const reg_kind_t *k, const char *ns,
     if (rc)
         return rc;
     json_t *deleted = json_array();
+    if (!deleted) {
+        rc = err_set(err, ERR_NOMEM, NULL);
+        goto out;
+    }
     size_t i;
     json_t *it;
     json_array_foreach(json_object_get(list, "items"), i, it) {
@@ -1525,17 +1558,29 @@ int reg_delete_collection(reg_t *r, const reg_kind_t *k, const char *ns,
         one.precondition_rv = one.precondition_uid = NULL;
         rc = delete_obj(r, k, str_at(it, "metadata.namespace"), str_at(it, "metadata.name"),
                         &one, "deletecollection", &d, &oc, &e);
-        if (rc == ERR_NOT_FOUND)
+        if (rc == ERR_NOT_FOUND) {
+            rc = 0;
             continue;  /* gone meanwhile */
-        if (rc) {
-            *err = e;
-            json_decref(deleted);
-            json_decref(list);
-            return rc;
         }
-        json_array_append_new(deleted, d);
+        /* What is deleted stays deleted; the request still fails, as
+         * kube's DeleteCollection does, rather than answer success with
+         * part of the selection. */
+        if (rc) {
+            err_forward(err, &e);
+            goto out;
+        }
+        if (json_array_append_new(deleted, d)) {
+            rc = err_set(err, ERR_NOMEM, NULL);
+            goto out;
+        }
     }
-    json_object_set_new(list, "items", deleted);
+    rc = json_object_set(list, "items", deleted) ? err_set(err, ERR_NOMEM, NULL) : 0;
+out:
+    json_decref(deleted);
+    if (rc) {
+        json_decref(list);
+        return rc;
+    }
     *out = list;
     return 0;
 }

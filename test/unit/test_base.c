@@ -57,6 +57,28 @@ static void test_err__first_error_wins(void **state)
     assert_int_equal(err_set(NULL, ERR_GONE, "x"), ERR_GONE);
 }
 
+/* A callee's own err_t passed on: code, message and causes, unless the
+ * caller's already holds an error. */
+static void test_err__forward(void **state)
+{
+    (void)state;
+    err_t inner = {0}, e = {0};
+    assert_int_equal(err_forward(&e, &inner), 0);
+    assert_int_equal(e.code, 0);
+    err_add_cause(&inner, "FieldValueInvalid", "spec.x", "Invalid value");
+    err_set(&inner, ERR_INVALID, "x is invalid");
+    assert_int_equal(err_forward(&e, &inner), ERR_INVALID);
+    assert_int_equal(e.code, ERR_INVALID);
+    assert_string_equal(e.message, "x is invalid");
+    assert_int_equal(e.ncauses, 1);
+    assert_string_equal(e.causes[0].field, "spec.x");
+    err_t later = {0};
+    err_set(&later, ERR_NOMEM, NULL);
+    assert_int_equal(err_forward(&e, &later), ERR_NOMEM);
+    assert_int_equal(e.code, ERR_INVALID);
+    assert_int_equal(err_forward(NULL, &later), ERR_NOMEM);
+}
+
 /* A message cut to fit ends on a whole character, whatever the offset of
  * the cut; text that fits, or bytes that were never UTF-8, stay as given. */
 static void test_err__cut_ends_on_a_character(void **state)
@@ -133,6 +155,29 @@ static void test_mem__injected_failure(void **state)
     json_t *j = json_object();
     mem_fail_after(-1);
     assert_null(j);
+}
+
+/* mem_fail_once fails one allocation, not the rest; mem_failures counts
+ * what failed on this thread. */
+static void test_mem__fail_once(void **state)
+{
+    (void)state;
+    unsigned long before = mem_failures();
+    mem_fail_once(1);
+    void *a = mem_alloc(8), *b = mem_alloc(8), *c = mem_alloc(8);
+    mem_fail_after(-1);
+    assert_non_null(a);
+    assert_null(b);
+    assert_non_null(c);
+    assert_int_equal(mem_failures(), before + 1);
+    mem_free(a);
+    mem_free(c);
+    mem_fail_once(5);
+    a = mem_alloc(8);
+    mem_fail_after(-1);
+    assert_non_null(a);
+    assert_int_equal(mem_failures(), before + 1);
+    mem_free(a);
 }
 
 /* The budget belongs to the thread that set it: a thread's injected
@@ -219,9 +264,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err__table),
         cmocka_unit_test(test_err__first_error_wins),
+        cmocka_unit_test(test_err__forward),
         cmocka_unit_test(test_err__cut_ends_on_a_character),
         cmocka_unit_test(test_b64__round_trip),
         cmocka_unit_test(test_mem__injected_failure),
+        cmocka_unit_test(test_mem__fail_once),
         cmocka_unit_test(test_mem__budget_is_per_thread),
         cmocka_unit_test(test_log__levels_and_shape),
     };

@@ -657,6 +657,240 @@ static void test_registry__list_selectors_and_pages(void **state)
     mem_free(raw);
 }
 
+/* Fault injection: arms the allocator to fail the n-th allocation of this
+ * thread from now, and every later one too (once = 0) or that one alone
+ * (once = 1: a failure the code ignores is not hidden by the next);
+ * disarming says whether an allocation failed, so a loop over growing n
+ * knows when the call under test has run out of allocations to fail. */
+static unsigned long fault_arm(int once, long n)
+{
+    unsigned long before = mem_failures();
+    if (once)
+        mem_fail_once(n);
+    else
+        mem_fail_after(n);
+    return before;
+}
+
+static int fault_disarm(unsigned long before)
+{
+    mem_fail_after(-1);
+    return mem_failures() != before;
+}
+
+/* Every allocation of a list fails in turn: the list is whole (every item,
+ * each with its resourceVersion, and the continue token of a page) or
+ * the call fails with ERR_NOMEM and hands back nothing. */
+static void test_registry__list_allocation_failures(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "nodegroups");
+    err_t err = {0};
+    char txt[200];
+    /* More than a new JSON array holds, so appends must grow it. */
+    for (int i = 0; i < 20; i++) {
+        snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"g%d\"},\"spec\":{\"nodes\":[\"n%d\"]}}",
+                 i, i);
+        json_t *o = create(f, k, NULL, txt, REG_FV_STRICT, NULL, &err);
+        assert_non_null(o);
+        json_decref(o);
+    }
+    reg_list_opts_t opts[] = {{0}, {.limit = 2}, {.label_selector = "!x"}};
+    const size_t want[] = {20, 2, 20};
+    for (size_t j = 0; j < sizeof opts / sizeof opts[0]; j++) {
+        for (int once = 0; once < 2; once++) {
+            for (long n = 0;; n++) {
+                assert_true(n < 5000);
+                json_t *list = NULL;
+                err_clear(&err);
+                unsigned long armed = fault_arm(once, n);
+                int rc = reg_list(&f->reg, k, NULL, &opts[j], &list, &err);
+                int fired = fault_disarm(armed);
+                if (rc) {
+                    assert_int_equal(rc, ERR_NOMEM);
+                    assert_int_equal(err.code, ERR_NOMEM);
+                    assert_null(list);
+                    continue;
+                }
+                assert_non_null(list);
+                json_t *items = json_object_get(list, "items");
+                if (json_array_size(items) != want[j])
+                    fail_msg("options %zu, allocation %ld%s failing: %zu items", j, n,
+                             once ? " alone" : "", json_array_size(items));
+                size_t i;
+                json_t *it;
+                json_array_foreach(items, i, it) {
+                    assert_non_null(s_at(it, "metadata.resourceVersion"));
+                }
+                assert_non_null(s_at(list, "metadata.resourceVersion"));
+                if (opts[j].limit)
+                    assert_non_null(s_at(list, "metadata.continue"));
+                json_decref(list);
+                if (!fired)
+                    break;
+            }
+            for (long n = 0;; n++) {
+                assert_true(n < 5000);
+                char *raw = NULL;
+                size_t rawn = 0;
+                err_clear(&err);
+                unsigned long armed = fault_arm(once, n);
+                int rc = reg_list_raw(&f->reg, k, NULL, &opts[j], &raw, &rawn, &err);
+                int fired = fault_disarm(armed);
+                if (rc) {
+                    assert_int_equal(rc, ERR_NOMEM);
+                    assert_int_equal(err.code, ERR_NOMEM);
+                    continue;
+                }
+                json_t *parsed = json_loadb(raw, rawn, 0, NULL);
+                assert_non_null(parsed);
+                assert_int_equal(json_array_size(json_object_get(parsed, "items")), want[j]);
+                if (opts[j].limit)
+                    assert_non_null(s_at(parsed, "metadata.continue"));
+                json_decref(parsed);
+                mem_free(raw);
+                if (!fired)
+                    break;
+            }
+            for (long n = 0;; n++) {
+                assert_true(n < 5000);
+                char *raw = NULL;
+                size_t rawn = 0;
+                err_clear(&err);
+                unsigned long armed = fault_arm(once, n);
+                int rc = reg_list_table_raw(&f->reg, k, NULL, &opts[j], "meta.k8s.io/v1",
+                                            "Metadata", &raw, &rawn, &err);
+                int fired = fault_disarm(armed);
+                if (rc) {
+                    assert_int_equal(rc, ERR_NOMEM);
+                    assert_int_equal(err.code, ERR_NOMEM);
+                    continue;
+                }
+                json_t *parsed = json_loadb(raw, rawn, 0, NULL);
+                assert_non_null(parsed);
+                json_t *rows = json_object_get(parsed, "rows");
+                assert_int_equal(json_array_size(rows), want[j]);
+                size_t i;
+                json_t *row;
+                json_array_foreach(rows, i, row) {
+                    /* Name, Cluster, Nodes, Age */
+                    assert_int_equal(json_array_size(json_object_get(row, "cells")), 4);
+                    assert_non_null(s_at(row, "object.metadata.name"));
+                }
+                assert_int_equal(json_array_size(json_object_get(parsed, "columnDefinitions")), 4);
+                json_decref(parsed);
+                mem_free(raw);
+                if (!fired)
+                    break;
+            }
+        }
+    }
+}
+
+/* deletecollection under allocation failure: either every selected object
+ * is gone and the answer lists them all, or the call fails with ERR_NOMEM;
+ * never success over part of the selection. */
+static void test_registry__delete_collection_allocation_failures(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "nodegroups");
+    err_t err = {0};
+    json_t *keep = create(f, k, NULL, "{\"metadata\":{\"name\":\"keep\"}}", REG_FV_STRICT, NULL,
+                          &err);
+    assert_non_null(keep);
+    json_decref(keep);
+    reg_list_opts_t lo = {.label_selector = "batch=x"};
+    reg_delete_opts_t d = {.grace_period_seconds = -1};
+    for (int once = 0; once < 2; once++) {
+        for (long n = 0;; n++) {
+            assert_true(n < 5000);
+            char txt[200];
+            for (int i = 0; i < 12; i++) {
+                snprintf(txt, sizeof txt,
+                         "{\"metadata\":{\"name\":\"g%d\",\"labels\":{\"batch\":\"x\"}}}", i);
+                err_clear(&err);
+                json_t *o = create(f, k, NULL, txt, REG_FV_STRICT, NULL, &err);
+                assert_true(o || err.code == ERR_ALREADY_EXISTS);
+                json_decref(o);
+            }
+            json_t *out = NULL;
+            err_clear(&err);
+            unsigned long armed = fault_arm(once, n);
+            int rc = reg_delete_collection(&f->reg, k, NULL, &lo, &d, &out, &err);
+            int fired = fault_disarm(armed);
+            if (rc) {
+                assert_int_equal(rc, ERR_NOMEM);
+                assert_int_equal(err.code, ERR_NOMEM);
+                assert_null(out);
+                continue;
+            }
+            assert_non_null(out);
+            json_t *left = NULL;
+            err_clear(&err);
+            assert_int_equal(reg_list(&f->reg, k, NULL, &lo, &left, &err), 0);
+            if (json_array_size(json_object_get(left, "items")) ||
+                json_array_size(json_object_get(out, "items")) != 12)
+                fail_msg("allocation %ld%s failing: success with %zu deleted, %zu left", n,
+                         once ? " alone" : "", json_array_size(json_object_get(out, "items")),
+                         json_array_size(json_object_get(left, "items")));
+            json_decref(left);
+            json_decref(out);
+            if (!fired)
+                break;
+        }
+    }
+    json_t *got = NULL;
+    assert_int_equal(reg_get(&f->reg, k, NULL, "keep", &got, &err), 0);
+    json_decref(got);
+}
+
+/* A watch's synthetic ADDED events under allocation failure: all of
+ * them, or a final ERR_NOMEM; never a snapshot with objects left out. */
+static void test_registry__watch_allocation_failures(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "nodegroups");
+    err_t err = {0};
+    char txt[200];
+    for (int i = 0; i < 20; i++) {
+        snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"g%02d\"}}", i);
+        json_decref(create(f, k, NULL, txt, REG_FV_STRICT, NULL, &err));
+    }
+    reg_watch_opts_t o = {.resource_version = "0"};
+    for (int once = 0; once < 2; once++) {
+        for (long n = 0;; n++) {
+            assert_true(n < 5000);
+            reg_watch_t *w = NULL;
+            json_t *ev = NULL;
+            int added = 0, rc;
+            err_clear(&err);
+            unsigned long armed = fault_arm(once, n);
+            rc = reg_watch_open(&f->reg, k, NULL, &o, &w, &err);
+            while (!rc && (rc = reg_watch_next(w, &ev, &err)) == 0) {
+                assert_non_null(ev);
+                assert_string_equal(s_at(ev, "type"), "ADDED");
+                snprintf(txt, sizeof txt, "g%02d", added++);
+                assert_string_equal(s_at(ev, "object.metadata.name"), txt);
+                json_decref(ev);
+                ev = NULL;
+            }
+            int fired = fault_disarm(armed);
+            json_decref(ev);
+            reg_watch_close(w);
+            if (rc == ERR_TIMEOUT) {
+                if (added != 20)
+                    fail_msg("allocation %ld%s failing: %d of 20 objects", n,
+                             once ? " alone" : "", added);
+                if (!fired)
+                    break;
+                continue;
+            }
+            assert_int_equal(rc, ERR_NOMEM);
+            assert_int_equal(err.code, ERR_NOMEM);
+        }
+    }
+}
+
 /* ---- output ---------------------------------------------------------------------- */
 
 static void test_registry__table(void **state)
@@ -931,6 +1165,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_registry__finalizers_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__list_selectors_and_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__list_allocation_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__delete_collection_allocation_failures,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__watch_allocation_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__discovery_and_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__watch_label_transitions, setup, teardown),
