@@ -78,9 +78,13 @@ extern const char *const reg_groups[];   /* NULL-terminated */
 const reg_kind_t *reg_find(const char *group, const char *version,
                            const char *resource);
 
-/* The kind's parsed OpenAPI v3 object schema (borrowed, built once):
- * {type: object, properties: {apiVersion, kind, metadata, spec, status}}. */
-const json_t *reg_schema(const reg_kind_t *k);
+/* The kind's parsed OpenAPI v3 object schema in *out (borrowed, kept for
+ * the life of the process): {type: object, properties: {apiVersion, kind,
+ * metadata, spec, status}}. Built on first use; a build that runs out of
+ * memory keeps nothing and is ERR_NOMEM for its caller, and the next call
+ * builds again: there is never "no schema". ERR_INTERNAL for a kind not in
+ * reg_kinds. Thread-safe. */
+int reg_schema(const reg_kind_t *k, const json_t **out, err_t *err);
 
 /* ---- the registry ----------------------------------------------------- */
 
@@ -284,7 +288,8 @@ json_t *reg_api_group_list(void);
 json_t *reg_discovery_v2(const char *api_version);
 
 /* OpenAPI: the v3 document of one group/version, and the v2 document of
- * everything. */
+ * everything. NULL when out of memory, a schema's build included: never a
+ * document without a kind's definition. */
 json_t *reg_openapi_v3(const char *group);
 json_t *reg_openapi_v2(void);
 

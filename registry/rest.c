@@ -415,8 +415,12 @@ static int invalid_from_causes(const reg_kind_t *k, const char *name, err_t *err
 static int check_object(const reg_kind_t *k, json_t *obj, const json_t *old, int mode,
                         reg_outcome_t *oc, err_t *err)
 {
+    const json_t *schema;
+    int rc = reg_schema(k, &schema, err);
+    if (rc)
+        return rc;
     walk_t w = {.mode = mode, .err = err, .oc = oc};
-    walk(&w, obj, reg_schema(k), "", 0);
+    walk(&w, obj, schema, "", 0);
     if (w.nunknown && mode == REG_FV_STRICT)
         return err_set(err, ERR_BAD_REQUEST, "strict decoding error: %s", w.unknown);
     const char *name = str_at(obj, "metadata.name");

@@ -104,6 +104,77 @@ static json_int_t i_at(const json_t *o, const char *a, const char *b)
     return json_integer_value(json_object_get(json_object_get(o, a), b));
 }
 
+/* ---- schemas ---------------------------------------------------------------- */
+
+/* A kind's schema is built on first use. Must run before any other test
+ * of this file uses a schema: when building it runs out of memory, that
+ * request fails with ERR_NOMEM (nothing stored, no document), and the next
+ * request builds it again, so validation, pruning and the OpenAPI
+ * definitions are never silently lost. */
+static void test_registry__schema_failure_is_an_error(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(IAM, "iamroles");
+    err_t err = {0};
+    /* Failing creates only, until one succeeds: one of them reaches the
+     * schema's first build with no memory left. */
+    json_t *o = NULL;
+    for (long n = 0;; n++) {
+        assert_true(n < 5000);
+        char txt[200];
+        snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"r%ld\"},\"spec\":{\"scope\":\"Cluster\","
+                 "\"nope\":1}}", n);
+        json_t *body = J(txt);
+        reg_write_opts_t wo = {.field_validation = REG_FV_IGNORE, .field_manager = "t"};
+        reg_outcome_t oc = {0};
+        err_clear(&err);
+        mem_fail_after(n);
+        int rc = reg_create(&f->reg, k, NULL, body, &wo, &o, &oc, &err);
+        mem_fail_after(-1);
+        json_decref(body);
+        if (!rc)
+            break;
+        if (rc != ERR_NOMEM)
+            fail_msg("allocation %ld failing: %s %s", n, err_name(rc), err.message);
+        assert_int_equal(store_revision(f->store), 0);
+    }
+    /* Pruned by the schema, and the next request validates. */
+    assert_null(json_object_get(json_object_get(o, "spec"), "nope"));
+    json_decref(o);
+    err_clear(&err);
+    json_t *bad = create(f, k, NULL, "{\"metadata\":{\"name\":\"bad\"},"
+                         "\"spec\":{\"scope\":\"Galaxy\"}}", REG_FV_STRICT, NULL, &err);
+    if (bad)
+        fail_msg("validation is off");
+    assert_int_equal(err.code, ERR_INVALID);
+
+    for (long n = 0;; n++) {
+        assert_true(n < 50000);
+        /* One allocation fails (the definitions are built first, the
+         * schema of the group's one kind among them); the document is
+         * then whole or none. */
+        unsigned long before = mem_failures();
+        mem_fail_once(n);
+        json_t *doc = reg_openapi_v3("ext.theriseunion.io");
+        mem_fail_after(-1);
+        int fired = mem_failures() != before;
+        json_t *defs = json_object_get(json_object_get(doc, "components"), "schemas");
+        const char *names[] = {"io.theriseunion.ext.v1alpha1.Component",
+                               "io.theriseunion.ext.v1alpha1.ComponentList"};
+        for (size_t i = 0; doc && i < 2; i++) {
+            const json_t *d = json_object_get(defs, names[i]);
+            if (!json_object_get(d, "properties") ||
+                !json_object_get(d, "x-kubernetes-group-version-kind"))
+                fail_msg("allocation %ld failing: the definition of %s is missing or "
+                         "incomplete", n, names[i]);
+        }
+        assert_true(doc || fired);
+        json_decref(doc);
+        if (!fired)
+            break;
+    }
+}
+
 /* ---- create --------------------------------------------------------------- */
 
 static void test_registry__create_sets_server_fields(void **state)
@@ -1150,6 +1221,8 @@ int main(void)
 {
     mem_init();
     const struct CMUnitTest tests[] = {
+        /* First: it needs the schemas not built yet. */
+        cmocka_unit_test_setup_teardown(test_registry__schema_failure_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__create_sets_server_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__watch_initial_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__table_list_rows, setup, teardown),
