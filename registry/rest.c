@@ -15,6 +15,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,24 @@ static void warn(reg_outcome_t *oc, const char *fmt, const char *arg)
     if (!oc || oc->nwarnings >= REG_MAX_WARNINGS)
         return;
     snprintf(oc->warnings[oc->nwarnings++], sizeof oc->warnings[0], fmt, arg);
+}
+
+/* snprintf at buf + *len (buf holds n bytes), advancing *len by what was
+ * written: a text too long is cut, and *len never passes the last byte,
+ * so the next append never starts outside buf. */
+static void append_fmt(char *buf, size_t n, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void append_fmt(char *buf, size_t n, size_t *len, const char *fmt, ...)
+{
+    size_t room = n - *len;
+    if (room <= 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(buf + *len, room, fmt, ap);
+    va_end(ap);
+    if (m > 0)
+        *len += (size_t)m < room ? (size_t)m : room - 1;
 }
 
 /* Appends metadata without its resourceVersion, as json_dumps(JSON_COMPACT)
@@ -304,10 +323,8 @@ static void walk_unknown(walk_t *w, const char *path)
     snprintf(msg, sizeof msg, "unknown field \"%.200s\"", path);
     if (w->mode == REG_FV_WARN)
         warn(w->oc, "%s", msg);
-    if (w->unknown_len < sizeof w->unknown - 1)
-        w->unknown_len += (size_t)snprintf(w->unknown + w->unknown_len,
-                                           sizeof w->unknown - w->unknown_len, "%s%s",
-                                           w->nunknown ? ", " : "", msg);
+    append_fmt(w->unknown, sizeof w->unknown, &w->unknown_len, "%s%s",
+               w->nunknown ? ", " : "", msg);
     w->nunknown++;
 }
 
@@ -340,8 +357,8 @@ static void walk(walk_t *w, json_t *v, const json_t *s, const char *path, int de
         json_array_foreach(en, i, e) {
             if (json_equal(e, v))
                 ok = 1;
-            al += (size_t)snprintf(allowed + al, al < sizeof allowed ? sizeof allowed - al : 0,
-                                   "%s\"%s\"", i ? ", " : "", json_string_value(e));
+            append_fmt(allowed, sizeof allowed, &al, "%s\"%s\"", i ? ", " : "",
+                       json_string_value(e));
         }
         if (!ok)
             err_add_cause(w->err, "FieldValueNotSupported", path,
@@ -403,9 +420,10 @@ static int invalid_from_causes(const reg_kind_t *k, const char *name, err_t *err
     qualified_kind(k, qk, sizeof qk);
     char list[2048];
     size_t len = 0;
-    for (int i = 0; i < err->ncauses && len < sizeof list; i++)
-        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s: %s", i ? ", " : "",
-                                err->causes[i].field, err->causes[i].message);
+    list[0] = '\0';
+    for (int i = 0; i < err->ncauses; i++)
+        append_fmt(list, sizeof list, &len, "%s%s: %s", i ? ", " : "", err->causes[i].field,
+                   err->causes[i].message);
     if (err->ncauses == 1)
         return err_set(err, ERR_INVALID, "%s \"%s\" is invalid: %s", qk, name ? name : "", list);
     return err_set(err, ERR_INVALID, "%s \"%s\" is invalid: [%s]", qk, name ? name : "", list);
@@ -475,10 +493,11 @@ static int check_type(const reg_kind_t *k, json_t *obj, err_t *err)
         return err_set(err, ERR_BAD_REQUEST,
                        "the kind in the data (%s) does not match the expected kind (%s)", bk,
                        k->kind);
-    json_object_set_new(obj, "apiVersion", json_string(av));
-    json_object_set_new(obj, "kind", json_string(k->kind));
-    if (!json_is_object(json_object_get(obj, "metadata")))
-        json_object_set_new(obj, "metadata", json_object());
+    if (json_object_set_new(obj, "apiVersion", json_string(av)) ||
+        json_object_set_new(obj, "kind", json_string(k->kind)) ||
+        (!json_is_object(json_object_get(obj, "metadata")) &&
+         json_object_set_new(obj, "metadata", json_object())))
+        return err_set(err, ERR_NOMEM, NULL);
     return 0;
 }
 
@@ -496,7 +515,8 @@ static int check_namespace(const reg_kind_t *k, json_t *obj, const char *ns, err
                        "sent on the request");
     if (!ns || !*ns)
         return err_set(err, ERR_BAD_REQUEST, "a namespace is required for %s", k->resource);
-    json_object_set_new(meta, "namespace", json_string(ns));
+    if (json_object_set_new(meta, "namespace", json_string(ns)))
+        return err_set(err, ERR_NOMEM, NULL);
     return 0;
 }
 
@@ -561,28 +581,30 @@ static int precondition_failed(const reg_kind_t *k, const char *name, const char
                    have ? have : "");
 }
 
-static int store_error(const reg_kind_t *k, const char *name, int rc, err_t *err)
+/* A storage error rc as kube words it, into err (where the first error
+ * wins, as everywhere): the store's own words (se, the err_t the store
+ * call was given; NULL when it had none) only for errors kube has no
+ * words of its own for. Store calls are given an err_t of their own for
+ * this, never the caller's. */
+static int store_error(const reg_kind_t *k, const char *name, int rc, const err_t *se,
+                       err_t *err)
 {
     char qr[160];
     qualified_resource(k, qr, sizeof qr);
-    err_t tmp;
-    err_clear(&tmp);
     switch (rc) {
     case ERR_NOT_FOUND:
-        err_clear(err);
         return err_set(err, rc, "%s \"%s\" not found", qr, name);
     case ERR_ALREADY_EXISTS:
-        err_clear(err);
         return err_set(err, rc, "%s \"%s\" already exists", qr, name);
     case ERR_CONFLICT:
-        err_clear(err);
         return err_set(err, rc,
                        "Operation cannot be fulfilled on %s \"%s\": the object has been "
                        "modified; please apply your changes to the latest version and try "
                        "again", qr, name);
     default:
-        (void)tmp;
-        return rc;
+        if (se && se->code == rc)
+            return err_forward(err, se);
+        return err_set(err, rc, NULL);
     }
 }
 
@@ -596,8 +618,10 @@ static int get_stored(reg_t *r, const reg_kind_t *k, const char *ns, const char 
     char key[STORE_MAX_KEY + 1];
     if (make_key(k, ns, name, key, sizeof key))
         return err_set(err, ERR_BAD_REQUEST, "name too long");
-    int rc = store_get(r->store, key, v, err);
-    return rc ? store_error(k, name, rc, err) : 0;
+    err_t se;
+    err_clear(&se);
+    int rc = store_get(r->store, key, v, &se);
+    return rc ? store_error(k, name, rc, &se, err) : 0;
 }
 
 int reg_get(reg_t *r, const reg_kind_t *k, const char *ns, const char *name, json_t **out,
@@ -950,35 +974,44 @@ int reg_list_table_raw(reg_t *r, const reg_kind_t *k, const char *ns, const reg_
 /* ---- create ---------------------------------------------------------------------- */
 
 /* Fills what the server owns on create. */
-static void init_metadata(json_t *obj)
+static int init_metadata(json_t *obj, err_t *err)
 {
     json_t *meta = json_object_get(obj, "metadata");
     char uid[37], now[32];
     crypto_uuid4(uid);
     now_rfc3339(now);
-    json_object_set_new(meta, "uid", json_string(uid));
-    json_object_set_new(meta, "creationTimestamp", json_string(now));
-    json_object_set_new(meta, "generation", json_integer(1));
+    if (json_object_set_new(meta, "uid", json_string(uid)) ||
+        json_object_set_new(meta, "creationTimestamp", json_string(now)) ||
+        json_object_set_new(meta, "generation", json_integer(1)))
+        return err_set(err, ERR_NOMEM, NULL);
     json_object_del(meta, "resourceVersion");
     json_object_del(meta, "deletionTimestamp");
     json_object_del(meta, "deletionGracePeriodSeconds");
     json_object_del(meta, "selfLink");
+    return 0;
 }
 
 static int put_with_rv_buf(const char *data, size_t len, uint64_t rev, char **out,
                            size_t *out_len);
 
-/* The object as written: resourceVersion set; when the stored bytes are at
- * hand, the response text is made from them (no second serialization). */
-static int finish_write(const reg_kind_t *k, json_t *obj, uint64_t rev, json_t **out,
-                        const char *bytes, size_t len, reg_outcome_t *oc)
+/* The object as written (obj, which this takes over): resourceVersion
+ * set; when the stored bytes are at hand, the response text is made from
+ * them (no second serialization). The write is done by now; running out
+ * of memory here still fails the request, as kube's does when it cannot
+ * encode its answer: an object or a text without its resourceVersion is
+ * no answer. */
+static int finish_write(json_t *obj, uint64_t rev, json_t **out, const char *bytes,
+                        size_t len, reg_outcome_t *oc, err_t *err)
 {
     char rv[24];
     snprintf(rv, sizeof rv, "%" PRIu64, rev);
-    json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion", json_string(rv));
-    (void)k;
-    if (bytes && oc && oc->want_body && !oc->body)
-        put_with_rv_buf(bytes, len, rev, &oc->body, &oc->body_len);
+    if (json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion",
+                            json_string(rv)) ||
+        (bytes && oc && oc->want_body && !oc->body &&
+         put_with_rv_buf(bytes, len, rev, &oc->body, &oc->body_len))) {
+        json_decref(obj);
+        return err_set(err, ERR_NOMEM, NULL);
+    }
     *out = obj;
     return 0;
 }
@@ -1001,7 +1034,10 @@ static int create(reg_t *r, const reg_kind_t *k, const char *ns, json_t *obj,
     if ((!name || !*name) && gen && *gen) {
         char nm[256];
         generate_name(gen, nm, sizeof nm);
-        json_object_set_new(meta, "name", json_string(nm));
+        if (json_object_set_new(meta, "name", json_string(nm))) {
+            rc = err_set(err, ERR_NOMEM, NULL);
+            goto fail;
+        }
         name = str_at(obj, "metadata.name");
     }
     if ((!name || !*name) && !k->create_only) {
@@ -1031,7 +1067,9 @@ static int create(reg_t *r, const reg_kind_t *k, const char *ns, json_t *obj,
         *out = obj;
         return 0;
     }
-    init_metadata(obj);
+    rc = init_metadata(obj, err);
+    if (rc)
+        goto fail;
     if (track) {
         char now[32], av[160];
         now_rfc3339(now);
@@ -1058,13 +1096,15 @@ static int create(reg_t *r, const reg_kind_t *k, const char *ns, json_t *obj,
         goto fail;
     }
     uint64_t rev = 0;
-    rc = store_create(r->store, key, bytes, len, &rev, err);
+    err_t se;
+    err_clear(&se);
+    rc = store_create(r->store, key, bytes, len, &rev, &se);
     if (rc) {
         mem_free(bytes);
-        rc = store_error(k, name, rc, err);
+        rc = store_error(k, name, rc, &se, err);
         goto fail;
     }
-    rc = finish_write(k, obj, rev, out, bytes, len, oc);
+    rc = finish_write(obj, rev, out, bytes, len, oc, err);
     mem_free(bytes);
     return rc;
 fail:
@@ -1137,14 +1177,17 @@ static int merge_update(const reg_kind_t *k, const json_t *cur, json_t *obj, int
     static const char *const kept[] = {"name", "namespace", "uid", "creationTimestamp",
                                        "generation", "deletionTimestamp",
                                        "deletionGracePeriodSeconds", NULL};
-    for (size_t i = 0; kept[i]; i++) {
+    int bad = 0;
+    for (size_t i = 0; kept[i] && !bad; i++) {
         json_t *v = json_object_get(cmeta, kept[i]);
         if (v)
-            json_object_set(meta, kept[i], v);
+            bad = json_object_set(meta, kept[i], v);
         else
             json_object_del(meta, kept[i]);
     }
-    if (status) {
+    if (bad) {
+        /* obj is the caller's to release, half merged. */
+    } else if (status) {
         /* /status: everything but status comes from the current object;
          * kube lets metadata through for CRDs only in part, keep it all. */
         json_t *st = json_incref(json_object_get(obj, "status"));
@@ -1156,22 +1199,24 @@ static int merge_update(const reg_kind_t *k, const json_t *cur, json_t *obj, int
                 json_object_del(obj, key);
         }
         json_object_foreach((json_t *)cur, key, v) {
-            if (strcmp(key, "metadata") && strcmp(key, "status"))
-                json_object_set(obj, key, v);
+            if (!bad && strcmp(key, "metadata") && strcmp(key, "status"))
+                bad = json_object_set(obj, key, v);
         }
-        if (st)
-            json_object_set_new(obj, "status", st);
+        if (st && !bad)
+            bad = json_object_set_new(obj, "status", st);
+        else
+            json_decref(st);
     } else if (k->has_status) {
         json_t *st = json_object_get(cur, "status");
         if (st)
-            json_object_set(obj, "status", st);
+            bad = json_object_set(obj, "status", st);
         else
             json_object_del(obj, "status");
     }
     json_int_t gen = json_integer_value(json_object_get(cmeta, "generation"));
-    if (!spec_equal(cur, obj))
-        json_object_set_new(meta, "generation", json_integer(gen + 1));
-    return 0;
+    if (!bad && !spec_equal(cur, obj))
+        bad = json_object_set_new(meta, "generation", json_integer(gen + 1));
+    return bad ? err_set(err, ERR_NOMEM, NULL) : 0;
 }
 
 /* Finalizers gone from an object being deleted: it goes now. */
@@ -1284,16 +1329,22 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
     for (int attempt = 0;; attempt++) {
         store_value_t v = {0};
         json_t *cur = NULL, *obj = NULL;
-        int rc = store_get(r->store, key, &v, err);
+        err_t se;
+        err_clear(&se);
+        int rc = store_get(r->store, key, &v, &se);
         if (rc == ERR_NOT_FOUND && is_apply(u) && !status) {
             /* Apply creates what is absent. */
-            err_clear(err);
             json_t *created = NULL;
             json_t *body = json_deep_copy(u->patch_doc);
             json_t *meta = json_object_get(body, "metadata");
-            if (!json_is_object(meta)) {
+            if (body && !json_is_object(meta)) {
                 meta = json_object();
-                json_object_set_new(body, "metadata", meta);
+                if (json_object_set_new(body, "metadata", meta))
+                    meta = NULL;
+            }
+            if (!meta) {
+                json_decref(body);
+                return err_set(err, ERR_NOMEM, NULL);
             }
             const char *bname = json_string_value(json_object_get(meta, "name"));
             if (bname && *bname && strcmp(bname, name)) {
@@ -1301,7 +1352,10 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
                 return err_set(err, ERR_BAD_REQUEST, "the name of the object (%s) does not "
                                "match the name on the URL (%s)", bname, name);
             }
-            json_object_set_new(meta, "name", json_string(name));
+            if (json_object_set_new(meta, "name", json_string(name))) {
+                json_decref(body);
+                return err_set(err, ERR_NOMEM, NULL);
+            }
             char now[32], av[160];
             now_rfc3339(now);
             api_version_of(k, av, sizeof av);
@@ -1315,7 +1369,7 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             return create(r, k, ns, created, o, 0, out, oc, err);
         }
         if (rc)
-            return store_error(k, name, rc, err);
+            return store_error(k, name, rc, &se, err);
         rc = reg__decode_stored(v.data, v.len, v.mod_rev, &cur, err);
         if (rc) {
             store_value_free(&v);
@@ -1337,7 +1391,7 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
         if (!rc)
             rc = check_type(k, obj, err);
         if (!rc && want_rv && *want_rv && strcmp(want_rv, str_at(cur, "metadata.resourceVersion")))
-            rc = store_error(k, name, ERR_CONFLICT, err);
+            rc = store_error(k, name, ERR_CONFLICT, NULL, err);
         if (!rc)
             rc = check_namespace(k, obj, ns, err);
         if (!rc)
@@ -1363,8 +1417,13 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             return rc;
         }
         /* A no-op writes nothing and keeps the resourceVersion. */
-        json_object_set(json_object_get(obj, "metadata"), "resourceVersion",
-                        json_object_get(json_object_get(cur, "metadata"), "resourceVersion"));
+        if (json_object_set(json_object_get(obj, "metadata"), "resourceVersion",
+                            json_object_get(json_object_get(cur, "metadata"), "resourceVersion"))) {
+            json_decref(obj);
+            json_decref(cur);
+            store_value_free(&v);
+            return err_set(err, ERR_NOMEM, NULL);
+        }
         if (json_equal(obj, cur) || o->dry_run) {
             json_decref(cur);
             store_value_free(&v);
@@ -1375,11 +1434,11 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
         char *bytes = NULL;
         size_t len = 0;
         if (deleting_done(obj)) {
-            rc = store_delete(r->store, key, v.mod_rev, &rev, NULL, err);
+            rc = store_delete(r->store, key, v.mod_rev, &rev, NULL, &se);
         } else {
             bytes = encode_for_store(obj, &len);
-            rc = bytes ? store_update(r->store, key, bytes, len, v.mod_rev, &rev, NULL, err)
-                       : err_set(err, ERR_NOMEM, NULL);
+            rc = bytes ? store_update(r->store, key, bytes, len, v.mod_rev, &rev, NULL, &se)
+                       : err_set(&se, ERR_NOMEM, NULL);
         }
         json_decref(cur);
         store_value_free(&v);
@@ -1387,15 +1446,14 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             /* Someone wrote in between; the client did not pin a version. */
             json_decref(obj);
             mem_free(bytes);
-            err_clear(err);
             continue;
         }
         if (rc) {
             json_decref(obj);
             mem_free(bytes);
-            return store_error(k, name, rc, err);
+            return store_error(k, name, rc, &se, err);
         }
-        rc = finish_write(k, obj, rev, out, bytes, len, oc);
+        rc = finish_write(obj, rev, out, bytes, len, oc, err);
         mem_free(bytes);
         return rc;
     }
@@ -1466,22 +1524,27 @@ static int delete_obj(reg_t *r, const reg_kind_t *k, const char *ns, const char 
     for (int attempt = 0;; attempt++) {
         store_value_t v = {0};
         json_t *cur = NULL;
-        int rc = store_get(r->store, key, &v, err);
+        err_t se;
+        err_clear(&se);
+        int rc = store_get(r->store, key, &v, &se);
         if (rc)
-            return store_error(k, name, rc, err);
+            return store_error(k, name, rc, &se, err);
         rc = reg__decode_stored(v.data, v.len, v.mod_rev, &cur, err);
         uint64_t at = v.mod_rev;
         store_value_free(&v);
         if (rc)
             return rc;
+        /* An object stored without a uid fails a uid precondition, as
+         * kube's does: its uid is "". */
         const char *uid = str_at(cur, "metadata.uid");
         const char *rv = str_at(cur, "metadata.resourceVersion");
-        if (o->precondition_uid && *o->precondition_uid && strcmp(o->precondition_uid, uid)) {
+        if (o->precondition_uid && *o->precondition_uid &&
+            (!uid || strcmp(o->precondition_uid, uid))) {
             rc = precondition_failed(k, name, "UID", o->precondition_uid, uid, err);
             json_decref(cur);
             return rc;
         }
-        if (o->precondition_rv && *o->precondition_rv && strcmp(o->precondition_rv, rv)) {
+        if (o->precondition_rv && *o->precondition_rv && (!rv || strcmp(o->precondition_rv, rv))) {
             rc = precondition_failed(k, name, "ResourceVersion", o->precondition_rv, rv, err);
             json_decref(cur);
             return rc;
@@ -1505,27 +1568,27 @@ static int delete_obj(reg_t *r, const reg_kind_t *k, const char *ns, const char 
         if (held) {
             char now[32];
             now_rfc3339(now);
-            json_object_set_new(meta, "deletionTimestamp", json_string(now));
-            json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(0));
             size_t len;
-            char *bytes = encode_for_store(cur, &len);
-            rc = bytes ? store_update(r->store, key, bytes, len, at, &rev, NULL, err)
-                       : err_set(err, ERR_NOMEM, NULL);
+            char *bytes = NULL;
+            if (!json_object_set_new(meta, "deletionTimestamp", json_string(now)) &&
+                !json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(0)))
+                bytes = encode_for_store(cur, &len);
+            rc = bytes ? store_update(r->store, key, bytes, len, at, &rev, NULL, &se)
+                       : err_set(&se, ERR_NOMEM, NULL);
             mem_free(bytes);
         } else {
-            rc = store_delete(r->store, key, at, &rev, NULL, err);
+            rc = store_delete(r->store, key, at, &rev, NULL, &se);
         }
         if (rc == ERR_CONFLICT && attempt < REG_CAS_RETRIES) {
             json_decref(cur);
-            err_clear(err);
             continue;
         }
         if (rc) {
             json_decref(cur);
-            return store_error(k, name, rc, err);
+            return store_error(k, name, rc, &se, err);
         }
         /* The marked object, or the deleted one at its deletion's revision. */
-        return finish_write(k, cur, rev, out, NULL, 0, NULL);
+        return finish_write(cur, rev, out, NULL, 0, NULL, err);
     }
 }
 

@@ -104,6 +104,27 @@ static json_int_t i_at(const json_t *o, const char *a, const char *b)
     return json_integer_value(json_object_get(json_object_get(o, a), b));
 }
 
+/* Fault injection: arms the allocator to fail the n-th allocation of this
+ * thread from now, and every later one too (once = 0) or that one alone
+ * (once = 1: a failure the code ignores is not hidden by the next);
+ * disarming says whether an allocation failed, so a loop over growing n
+ * knows when the call under test has run out of allocations to fail. */
+static unsigned long fault_arm(int once, long n)
+{
+    unsigned long before = mem_failures();
+    if (once)
+        mem_fail_once(n);
+    else
+        mem_fail_after(n);
+    return before;
+}
+
+static int fault_disarm(unsigned long before)
+{
+    mem_fail_after(-1);
+    return mem_failures() != before;
+}
+
 /* ---- schemas ---------------------------------------------------------------- */
 
 /* A kind's schema is built on first use. Must run before any other test
@@ -648,6 +669,218 @@ static void test_registry__finalizers_and_delete(void **state)
     assert_non_null(strstr(err.message, "Precondition failed"));
 }
 
+/* The store's errors get kube's words, but never over an error the
+ * caller's err_t already holds: the first error wins (err.h). */
+static void test_registry__first_error_wins(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "workspaces");
+    json_t *o = create(f, k, NULL, "{\"metadata\":{\"name\":\"w\"}}", REG_FV_STRICT, NULL,
+                       &(err_t){0});
+    assert_non_null(o);
+    json_decref(o);
+    err_t err = {0};
+    json_t *out = NULL;
+    assert_int_equal(reg_get(&f->reg, k, NULL, "gone", &out, &err), ERR_NOT_FOUND);
+    assert_string_equal(err.message, "workspaces.scope.theriseunion.io \"gone\" not found");
+
+    err_clear(&err);
+    err_set(&err, ERR_BAD_REQUEST, "earlier");
+    assert_int_equal(reg_get(&f->reg, k, NULL, "gone", &out, &err), ERR_NOT_FOUND);
+    assert_int_equal(err.code, ERR_BAD_REQUEST);
+    assert_string_equal(err.message, "earlier");
+
+    char *raw = NULL;
+    size_t len = 0;
+    assert_int_equal(reg_get_raw(&f->reg, k, NULL, "gone", &raw, &len, &err), ERR_NOT_FOUND);
+    assert_string_equal(err.message, "earlier");
+
+    reg_write_opts_t wo = {.field_manager = "t"};
+    reg_outcome_t oc = {0};
+    json_t *body = J("{\"metadata\":{\"name\":\"w\"}}");
+    assert_int_equal(reg_create(&f->reg, k, NULL, body, &wo, &out, &oc, &err),
+                     ERR_ALREADY_EXISTS);
+    json_decref(body);
+    assert_string_equal(err.message, "earlier");
+
+    reg_delete_opts_t d = {.grace_period_seconds = -1};
+    assert_int_equal(reg_delete(&f->reg, k, NULL, "gone", &d, &out, &oc, &err), ERR_NOT_FOUND);
+    assert_string_equal(err.message, "earlier");
+
+    const char mp[] = "{\"spec\":{\"manager\":\"x\"}}";
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "gone", "application/merge-patch+json", mp,
+                               sizeof mp - 1, 0, &wo, &out, &oc, &err), ERR_NOT_FOUND);
+    assert_string_equal(err.message, "earlier");
+    assert_int_equal(err.code, ERR_BAD_REQUEST);
+}
+
+/* An object stored without metadata.uid (written by an older server, or
+ * by hand) fails a uid precondition as kube's does: a conflict naming an
+ * empty uid, not a crash. */
+static void test_registry__uid_precondition_without_uid(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "workspaces");
+    const char stored[] = "{\"apiVersion\":\"scope.theriseunion.io/v1alpha1\","
+                          "\"kind\":\"Workspace\",\"metadata\":{\"name\":\"nouid\"}}";
+    err_t err = {0};
+    assert_int_equal(store_create(f->store, "/" SCOPE "/workspaces/nouid", stored,
+                                  sizeof stored - 1, NULL, &err), 0);
+    reg_delete_opts_t d = {.grace_period_seconds = -1, .precondition_uid = "u-1"};
+    reg_outcome_t oc = {0};
+    json_t *out = NULL;
+    assert_int_equal(reg_delete(&f->reg, k, NULL, "nouid", &d, &out, &oc, &err), ERR_CONFLICT);
+    assert_string_equal(err.message,
+                        "Operation cannot be fulfilled on workspaces.scope.theriseunion.io "
+                        "\"nouid\": Precondition failed: UID in precondition: u-1, UID in "
+                        "object meta: ");
+    assert_null(out);
+    err_clear(&err);
+    assert_int_equal(reg_get(&f->reg, k, NULL, "nouid", &out, &err), 0);
+    json_decref(out);
+    /* Without the precondition it goes. */
+    d.precondition_uid = NULL;
+    assert_int_equal(reg_delete(&f->reg, k, NULL, "nouid", &d, &out, &oc, &err), 0);
+    json_decref(out);
+}
+
+/* Checks a written object: everything the server sets is there, and the
+ * response text (when asked for) says the same. */
+static void expect_written(const json_t *out, const reg_outcome_t *oc, long n, const char *what)
+{
+    static const char *const paths[] = {"apiVersion", "kind", "metadata.name", "metadata.uid",
+                                        "metadata.creationTimestamp",
+                                        "metadata.resourceVersion"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (!s_at(out, paths[i]))
+            fail_msg("%s, allocation %ld failing: no %s", what, n, paths[i]);
+    if (!json_is_integer(json_object_get(json_object_get(out, "metadata"), "generation")))
+        fail_msg("%s, allocation %ld failing: no generation", what, n);
+    if (oc->want_body) {
+        if (!oc->body)
+            fail_msg("%s, allocation %ld failing: success without the body", what, n);
+        json_t *sent = json_loadb(oc->body, oc->body_len, 0, NULL);
+        if (!json_equal(sent, out))
+            fail_msg("%s, allocation %ld failing: the body is not the object", what, n);
+        json_decref(sent);
+    }
+}
+
+/* Writes with one allocation failing in turn (the rest succeeding, so an
+ * ignored failure shows): each answers ERR_NOMEM, or success with the
+ * whole object, as stored, and its text. */
+static void test_registry__write_allocation_failures(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "workspaces");
+    reg_write_opts_t wo = {.field_validation = REG_FV_STRICT, .field_manager = "t"};
+    err_t err = {0};
+    for (long n = 0;; n++) {
+        assert_true(n < 20000);
+        char txt[200];
+        snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"w%ld\",\"finalizers\":[\"x.io/f\"]},"
+                 "\"spec\":{\"manager\":\"a\",\"clusters\":[\"c1\"]}}", n);
+        json_t *body = J(txt), *out = NULL;
+        reg_outcome_t oc = {.want_body = 1};
+        err_clear(&err);
+        unsigned long armed = fault_arm(1, n);
+        int rc = reg_create(&f->reg, k, NULL, body, &wo, &out, &oc, &err);
+        int fired = fault_disarm(armed);
+        json_decref(body);
+        if (rc) {
+            assert_int_equal(rc, ERR_NOMEM);
+            assert_int_equal(err.code, ERR_NOMEM);
+            mem_free(oc.body);
+            continue;
+        }
+        expect_written(out, &oc, n, "create");
+        json_t *got = NULL;
+        snprintf(txt, sizeof txt, "w%ld", n);
+        assert_int_equal(reg_get(&f->reg, k, NULL, txt, &got, &err), 0);
+        if (!json_equal(got, out))
+            fail_msg("create, allocation %ld failing: stored is not answered", n);
+        json_decref(got);
+        json_decref(out);
+        mem_free(oc.body);
+        if (!fired)
+            break;
+    }
+    /* One object, changed again and again. */
+    json_t *o = create(f, k, NULL, "{\"metadata\":{\"name\":\"u\",\"finalizers\":[\"x.io/f\"]},"
+                       "\"spec\":{\"manager\":\"a\"}}", REG_FV_STRICT, NULL, &err);
+    assert_non_null(o);
+    json_decref(o);
+    for (int op = 0; op < 2; op++) {
+        for (long n = 0;; n++) {
+            assert_true(n < 20000);
+            char mp[200];
+            snprintf(mp, sizeof mp, "{\"spec\":{\"manager\":\"m%d-%ld\"}}", op, n);
+            json_t *out = NULL, *cur = NULL;
+            reg_outcome_t oc = {.want_body = 1};
+            err_clear(&err);
+            assert_int_equal(reg_get(&f->reg, k, NULL, "u", &cur, &err), 0);
+            json_object_set_new(json_object_get(cur, "spec"), "manager", json_string(mp));
+            unsigned long armed = fault_arm(1, n);
+            int rc = op ? reg_update(&f->reg, k, NULL, "u", cur, 0, &wo, &out, &oc, &err)
+                        : reg_patch(&f->reg, k, NULL, "u", "application/merge-patch+json", mp,
+                                    strlen(mp), 0, &wo, &out, &oc, &err);
+            int fired = fault_disarm(armed);
+            json_decref(cur);
+            if (rc) {
+                assert_int_equal(rc, ERR_NOMEM);
+                assert_int_equal(err.code, ERR_NOMEM);
+                mem_free(oc.body);
+                continue;
+            }
+            expect_written(out, &oc, n, op ? "update" : "patch");
+            json_t *got = NULL;
+            assert_int_equal(reg_get(&f->reg, k, NULL, "u", &got, &err), 0);
+            if (!json_equal(got, out))
+                fail_msg("%s, allocation %ld failing: stored is not answered",
+                         op ? "update" : "patch", n);
+            json_decref(got);
+            json_decref(out);
+            mem_free(oc.body);
+            if (!fired)
+                break;
+        }
+    }
+    /* Deletion held by a finalizer: marked, whole. */
+    for (long n = 0;; n++) {
+        assert_true(n < 20000);
+        char name[32], txt[200];
+        snprintf(name, sizeof name, "d%ld", n);
+        snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"%s\",\"finalizers\":[\"x.io/f\"]}}",
+                 name);
+        json_t *out = create(f, k, NULL, txt, REG_FV_STRICT, NULL, &err);
+        assert_non_null(out);
+        json_decref(out);
+        out = NULL;
+        reg_outcome_t oc = {0};
+        reg_delete_opts_t d = {.grace_period_seconds = -1};
+        err_clear(&err);
+        unsigned long armed = fault_arm(1, n);
+        int rc = reg_delete(&f->reg, k, NULL, name, &d, &out, &oc, &err);
+        int fired = fault_disarm(armed);
+        if (rc) {
+            assert_int_equal(rc, ERR_NOMEM);
+            assert_int_equal(err.code, ERR_NOMEM);
+            continue;
+        }
+        expect_written(out, &oc, n, "delete");
+        if (!s_at(out, "metadata.deletionTimestamp"))
+            fail_msg("delete, allocation %ld failing: no deletionTimestamp", n);
+        json_t *got = NULL;
+        assert_int_equal(reg_get(&f->reg, k, NULL, name, &got, &err), 0);
+        if (!json_equal(got, out))
+            fail_msg("delete, allocation %ld failing: stored is not answered", n);
+        json_decref(got);
+        json_decref(out);
+        if (!fired)
+            break;
+    }
+}
+
 static void test_registry__list_selectors_and_pages(void **state)
 {
     fx_t *f = *state;
@@ -726,27 +959,6 @@ static void test_registry__list_selectors_and_pages(void **state)
     json_decref(parsed);
     json_decref(got);
     mem_free(raw);
-}
-
-/* Fault injection: arms the allocator to fail the n-th allocation of this
- * thread from now, and every later one too (once = 0) or that one alone
- * (once = 1: a failure the code ignores is not hidden by the next);
- * disarming says whether an allocation failed, so a loop over growing n
- * knows when the call under test has run out of allocations to fail. */
-static unsigned long fault_arm(int once, long n)
-{
-    unsigned long before = mem_failures();
-    if (once)
-        mem_fail_once(n);
-    else
-        mem_fail_after(n);
-    return before;
-}
-
-static int fault_disarm(unsigned long before)
-{
-    mem_fail_after(-1);
-    return mem_failures() != before;
 }
 
 /* Every allocation of a list fails in turn: the list is whole (every item,
@@ -1237,6 +1449,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registry__create_with_resource_version, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_registry__finalizers_and_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__first_error_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__uid_precondition_without_uid, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_registry__write_allocation_failures, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_registry__list_selectors_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__list_allocation_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__delete_collection_allocation_failures,
