@@ -2071,6 +2071,15 @@ int apply_patch_sub(const json_t *live, const json_t *applied, const char *manag
                     const char *subresource, int force, const char *api_version,
                     const char *now, const patch_list_rule_t *rules, json_t **out, err_t *err)
 {
+    return apply_patch_yielding(live, applied, manager, subresource, force, NULL, api_version,
+                                now, rules, out, err);
+}
+
+int apply_patch_yielding(const json_t *live, const json_t *applied, const char *manager,
+                         const char *subresource, int force, const char *yielding,
+                         const char *api_version, const char *now,
+                         const patch_list_rule_t *rules, json_t **out, err_t *err)
+{
     if (!subresource)
         subresource = "";
     ctx_t c;
@@ -2192,7 +2201,12 @@ int apply_patch_sub(const json_t *live, const json_t *applied, const char *manag
             nconf++;
         }
     }
-    if (nconf && !force) {
+    /* Conflicts with the yielding manager alone are none: it loses the
+     * fields as to a forced apply. */
+    int yield = nconf && yielding;
+    for (size_t i = 0; yield && i < n; i++)
+        yield = !conf[i] || !strcmp(ent_str(json_array_get(mgrs, i), "manager"), yielding);
+    if (nconf && !force && !yield) {
         rc = report_conflicts(&c, mgrs, conf);
         goto out;
     }

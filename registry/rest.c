@@ -1244,20 +1244,18 @@ typedef struct upd {
  * when the manager "kubectl" moves from client-side to server-side apply,
  * conflicts with "kubectl-client-side-apply" over fields recorded in the
  * kubectl.kubernetes.io/last-applied-configuration annotation are not
- * conflicts. Every conflict must be with that manager, and the annotation
- * must be there.
+ * conflicts. Every conflict must be with that manager (apply decides on
+ * its entries), and the annotation must be there. The manager to yield
+ * to, or NULL.
  */
-static int csa_takeover_allowed(const json_t *cur, const char *manager, const err_t *err)
+static const char *csa_takeover_from(const json_t *cur, const char *manager)
 {
-    if (!manager || strcmp(manager, "kubectl") || !err->ncauses)
-        return 0;
+    if (!manager || strcmp(manager, "kubectl"))
+        return NULL;
     const json_t *ann = reg__at(cur, "metadata.annotations");
     if (!json_string_value(json_object_get(ann, "kubectl.kubernetes.io/last-applied-configuration")))
-        return 0;
-    for (int i = 0; i < err->ncauses; i++)
-        if (!strstr(err->causes[i].message, "\"kubectl-client-side-apply\""))
-            return 0;
-    return 1;
+        return NULL;
+    return "kubectl-client-side-apply";
 }
 
 static int patch_apply_once(const reg_kind_t *k, const upd_t *u, const json_t *cur,
@@ -1293,15 +1291,11 @@ static int patch_apply_once(const reg_kind_t *k, const upd_t *u, const json_t *c
             }
         }
         const char *sub = status ? "status" : "";
-        int rc = apply_patch_sub(cur, applied, o->field_manager, sub, o->force, av, now,
-                                 k->list_rules, out, err);
-        if (rc == ERR_CONFLICT && csa_takeover_allowed(cur, o->field_manager, err)) {
-            /* kube's lastAppliedManager: `kubectl apply --server-side` takes
-             * over what `kubectl apply` owned through its annotation. */
-            err_clear(err);
-            rc = apply_patch_sub(cur, applied, o->field_manager, sub, 1, av, now, k->list_rules,
-                                 out, err);
-        }
+        /* kube's lastAppliedManager: `kubectl apply --server-side` takes
+         * over what `kubectl apply` owned through its annotation. */
+        int rc = apply_patch_yielding(cur, applied, o->field_manager, sub, o->force,
+                                      csa_takeover_from(cur, o->field_manager), av, now,
+                                      k->list_rules, out, err);
         json_decref(applied);
         return rc;
     }

@@ -723,6 +723,37 @@ static void test_apply__allocation_failures(void **state)
     json_decref(fx.conflicting);
 }
 
+/* Conflicts all with the yielding manager are none; one more, with anyone
+ * else, is a conflict, whatever the number of the others. */
+static void test_apply__yielding(void **state)
+{
+    (void)state;
+    err_t err = {0};
+    json_t *live = flunder("{'a':1}"), *out = NULL;
+    update(&live, "csa", "{'a':1,'b':1}", T1);
+    /* csa owns a and b */
+    json_t *cfg = flunder("{'a':2,'b':2}");
+    assert_int_equal(apply_patch_yielding(live, cfg, "kubectl", "", 0, NULL, AV, T2, rules,
+                                          &out, &err), ERR_CONFLICT);
+    err_clear(&err);
+    assert_int_equal(apply_patch_yielding(live, cfg, "kubectl", "", 0, "csa", AV, T2, rules,
+                                          &out, &err), 0);
+    assert_json(spec(out), "{'a':2,'b':2}");
+    assert_null(fields(out, "csa", "Update"));
+    json_decref(out);
+    out = NULL;
+    json_decref(cfg);
+    update(&live, "other", "{'a':1,'b':1,'c':1}", T2);
+    cfg = flunder("{'a':2,'b':2,'c':2}");
+    err_clear(&err);
+    assert_int_equal(apply_patch_yielding(live, cfg, "kubectl", "", 0, "csa", AV, T3, rules,
+                                          &out, &err), ERR_CONFLICT);
+    assert_null(out);
+    assert_non_null(strstr(err.message, "\"other\""));
+    json_decref(cfg);
+    json_decref(live);
+}
+
 int main(void)
 {
     mem_init();
@@ -742,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_apply__fields_of),
         cmocka_unit_test(test_apply__bad_requests),
         cmocka_unit_test(test_apply__allocation_failures),
+        cmocka_unit_test(test_apply__yielding),
     };
     return cmocka_run_group_tests_name("apply", tests, NULL, NULL);
 }

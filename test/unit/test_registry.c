@@ -634,6 +634,122 @@ static void test_registry__patches(void **state)
     json_decref(out);
 }
 
+/* kube's lastAppliedManager: `kubectl apply --server-side` takes over the
+ * fields `kubectl apply` (client-side, manager kubectl-client-side-apply)
+ * owned, when the object carries its last-applied annotation; a conflict
+ * with any other manager still stops it, however many conflicts there
+ * are. */
+static void test_registry__client_side_apply_takeover(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "workspaces");
+    err_t err = {0};
+    char labels_a[1024] = "", labels_b[1024] = "";
+    size_t la = 0, lb = 0;
+    for (int i = 0; i < 20; i++) {
+        la += (size_t)snprintf(labels_a + la, sizeof labels_a - la, "%s\"l%02d\":\"a\"",
+                               i ? "," : "", i);
+        lb += (size_t)snprintf(labels_b + lb, sizeof labels_b - lb, "%s\"l%02d\":\"b\"",
+                               i ? "," : "", i);
+    }
+    char txt[2048];
+    snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"w\",\"labels\":{%s},\"annotations\":"
+             "{\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\"}},"
+             "\"spec\":{\"displayName\":\"x\"}}", labels_a);
+    json_t *body = J(txt), *out = NULL;
+    reg_write_opts_t csa = {.field_validation = REG_FV_STRICT,
+                            .field_manager = "kubectl-client-side-apply"};
+    reg_outcome_t oc = {0};
+    assert_int_equal(reg_create(&f->reg, k, NULL, body, &csa, &out, &oc, &err), 0);
+    json_decref(body);
+    json_decref(out);
+    reg_write_opts_t other = {.field_manager = "zz-other"};
+    const char mp[] = "{\"spec\":{\"displayName\":\"y\"}}";
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "w", "application/merge-patch+json", mp,
+                               sizeof mp - 1, 0, &other, &out, &oc, &err), 0);
+    json_decref(out);
+
+    /* 20 conflicts with kubectl-client-side-apply and one with zz-other
+     * (named last, past the causes an err_t holds): refused. */
+    reg_write_opts_t ssa = {.field_validation = REG_FV_STRICT, .field_manager = "kubectl"};
+    snprintf(txt, sizeof txt, "{\"apiVersion\":\"scope.theriseunion.io/v1alpha1\","
+             "\"kind\":\"Workspace\",\"metadata\":{\"name\":\"w\",\"labels\":{%s}},"
+             "\"spec\":{\"displayName\":\"z\"}}", labels_b);
+    int rc = reg_patch(&f->reg, k, NULL, "w", "application/apply-patch+yaml", txt, strlen(txt),
+                       0, &ssa, &out, &oc, &err);
+    if (rc != ERR_CONFLICT)
+        fail_msg("apply over zz-other's field: %d %s", rc, err.message);
+    assert_non_null(strstr(err.message, "Apply failed with 21 conflicts"));
+    json_t *got = NULL;
+    err_clear(&err);
+    assert_int_equal(reg_get(&f->reg, k, NULL, "w", &got, &err), 0);
+    assert_string_equal(s_at(got, "spec.displayName"), "y");
+    assert_string_equal(s_at(got, "metadata.labels.l00"), "a");
+    json_decref(got);
+
+    /* Conflicts with kubectl-client-side-apply alone: taken over. */
+    snprintf(txt, sizeof txt, "{\"apiVersion\":\"scope.theriseunion.io/v1alpha1\","
+             "\"kind\":\"Workspace\",\"metadata\":{\"name\":\"w\",\"labels\":{%s}}}", labels_b);
+    err_clear(&err);
+    rc = reg_patch(&f->reg, k, NULL, "w", "application/apply-patch+yaml", txt, strlen(txt), 0,
+                   &ssa, &out, &oc, &err);
+    if (rc)
+        fail_msg("takeover: %d %s", rc, err.message);
+    assert_string_equal(s_at(out, "metadata.labels.l19"), "b");
+    assert_string_equal(s_at(out, "spec.displayName"), "y");
+    json_decref(out);
+
+    /* Another manager than kubectl takes nothing over. */
+    reg_write_opts_t mine = {.field_validation = REG_FV_STRICT, .field_manager = "mine"};
+    snprintf(txt, sizeof txt, "{\"apiVersion\":\"scope.theriseunion.io/v1alpha1\","
+             "\"kind\":\"Workspace\",\"metadata\":{\"name\":\"w\",\"annotations\":"
+             "{\"kubectl.kubernetes.io/last-applied-configuration\":\"{\\\"a\\\":1}\"}}}");
+    err_clear(&err);
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "w", "application/apply-patch+yaml", txt,
+                               strlen(txt), 0, &mine, &out, &oc, &err), ERR_CONFLICT);
+}
+
+/* A review is answered as the kind it was created as, which the kind
+ * table says, whatever the object's own kind field holds. */
+static const reg_kind_t *reviewed_as;
+
+static int record_review(void *arg, const reg_kind_t *k, json_t *obj, err_t *err)
+{
+    (void)arg;
+    (void)obj;
+    (void)err;
+    reviewed_as = k;
+    return 0;
+}
+
+static void test_registry__review_kind_from_table(void **state)
+{
+    fx_t *f = *state;
+    f->reg.review = record_review;
+    static const char *const resources[] = {"accessreviews", "permissionreviews"};
+    static const char *const objects[] = {"{}", "{\"kind\":\"AccessReview\"}",
+                                          "{\"kind\":\"PermissionReview\"}",
+                                          "{\"kind\":\"apermissionreview\"}"};
+    for (size_t i = 0; i < 2; i++) {
+        const reg_kind_t *k = kind(IAM, resources[i]);
+        err_t err = {0};
+        reviewed_as = NULL;
+        json_t *o = create(f, k, NULL, "{\"spec\":{}}", REG_FV_STRICT, NULL, &err);
+        assert_non_null(o);
+        json_decref(o);
+        assert_ptr_equal(reviewed_as, k);
+        for (size_t j = 0; j < sizeof objects / sizeof objects[0]; j++) {
+            json_t *obj = J(objects[j]);
+            reviewed_as = NULL;
+            assert_int_equal(k->review(&f->reg, obj, &err), 0);
+            json_decref(obj);
+            if (reviewed_as != k)
+                fail_msg("%s with %s answered as %s", resources[i], objects[j],
+                         reviewed_as ? reviewed_as->resource : "nothing");
+        }
+    }
+}
+
 static void test_registry__finalizers_and_delete(void **state)
 {
     fx_t *f = *state;
@@ -1450,6 +1566,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_registry__finalizers_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__first_error_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__client_side_apply_takeover, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_registry__review_kind_from_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__uid_precondition_without_uid, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_registry__write_allocation_failures, setup,
