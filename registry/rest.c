@@ -13,7 +13,6 @@
  */
 #include "reg_internal.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,7 +61,7 @@ static int make_key(const reg_kind_t *k, const char *ns, const char *name, char 
     return len > 0 && (size_t)len < n ? 0 : ERR_BAD_REQUEST;
 }
 
-static void make_prefix(const reg_kind_t *k, const char *ns, char *buf, size_t n)
+void reg__key_prefix(const reg_kind_t *k, const char *ns, char *buf, size_t n)
 {
     if (k->namespaced && ns && *ns)
         snprintf(buf, n, "/%s/%s/%s/", k->group, k->resource, ns);
@@ -206,59 +205,18 @@ nomem:
 
 /* ---- names and metadata validation ------------------------------------------- */
 
-/* RFC 1123 subdomain (max 253) or label (max 63). */
-static int is_dns(const char *s, int subdomain)
+/* One cause per message of a failed name check, as kube's field.Invalid
+ * for each. */
+static void invalid_each(err_t *err, const char *field, const char *value, const sel_msgs_t *ms)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > (subdomain ? 253u : 63u))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (alnum)
-            continue;
-        if (c == '-' && i > 0 && i < n - 1 && s[i - 1] != '.' && s[i + 1] != '.')
-            continue;
-        if (c == '.' && subdomain && i > 0 && i < n - 1 && s[i - 1] != '-' && s[i + 1] != '-' &&
-            s[i - 1] != '.')
-            continue;
-        return 0;
-    }
-    return 1;
+    for (size_t i = 0; i < ms->n; i++)
+        err_add_cause(err, "FieldValueInvalid", field, "Invalid value: \"%s\": %s", value,
+                      ms->m[i]);
 }
 
-static const char dns1123_subdomain_msg[] =
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-    "'-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
-    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-
-/* Label-value / qualified-name part: [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?, max 63. */
-static int is_name_part(const char *s, size_t n, int allow_empty)
-{
-    if (n == 0)
-        return allow_empty;
-    if (n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
-            return 0;
-    return 1;
-}
-
-static int is_qualified_name(const char *s)
-{
-    const char *slash = strchr(s, '/');
-    if (!slash)
-        return is_name_part(s, strlen(s), 0);
-    char prefix[254];
-    size_t pn = (size_t)(slash - s);
-    if (pn == 0 || pn > 253)
-        return 0;
-    memcpy(prefix, s, pn);
-    prefix[pn] = '\0';
-    return is_dns(prefix, 1) && is_name_part(slash + 1, strlen(slash + 1), 0);
-}
-
+/* ValidateLabels (values_are_labels) or ValidateAnnotations: keys are
+ * qualified names, label values label values, annotations at most 256 KiB
+ * in all. */
 static void validate_string_map(const json_t *m, const char *field, int values_are_labels,
                                 err_t *err)
 {
@@ -268,24 +226,17 @@ static void validate_string_map(const json_t *m, const char *field, int values_a
     const json_t *v;
     size_t total = 0;
     json_object_foreach((json_t *)m, key, v) {
-        char f[320];
-        snprintf(f, sizeof f, "%s", field);
-        if (!is_qualified_name(key))
-            err_add_cause(err, "FieldValueInvalid", f,
-                          "Invalid value: \"%s\": name part must consist of alphanumeric "
-                          "characters, '-', '_' or '.', and must start and end with an "
-                          "alphanumeric character",
-                          key);
+        sel_msgs_t ms;
+        sel_check_qualified_name(key, strlen(key), &ms);
+        invalid_each(err, field, key, &ms);
         const char *s = json_string_value(v);
         if (!s)
             continue;
         total += strlen(key) + strlen(s);
-        if (values_are_labels && !is_name_part(s, strlen(s), 1))
-            err_add_cause(err, "FieldValueInvalid", f,
-                          "Invalid value: \"%s\": a valid label must be an empty string or "
-                          "consist of alphanumeric characters, '-', '_' or '.', and must start "
-                          "and end with an alphanumeric character",
-                          s);
+        if (values_are_labels) {
+            sel_check_label_value(s, strlen(s), &ms);
+            invalid_each(err, field, s, &ms);
+        }
     }
     if (!values_are_labels && total > 256 * 1024)
         err_add_cause(err, "FieldValueTooLong", field,
@@ -442,9 +393,11 @@ static int check_object(const reg_kind_t *k, json_t *obj, const json_t *old, int
     if (w.nunknown && mode == REG_FV_STRICT)
         return err_set(err, ERR_BAD_REQUEST, "strict decoding error: %s", w.unknown);
     const char *name = str_at(obj, "metadata.name");
-    if (name && !is_dns(name, 1))
-        err_add_cause(err, "FieldValueInvalid", "metadata.name", "Invalid value: \"%s\": %s",
-                      name, dns1123_subdomain_msg);
+    if (name) {
+        sel_msgs_t ms;
+        sel_check_dns_subdomain(name, strlen(name), &ms);
+        invalid_each(err, "metadata.name", name, &ms);
+    }
     validate_string_map(reg__at(obj, "metadata.labels"), "metadata.labels", 1, err);
     validate_string_map(reg__at(obj, "metadata.annotations"), "metadata.annotations", 0, err);
     if (k->validate)
@@ -684,10 +637,11 @@ static int list_visit(void *arg, const store_kv_t *kv)
     return STORE_TAKE;
 }
 
+/* The fields a field selector may name: those field_get knows. */
 static const char *const field_names[] = {"metadata.name", "metadata.namespace", NULL};
 
-static int parse_selectors(const char *ls, const char *fs, sel_t **labels, sel_t **fields,
-                           err_t *err)
+int reg__parse_selectors(const char *ls, const char *fs, sel_t **labels, sel_t **fields,
+                         err_t *err)
 {
     *labels = *fields = NULL;
     int rc = 0;
@@ -723,7 +677,8 @@ int reg__parse_rv(const char *s, uint64_t *rv, err_t *err)
 static int list_run(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_opts_t *o,
                     list_ctx_t *c, store_visit_fn visit, store_list_result_t *res, err_t *err)
 {
-    int rc = parse_selectors(o->label_selector, o->field_selector, &c->labels, &c->fields, err);
+    int rc = reg__parse_selectors(o->label_selector, o->field_selector, &c->labels, &c->fields,
+                                  err);
     if (rc)
         return rc;
     uint64_t rv = 0;
@@ -745,7 +700,7 @@ static int list_run(reg_t *r, const reg_kind_t *k, const char *ns, const reg_lis
         return err_set(err, ERR_TOO_LARGE_RV, "Too large resource version: %" PRIu64
                        ", current: %" PRIu64, rv, store_revision(r->store));
     char prefix[STORE_MAX_KEY + 1];
-    make_prefix(k, ns, prefix, sizeof prefix);
+    reg__key_prefix(k, ns, prefix, sizeof prefix);
     store_list_opts_t so = {.prefix = prefix, .continue_token = o->continue_token,
                             .rev = pin, .limit = o->limit,
                             .count_remaining = o->limit > 0 && !c->labels && !c->fields};

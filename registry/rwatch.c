@@ -54,8 +54,6 @@ static int w_matches(const reg_watch_t *w, const json_t *o)
 }
 
 
-static const char *const sel_fields[] = {"metadata.name", "metadata.namespace", NULL};
-
 #define WATCH_PAGE 256             /* synthetic ADDED objects read at a time */
 
 typedef struct page_ctx {
@@ -137,28 +135,22 @@ int reg_watch_open(reg_t *r, const reg_kind_t *k, const char *ns, const reg_watc
         return err_set(err, ERR_NOMEM, NULL);
     w->reg = r;
     w->k = k;
-    int rc = 0;
-    if (o->label_selector && *o->label_selector)
-        rc = sel_parse_labels(o->label_selector, &w->labels, err);
-    if (!rc && o->field_selector && *o->field_selector)
-        rc = sel_parse_fields(o->field_selector, sel_fields, &w->fields, err);
+    int rc = reg__parse_selectors(o->label_selector, o->field_selector, &w->labels,
+                                  &w->fields, err);
     if (rc)
         goto fail;
 
-    if (k->namespaced && ns && *ns)
-        snprintf(w->prefix, sizeof w->prefix, "/%s/%s/%s/", k->group, k->resource, ns);
-    else
-        snprintf(w->prefix, sizeof w->prefix, "/%s/%s/", k->group, k->resource);
+    reg__key_prefix(k, ns, w->prefix, sizeof w->prefix);
     w->notify = o->notify;
     w->notify_arg = o->notify_arg;
 
-    const char *rvs = o->resource_version ? o->resource_version : "";
+    /* As kube's watch cache, on the number: 0 however spelled (or none)
+     * starts with the current state. */
     uint64_t after = 0;
-    int initial = o->send_initial_events || !*rvs || !strcmp(rvs, "0");
-    rc = reg__parse_rv(rvs, &after, err);
+    rc = reg__parse_rv(o->resource_version, &after, err);
     if (rc)
         goto fail;
-    if (initial) {
+    if (o->send_initial_events || after == 0) {
         /* The snapshot's first page now (its errors are the request's);
          * the rest, and then the events after it, as the client reads. */
         w->initial = 1;

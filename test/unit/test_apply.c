@@ -754,6 +754,26 @@ static void test_apply__yielding(void **state)
     json_decref(live);
 }
 
+/* Apply reads metadata's lists by the rules strategic merge uses
+ * (patch_metadata_rules, the one table): finalizers as a set, owner
+ * references by uid, whatever the kind's own rules say. */
+static void test_apply__metadata_rules_shared(void **state)
+{
+    (void)state;
+    assert_non_null(patch_find_rule(NULL, "metadata.finalizers"));
+    assert_null(patch_find_rule(NULL, "metadata.finalizers")->keys);
+    assert_string_equal(patch_find_rule(rules, "metadata.ownerReferences")->keys, "uid");
+    json_t *obj = js("{'apiVersion':'" AV "','kind':'Flunder','metadata':{'name':'f',"
+                     "'finalizers':['a','b'],'ownerReferences':[{'apiVersion':'v1','kind':'K',"
+                     "'name':'o','uid':'u1'}]}}");
+    json_t *set = apply_fields_of(obj, NULL);
+    assert_json(set, "{'f:metadata':{'f:finalizers':{'v:\\'a\\'':{},'v:\\'b\\'':{}},"
+                     "'f:ownerReferences':{'k:{\\'uid\\':\\'u1\\'}':{'.':{},'f:apiVersion':{},"
+                     "'f:kind':{},'f:name':{},'f:uid':{}}}}}");
+    json_decref(set);
+    json_decref(obj);
+}
+
 int main(void)
 {
     mem_init();
@@ -774,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_apply__bad_requests),
         cmocka_unit_test(test_apply__allocation_failures),
         cmocka_unit_test(test_apply__yielding),
+        cmocka_unit_test(test_apply__metadata_rules_shared),
     };
     return cmocka_run_group_tests_name("apply", tests, NULL, NULL);
 }

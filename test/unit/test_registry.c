@@ -301,6 +301,76 @@ static void test_registry__validation_errors(void **state)
     assert_int_equal(store_revision(f->store), 0);
 }
 
+/* The cause for field whose message is want, as an err_t holds it (cut to
+ * fit); fails the test when there is none. */
+static void expect_cause(const err_t *err, const char *field, const char *want)
+{
+    char cut[sizeof err->causes[0].message];
+    snprintf(cut, sizeof cut, "%s", want);
+    for (int i = 0; i < err->ncauses; i++)
+        if (!strcmp(err->causes[i].field, field) && !strcmp(err->causes[i].message, cut))
+            return;
+    for (int i = 0; i < err->ncauses; i++)
+        print_error("cause %s: %s\n", err->causes[i].field, err->causes[i].message);
+    fail_msg("no cause %s: %s", field, cut);
+}
+
+#define DNS1123_MSG                                                                  \
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "        \
+    "characters, '-' or '.', and must start and end with an alphanumeric character " \
+    "(e.g. 'example.com', regex used for validation is "                              \
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+#define QNAME_MSG                                                                    \
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and "  \
+    "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "         \
+    "'123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+
+/* Names, label keys and values, annotation keys: kube's rules, each
+ * message a cause of its own, in kube's words (those the selectors use). */
+static void test_registry__name_messages(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "nodegroups");
+    char long_value[65], long_name[80], body[512];
+    memset(long_value, 'a', 64);
+    long_value[64] = '\0';
+    snprintf(long_name, sizeof long_name, "example.com/%s", long_value);
+    static const struct {
+        const char *meta;        /* metadata members after the name */
+        const char *field, *want;
+    } rows[] = {
+        {"\"labels\":{\"Example.com/a\":\"v\"}", "metadata.labels",
+         "Invalid value: \"Example.com/a\": prefix part " DNS1123_MSG},
+        {"\"labels\":{\"a/b/c\":\"v\"}", "metadata.labels",
+         "Invalid value: \"a/b/c\": a valid label key " QNAME_MSG},
+        {"\"labels\":{\"%s\":\"v\"}", "metadata.labels", NULL},
+        {"\"labels\":{\"a\":\"%s\"}", "metadata.labels", NULL},
+        {"\"annotations\":{\"/x\":\"v\"}", "metadata.annotations",
+         "Invalid value: \"/x\": prefix part must be non-empty"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char meta[256], want[256];
+        snprintf(meta, sizeof meta, rows[i].meta, i == 2 ? long_name : long_value);
+        snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"n%zu\",%s}}", i, meta);
+        if (i == 2)
+            snprintf(want, sizeof want, "Invalid value: \"%s\": name part must be no more "
+                     "than 63 characters", long_name);
+        else if (i == 3)
+            snprintf(want, sizeof want, "Invalid value: \"%s\": must be no more than 63 "
+                     "characters", long_value);
+        else
+            snprintf(want, sizeof want, "%s", rows[i].want);
+        err_t err = {0};
+        assert_null(create(f, k, NULL, body, REG_FV_STRICT, NULL, &err));
+        assert_int_equal(err.code, ERR_INVALID);
+        expect_cause(&err, rows[i].field, want);
+    }
+    err_t err = {0};
+    assert_null(create(f, k, NULL, "{\"metadata\":{\"name\":\"Bad_Name\"}}", REG_FV_STRICT, NULL,
+                       &err));
+    expect_cause(&err, "metadata.name", "Invalid value: \"Bad_Name\": " DNS1123_MSG);
+}
+
 static void test_registry__unknown_fields_warn_and_ignore(void **state)
 {
     fx_t *f = *state;
@@ -1429,6 +1499,55 @@ static void test_registry__watch_label_transitions(void **state)
     reg_watch_close(w);
 }
 
+/* A watch from resourceVersion 0, however spelled ("0", "00"), starts
+ * with the current state, as kube's watch cache decides on the parsed
+ * number; a list reads the same numbers the same way. */
+static void test_registry__watch_rv_zero_spellings(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "nodegroups");
+    err_t err = {0};
+    json_decref(create(f, k, NULL, "{\"metadata\":{\"name\":\"n\",\"labels\":{\"v\":\"1\"}}}",
+                       REG_FV_STRICT, NULL, &err));
+    reg_write_opts_t wo = {.field_manager = "t"};
+    reg_outcome_t oc = {0};
+    json_t *out = NULL;
+    const char mp[] = "{\"metadata\":{\"labels\":{\"v\":\"2\"}}}";
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "n", "application/merge-patch+json", mp,
+                               sizeof mp - 1, 0, &wo, &out, &oc, &err), 0);
+    json_decref(out);
+    static const char *const spellings[] = {"0", "00", "000"};
+    for (size_t i = 0; i < 3; i++) {
+        reg_watch_t *w = NULL;
+        json_t *ev = NULL;
+        reg_watch_opts_t o = {.resource_version = spellings[i]};
+        assert_int_equal(reg_watch_open(&f->reg, k, NULL, &o, &w, &err), 0);
+        assert_int_equal(reg_watch_next(w, &ev, &err), 0);
+        assert_string_equal(s_at(ev, "type"), "ADDED");
+        if (strcmp(s_at(ev, "object.metadata.labels.v"), "2"))
+            fail_msg("resourceVersion \"%s\": history replayed instead of the current state",
+                     spellings[i]);
+        json_decref(ev);
+        assert_int_equal(reg_watch_next(w, &ev, &err), ERR_TIMEOUT);
+        reg_watch_close(w);
+        json_t *list = NULL;
+        reg_list_opts_t lo = {.resource_version = spellings[i]};
+        assert_int_equal(reg_list(&f->reg, k, NULL, &lo, &list, &err), 0);
+        assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
+        json_decref(list);
+    }
+    /* The same selectors, the same field names, the same words. */
+    reg_watch_t *w = NULL;
+    json_t *list = NULL;
+    reg_watch_opts_t bad_w = {.field_selector = "spec.cluster=c"};
+    reg_list_opts_t bad_l = {.field_selector = "spec.cluster=c"};
+    err_t we = {0}, le = {0};
+    assert_int_equal(reg_watch_open(&f->reg, k, NULL, &bad_w, &w, &we), ERR_BAD_REQUEST);
+    assert_int_equal(reg_list(&f->reg, k, NULL, &bad_l, &list, &le), ERR_BAD_REQUEST);
+    assert_string_equal(we.message, le.message);
+    assert_string_equal(we.message, "field label not supported: spec.cluster");
+}
+
 /* A snapshot larger than a page: every matching object once, in key
  * order, then what changed while the client was reading it; and a
  * snapshot that history stops reaching meanwhile ends with Expired. */
@@ -1556,6 +1675,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registry__table_list_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__generate_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__validation_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__name_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__watch_rv_zero_spellings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__unknown_fields_warn_and_ignore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__duplicate_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__update_rules, setup, teardown),
