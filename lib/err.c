@@ -72,6 +72,16 @@ int err_set(err_t *e, int code, const char *fmt, ...)
     return code;
 }
 
+int err_forward(err_t *e, const err_t *from)
+{
+    if (!e || e->code || !from->code)
+        return from->code;
+    for (int i = 0; i < from->ncauses; i++)
+        err_add_cause(e, from->causes[i].type, from->causes[i].field, "%s",
+                      from->causes[i].message);
+    return err_set(e, from->code, "%s", from->message);
+}
+
 void err_add_cause(err_t *e, const char *type, const char *field,
                    const char *fmt, ...)
 {

@@ -86,6 +86,13 @@ void err_clear(err_t *e);
 int err_set(err_t *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Passes on the error a callee left in from (its code, message and
+ * causes), as err_set would record it: nothing when e is NULL or already
+ * holds an error, or when from holds none. Returns from's code. For a
+ * caller that gave the callee an err_t of its own, to look at the error
+ * before deciding whether it is the caller's. */
+int err_forward(err_t *e, const err_t *from);
+
 /* Adds a field cause to e (ignored once ERR_MAX_CAUSES are held). Does not
  * set e->code; the caller sets ERR_INVALID once all causes are in. */
 void err_add_cause(err_t *e, const char *type, const char *field,

@@ -5,60 +5,55 @@
 #include <stdlib.h>
 #include <string.h>
 
-static atomic_long mem_budget = -1;  /* allocations left; -1: unlimited */
-static atomic_long mem_nth = 0;      /* allocations until the one that fails; 0: none */
-static atomic_ulong mem_failed = 0;  /* failures so far, injected or not */
+/* Allocations this thread may still make; -1: unlimited. Per thread, so a
+ * test's budget is spent by the code it calls, never by a background
+ * thread (a store's writer or compactor) that happens to run meanwhile. */
+static _Thread_local long mem_budget = -1;
+static _Thread_local int mem_once;  /* the budget's end fails one, not all */
+/* Allocations that failed on this thread (injected or not). */
+static _Thread_local unsigned long mem_failed;
+/* The budget shared by every thread (mem_fail_everywhere), and every
+ * thread's failures. */
+static atomic_long mem_all_budget = -1;
+static atomic_ulong mem_all_failed;
 
 static int mem_should_fail(void)
 {
-    long b = atomic_load_explicit(&mem_budget, memory_order_relaxed);
-    while (b > 0) {
-        if (atomic_compare_exchange_weak(&mem_budget, &b, b - 1))
-            break;
-    }
-    if (b == 0) {
-        atomic_fetch_add(&mem_failed, 1);
+    if (mem_budget == 0) {
+        if (mem_once)
+            mem_budget = -1;
         return 1;
     }
-    long k = atomic_load_explicit(&mem_nth, memory_order_relaxed);
-    while (k > 0) {
-        if (atomic_compare_exchange_weak(&mem_nth, &k, k - 1)) {
-            if (k > 1)
-                return 0;
-            atomic_fetch_add(&mem_failed, 1);
-            return 1;
-        }
-    }
-    return 0;
+    if (mem_budget > 0)
+        mem_budget--;
+    long b = atomic_load_explicit(&mem_all_budget, memory_order_relaxed);
+    while (b > 0 && !atomic_compare_exchange_weak(&mem_all_budget, &b, b - 1))
+        ;
+    return b == 0;
 }
 
-/* p, counting a failure when it is NULL. */
 static void *mem_counted(void *p)
 {
-    if (!p)
-        atomic_fetch_add(&mem_failed, 1);
+    if (!p) {
+        mem_failed++;
+        atomic_fetch_add_explicit(&mem_all_failed, 1, memory_order_relaxed);
+    }
     return p;
 }
 
 void *mem_alloc(size_t n)
 {
-    if (mem_should_fail())
-        return NULL;
-    return mem_counted(malloc(n ? n : 1));
+    return mem_counted(mem_should_fail() ? NULL : malloc(n ? n : 1));
 }
 
 void *mem_calloc(size_t n, size_t size)
 {
-    if (mem_should_fail())
-        return NULL;
-    return mem_counted(calloc(n ? n : 1, size ? size : 1));
+    return mem_counted(mem_should_fail() ? NULL : calloc(n ? n : 1, size ? size : 1));
 }
 
 void *mem_realloc(void *p, size_t n)
 {
-    if (mem_should_fail())
-        return NULL;
-    return mem_counted(realloc(p, n ? n : 1));
+    return mem_counted(mem_should_fail() ? NULL : realloc(p, n ? n : 1));
 }
 
 void mem_free(void *p) { free(p); }
@@ -75,10 +70,22 @@ char *mem_strndup(const char *s, size_t n)
 
 char *mem_strdup(const char *s) { return mem_strndup(s, strlen(s)); }
 
-void mem_fail_after(long n) { atomic_store(&mem_budget, n); }
+unsigned long mem_failures(void) { return mem_failed; }
 
-void mem_fail_nth(long n) { atomic_store(&mem_nth, n > 0 ? n : 0); }
+unsigned long mem_failures_everywhere(void) { return atomic_load(&mem_all_failed); }
 
-unsigned long mem_failures(void) { return atomic_load(&mem_failed); }
+void mem_fail_after(long n)
+{
+    mem_budget = n < 0 ? -1 : n;
+    mem_once = 0;
+}
+
+void mem_fail_once(long n)
+{
+    mem_budget = n < 0 ? -1 : n;
+    mem_once = 1;
+}
+
+void mem_fail_everywhere(long n) { atomic_store(&mem_all_budget, n < 0 ? -1 : n); }
 
 void mem_init(void) { json_set_alloc_funcs(mem_alloc, mem_free); }

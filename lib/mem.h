@@ -1,14 +1,15 @@
 /*
  * mem: the one pair of allocation functions every module uses.
  *
- * Owns nothing but a few counters: routing malloc/free (and jansson's
- * allocator, see mem_init) through here lets a test make the N-th
- * allocation fail (and every later one, or that one alone) and check that
- * the code under test returns ERR_NOMEM cleanly and leaks nothing
- * (AddressSanitizer's leak check does the second half).
+ * Owns nothing but two counters per thread (a failure budget and a count
+ * of failures) and the same two for the process: routing malloc/free (and jansson's allocator, see
+ * mem_init) through here lets a test make the N-th allocation fail and
+ * check that the code under test returns ERR_NOMEM cleanly and leaks
+ * nothing (AddressSanitizer's leak check does the second half).
  *
  * Sizes a client controls must be capped by the caller before they get here.
- * All functions are thread-safe.
+ * All functions are thread-safe; the failure budget (mem_fail_after) is
+ * per thread.
  */
 #ifndef EDGE_MEM_H
 #define EDGE_MEM_H
@@ -30,20 +31,33 @@ void mem_free(void *p);
 char *mem_strdup(const char *s);
 char *mem_strndup(const char *s, size_t n);
 
-/* Tests only: after `n` more successful allocations, every allocation fails
- * (until mem_fail_after(-1)). */
+/* How many allocations have failed on the calling thread so far, injected
+ * or not. A caller compares it before and after a call whose error does
+ * not say why it failed (jansson's decoder can report running out of
+ * memory as bad input) to tell ERR_NOMEM from a refusal. */
+unsigned long mem_failures(void);
+
+/* Tests only: after `n` more successful allocations by the calling thread,
+ * every allocation by that thread fails (until mem_fail_after(-1), which
+ * any negative n means). Other threads keep their own budgets (unlimited
+ * unless they set one), so background threads neither spend this one nor
+ * fail because of it. */
 void mem_fail_after(long n);
 
-/* Tests only: the n-th allocation from now (n >= 1) fails and every other
- * one succeeds, as a transient shortage would; 0 cancels. Independent of
- * mem_fail_after. Shows a caller that ignores a failure and carries on. */
-void mem_fail_nth(long n);
+/* Tests only: as mem_fail_after, but only the one allocation after the n
+ * successful ones fails; later ones succeed again. Finds a failure that is
+ * ignored, which later failures would otherwise hide. mem_fail_after(-1)
+ * cancels it; mem_failures() tells whether it has happened. */
+void mem_fail_once(long n);
 
-/* How many allocations have failed so far, injected or not. A test can
- * tell whether its fault was reached; a caller whose library hides why it
- * failed (jansson's decoder reports running out of memory as a syntax
- * error) can compare it before and after the call. Other threads' failures
- * count too, so a change only says that memory may have run out. */
-unsigned long mem_failures(void);
+/* Tests only: every thread's allocations spend one shared budget: after n
+ * more successful allocations anywhere in the process, every allocation
+ * fails (until a negative n). For a test that must fault a background
+ * thread it holds still (the authorizer's follower); the calling thread's
+ * own budget applies first. */
+void mem_fail_everywhere(long n);
+/* Every thread's failures so far: whether a fault set with
+ * mem_fail_everywhere was reached. */
+unsigned long mem_failures_everywhere(void);
 
 #endif

@@ -47,14 +47,6 @@
 #define APPLY_MAX_UPDATE_MANAGERS 10
 #define APPLY_ANCIENT "ancient-changes"
 
-/* The shared metadata rules. The same table as patch_metadata_rules: kept
- * here so that apply does not depend on the patch engines' object file. */
-static const patch_list_rule_t apply_meta_rules[] = {
-    {"metadata.finalizers", NULL},
-    {"metadata.ownerReferences", "uid"},
-    {NULL, NULL},
-};
-
 /* metadata fields no manager ever owns (kube's stripMeta set, plus the
  * deletion fields the server sets). */
 static const char *const apply_untracked_meta[] = {
@@ -296,16 +288,11 @@ static void ctx_leave(ctx_t *c, size_t at)
     c->path[at] = '\0';
 }
 
+/* The kind's rule for the list at c->path, else the shared metadata rules
+ * (patch_metadata_rules): one table for apply and strategic merge. */
 static const patch_list_rule_t *find_rule(const ctx_t *c)
 {
-    const patch_list_rule_t *tables[] = {c->rules, apply_meta_rules};
-    if (c->lost)
-        return NULL;
-    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
-        for (const patch_list_rule_t *r = tables[t]; r && r->path; r++)
-            if (!strcmp(r->path, c->path))
-                return r;
-    return NULL;
+    return c->lost ? NULL : patch_find_rule(c->rules, c->path);
 }
 
 static int list_kind(const ctx_t *c, const patch_list_rule_t **rule)
@@ -2071,6 +2058,15 @@ int apply_patch_sub(const json_t *live, const json_t *applied, const char *manag
                     const char *subresource, int force, const char *api_version,
                     const char *now, const patch_list_rule_t *rules, json_t **out, err_t *err)
 {
+    return apply_patch_yielding(live, applied, manager, subresource, force, NULL, api_version,
+                                now, rules, out, err);
+}
+
+int apply_patch_yielding(const json_t *live, const json_t *applied, const char *manager,
+                         const char *subresource, int force, const char *yielding,
+                         const char *api_version, const char *now,
+                         const patch_list_rule_t *rules, json_t **out, err_t *err)
+{
     if (!subresource)
         subresource = "";
     ctx_t c;
@@ -2192,7 +2188,12 @@ int apply_patch_sub(const json_t *live, const json_t *applied, const char *manag
             nconf++;
         }
     }
-    if (nconf && !force) {
+    /* Conflicts with the yielding manager alone are none: it loses the
+     * fields as to a forced apply. */
+    int yield = nconf && yielding;
+    for (size_t i = 0; yield && i < n; i++)
+        yield = !conf[i] || !strcmp(ent_str(json_array_get(mgrs, i), "manager"), yielding);
+    if (nconf && !force && !yield) {
         rc = report_conflicts(&c, mgrs, conf);
         goto out;
     }

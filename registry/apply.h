@@ -139,4 +139,17 @@ int apply_patch_sub(const json_t *live, const json_t *applied, const char *manag
                     const char *subresource, int force, const char *api_version,
                     const char *now, const patch_list_rule_t *rules, json_t **out, err_t *err);
 
+/* apply_patch_sub where conflicts that are all with the entries of
+ * manager `yielding` (any operation, any subresource) are no conflicts:
+ * the apply goes on as forced and that manager loses the fields. A
+ * conflict with any other manager is ERR_CONFLICT as without it, naming
+ * every conflict. It decides on the conflicting entries themselves, not
+ * on the error's text or its causes (of which err keeps at most
+ * ERR_MAX_CAUSES). yielding NULL: apply_patch_sub. The registry passes
+ * "kubectl-client-side-apply" for kube's lastAppliedManager. */
+int apply_patch_yielding(const json_t *live, const json_t *applied, const char *manager,
+                         const char *subresource, int force, const char *yielding,
+                         const char *api_version, const char *now,
+                         const patch_list_rule_t *rules, json_t **out, err_t *err);
+
 #endif

@@ -141,36 +141,50 @@ static void definition_name(const reg_kind_t *k, const char *suffix, char *buf, 
     snprintf(buf + used, n - used, "%s.%s%s", k->version, k->kind, suffix);
 }
 
-static void add_definitions(json_t *defs, const char *group)
+/* The definitions of group's kinds (every kind's when NULL), each whole:
+ * 0, or -1 when out of memory (a schema's build included). */
+static int add_definitions(json_t *defs, const char *group)
 {
+    if (!defs)
+        return -1;
     for (size_t i = 0; reg_kinds[i]; i++) {
         const reg_kind_t *k = reg_kinds[i];
         if (group && strcmp(k->group, group))
             continue;
+        const json_t *schema;
+        if (reg_schema(k, &schema, NULL))
+            return -1;
         char name[256];
         definition_name(k, "", name, sizeof name);
-        json_t *s = json_deep_copy(reg_schema(k));
-        json_object_set_new(s, "x-kubernetes-group-version-kind",
-                            json_pack("[{s:s, s:s, s:s}]", "group", k->group, "kind", k->kind,
-                                      "version", k->version));
-        json_object_set_new(defs, name, s);
+        json_t *s = json_deep_copy(schema);
+        if (!s || json_object_set_new(s, "x-kubernetes-group-version-kind",
+                                      json_pack("[{s:s, s:s, s:s}]", "group", k->group, "kind",
+                                                k->kind, "version", k->version))) {
+            json_decref(s);
+            return -1;
+        }
+        if (json_object_set_new(defs, name, s))
+            return -1;
         if (k->create_only)
             continue;
         char list_kind[160];
         snprintf(list_kind, sizeof list_kind, "%sList", k->kind);
         char list_name[256];
         definition_name(k, "List", list_name, sizeof list_name);
-        json_t *item = json_deep_copy(reg_schema(k));
-        json_object_set_new(defs, list_name,
-                            json_pack("{s:s, s:s, s:[s], s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s, s:o}},"
-                                      " s:[{s:s, s:s, s:s}]}",
-                                      "type", "object", "description", list_kind, "required",
-                                      "items", "properties", "apiVersion", "type", "string",
-                                      "kind", "type", "string", "metadata", "type", "object",
-                                      "items", "type", "array", "items", item,
-                                      "x-kubernetes-group-version-kind", "group", k->group,
-                                      "kind", list_kind, "version", k->version));
+        json_t *item = json_deep_copy(schema);
+        /* A NULL item fails the pack. */
+        if (json_object_set_new(defs, list_name,
+                                json_pack("{s:s, s:s, s:[s], s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s, s:o}},"
+                                          " s:[{s:s, s:s, s:s}]}",
+                                          "type", "object", "description", list_kind, "required",
+                                          "items", "properties", "apiVersion", "type", "string",
+                                          "kind", "type", "string", "metadata", "type", "object",
+                                          "items", "type", "array", "items", item,
+                                          "x-kubernetes-group-version-kind", "group", k->group,
+                                          "kind", list_kind, "version", k->version)))
+            return -1;
     }
+    return 0;
 }
 
 /* One operation of a path, in OpenAPI v3 (v3 != 0) or v2 form: the GVK
@@ -272,8 +286,11 @@ static void add_paths(json_t *paths, const char *group, int v3)
 json_t *reg_openapi_v3(const char *group)
 {
     json_t *defs = json_object();
+    if (add_definitions(defs, group)) {
+        json_decref(defs);
+        return NULL;
+    }
     json_t *paths = json_object();
-    add_definitions(defs, group);
     add_paths(paths, group, 1);
     return json_pack("{s:s, s:{s:s, s:s}, s:o, s:{s:o}}", "openapi", "3.0.0", "info", "title",
                      "edge-apiserver", "version", REG_VERSION, "paths", paths, "components",
@@ -283,8 +300,11 @@ json_t *reg_openapi_v3(const char *group)
 json_t *reg_openapi_v2(void)
 {
     json_t *defs = json_object();
+    if (add_definitions(defs, NULL)) {
+        json_decref(defs);
+        return NULL;
+    }
     json_t *paths = json_object();
-    add_definitions(defs, NULL);
     add_paths(paths, NULL, 0);
     return json_pack("{s:s, s:{s:s, s:s}, s:o, s:o}", "swagger", "2.0", "info", "title",
                      "edge-apiserver", "version", REG_VERSION, "paths", paths, "definitions", defs);

@@ -2,9 +2,10 @@
  * scope. */
 #include "reg_internal.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "selector.h"
 
 static const char *const short_names[] = {"iamrb", NULL};
 
@@ -38,24 +39,13 @@ static const reg_column_t columns[] = {
     {NULL, NULL, 0, NULL, NULL},
 };
 
-/* A label value as kube validates one: at most 63 characters of
- * [-A-Za-z0-9_.], beginning and ending with [A-Za-z0-9]. */
-static int label_value_ok(const char *v)
-{
-    size_t n = v ? strlen(v) : 0;
-    if (!n || n > 63 || !isalnum((unsigned char)v[0]) || !isalnum((unsigned char)v[n - 1]))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)v[i]) && !strchr("-_.", v[i]))
-            return 0;
-    return 1;
-}
-
 static void set_label(json_t *labels, const char *level, const char *value)
 {
     char key[64];
     snprintf(key, sizeof key, AUTHZ_LABEL_PREFIX "%s", level);
-    if (label_value_ok(value))
+    /* A label value as kube validates one, and not empty. */
+    sel_msgs_t ms;
+    if (value && *value && !sel_check_label_value(value, strlen(value), &ms))
         json_object_set_new(labels, key, json_string(value));
 }
 

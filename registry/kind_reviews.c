@@ -10,12 +10,13 @@ static const reg_column_t no_columns[] = {{NULL, NULL, 0, NULL, NULL}};
     "\"subresource\":" REG_S_STR ",\"name\":" REG_S_STR ","                              \
     "\"fieldSelector\":" REG_S_ANY ",\"labelSelector\":" REG_S_ANY "}}"
 
-static int review(reg_t *reg, json_t *obj, err_t *err);
+static int review_access(reg_t *reg, json_t *obj, err_t *err);
+static int review_permission(reg_t *reg, json_t *obj, err_t *err);
 
 const reg_kind_t reg_kind_accessreview = {
     .group = "iam.theriseunion.io", .version = REG_VERSION,
     .resource = "accessreviews", .singular = "accessreview", .kind = "AccessReview",
-    .create_only = 1, .columns = no_columns, .review = review,
+    .create_only = 1, .columns = no_columns, .review = review_access,
     .spec_schema =
         "{\"type\":\"object\",\"properties\":{\"user\":" REG_S_STR ",\"groups\":" REG_S_STRS ","
         "\"uid\":" REG_S_STR ",\"extra\":{\"type\":\"object\",\"additionalProperties\":" REG_S_STRS "},"
@@ -31,7 +32,7 @@ const reg_kind_t reg_kind_accessreview = {
 const reg_kind_t reg_kind_permissionreview = {
     .group = "iam.theriseunion.io", .version = REG_VERSION,
     .resource = "permissionreviews", .singular = "permissionreview", .kind = "PermissionReview",
-    .create_only = 1, .columns = no_columns, .review = review,
+    .create_only = 1, .columns = no_columns, .review = review_permission,
     .spec_schema =
         "{\"type\":\"object\",\"properties\":{\"user\":" REG_S_STR ",\"groups\":" REG_S_STRS ","
         "\"scope\":" REG_S_SCOPE_REF "}}",
@@ -41,13 +42,22 @@ const reg_kind_t reg_kind_permissionreview = {
 };
 
 /* The answer comes from the authorizer, which installs itself as the
- * registry's review hook. */
-static int review(reg_t *reg, json_t *obj, err_t *err)
+ * registry's review hook. Each row of the kind table names the review it
+ * is, so the hook is told the kind being created, never one guessed from
+ * the object's text. */
+static int ask(reg_t *reg, const reg_kind_t *k, json_t *obj, err_t *err)
 {
-    const char *kind = json_string_value(json_object_get(obj, "kind"));
-    const reg_kind_t *k = kind && kind[0] == 'A' ? &reg_kind_accessreview
-                                                 : &reg_kind_permissionreview;
     if (!reg->review)
         return err_set(err, ERR_UNAVAILABLE, "the authorizer is not running");
     return reg->review(reg->review_arg, k, obj, err);
+}
+
+static int review_access(reg_t *reg, json_t *obj, err_t *err)
+{
+    return ask(reg, &reg_kind_accessreview, obj, err);
+}
+
+static int review_permission(reg_t *reg, json_t *obj, err_t *err)
+{
+    return ask(reg, &reg_kind_permissionreview, obj, err);
 }

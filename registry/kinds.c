@@ -4,6 +4,7 @@
 #include "reg_internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,48 +73,67 @@ static const char meta_schema[] =
     "\"fieldsV1\":" REG_S_ANY "}}},"
     "\"selfLink\":" REG_S_STR "}}";
 
-static json_t *schemas[64];
-static pthread_once_t schemas_once = PTHREAD_ONCE_INIT;
+/* Built on first use, one kind at a time; a slot once set never changes. */
+static _Atomic(json_t *) schemas[64];
+static pthread_mutex_t schemas_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static json_t *must_parse(const char *txt, const char *what)
+/* A schema text of the source, parsed; NULL when out of memory. Text that
+ * does not parse is a mistake in the source, found by any test. */
+static json_t *parse_schema(const char *txt, const char *what)
 {
+    unsigned long failed = mem_failures();
     json_error_t e;
     json_t *j = json_loads(txt, 0, &e);
-    if (!j) {
-        /* A schema in the source is broken: a build-time mistake. */
+    if (!j && mem_failures() == failed) {
         log_error("registry: schema of %s does not parse: %s at %d", what, e.text,
-                e.position);
+                  e.position);
         abort();
     }
     return j;
 }
 
-static void build_schemas(void)
+/* k's whole schema (a new reference), or NULL when out of memory. */
+static json_t *build_schema(const reg_kind_t *k)
 {
-    for (size_t i = 0; reg_kinds[i]; i++) {
-        const reg_kind_t *k = reg_kinds[i];
-        json_t *props = json_object();
+    json_t *props = json_object();
+    if (!props ||
         json_object_set_new(props, "apiVersion", json_pack("{s:s, s:s}", "type", "string",
-                            "description", "APIVersion defines the versioned schema of this representation of an object."));
+                            "description", "APIVersion defines the versioned schema of this representation of an object.")) ||
         json_object_set_new(props, "kind", json_pack("{s:s, s:s}", "type", "string",
-                            "description", "Kind is a string value representing the REST resource this object represents."));
-        json_object_set_new(props, "metadata", must_parse(meta_schema, "metadata"));
-        if (k->spec_schema)
-            json_object_set_new(props, "spec", must_parse(k->spec_schema, k->kind));
-        if (k->status_schema)
-            json_object_set_new(props, "status", must_parse(k->status_schema, k->kind));
-        schemas[i] = json_pack("{s:s, s:s, s:o}", "type", "object", "description", k->kind,
-                               "properties", props);
+                            "description", "Kind is a string value representing the REST resource this object represents.")) ||
+        json_object_set_new(props, "metadata", parse_schema(meta_schema, "metadata")) ||
+        (k->spec_schema &&
+         json_object_set_new(props, "spec", parse_schema(k->spec_schema, k->kind))) ||
+        (k->status_schema &&
+         json_object_set_new(props, "status", parse_schema(k->status_schema, k->kind)))) {
+        json_decref(props);
+        return NULL;
     }
+    return json_pack("{s:s, s:s, s:o}", "type", "object", "description", k->kind,
+                     "properties", props);
 }
 
-const json_t *reg_schema(const reg_kind_t *k)
+int reg_schema(const reg_kind_t *k, const json_t **out, err_t *err)
 {
-    pthread_once(&schemas_once, build_schemas);
-    for (size_t i = 0; reg_kinds[i]; i++)
-        if (reg_kinds[i] == k)
-            return schemas[i];
-    return NULL;
+    size_t i = 0;
+    while (reg_kinds[i] && reg_kinds[i] != k)
+        i++;
+    if (!reg_kinds[i] || i >= sizeof schemas / sizeof schemas[0])
+        return err_set(err, ERR_INTERNAL, "no schema for kind %s", k->kind);
+    json_t *s = atomic_load_explicit(&schemas[i], memory_order_acquire);
+    if (!s) {
+        /* One builder at a time; what it fails to build is not kept, so
+         * the next caller tries again. */
+        pthread_mutex_lock(&schemas_mu);
+        s = atomic_load_explicit(&schemas[i], memory_order_relaxed);
+        if (!s && (s = build_schema(k)))
+            atomic_store_explicit(&schemas[i], s, memory_order_release);
+        pthread_mutex_unlock(&schemas_mu);
+        if (!s)
+            return err_set(err, ERR_NOMEM, NULL);
+    }
+    *out = s;
+    return 0;
 }
 
 /* ---- cell helpers ------------------------------------------------------------ */

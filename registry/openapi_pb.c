@@ -19,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../lib/mem.h"
+#include "../lib/sbuf.h"
 
 /* Wire types (protobuf encoding spec). */
 #define WT_VARINT 0
@@ -28,27 +28,23 @@
 
 /* ---- the output buffer ----------------------------------------------------- */
 
-typedef struct wbuf {
-    unsigned char *p;
-    size_t len, cap;
-} wbuf_t;
+/* The document is written into an sbuf, filled in place after
+ * sbuf_grow (which keeps room for the NUL the sbuf always ends with). */
 
-static int reserve(wbuf_t *b, size_t n, err_t *err)
+/* Room for n more bytes at at(b), or ERR_NOMEM. */
+static int reserve(sbuf_t *b, size_t n, err_t *err)
 {
-    if (b->cap - b->len >= n)
-        return 0;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap - b->len < n) {
-        if (cap > SIZE_MAX / 2)
-            return err_set(err, ERR_NOMEM, "openapi v2 protobuf: document too large");
-        cap *= 2;
-    }
-    unsigned char *p = mem_realloc(b->p, cap);
-    if (!p)
-        return err_set(err, ERR_NOMEM, NULL);
-    b->p = p;
-    b->cap = cap;
-    return 0;
+    return sbuf_grow(b, n) ? err_set(err, ERR_NOMEM, NULL) : 0;
+}
+
+/* Where the next byte goes. */
+static unsigned char *at(sbuf_t *b) { return (unsigned char *)b->p + b->len; }
+
+/* Advances past n bytes written at at(b). */
+static void wrote(sbuf_t *b, size_t n)
+{
+    b->len += n;
+    b->p[b->len] = '\0';
 }
 
 static size_t varint_size(uint64_t v)
@@ -71,22 +67,22 @@ static void varint_at(unsigned char *dst, uint64_t v)
     *dst = (unsigned char)v;
 }
 
-static int put_varint(wbuf_t *b, uint64_t v, err_t *err)
+static int put_varint(sbuf_t *b, uint64_t v, err_t *err)
 {
     int rc = reserve(b, 10, err);
     if (rc)
         return rc;
-    varint_at(b->p + b->len, v);
-    b->len += varint_size(v);
+    varint_at(at(b), v);
+    wrote(b, varint_size(v));
     return 0;
 }
 
-static int put_tag(wbuf_t *b, unsigned num, unsigned wire, err_t *err)
+static int put_tag(sbuf_t *b, unsigned num, unsigned wire, err_t *err)
 {
     return put_varint(b, ((uint64_t)num << 3) | wire, err);
 }
 
-static int put_bytes(wbuf_t *b, unsigned num, const void *data, size_t n, err_t *err)
+static int put_bytes(sbuf_t *b, unsigned num, const void *data, size_t n, err_t *err)
 {
     int rc = put_tag(b, num, WT_LEN, err);
     if (!rc)
@@ -96,12 +92,12 @@ static int put_bytes(wbuf_t *b, unsigned num, const void *data, size_t n, err_t 
     if (rc)
         return rc;
     if (n)
-        memcpy(b->p + b->len, data, n);
-    b->len += n;
+        memcpy(at(b), data, n);
+    wrote(b, n);
     return 0;
 }
 
-static int put_double(wbuf_t *b, unsigned num, double d, err_t *err)
+static int put_double(sbuf_t *b, unsigned num, double d, err_t *err)
 {
     uint64_t bits;
     memcpy(&bits, &d, sizeof bits);
@@ -110,12 +106,14 @@ static int put_double(wbuf_t *b, unsigned num, double d, err_t *err)
         rc = reserve(b, 8, err);
     if (rc)
         return rc;
+    unsigned char *dst = at(b);
     for (int i = 0; i < 8; i++)        /* little-endian whatever the host */
-        b->p[b->len++] = (unsigned char)(bits >> (8 * i));
+        dst[i] = (unsigned char)(bits >> (8 * i));
+    wrote(b, 8);
     return 0;
 }
 
-static int begin_nested(wbuf_t *b, unsigned num, size_t *mark, err_t *err)
+static int begin_nested(sbuf_t *b, unsigned num, size_t *mark, err_t *err)
 {
     int rc = put_tag(b, num, WT_LEN, err);
     *mark = b->len;
@@ -123,16 +121,17 @@ static int begin_nested(wbuf_t *b, unsigned num, size_t *mark, err_t *err)
 }
 
 /* Puts the length of the body written since mark in front of it. */
-static int end_nested(wbuf_t *b, size_t mark, err_t *err)
+static int end_nested(sbuf_t *b, size_t mark, err_t *err)
 {
     size_t body = b->len - mark;
     size_t k = varint_size(body);
     int rc = reserve(b, k, err);
     if (rc)
         return rc;
-    memmove(b->p + mark + k, b->p + mark, body);
-    varint_at(b->p + mark, body);
-    b->len += k;
+    unsigned char *start = (unsigned char *)b->p + mark;
+    memmove(start + k, start, body);
+    varint_at(start, body);
+    wrote(b, k);
     return 0;
 }
 
@@ -580,9 +579,9 @@ static const opb_msg_t m_oauth2_scopes = {"Oauth2Scopes", f_oauth2_scopes, NULL}
 
 /* ---- encoding ---------------------------------------------------------------- */
 
-static int encode_msg(wbuf_t *b, const json_t *obj, const opb_msg_t *m, int depth,
+static int encode_msg(sbuf_t *b, const json_t *obj, const opb_msg_t *m, int depth,
                       err_t *err);
-static int encode_field(wbuf_t *b, const opb_field_t *f, const char *key, const json_t *v,
+static int encode_field(sbuf_t *b, const opb_field_t *f, const char *key, const json_t *v,
                         int depth, err_t *err);
 
 static int is_ext(const char *key)
@@ -599,7 +598,7 @@ static int wrong_type(err_t *err, const char *key, const char *want)
 /* The value's JSON text, which is also its YAML text, as Any { yaml = 2 }
  * in field num. Printed without JSON_COMPACT: YAML wants a space after
  * ':' and ',' in flow collections. */
-static int put_any(wbuf_t *b, unsigned num, const json_t *v, err_t *err)
+static int put_any(sbuf_t *b, unsigned num, const json_t *v, err_t *err)
 {
     const size_t flags = JSON_ENCODE_ANY;
     size_t n = json_dumpb(v, NULL, 0, flags), outer, inner;
@@ -614,16 +613,16 @@ static int put_any(wbuf_t *b, unsigned num, const json_t *v, err_t *err)
         rc = reserve(b, n, err);
     if (rc)
         return rc;
-    inner = json_dumpb(v, (char *)b->p + b->len, n, flags);
+    inner = json_dumpb(v, (char *)at(b), n, flags);
     if (inner != n)
         return err_set(err, ERR_NOMEM, NULL);
-    b->len += n;
+    wrote(b, n);
     return end_nested(b, outer, err);
 }
 
 /* A message { repeated string = 1 } in field num from a string or an array
  * of strings. */
-static int put_string_list(wbuf_t *b, unsigned num, const char *key, const json_t *v,
+static int put_string_list(sbuf_t *b, unsigned num, const char *key, const json_t *v,
                            err_t *err)
 {
     size_t mark, i;
@@ -644,7 +643,7 @@ static int put_string_list(wbuf_t *b, unsigned num, const char *key, const json_
     return rc ? rc : end_nested(b, mark, err);
 }
 
-static int encode_field(wbuf_t *b, const opb_field_t *f, const char *key, const json_t *v,
+static int encode_field(sbuf_t *b, const opb_field_t *f, const char *key, const json_t *v,
                         int depth, err_t *err)
 {
     size_t i, mark;
@@ -762,7 +761,7 @@ static int encode_field(wbuf_t *b, const opb_field_t *f, const char *key, const 
 }
 
 /* Named<T> { name = 1, value = 2 } in field num. */
-static int put_named(wbuf_t *b, unsigned num, const char *name, const opb_field_t *value,
+static int put_named(sbuf_t *b, unsigned num, const char *name, const opb_field_t *value,
                      const json_t *v, int depth, err_t *err)
 {
     size_t mark;
@@ -791,7 +790,7 @@ static const opb_field_t *find_kind(const opb_field_t *fields, opb_kind_t kind)
 }
 
 /* A oneof wrapper: the alternative that fits obj, holding obj itself. */
-static int encode_oneof(wbuf_t *b, const json_t *obj, const opb_msg_t *m, int depth,
+static int encode_oneof(sbuf_t *b, const json_t *obj, const opb_msg_t *m, int depth,
                         err_t *err)
 {
     for (const opb_alt_t *a = m->alts; a->num; a++) {
@@ -810,7 +809,7 @@ static int encode_oneof(wbuf_t *b, const json_t *obj, const opb_msg_t *m, int de
                    json_is_string(type) ? json_string_value(type) : "-");
 }
 
-static int encode_msg(wbuf_t *b, const json_t *obj, const opb_msg_t *m, int depth,
+static int encode_msg(sbuf_t *b, const json_t *obj, const opb_msg_t *m, int depth,
                       err_t *err)
 {
     const char *key;
@@ -868,21 +867,21 @@ const char *opb_accepts_v2(const char *accept)
 
 int opb_encode_v2(const json_t *doc, unsigned char **out, size_t *len, err_t *err)
 {
-    wbuf_t b = {NULL, 0, 0};
+    sbuf_t b = SBUF_INIT;
     int rc;
 
     *out = NULL;
     *len = 0;
     if (!json_is_object(doc))
         return err_set(err, ERR_INTERNAL, "openapi v2 protobuf: the document is not an object");
-    rc = reserve(&b, 1, err);   /* an empty document still gets a buffer */
+    rc = reserve(&b, 4096, err);   /* an empty document still gets a buffer */
     if (!rc)
         rc = encode_msg(&b, doc, &m_document, 0, err);
     if (rc) {
-        mem_free(b.p);
+        sbuf_free(&b);
         return rc;
     }
-    *out = b.p;
+    *out = (unsigned char *)b.p;
     *len = b.len;
     return 0;
 }

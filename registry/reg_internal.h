@@ -71,8 +71,13 @@ json_t *reg__cell_join(const json_t *obj, const char *path, const char *sub, int
 json_t *reg__cell_condition(const json_t *obj, const char *cond_type);
 
 /* A stored object decoded, with metadata.resourceVersion set to rev (new
- * reference in *out). ERR_INTERNAL when the bytes do not decode. */
+ * reference in *out). ERR_INTERNAL when the bytes do not decode, ERR_NOMEM
+ * when memory ran out (also while decoding). */
 int reg__decode_stored(const char *data, size_t len, uint64_t rev, json_t **out, err_t *err);
+
+/* The storage key prefix of k's objects in namespace ns (every namespace
+ * when ns is NULL or "", and for cluster-scoped kinds), ending in '/'. */
+void reg__key_prefix(const reg_kind_t *k, const char *ns, char *buf, size_t n);
 
 /* A resourceVersion query parameter read as kube's ParseResourceVersion
  * (Go's strconv.ParseUint, base 10): "" or NULL is 0; anything but digits,
@@ -83,6 +88,13 @@ int reg__parse_rv(const char *s, uint64_t *rv, err_t *err);
  * fields are metadata.name and metadata.namespace. */
 struct sel;
 int reg__matches(const struct sel *labels, const struct sel *fields, const json_t *obj);
+
+/* The labelSelector and fieldSelector of a list or a watch (NULL or ""
+ * for none: *labels / *fields NULL), the field selector naming only the
+ * fields reg__matches knows. 0 and both (caller frees with sel_free), or
+ * ERR_BAD_REQUEST / ERR_NOMEM with neither. */
+int reg__parse_selectors(const char *label_selector, const char *field_selector,
+                         struct sel **labels, struct sel **fields, err_t *err);
 
 /* A Table's column definitions for kind k, and one object's row with its
  * cells and, per include ("None", "Metadata", "Object"), the object or

@@ -78,9 +78,13 @@ extern const char *const reg_groups[];   /* NULL-terminated */
 const reg_kind_t *reg_find(const char *group, const char *version,
                            const char *resource);
 
-/* The kind's parsed OpenAPI v3 object schema (borrowed, built once):
- * {type: object, properties: {apiVersion, kind, metadata, spec, status}}. */
-const json_t *reg_schema(const reg_kind_t *k);
+/* The kind's parsed OpenAPI v3 object schema in *out (borrowed, kept for
+ * the life of the process): {type: object, properties: {apiVersion, kind,
+ * metadata, spec, status}}. Built on first use; a build that runs out of
+ * memory keeps nothing and is ERR_NOMEM for its caller, and the next call
+ * builds again: there is never "no schema". ERR_INTERNAL for a kind not in
+ * reg_kinds. Thread-safe. */
+int reg_schema(const reg_kind_t *k, const json_t **out, err_t *err);
 
 /* ---- the registry ----------------------------------------------------- */
 
@@ -170,7 +174,8 @@ int reg_list_raw(reg_t *r, const reg_kind_t *k, const char *ns,
 int reg_list_table_raw(reg_t *r, const reg_kind_t *k, const char *ns,
                        const reg_list_opts_t *o, const char *api_version,
                        const char *include, char **body, size_t *len, err_t *err);
-/* ns NULL or "" lists every namespace. Returns the <Kind>List. */
+/* ns NULL or "" lists every namespace. Returns the <Kind>List, whole: an
+ * allocation failure anywhere is ERR_NOMEM and no list. */
 int reg_list(reg_t *r, const reg_kind_t *k, const char *ns,
              const reg_list_opts_t *o, json_t **out, err_t *err);
 int reg_create(reg_t *r, const reg_kind_t *k, const char *ns, const json_t *body,
@@ -199,7 +204,9 @@ int reg_delete(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
                const reg_delete_opts_t *o, json_t **out, reg_outcome_t *oc,
                err_t *err);
 /* Deletes what the list options select; returns the list of deleted (or
- * deletion-pending) objects. */
+ * deletion-pending) objects. Success means every selected object was
+ * deleted (or is pending); the first failure is returned instead, with
+ * what was deleted before it staying deleted, as in kube. */
 int reg_delete_collection(reg_t *r, const reg_kind_t *k, const char *ns,
                           const reg_list_opts_t *lo, const reg_delete_opts_t *o,
                           json_t **out, err_t *err);
@@ -270,7 +277,8 @@ int reg_admit(reg_t *r, const reg_kind_t *k, const authz_user_t *u, const char *
 /* ---- output --------------------------------------------------------------- */
 
 /* A meta.k8s.io Table (v1 or v1beta1) of an object or a list. include:
- * "None", "Metadata" (default), "Object". */
+ * "None", "Metadata" (default), "Object". NULL when out of memory (never
+ * a Table missing rows or cells). */
 json_t *reg_table(const reg_kind_t *k, const json_t *obj_or_list,
                   const char *api_version, const char *include);
 
@@ -282,7 +290,8 @@ json_t *reg_api_group_list(void);
 json_t *reg_discovery_v2(const char *api_version);
 
 /* OpenAPI: the v3 document of one group/version, and the v2 document of
- * everything. */
+ * everything. NULL when out of memory, a schema's build included: never a
+ * document without a kind's definition. */
 json_t *reg_openapi_v3(const char *group);
 json_t *reg_openapi_v2(void);
 

@@ -15,6 +15,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,7 @@ static int make_key(const reg_kind_t *k, const char *ns, const char *name, char 
     return len > 0 && (size_t)len < n ? 0 : ERR_BAD_REQUEST;
 }
 
-static void make_prefix(const reg_kind_t *k, const char *ns, char *buf, size_t n)
+void reg__key_prefix(const reg_kind_t *k, const char *ns, char *buf, size_t n)
 {
     if (k->namespaced && ns && *ns)
         snprintf(buf, n, "/%s/%s/%s/", k->group, k->resource, ns);
@@ -87,6 +88,24 @@ static void warn(reg_outcome_t *oc, const char *fmt, const char *arg)
     if (!oc || oc->nwarnings >= REG_MAX_WARNINGS)
         return;
     snprintf(oc->warnings[oc->nwarnings++], sizeof oc->warnings[0], fmt, arg);
+}
+
+/* snprintf at buf + *len (buf holds n bytes), advancing *len by what was
+ * written: a text too long is cut, and *len never passes the last byte,
+ * so the next append never starts outside buf. */
+static void append_fmt(char *buf, size_t n, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void append_fmt(char *buf, size_t n, size_t *len, const char *fmt, ...)
+{
+    size_t room = n - *len;
+    if (room <= 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(buf + *len, room, fmt, ap);
+    va_end(ap);
+    if (m > 0)
+        *len += (size_t)m < room ? (size_t)m : room - 1;
 }
 
 /* Appends metadata without its resourceVersion, as json_dumps(JSON_COMPACT)
@@ -160,91 +179,51 @@ static char *encode_for_store(const json_t *obj, size_t *len)
 int reg__decode_stored(const char *data, size_t len, uint64_t rev, json_t **out,
                          err_t *err)
 {
+    unsigned long failed = mem_failures();
     json_t *o = jtok_loadb(data, len, 0, NULL);
     if (!json_is_object(o)) {
         json_decref(o);
+        /* jansson words running out of memory as bad input. */
+        if (mem_failures() != failed)
+            return err_set(err, ERR_NOMEM, NULL);
         return err_set(err, ERR_INTERNAL, "stored object does not decode");
     }
     json_t *meta = json_object_get(o, "metadata");
     if (!json_is_object(meta)) {
         meta = json_object();
-        json_object_set_new(o, "metadata", meta);
+        if (json_object_set_new(o, "metadata", meta))
+            goto nomem;
     }
     char rv[24];
     snprintf(rv, sizeof rv, "%" PRIu64, rev);
-    json_object_set_new(meta, "resourceVersion", json_string(rv));
+    if (json_object_set_new(meta, "resourceVersion", json_string(rv)))
+        goto nomem;
     *out = o;
     return 0;
+nomem:
+    json_decref(o);
+    return err_set(err, ERR_NOMEM, NULL);
 }
 
 /* ---- names and metadata validation ------------------------------------------- */
 
-/* The shape of an RFC 1123 subdomain or label, whatever its length. */
-static int dns_shape(const char *s, int subdomain)
+/* One cause per message of a failed name check, as kube's field.Invalid
+ * for each. */
+static void invalid_each(err_t *err, const char *field, const char *value, const sel_msgs_t *ms)
 {
-    size_t n = strlen(s);
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (alnum)
-            continue;
-        if (c == '-' && i > 0 && i < n - 1 && s[i - 1] != '.' && s[i + 1] != '.')
-            continue;
-        if (c == '.' && subdomain && i > 0 && i < n - 1 && s[i - 1] != '-' && s[i + 1] != '-' &&
-            s[i - 1] != '.')
-            continue;
-        return 0;
+    /* A value too long for the cause beside its finding is shown cut, so
+     * the finding itself is never the part lost. */
+    const size_t cap = sizeof err->causes[0].message, len = strlen(value);
+    for (size_t i = 0; i < ms->n; i++) {
+        int cut = len > 60 && len + strlen(ms->m[i]) + 24 > cap;
+        err_add_cause(err, "FieldValueInvalid", field, "Invalid value: \"%.*s%s\": %s",
+                      cut ? 40 : (int)len, value, cut ? "..." : "", ms->m[i]);
     }
-    return 1;
 }
 
-/* RFC 1123 subdomain (max 253) or label (max 63). */
-static int is_dns(const char *s, int subdomain)
-{
-    return strlen(s) <= (subdomain ? 253u : 63u) && dns_shape(s, subdomain);
-}
-
-static const char dns1123_subdomain_msg[] =
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-    "'-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
-    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-
-/* Label-value / qualified-name part: [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?,
- * whatever its length. */
-static int name_part_shape(const char *s, size_t n, int allow_empty)
-{
-    if (n == 0)
-        return allow_empty;
-    if (!isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
-            return 0;
-    return 1;
-}
-
-/* The same, at most 63 characters. */
-static int is_name_part(const char *s, size_t n, int allow_empty)
-{
-    return n <= 63 && name_part_shape(s, n, allow_empty);
-}
-
-static int is_qualified_name(const char *s)
-{
-    const char *slash = strchr(s, '/');
-    if (!slash)
-        return is_name_part(s, strlen(s), 0);
-    char prefix[254];
-    size_t pn = (size_t)(slash - s);
-    if (pn == 0 || pn > 253)
-        return 0;
-    memcpy(prefix, s, pn);
-    prefix[pn] = '\0';
-    return is_dns(prefix, 1) && is_name_part(slash + 1, strlen(slash + 1), 0);
-}
-
+/* ValidateLabels (values_are_labels) or ValidateAnnotations: keys are
+ * qualified names, label values label values, annotations at most 256 KiB
+ * in all. */
 static void validate_string_map(const json_t *m, const char *field, int values_are_labels,
                                 err_t *err)
 {
@@ -254,29 +233,17 @@ static void validate_string_map(const json_t *m, const char *field, int values_a
     const json_t *v;
     size_t total = 0;
     json_object_foreach((json_t *)m, key, v) {
-        char f[320];
-        snprintf(f, sizeof f, "%s", field);
-        if (!is_qualified_name(key))
-            err_add_cause(err, "FieldValueInvalid", f,
-                          "Invalid value: \"%s\": name part must consist of alphanumeric "
-                          "characters, '-', '_' or '.', and must start and end with an "
-                          "alphanumeric character",
-                          key);
+        sel_msgs_t ms;
+        sel_check_qualified_name(key, strlen(key), &ms);
+        invalid_each(err, field, key, &ms);
         const char *s = json_string_value(v);
         if (!s)
             continue;
         total += strlen(key) + strlen(s);
-        /* As kube's IsValidLabelValue: the length and the shape are two
-         * findings, each reported. */
-        if (values_are_labels && strlen(s) > 63)
-            err_add_cause(err, "FieldValueInvalid", f, "Invalid value: \"%.40s...\": must be no "
-                          "more than 63 characters", s);
-        if (values_are_labels && !name_part_shape(s, strlen(s), 1))
-            err_add_cause(err, "FieldValueInvalid", f,
-                          "Invalid value: \"%s\": a valid label must be an empty string or "
-                          "consist of alphanumeric characters, '-', '_' or '.', and must start "
-                          "and end with an alphanumeric character",
-                          s);
+        if (values_are_labels) {
+            sel_check_label_value(s, strlen(s), &ms);
+            invalid_each(err, field, s, &ms);
+        }
     }
     if (!values_are_labels && total > 256 * 1024)
         err_add_cause(err, "FieldValueTooLong", field,
@@ -314,10 +281,8 @@ static void walk_unknown(walk_t *w, const char *path)
     snprintf(msg, sizeof msg, "unknown field \"%.200s\"", path);
     if (w->mode == REG_FV_WARN)
         warn(w->oc, "%s", msg);
-    if (w->unknown_len < sizeof w->unknown - 1)
-        w->unknown_len += (size_t)snprintf(w->unknown + w->unknown_len,
-                                           sizeof w->unknown - w->unknown_len, "%s%s",
-                                           w->nunknown ? ", " : "", msg);
+    append_fmt(w->unknown, sizeof w->unknown, &w->unknown_len, "%s%s",
+               w->nunknown ? ", " : "", msg);
     w->nunknown++;
 }
 
@@ -366,8 +331,8 @@ static void walk(walk_t *w, json_t *v, const json_t *s, const char *path, int de
         json_array_foreach(en, i, e) {
             if (json_equal(e, v))
                 ok = 1;
-            al += (size_t)snprintf(allowed + al, al < sizeof allowed ? sizeof allowed - al : 0,
-                                   "%s\"%s\"", i ? ", " : "", json_string_value(e));
+            append_fmt(allowed, sizeof allowed, &al, "%s\"%s\"", i ? ", " : "",
+                       json_string_value(e));
         }
         if (!ok)
             err_add_cause(w->err, "FieldValueNotSupported", path,
@@ -429,9 +394,10 @@ static int invalid_from_causes(const reg_kind_t *k, const char *name, err_t *err
     qualified_kind(k, qk, sizeof qk);
     char list[2048];
     size_t len = 0;
-    for (int i = 0; i < err->ncauses && len < sizeof list; i++)
-        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s: %s", i ? ", " : "",
-                                err->causes[i].field, err->causes[i].message);
+    list[0] = '\0';
+    for (int i = 0; i < err->ncauses; i++)
+        append_fmt(list, sizeof list, &len, "%s%s: %s", i ? ", " : "", err->causes[i].field,
+                   err->causes[i].message);
     if (err->ncauses == 1)
         return err_set(err, ERR_INVALID, "%s \"%s\" is invalid: %s", qk, name ? name : "", list);
     return err_set(err, ERR_INVALID, "%s \"%s\" is invalid: [%s]", qk, name ? name : "", list);
@@ -441,19 +407,20 @@ static int invalid_from_causes(const reg_kind_t *k, const char *name, err_t *err
 static int check_object(const reg_kind_t *k, json_t *obj, const json_t *old, int mode,
                         reg_outcome_t *oc, err_t *err)
 {
+    const json_t *schema;
+    int rc = reg_schema(k, &schema, err);
+    if (rc)
+        return rc;
     walk_t w = {.mode = mode, .err = err, .oc = oc};
-    walk(&w, obj, reg_schema(k), "", 0);
+    walk(&w, obj, schema, "", 0);
     if (w.nunknown && mode == REG_FV_STRICT)
         return err_set(err, ERR_BAD_REQUEST, "strict decoding error: %s", w.unknown);
     const char *name = str_at(obj, "metadata.name");
-    /* As kube's IsDNS1123Subdomain: length and shape, each reported. */
-    /* A long value is shown cut, so the finding itself fits the message. */
-    if (name && strlen(name) > 253)
-        err_add_cause(err, "FieldValueInvalid", "metadata.name", "Invalid value: \"%.40s...\": "
-                      "must be no more than 253 characters", name);
-    if (name && !dns_shape(name, 1))
-        err_add_cause(err, "FieldValueInvalid", "metadata.name", "Invalid value: \"%s\": %s",
-                      name, dns1123_subdomain_msg);
+    if (name) {
+        sel_msgs_t ms;
+        sel_check_dns_subdomain(name, strlen(name), &ms);
+        invalid_each(err, "metadata.name", name, &ms);
+    }
     validate_string_map(reg__at(obj, "metadata.labels"), "metadata.labels", 1, err);
     validate_string_map(reg__at(obj, "metadata.annotations"), "metadata.annotations", 0, err);
     if (k->validate)
@@ -620,10 +587,11 @@ static int check_type(const reg_kind_t *k, json_t *obj, int code, err_t *err)
         return err_set(err, ERR_BAD_REQUEST,
                        "the kind in the data (%s) does not match the expected kind (%s)", bk,
                        k->kind);
-    json_object_set_new(obj, "apiVersion", json_string(av));
-    json_object_set_new(obj, "kind", json_string(k->kind));
-    if (!json_is_object(json_object_get(obj, "metadata")))
-        json_object_set_new(obj, "metadata", json_object());
+    if (json_object_set_new(obj, "apiVersion", json_string(av)) ||
+        json_object_set_new(obj, "kind", json_string(k->kind)) ||
+        (!json_is_object(json_object_get(obj, "metadata")) &&
+         json_object_set_new(obj, "metadata", json_object())))
+        return err_set(err, ERR_NOMEM, NULL);
     return 0;
 }
 
@@ -641,7 +609,8 @@ static int check_namespace(const reg_kind_t *k, json_t *obj, const char *ns, err
                        "sent on the request");
     if (!ns || !*ns)
         return err_set(err, ERR_BAD_REQUEST, "a namespace is required for %s", k->resource);
-    json_object_set_new(meta, "namespace", json_string(ns));
+    if (json_object_set_new(meta, "namespace", json_string(ns)))
+        return err_set(err, ERR_NOMEM, NULL);
     return 0;
 }
 
@@ -706,28 +675,30 @@ static int precondition_failed(const reg_kind_t *k, const char *name, const char
                    have ? have : "");
 }
 
-static int store_error(const reg_kind_t *k, const char *name, int rc, err_t *err)
+/* A storage error rc as kube words it, into err (where the first error
+ * wins, as everywhere): the store's own words (se, the err_t the store
+ * call was given; NULL when it had none) only for errors kube has no
+ * words of its own for. Store calls are given an err_t of their own for
+ * this, never the caller's. */
+static int store_error(const reg_kind_t *k, const char *name, int rc, const err_t *se,
+                       err_t *err)
 {
     char qr[160];
     qualified_resource(k, qr, sizeof qr);
-    err_t tmp;
-    err_clear(&tmp);
     switch (rc) {
     case ERR_NOT_FOUND:
-        err_clear(err);
         return err_set(err, rc, "%s \"%s\" not found", qr, name);
     case ERR_ALREADY_EXISTS:
-        err_clear(err);
         return err_set(err, rc, "%s \"%s\" already exists", qr, name);
     case ERR_CONFLICT:
-        err_clear(err);
         return err_set(err, rc,
                        "Operation cannot be fulfilled on %s \"%s\": the object has been "
                        "modified; please apply your changes to the latest version and try "
                        "again", qr, name);
     default:
-        (void)tmp;
-        return rc;
+        if (se && se->code == rc)
+            return err_forward(err, se);
+        return err_set(err, rc, NULL);
     }
 }
 
@@ -741,9 +712,11 @@ static int get_stored(reg_t *r, const reg_kind_t *k, const char *ns, const char 
     char key[STORE_MAX_KEY + 1];
     /* A name too long to be a key names nothing stored: not found. */
     if (make_key(k, ns, name, key, sizeof key))
-        return store_error(k, name, ERR_NOT_FOUND, err);
-    int rc = store_get(r->store, key, v, err);
-    return rc ? store_error(k, name, rc, err) : 0;
+        return store_error(k, name, ERR_NOT_FOUND, NULL, err);
+    err_t se;
+    err_clear(&se);
+    int rc = store_get(r->store, key, v, &se);
+    return rc ? store_error(k, name, rc, &se, err) : 0;
 }
 
 int reg_get(reg_t *r, const reg_kind_t *k, const char *ns, const char *name, json_t **out,
@@ -801,14 +774,16 @@ static int list_visit(void *arg, const store_kv_t *kv)
         json_decref(o);
         return STORE_SKIP;
     }
-    json_array_append_new(c->items, o);
+    if (json_array_append_new(c->items, o))
+        return err_set(c->err, ERR_NOMEM, NULL);
     return STORE_TAKE;
 }
 
+/* The fields a field selector may name: those field_get knows. */
 static const char *const field_names[] = {"metadata.name", "metadata.namespace", NULL};
 
-static int parse_selectors(const char *ls, const char *fs, sel_t **labels, sel_t **fields,
-                           err_t *err)
+int reg__parse_selectors(const char *ls, const char *fs, sel_t **labels, sel_t **fields,
+                         err_t *err)
 {
     *labels = *fields = NULL;
     int rc = 0;
@@ -844,7 +819,8 @@ int reg__parse_rv(const char *s, uint64_t *rv, err_t *err)
 static int list_run(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_opts_t *o,
                     list_ctx_t *c, store_visit_fn visit, store_list_result_t *res, err_t *err)
 {
-    int rc = parse_selectors(o->label_selector, o->field_selector, &c->labels, &c->fields, err);
+    int rc = reg__parse_selectors(o->label_selector, o->field_selector, &c->labels, &c->fields,
+                                  err);
     if (rc)
         return rc;
     uint64_t rv = 0;
@@ -866,22 +842,28 @@ static int list_run(reg_t *r, const reg_kind_t *k, const char *ns, const reg_lis
         return err_set(err, ERR_TOO_LARGE_RV, "Too large resource version: %" PRIu64
                        ", current: %" PRIu64, rv, store_revision(r->store));
     char prefix[STORE_MAX_KEY + 1];
-    make_prefix(k, ns, prefix, sizeof prefix);
+    reg__key_prefix(k, ns, prefix, sizeof prefix);
     store_list_opts_t so = {.prefix = prefix, .continue_token = o->continue_token,
                             .rev = pin, .limit = o->limit,
                             .count_remaining = o->limit > 0 && !c->labels && !c->fields};
     return store_list(r->store, &so, visit, c, res, err);
 }
 
+/* The list's metadata: resourceVersion, and continue (with
+ * remainingItemCount when known) for a page. NULL when out of memory:
+ * never a page without its continue token, which would end the client's
+ * paging early. */
 static json_t *list_meta(const store_list_result_t *res)
 {
     char rvs[24];
     snprintf(rvs, sizeof rvs, "%" PRIu64, res->rev);
     json_t *meta = json_pack("{s:s}", "resourceVersion", rvs);
-    if (res->continue_token) {
-        json_object_set_new(meta, "continue", json_string(res->continue_token));
-        if (res->remaining > 0)
-            json_object_set_new(meta, "remainingItemCount", json_integer(res->remaining));
+    if (meta && res->continue_token &&
+        (json_object_set_new(meta, "continue", json_string(res->continue_token)) ||
+         (res->remaining > 0 &&
+          json_object_set_new(meta, "remainingItemCount", json_integer(res->remaining))))) {
+        json_decref(meta);
+        return NULL;
     }
     return meta;
 }
@@ -891,13 +873,18 @@ int reg_list(reg_t *r, const reg_kind_t *k, const char *ns, const reg_list_opts_
 {
     list_ctx_t c = {.err = err, .items = json_array()};
     store_list_result_t res = {0};
-    int rc = list_run(r, k, ns, o, &c, list_visit, &res, err);
+    int rc = c.items ? list_run(r, k, ns, o, &c, list_visit, &res, err)
+                     : err_set(err, ERR_NOMEM, NULL);
     if (!rc) {
         char av[160], lk[160];
         api_version_of(k, av, sizeof av);
         snprintf(lk, sizeof lk, "%sList", k->kind);
+        /* list_meta's NULL fails the pack (which still takes the reference
+         * of every "o" value). */
         *out = json_pack("{s:s, s:s, s:o, s:O}", "apiVersion", av, "kind", lk, "metadata",
                          list_meta(&res), "items", c.items);
+        if (!*out)
+            rc = err_set(err, ERR_NOMEM, NULL);
     }
     store_list_result_free(&res);
     json_decref(c.items);
@@ -955,7 +942,7 @@ int reg_get_raw(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
     store_value_free(&v);
     if (rc) {
         mem_free(b.p);
-        return err_set(err, rc, "stored object is malformed");
+        return err_set(err, rc, rc == ERR_NOMEM ? NULL : "stored object is malformed");
     }
     *body = b.p;
     *len = b.len;
@@ -976,7 +963,10 @@ static int raw_visit(void *arg, const store_kv_t *kv)
     raw_ctx_t *c = arg;
     if (c->base.labels || c->base.fields) {
         /* Selectors need the fields: parse, but still copy the bytes. */
+        unsigned long failed = mem_failures();
         json_t *o = jtok_loadb(kv->value, kv->value_len, 0, NULL);
+        if (!o && mem_failures() != failed)
+            return err_set(c->base.err, ERR_NOMEM, NULL);
         int ok = o && reg__matches(c->base.labels, c->base.fields, o);
         json_decref(o);
         if (!ok)
@@ -985,7 +975,9 @@ static int raw_visit(void *arg, const store_kv_t *kv)
     if (c->n++)
         sbuf_put(&c->b, ",", 1);
     int rc = put_with_rv(&c->b, kv->value, kv->value_len, kv->mod_rev);
-    return rc ? rc : STORE_TAKE;
+    if (rc)
+        return err_set(c->base.err, rc, rc == ERR_NOMEM ? NULL : "stored object is malformed");
+    return STORE_TAKE;
 }
 
 static int row_visit(void *arg, const store_kv_t *kv)
@@ -1005,7 +997,10 @@ static int row_visit(void *arg, const store_kv_t *kv)
         sbuf_put(&c->b, ",", 1);
     rc = row ? jenc_append(&c->b, row) : ERR_NOMEM;
     json_decref(row);
-    return rc ? (rc == ERR_NOMEM ? rc : ERR_INTERNAL) : STORE_TAKE;
+    if (rc)
+        return err_set(c->base.err, rc == ERR_NOMEM ? rc : ERR_INTERNAL,
+                       rc == ERR_NOMEM ? NULL : "a row does not encode");
+    return STORE_TAKE;
 }
 
 /* Runs the list with visit appending each item to c->b (which holds the
@@ -1076,35 +1071,44 @@ int reg_list_table_raw(reg_t *r, const reg_kind_t *k, const char *ns, const reg_
 /* ---- create ---------------------------------------------------------------------- */
 
 /* Fills what the server owns on create. */
-static void init_metadata(json_t *obj)
+static int init_metadata(json_t *obj, err_t *err)
 {
     json_t *meta = json_object_get(obj, "metadata");
     char uid[37], now[32];
     crypto_uuid4(uid);
     now_rfc3339(now);
-    json_object_set_new(meta, "uid", json_string(uid));
-    json_object_set_new(meta, "creationTimestamp", json_string(now));
-    json_object_set_new(meta, "generation", json_integer(1));
+    if (json_object_set_new(meta, "uid", json_string(uid)) ||
+        json_object_set_new(meta, "creationTimestamp", json_string(now)) ||
+        json_object_set_new(meta, "generation", json_integer(1)))
+        return err_set(err, ERR_NOMEM, NULL);
     json_object_del(meta, "resourceVersion");
     json_object_del(meta, "deletionTimestamp");
     json_object_del(meta, "deletionGracePeriodSeconds");
     json_object_del(meta, "selfLink");
+    return 0;
 }
 
 static int put_with_rv_buf(const char *data, size_t len, uint64_t rev, char **out,
                            size_t *out_len);
 
-/* The object as written: resourceVersion set; when the stored bytes are at
- * hand, the response text is made from them (no second serialization). */
-static int finish_write(const reg_kind_t *k, json_t *obj, uint64_t rev, json_t **out,
-                        const char *bytes, size_t len, reg_outcome_t *oc)
+/* The object as written (obj, which this takes over): resourceVersion
+ * set; when the stored bytes are at hand, the response text is made from
+ * them (no second serialization). The write is done by now; running out
+ * of memory here still fails the request, as kube's does when it cannot
+ * encode its answer: an object or a text without its resourceVersion is
+ * no answer. */
+static int finish_write(json_t *obj, uint64_t rev, json_t **out, const char *bytes,
+                        size_t len, reg_outcome_t *oc, err_t *err)
 {
     char rv[24];
     snprintf(rv, sizeof rv, "%" PRIu64, rev);
-    json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion", json_string(rv));
-    (void)k;
-    if (bytes && oc && oc->want_body && !oc->body)
-        put_with_rv_buf(bytes, len, rev, &oc->body, &oc->body_len);
+    if (json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion",
+                            json_string(rv)) ||
+        (bytes && oc && oc->want_body && !oc->body &&
+         put_with_rv_buf(bytes, len, rev, &oc->body, &oc->body_len))) {
+        json_decref(obj);
+        return err_set(err, ERR_NOMEM, NULL);
+    }
     *out = obj;
     return 0;
 }
@@ -1127,7 +1131,10 @@ static int create(reg_t *r, const reg_kind_t *k, const char *ns, json_t *obj,
     if ((!name || !*name) && gen && *gen) {
         char nm[256];
         generate_name(gen, nm, sizeof nm);
-        json_object_set_new(meta, "name", json_string(nm));
+        if (json_object_set_new(meta, "name", json_string(nm))) {
+            rc = err_set(err, ERR_NOMEM, NULL);
+            goto fail;
+        }
         name = str_at(obj, "metadata.name");
     }
     if ((!name || !*name) && !k->create_only) {
@@ -1157,7 +1164,9 @@ static int create(reg_t *r, const reg_kind_t *k, const char *ns, json_t *obj,
         *out = obj;
         return 0;
     }
-    init_metadata(obj);
+    rc = init_metadata(obj, err);
+    if (rc)
+        goto fail;
     if (track) {
         char now[32], av[160];
         now_rfc3339(now);
@@ -1184,13 +1193,15 @@ static int create(reg_t *r, const reg_kind_t *k, const char *ns, json_t *obj,
         goto fail;
     }
     uint64_t rev = 0;
-    rc = store_create(r->store, key, bytes, len, &rev, err);
+    err_t se;
+    err_clear(&se);
+    rc = store_create(r->store, key, bytes, len, &rev, &se);
     if (rc) {
         mem_free(bytes);
-        rc = store_error(k, name, rc, err);
+        rc = store_error(k, name, rc, &se, err);
         goto fail;
     }
-    rc = finish_write(k, obj, rev, out, bytes, len, oc);
+    rc = finish_write(obj, rev, out, bytes, len, oc, err);
     mem_free(bytes);
     return rc;
 fail:
@@ -1274,14 +1285,17 @@ static int merge_update(const reg_kind_t *k, const json_t *cur, json_t *obj, int
     static const char *const kept[] = {"name", "namespace", "uid", "creationTimestamp",
                                        "generation", "deletionTimestamp",
                                        "deletionGracePeriodSeconds", NULL};
-    for (size_t i = 0; kept[i]; i++) {
+    int bad = 0;
+    for (size_t i = 0; kept[i] && !bad; i++) {
         json_t *v = json_object_get(cmeta, kept[i]);
         if (v)
-            json_object_set(meta, kept[i], v);
+            bad = json_object_set(meta, kept[i], v);
         else
             json_object_del(meta, kept[i]);
     }
-    if (status) {
+    if (bad) {
+        /* obj is the caller's to release, half merged. */
+    } else if (status) {
         /* /status: everything but status comes from the current object;
          * kube lets metadata through for CRDs only in part, keep it all. */
         json_t *st = json_incref(json_object_get(obj, "status"));
@@ -1293,22 +1307,24 @@ static int merge_update(const reg_kind_t *k, const json_t *cur, json_t *obj, int
                 json_object_del(obj, key);
         }
         json_object_foreach((json_t *)cur, key, v) {
-            if (strcmp(key, "metadata") && strcmp(key, "status"))
-                json_object_set(obj, key, v);
+            if (!bad && strcmp(key, "metadata") && strcmp(key, "status"))
+                bad = json_object_set(obj, key, v);
         }
-        if (st)
-            json_object_set_new(obj, "status", st);
+        if (st && !bad)
+            bad = json_object_set_new(obj, "status", st);
+        else
+            json_decref(st);
     } else if (k->has_status) {
         json_t *st = json_object_get(cur, "status");
         if (st)
-            json_object_set(obj, "status", st);
+            bad = json_object_set(obj, "status", st);
         else
             json_object_del(obj, "status");
     }
     json_int_t gen = json_integer_value(json_object_get(cmeta, "generation"));
-    if (!spec_equal(cur, obj))
-        json_object_set_new(meta, "generation", json_integer(gen + 1));
-    return 0;
+    if (!bad && !spec_equal(cur, obj))
+        bad = json_object_set_new(meta, "generation", json_integer(gen + 1));
+    return bad ? err_set(err, ERR_NOMEM, NULL) : 0;
 }
 
 /* Finalizers gone from an object being deleted: it goes now. */
@@ -1336,20 +1352,18 @@ typedef struct upd {
  * when the manager "kubectl" moves from client-side to server-side apply,
  * conflicts with "kubectl-client-side-apply" over fields recorded in the
  * kubectl.kubernetes.io/last-applied-configuration annotation are not
- * conflicts. Every conflict must be with that manager, and the annotation
- * must be there.
+ * conflicts. Every conflict must be with that manager (apply decides on
+ * its entries), and the annotation must be there. The manager to yield
+ * to, or NULL.
  */
-static int csa_takeover_allowed(const json_t *cur, const char *manager, const err_t *err)
+static const char *csa_takeover_from(const json_t *cur, const char *manager)
 {
-    if (!manager || strcmp(manager, "kubectl") || !err->ncauses)
-        return 0;
+    if (!manager || strcmp(manager, "kubectl"))
+        return NULL;
     const json_t *ann = reg__at(cur, "metadata.annotations");
     if (!json_string_value(json_object_get(ann, "kubectl.kubernetes.io/last-applied-configuration")))
-        return 0;
-    for (int i = 0; i < err->ncauses; i++)
-        if (!strstr(err->causes[i].message, "\"kubectl-client-side-apply\""))
-            return 0;
-    return 1;
+        return NULL;
+    return "kubectl-client-side-apply";
 }
 
 static int patch_apply_once(const reg_kind_t *k, const upd_t *u, const json_t *cur,
@@ -1385,15 +1399,11 @@ static int patch_apply_once(const reg_kind_t *k, const upd_t *u, const json_t *c
             }
         }
         const char *sub = status ? "status" : "";
-        int rc = apply_patch_sub(cur, applied, o->field_manager, sub, o->force, av, now,
-                                 k->list_rules, out, err);
-        if (rc == ERR_CONFLICT && csa_takeover_allowed(cur, o->field_manager, err)) {
-            /* kube's lastAppliedManager: `kubectl apply --server-side` takes
-             * over what `kubectl apply` owned through its annotation. */
-            err_clear(err);
-            rc = apply_patch_sub(cur, applied, o->field_manager, sub, 1, av, now, k->list_rules,
-                                 out, err);
-        }
+        /* kube's lastAppliedManager: `kubectl apply --server-side` takes
+         * over what `kubectl apply` owned through its annotation. */
+        int rc = apply_patch_yielding(cur, applied, o->field_manager, sub, o->force,
+                                      csa_takeover_from(cur, o->field_manager), av, now,
+                                      k->list_rules, out, err);
         json_decref(applied);
         return rc;
     }
@@ -1415,22 +1425,28 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
 {
     char key[STORE_MAX_KEY + 1];
     if (make_key(k, ns, name, key, sizeof key))
-        return store_error(k, name, ERR_NOT_FOUND, err);
+        return store_error(k, name, ERR_NOT_FOUND, NULL, err);
     if (k->create_only)
         return err_set(err, ERR_METHOD_NOT_ALLOWED, "%s only supports create", k->resource);
     for (int attempt = 0;; attempt++) {
         store_value_t v = {0};
         json_t *cur = NULL, *obj = NULL;
-        int rc = store_get(r->store, key, &v, err);
+        err_t se;
+        err_clear(&se);
+        int rc = store_get(r->store, key, &v, &se);
         if (rc == ERR_NOT_FOUND && is_apply(u) && !status) {
             /* Apply creates what is absent. */
-            err_clear(err);
             json_t *created = NULL;
             json_t *body = json_deep_copy(u->patch_doc);
             json_t *meta = json_object_get(body, "metadata");
-            if (!json_is_object(meta)) {
+            if (body && !json_is_object(meta)) {
                 meta = json_object();
-                json_object_set_new(body, "metadata", meta);
+                if (json_object_set_new(body, "metadata", meta))
+                    meta = NULL;
+            }
+            if (!meta) {
+                json_decref(body);
+                return err_set(err, ERR_NOMEM, NULL);
             }
             const char *bname = json_string_value(json_object_get(meta, "name"));
             if (bname && *bname && strcmp(bname, name)) {
@@ -1438,7 +1454,10 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
                 return err_set(err, ERR_BAD_REQUEST, "the name of the object (%s) does not "
                                "match the name on the URL (%s)", bname, name);
             }
-            json_object_set_new(meta, "name", json_string(name));
+            if (json_object_set_new(meta, "name", json_string(name))) {
+                json_decref(body);
+                return err_set(err, ERR_NOMEM, NULL);
+            }
             char now[32], av[160];
             now_rfc3339(now);
             api_version_of(k, av, sizeof av);
@@ -1452,7 +1471,7 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             return create(r, k, ns, created, o, 0, out, oc, err);
         }
         if (rc)
-            return store_error(k, name, rc, err);
+            return store_error(k, name, rc, &se, err);
         rc = reg__decode_stored(v.data, v.len, v.mod_rev, &cur, err);
         if (rc) {
             store_value_free(&v);
@@ -1474,7 +1493,7 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
         if (!rc)
             rc = check_type(k, obj, u->kind == UPD_PUT ? ERR_BAD_REQUEST : ERR_INVALID, err);
         if (!rc && want_rv && *want_rv && strcmp(want_rv, str_at(cur, "metadata.resourceVersion")))
-            rc = store_error(k, name, ERR_CONFLICT, err);
+            rc = store_error(k, name, ERR_CONFLICT, NULL, err);
         if (!rc)
             rc = check_namespace(k, obj, ns, err);
         if (!rc)
@@ -1500,8 +1519,13 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             return rc;
         }
         /* A no-op writes nothing and keeps the resourceVersion. */
-        json_object_set(json_object_get(obj, "metadata"), "resourceVersion",
-                        json_object_get(json_object_get(cur, "metadata"), "resourceVersion"));
+        if (json_object_set(json_object_get(obj, "metadata"), "resourceVersion",
+                            json_object_get(json_object_get(cur, "metadata"), "resourceVersion"))) {
+            json_decref(obj);
+            json_decref(cur);
+            store_value_free(&v);
+            return err_set(err, ERR_NOMEM, NULL);
+        }
         if (json_equal(obj, cur) || o->dry_run) {
             json_decref(cur);
             store_value_free(&v);
@@ -1512,11 +1536,11 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
         char *bytes = NULL;
         size_t len = 0;
         if (deleting_done(obj)) {
-            rc = store_delete(r->store, key, v.mod_rev, &rev, NULL, err);
+            rc = store_delete(r->store, key, v.mod_rev, &rev, NULL, &se);
         } else {
             bytes = encode_for_store(obj, &len);
-            rc = bytes ? store_update(r->store, key, bytes, len, v.mod_rev, &rev, NULL, err)
-                       : err_set(err, ERR_NOMEM, NULL);
+            rc = bytes ? store_update(r->store, key, bytes, len, v.mod_rev, &rev, NULL, &se)
+                       : err_set(&se, ERR_NOMEM, NULL);
         }
         json_decref(cur);
         store_value_free(&v);
@@ -1524,15 +1548,14 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             /* Someone wrote in between; the client did not pin a version. */
             json_decref(obj);
             mem_free(bytes);
-            err_clear(err);
             continue;
         }
         if (rc) {
             json_decref(obj);
             mem_free(bytes);
-            return store_error(k, name, rc, err);
+            return store_error(k, name, rc, &se, err);
         }
-        rc = finish_write(k, obj, rev, out, bytes, len, oc);
+        rc = finish_write(obj, rev, out, bytes, len, oc, err);
         mem_free(bytes);
         return rc;
     }
@@ -1629,26 +1652,31 @@ static int delete_obj(reg_t *r, const reg_kind_t *k, const char *ns, const char 
 {
     char key[STORE_MAX_KEY + 1];
     if (make_key(k, ns, name, key, sizeof key))
-        return store_error(k, name, ERR_NOT_FOUND, err);
+        return store_error(k, name, ERR_NOT_FOUND, NULL, err);
     for (int attempt = 0;; attempt++) {
         store_value_t v = {0};
         json_t *cur = NULL;
-        int rc = store_get(r->store, key, &v, err);
+        err_t se;
+        err_clear(&se);
+        int rc = store_get(r->store, key, &v, &se);
         if (rc)
-            return store_error(k, name, rc, err);
+            return store_error(k, name, rc, &se, err);
         rc = reg__decode_stored(v.data, v.len, v.mod_rev, &cur, err);
         uint64_t at = v.mod_rev;
         store_value_free(&v);
         if (rc)
             return rc;
+        /* An object stored without a uid fails a uid precondition, as
+         * kube's does: its uid is "". */
         const char *uid = str_at(cur, "metadata.uid");
         const char *rv = str_at(cur, "metadata.resourceVersion");
-        if (o->precondition_uid && *o->precondition_uid && strcmp(o->precondition_uid, uid)) {
+        if (o->precondition_uid && *o->precondition_uid &&
+            (!uid || strcmp(o->precondition_uid, uid))) {
             rc = precondition_failed(k, name, "UID", o->precondition_uid, uid, err);
             json_decref(cur);
             return rc;
         }
-        if (o->precondition_rv && *o->precondition_rv && strcmp(o->precondition_rv, rv)) {
+        if (o->precondition_rv && *o->precondition_rv && (!rv || strcmp(o->precondition_rv, rv))) {
             rc = precondition_failed(k, name, "ResourceVersion", o->precondition_rv, rv, err);
             json_decref(cur);
             return rc;
@@ -1672,27 +1700,27 @@ static int delete_obj(reg_t *r, const reg_kind_t *k, const char *ns, const char 
         if (held) {
             char now[32];
             now_rfc3339(now);
-            json_object_set_new(meta, "deletionTimestamp", json_string(now));
-            json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(0));
             size_t len;
-            char *bytes = encode_for_store(cur, &len);
-            rc = bytes ? store_update(r->store, key, bytes, len, at, &rev, NULL, err)
-                       : err_set(err, ERR_NOMEM, NULL);
+            char *bytes = NULL;
+            if (!json_object_set_new(meta, "deletionTimestamp", json_string(now)) &&
+                !json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(0)))
+                bytes = encode_for_store(cur, &len);
+            rc = bytes ? store_update(r->store, key, bytes, len, at, &rev, NULL, &se)
+                       : err_set(&se, ERR_NOMEM, NULL);
             mem_free(bytes);
         } else {
-            rc = store_delete(r->store, key, at, &rev, NULL, err);
+            rc = store_delete(r->store, key, at, &rev, NULL, &se);
         }
         if (rc == ERR_CONFLICT && attempt < REG_CAS_RETRIES) {
             json_decref(cur);
-            err_clear(err);
             continue;
         }
         if (rc) {
             json_decref(cur);
-            return store_error(k, name, rc, err);
+            return store_error(k, name, rc, &se, err);
         }
         /* The marked object, or the deleted one at its deletion's revision. */
-        return finish_write(k, cur, rev, out, NULL, 0, NULL);
+        return finish_write(cur, rev, out, NULL, 0, NULL, err);
     }
 }
 
@@ -1714,6 +1742,10 @@ int reg_delete_collection(reg_t *r, const reg_kind_t *k, const char *ns,
     if (rc)
         return rc;
     json_t *deleted = json_array();
+    if (!deleted) {
+        rc = err_set(err, ERR_NOMEM, NULL);
+        goto out;
+    }
     size_t i;
     json_t *it;
     json_array_foreach(json_object_get(list, "items"), i, it) {
@@ -1725,17 +1757,29 @@ int reg_delete_collection(reg_t *r, const reg_kind_t *k, const char *ns,
         one.precondition_rv = one.precondition_uid = NULL;
         rc = delete_obj(r, k, str_at(it, "metadata.namespace"), str_at(it, "metadata.name"),
                         &one, "deletecollection", &d, &oc, &e);
-        if (rc == ERR_NOT_FOUND)
+        if (rc == ERR_NOT_FOUND) {
+            rc = 0;
             continue;  /* gone meanwhile */
-        if (rc) {
-            *err = e;
-            json_decref(deleted);
-            json_decref(list);
-            return rc;
         }
-        json_array_append_new(deleted, d);
+        /* What is deleted stays deleted; the request still fails, as
+         * kube's DeleteCollection does, rather than answer success with
+         * part of the selection. */
+        if (rc) {
+            err_forward(err, &e);
+            goto out;
+        }
+        if (json_array_append_new(deleted, d)) {
+            rc = err_set(err, ERR_NOMEM, NULL);
+            goto out;
+        }
     }
-    json_object_set_new(list, "items", deleted);
+    rc = json_object_set(list, "items", deleted) ? err_set(err, ERR_NOMEM, NULL) : 0;
+out:
+    json_decref(deleted);
+    if (rc) {
+        json_decref(list);
+        return rc;
+    }
     *out = list;
     return 0;
 }

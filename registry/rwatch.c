@@ -53,29 +53,26 @@ static int w_matches(const reg_watch_t *w, const json_t *o)
     return o && reg__matches(w->labels, w->fields, o);
 }
 
-static json_t *decode(const char *data, size_t len, uint64_t rev)
-{
-    json_t *o = NULL;
-    err_t err;
-    err_clear(&err);
-    return reg__decode_stored(data, len, rev, &o, &err) ? NULL : o;
-}
-
-static const char *const sel_fields[] = {"metadata.name", "metadata.namespace", NULL};
 
 #define WATCH_PAGE 256             /* synthetic ADDED objects read at a time */
 
+typedef struct page_ctx {
+    reg_watch_t *w;
+    err_t *err;
+} page_ctx_t;
+
 static int initial_visit(void *arg, const store_kv_t *kv)
 {
-    reg_watch_t *w = arg;
-    json_t *o = decode(kv->value, kv->value_len, kv->mod_rev);
-    if (!o)
-        return STORE_SKIP;
-    if (!w_matches(w, o)) {
+    page_ctx_t *c = arg;
+    json_t *o = NULL;
+    int rc = reg__decode_stored(kv->value, kv->value_len, kv->mod_rev, &o, c->err);
+    if (rc)
+        return rc;
+    if (!w_matches(c->w, o)) {
         json_decref(o);
         return STORE_SKIP;
     }
-    return json_array_append_new(w->page, o) ? ERR_NOMEM : STORE_TAKE;
+    return json_array_append_new(c->w->page, o) ? err_set(c->err, ERR_NOMEM, NULL) : STORE_TAKE;
 }
 
 /* Reads the snapshot's next page (the first when no token is held): the
@@ -95,7 +92,8 @@ static int next_page(reg_watch_t *w, err_t *err)
     }
     store_list_opts_t lo = {.prefix = w->prefix, .continue_token = token, .limit = WATCH_PAGE};
     store_list_result_t res = {0};
-    int rc = store_list(w->reg->store, &lo, initial_visit, w, &res, err);
+    page_ctx_t c = {w, err};
+    int rc = store_list(w->reg->store, &lo, initial_visit, &c, &res, err);
     mem_free(token);
     if (rc)
         return rc;
@@ -137,28 +135,22 @@ int reg_watch_open(reg_t *r, const reg_kind_t *k, const char *ns, const reg_watc
         return err_set(err, ERR_NOMEM, NULL);
     w->reg = r;
     w->k = k;
-    int rc = 0;
-    if (o->label_selector && *o->label_selector)
-        rc = sel_parse_labels(o->label_selector, &w->labels, err);
-    if (!rc && o->field_selector && *o->field_selector)
-        rc = sel_parse_fields(o->field_selector, sel_fields, &w->fields, err);
+    int rc = reg__parse_selectors(o->label_selector, o->field_selector, &w->labels,
+                                  &w->fields, err);
     if (rc)
         goto fail;
 
-    if (k->namespaced && ns && *ns)
-        snprintf(w->prefix, sizeof w->prefix, "/%s/%s/%s/", k->group, k->resource, ns);
-    else
-        snprintf(w->prefix, sizeof w->prefix, "/%s/%s/", k->group, k->resource);
+    reg__key_prefix(k, ns, w->prefix, sizeof w->prefix);
     w->notify = o->notify;
     w->notify_arg = o->notify_arg;
 
-    const char *rvs = o->resource_version ? o->resource_version : "";
+    /* As kube's watch cache, on the number: 0 however spelled (or none)
+     * starts with the current state. */
     uint64_t after = 0;
-    int initial = o->send_initial_events || !*rvs || !strcmp(rvs, "0");
-    rc = reg__parse_rv(rvs, &after, err);
+    rc = reg__parse_rv(o->resource_version, &after, err);
     if (rc)
         goto fail;
-    if (initial) {
+    if (o->send_initial_events || after == 0) {
         /* The snapshot's first page now (its errors are the request's);
          * the rest, and then the events after it, as the client reads. */
         w->initial = 1;
@@ -205,7 +197,7 @@ int reg_watch_next(reg_watch_t *w, json_t **ev, err_t *err)
     while (w->initial) {
         if (w->page_pos < json_array_size(w->page)) {
             *ev = event("ADDED", json_incref(json_array_get(w->page, w->page_pos++)));
-            return 0;
+            return *ev ? 0 : err_set(err, ERR_NOMEM, NULL);
         }
         if (w->next_token) {
             err_t e;
@@ -231,7 +223,7 @@ int reg_watch_next(reg_watch_t *w, json_t **ev, err_t *err)
             return rc;
         if (w->end_bookmark && !w->error) {
             *ev = bookmark(w, w->snapshot_rev, 1);
-            return 0;
+            return *ev ? 0 : err_set(err, ERR_NOMEM, NULL);
         }
     }
     if (w->error) {
@@ -256,8 +248,19 @@ int reg_watch_next(reg_watch_t *w, json_t **ev, err_t *err)
         }
         if (rc)
             return err_set(err, rc, "%s", e.message);  /* overflow or closing: end */
-        json_t *now = se->value ? decode(se->value, se->value_len, se->rev) : NULL;
-        json_t *before = se->prev_value ? decode(se->prev_value, se->prev_len, se->rev) : NULL;
+        /* An event that cannot be decoded ends the stream (the client
+         * watches again from the last revision it saw): skipping it, or
+         * judging it without one side, would send the wrong event. */
+        json_t *now = NULL, *before = NULL;
+        if (se->value)
+            rc = reg__decode_stored(se->value, se->value_len, se->rev, &now, &e);
+        if (!rc && se->prev_value)
+            rc = reg__decode_stored(se->prev_value, se->prev_len, se->rev, &before, &e);
+        if (rc) {
+            store_event_release(se);
+            json_decref(now);
+            return err_forward(err, &e);
+        }
         int now_ok = w_matches(w, now), before_ok = w_matches(w, before);
         const char *type = NULL;
         json_t *obj = NULL;
@@ -281,7 +284,7 @@ int reg_watch_next(reg_watch_t *w, json_t **ev, err_t *err)
         json_decref(before);
         if (type) {
             *ev = event(type, obj);
-            return 0;
+            return *ev ? 0 : err_set(err, ERR_NOMEM, NULL);
         }
     }
 }

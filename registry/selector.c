@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "../lib/mem.h"
+#include "../lib/sbuf.h"
 
 /* ------------------------------------------------------------------------
  * Requirements and their operators
@@ -222,43 +223,26 @@ out:
 }
 
 /* ------------------------------------------------------------------------
- * Message buffers
+ * Message buffers: fixed, so an error is reported as itself even when
+ * memory is short, and cut silently when too long (an err_t holds less).
+ * What may grow (sel_to_string) is an sbuf.
  * ---------------------------------------------------------------------- */
 
 typedef struct sel_buf {
     char *p;
-    size_t len, cap;
-    int grow;          /* 1: reallocate with mem_*; 0: fixed, cut silently */
-    int oom;
+    size_t len, cap;   /* cap > 0: p holds cap bytes, NUL-terminated */
 } sel_buf_t;
 
 #define SEL_MSG_MAX 1024
 
 static void buf_add(sel_buf_t *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        if (!b->grow) {
-            n = b->cap > b->len + 1 ? b->cap - b->len - 1 : 0;
-        } else {
-            size_t cap = b->cap ? b->cap : 64;
-            while (cap < b->len + n + 1)
-                cap *= 2;
-            char *q = mem_realloc(b->p, cap);
-            if (!q) {
-                b->oom = 1;
-                return;
-            }
-            b->p = q;
-            b->cap = cap;
-        }
-    }
+    if (b->len + n + 1 > b->cap)
+        n = b->cap > b->len + 1 ? b->cap - b->len - 1 : 0;
     if (n)
         memcpy(b->p + b->len, s, n);
     b->len += n;
-    if (b->cap)
-        b->p[b->len] = '\0';
+    b->p[b->len] = '\0';
 }
 
 static void buf_str(sel_buf_t *b, const char *s) { buf_add(b, s, strlen(s)); }
@@ -324,12 +308,6 @@ static void buf_quoted(sel_buf_t *b, const char *s, size_t n)
 #define SEL_NAME_MAX 63
 #define SEL_PREFIX_MAX 253
 
-/* The messages of one failed check; at most four apply at once. */
-typedef struct sel_msgs {
-    size_t n;
-    const char *m[4];
-} sel_msgs_t;
-
 static void msgs_add(sel_msgs_t *ms, const char *m)
 {
     if (ms->n < sizeof ms->m / sizeof ms->m[0])
@@ -372,9 +350,19 @@ static int sel_is_dns_subdomain(const char *s, size_t n)
     return 1;
 }
 
+size_t sel_check_dns_subdomain(const char *s, size_t n, sel_msgs_t *ms)
+{
+    ms->n = 0;
+    if (n > SEL_PREFIX_MAX)
+        msgs_add(ms, "must be no more than 253 characters");
+    if (!sel_is_dns_subdomain(s, n))
+        msgs_add(ms, SEL_DNS_MSG);
+    return ms->n;
+}
+
 /* content.IsLabelKey: an optional DNS-subdomain prefix and '/', then a
  * name. */
-static void sel_check_key(const char *s, size_t n, sel_msgs_t *ms)
+size_t sel_check_qualified_name(const char *s, size_t n, sel_msgs_t *ms)
 {
     const char *slash = memchr(s, '/', n);
     const char *name = s;
@@ -389,7 +377,7 @@ static void sel_check_key(const char *s, size_t n, sel_msgs_t *ms)
             msgs_add(ms, "a valid label key " SEL_QNAME_MSG
                      " with an optional DNS subdomain prefix and '/' "
                      "(e.g. 'example.com/MyName')");
-            return;
+            return ms->n;
         }
         if (pre_n == 0) {
             msgs_add(ms, "prefix part must be non-empty");
@@ -406,16 +394,18 @@ static void sel_check_key(const char *s, size_t n, sel_msgs_t *ms)
         msgs_add(ms, "name part must be no more than 63 characters");
     if (!sel_is_name(name, name_n))
         msgs_add(ms, "name part " SEL_QNAME_MSG);
+    return ms->n;
 }
 
 /* validation.IsValidLabelValue */
-static void sel_check_value(const char *s, size_t n, sel_msgs_t *ms)
+size_t sel_check_label_value(const char *s, size_t n, sel_msgs_t *ms)
 {
     ms->n = 0;
     if (n > SEL_NAME_MAX)
         msgs_add(ms, "must be no more than 63 characters");
     if (n && !sel_is_name(s, n))
         msgs_add(ms, SEL_VALUE_MSG);
+    return ms->n;
 }
 
 /* field.Invalid(path, value, strings.Join(msgs, "; ")).Error() */
@@ -606,11 +596,11 @@ static size_t sel_value_errors(const sel_parser_t *p, sel_span_t key,
         count++;
     }
     for (size_t i = 0; i < p->nvals; i++) {
-        sel_check_value(p->vals[i].p, p->vals[i].n, &ms);
+        sel_check_label_value(p->vals[i].p, p->vals[i].n, &ms);
         if (!ms.n)
             continue;
         if (b) {
-            sel_buf_t pb = {path, 0, sizeof path, 0, 0};
+            sel_buf_t pb = {path, 0, sizeof path};
             buf_addf(&pb, "values[%zu][%.*s]", i, (int)key.n, key.p);
             buf_str(b, count ? ", " : "");
             buf_invalid(b, path, p->vals[i].p, p->vals[i].n, &ms);
@@ -658,7 +648,7 @@ static int sel_parse_key(sel_parser_t *p, sel_span_t *key, int *op)
     }
     if (t.tok != TK_IDENT)
         return sel_fail(p, "found '%.*s', expected: identifier", t);
-    sel_check_key(t.lit, t.len, &ms);
+    sel_check_qualified_name(t.lit, t.len, &ms);
     if (ms.n) {
         /* kube validates with a nil field path, printed "<nil>" */
         buf_invalid(&p->msg, "<nil>", t.lit, t.len, &ms);
@@ -834,7 +824,7 @@ int sel_parse_labels(const char *s, sel_t **out, err_t *err)
     sel_parser_t p = {.lx = {.s = s ? s : ""}};
 
     *out = NULL;
-    p.msg = (sel_buf_t){p.msg_mem, 0, sizeof p.msg_mem, 0, 0};
+    p.msg = (sel_buf_t){p.msg_mem, 0, sizeof p.msg_mem};
     p.msg_mem[0] = '\0';
     p.sel = sel_new(SEL_KIND_LABELS);
     if (!p.sel)
@@ -965,7 +955,7 @@ int sel_parse_fields(const char *s, const char *const *allowed, sel_t **out,
     sel_span_t *terms = NULL;
     size_t nterms = 0;
     char msg_mem[SEL_MSG_MAX] = "";
-    sel_buf_t msg = {msg_mem, 0, sizeof msg_mem, 0, 0};
+    sel_buf_t msg = {msg_mem, 0, sizeof msg_mem};
     sel_t *sel = NULL;
 
     *out = NULL;
@@ -1055,7 +1045,7 @@ static void sel_verr(sel_verrs_t *v, sel_verr_type_t type, const char *field,
                      const char *bad, const char *raw, const char *detail)
 {
     char body_mem[SEL_MSG_MAX];
-    sel_buf_t body = {body_mem, 0, sizeof body_mem, 0, 0};
+    sel_buf_t body = {body_mem, 0, sizeof body_mem};
 
     body_mem[0] = '\0';
     buf_str(&body, sel_verr_rows[type].text);
@@ -1092,7 +1082,7 @@ static const char *sel_json_type(const json_t *j)
 static void sel_verr_key(sel_verrs_t *v, const char *field, const char *k)
 {
     sel_msgs_t ms;
-    sel_check_key(k, strlen(k), &ms);
+    sel_check_qualified_name(k, strlen(k), &ms);
     for (size_t i = 0; i < ms.n; i++)
         sel_verr(v, VE_INVALID, field, k, NULL, ms.m[i]);
 }
@@ -1100,7 +1090,7 @@ static void sel_verr_key(sel_verrs_t *v, const char *field, const char *k)
 static void sel_verr_value(sel_verrs_t *v, const char *field, const char *val)
 {
     sel_msgs_t ms;
-    sel_check_value(val, strlen(val), &ms);
+    sel_check_label_value(val, strlen(val), &ms);
     for (size_t i = 0; i < ms.n; i++)
         sel_verr(v, VE_INVALID, field, val, NULL, ms.m[i]);
 }
@@ -1283,7 +1273,7 @@ int sel_from_label_selector(const json_t *ls, sel_t **out, err_t *err)
     sel_verrs_t v = {.err = err};
 
     *out = NULL;
-    v.msg = (sel_buf_t){v.msg_mem, 0, sizeof v.msg_mem, 0, 0};
+    v.msg = (sel_buf_t){v.msg_mem, 0, sizeof v.msg_mem};
     v.msg_mem[0] = '\0';
     if (ls && !json_is_null(ls) && sel_validate_ls(&v, ls)) {
         rc = err_set(err, ERR_INVALID, v.n > 1 ? "[%s]" : "%s", v.msg_mem);
@@ -1359,46 +1349,41 @@ const char *sel_required_value(const sel_t *s, const char *key)
     return NULL;
 }
 
-/* fields.EscapeValue */
-static void buf_escaped(sel_buf_t *b, const char *v)
-{
-    for (; *v; v++) {
-        if (strchr("\\,=", *v))
-            buf_add(b, "\\", 1);
-        buf_add(b, v, 1);
-    }
-}
-
 char *sel_to_string(const sel_t *s)
 {
-    sel_buf_t b = {NULL, 0, 0, 1, 0};
+    sbuf_t b = SBUF_INIT;
 
     for (size_t i = 0; i < s->n; i++) {
         const sel_req_t *r = &s->reqs[i];
         const struct sel_op_row *row = &sel_ops[r->op];
         if (i)
-            buf_add(&b, ",", 1);
+            sbuf_putc(&b, ',');
         if (s->kind == SEL_KIND_FIELDS) {
-            buf_str(&b, r->key);
-            buf_str(&b, r->op == SEL_NEQ ? "!=" : "=");
-            buf_escaped(&b, r->vals[0]);
+            sbuf_puts(&b, r->key);
+            sbuf_puts(&b, r->op == SEL_NEQ ? "!=" : "=");
+            /* fields.EscapeValue */
+            for (const char *v = r->vals[0]; *v; v++) {
+                if (strchr("\\,=", *v))
+                    sbuf_putc(&b, '\\');
+                sbuf_putc(&b, *v);
+            }
             continue;
         }
-        buf_str(&b, row->pre);
-        buf_str(&b, r->key);
+        sbuf_puts(&b, row->pre);
+        sbuf_puts(&b, r->key);
         if (!row->infix)
             continue;
-        buf_str(&b, row->infix);
-        buf_str(&b, row->parens ? "(" : "");
+        sbuf_puts(&b, row->infix);
+        sbuf_puts(&b, row->parens ? "(" : "");
         for (size_t j = 0; j < r->nvals; j++) {
             if (j)
-                buf_add(&b, ",", 1);
-            buf_str(&b, r->vals[j]);
+                sbuf_putc(&b, ',');
+            sbuf_puts(&b, r->vals[j]);
         }
-        buf_str(&b, row->parens ? ")" : "");
+        sbuf_puts(&b, row->parens ? ")" : "");
     }
     if (b.oom) {
-        mem_free(b.p);
+        sbuf_free(&b);
         return NULL;
     }
     return b.p ? b.p : mem_strdup("");

@@ -21,8 +21,13 @@
  *   The kind a selector was parsed as decides which rules apply, whichever
  *   of sel_matches_labels / sel_matches_fields is called.
  *
- * It calls only mem_* for memory, err_set/err_add_cause for errors, and
- * jansson to read labels and LabelSelector objects.
+ * It calls only mem_* and sbuf for memory, err_set/err_add_cause for
+ * errors, and jansson to read labels and LabelSelector objects.
+ *
+ * It also owns kube's checks of names, label keys and values
+ * (k8s.io/apimachinery/pkg/util/validation), which the selectors' own
+ * parsing uses and the registry's object validation shares: one rule, one
+ * wording.
  *
  * Errors: 0 on success, or a negative ERR_* code with details in err (the
  * first error wins, see err.h):
@@ -125,5 +130,29 @@ char *sel_to_string(const sel_t *s);
 
 /* Frees s; NULL is a no-op. */
 void sel_free(sel_t *s);
+
+/* ---- kube's name checks ------------------------------------------------- */
+
+/* Each check fills ms with kube's messages for the n bytes at s, word for
+ * word (static strings), one per rule s breaks, and returns how many: 0
+ * when s is valid. A caller reports one field error per message, as kube
+ * does ("Invalid value: \"<s>\": <message>"). Thread-safe, no allocation. */
+#define SEL_MAX_MSGS 4
+typedef struct sel_msgs {
+    size_t n;
+    const char *m[SEL_MAX_MSGS];
+} sel_msgs_t;
+
+/* IsDNS1123Subdomain: an object's name (at most 253 characters of
+ * [a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*). */
+size_t sel_check_dns_subdomain(const char *s, size_t n, sel_msgs_t *ms);
+
+/* A label or annotation key (content.IsLabelKey, the rule of
+ * IsQualifiedName): an optional DNS-subdomain prefix and '/', then a name
+ * of at most 63 characters of ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]. */
+size_t sel_check_qualified_name(const char *s, size_t n, sel_msgs_t *ms);
+
+/* IsValidLabelValue: empty, or a name as above. */
+size_t sel_check_label_value(const char *s, size_t n, sel_msgs_t *ms);
 
 #endif

@@ -66,43 +66,64 @@ static json_t *age_cell(const json_t *obj)
     return json_string(buf);
 }
 
+/* Appends v (stolen) to arr; -1 when v is NULL or the append fails. */
+static int append(json_t *arr, json_t *v)
+{
+    return v ? json_array_append_new(arr, v) : -1;
+}
+
 json_t *reg__table_columns(const reg_kind_t *k)
 {
     json_t *defs = json_array();
-    json_array_append_new(defs, json_pack("{s:s, s:s, s:s, s:s, s:i}", "name", "Name", "type",
-                                          "string", "format", "name", "description",
-                                          "Name must be unique within a namespace.", "priority", 0));
-    for (const reg_column_t *c = k->columns; c && c->name; c++)
-        json_array_append_new(defs, json_pack("{s:s, s:s, s:s, s:s, s:i}", "name", c->name,
-                                              "type", c->type, "format", "", "description",
-                                              c->description, "priority", c->priority));
-    json_array_append_new(defs, json_pack("{s:s, s:s, s:s, s:s, s:i}", "name", "Age", "type",
-                                          "date", "format", "", "description",
-                                          "CreationTimestamp is a timestamp representing the "
-                                          "server time when this object was created.",
-                                          "priority", 0));
+    int bad = append(defs, json_pack("{s:s, s:s, s:s, s:s, s:i}", "name", "Name", "type",
+                                     "string", "format", "name", "description",
+                                     "Name must be unique within a namespace.", "priority", 0));
+    for (const reg_column_t *c = k->columns; !bad && c && c->name; c++)
+        bad = append(defs, json_pack("{s:s, s:s, s:s, s:s, s:i}", "name", c->name, "type",
+                                     c->type, "format", "", "description", c->description,
+                                     "priority", c->priority));
+    if (!bad)
+        bad = append(defs, json_pack("{s:s, s:s, s:s, s:s, s:i}", "name", "Age", "type",
+                                     "date", "format", "", "description",
+                                     "CreationTimestamp is a timestamp representing the "
+                                     "server time when this object was created.",
+                                     "priority", 0));
+    if (bad) {
+        json_decref(defs);
+        return NULL;
+    }
     return defs;
 }
 
 json_t *reg__table_row(const reg_kind_t *k, const json_t *obj, const char *include)
 {
     json_t *cells = json_array();
-    json_array_append_new(cells, json_string(json_string_value(reg__at(obj, "metadata.name"))
-                                                 ? json_string_value(reg__at(obj, "metadata.name"))
-                                                 : ""));
-    for (const reg_column_t *c = k->columns; c && c->name; c++) {
+    const char *name = json_string_value(reg__at(obj, "metadata.name"));
+    int bad = append(cells, json_string(name ? name : ""));
+    for (const reg_column_t *c = k->columns; !bad && c && c->name; c++) {
         json_t *v = c->cell(obj);
-        json_array_append_new(cells, v ? v : json_null());
+        /* A cell is NULL when empty, and when out of memory: the cell
+         * functions cannot say which, so both are an empty cell. */
+        bad = append(cells, v ? v : json_null());
     }
-    json_array_append_new(cells, age_cell(obj));
+    if (!bad)
+        bad = append(cells, age_cell(obj));
+    if (bad) {
+        json_decref(cells);
+        return NULL;
+    }
     json_t *r = json_pack("{s:o}", "cells", cells);
-    if (!strcmp(include, "Object")) {
-        json_object_set(r, "object", (json_t *)obj);
-    } else if (strcmp(include, "None")) {
+    if (r && !strcmp(include, "Object")) {
+        bad = json_object_set(r, "object", (json_t *)obj);
+    } else if (r && strcmp(include, "None")) {
         json_t *meta = json_object_get(obj, "metadata");
-        json_object_set_new(r, "object",
-                            json_pack("{s:s, s:s, s:O}", "kind", "PartialObjectMetadata",
-                                      "apiVersion", "meta.k8s.io/v1", "metadata", meta));
+        bad = json_object_set_new(r, "object",
+                                  json_pack("{s:s, s:s, s:O}", "kind", "PartialObjectMetadata",
+                                            "apiVersion", "meta.k8s.io/v1", "metadata", meta));
+    }
+    if (bad) {
+        json_decref(r);
+        return NULL;
     }
     return r;
 }
@@ -114,19 +135,28 @@ json_t *reg_table(const reg_kind_t *k, const json_t *obj_or_list,
         include = "Metadata";
     json_t *rows = json_array();
     json_t *meta = json_object();
+    int bad = !rows || !meta;
     const json_t *items = json_object_get(obj_or_list, "items");
-    if (json_is_array(items)) {
+    if (!bad && json_is_array(items)) {
         size_t i;
         const json_t *it;
         json_array_foreach(items, i, it) {
-            json_array_append_new(rows, reg__table_row(k, it, include));
+            if ((bad = append(rows, reg__table_row(k, it, include))))
+                break;
         }
-        json_object_update(meta, json_object_get(obj_or_list, "metadata"));
-    } else {
-        json_array_append_new(rows, reg__table_row(k, obj_or_list, include));
+        const json_t *lm = json_object_get(obj_or_list, "metadata");
+        if (!bad && json_is_object(lm))
+            bad = json_object_update(meta, (json_t *)lm);
+    } else if (!bad) {
+        bad = append(rows, reg__table_row(k, obj_or_list, include));
         const json_t *rv = reg__at(obj_or_list, "metadata.resourceVersion");
-        if (rv)
-            json_object_set(meta, "resourceVersion", (json_t *)rv);
+        if (!bad && rv)
+            bad = json_object_set(meta, "resourceVersion", (json_t *)rv);
+    }
+    if (bad) {
+        json_decref(rows);
+        json_decref(meta);
+        return NULL;
     }
     return json_pack("{s:s, s:s, s:o, s:o, s:o}", "kind", "Table", "apiVersion", api_version,
                      "metadata", meta, "columnDefinitions", reg__table_columns(k), "rows", rows);

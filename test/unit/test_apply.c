@@ -723,6 +723,57 @@ static void test_apply__allocation_failures(void **state)
     json_decref(fx.conflicting);
 }
 
+/* Conflicts all with the yielding manager are none; one more, with anyone
+ * else, is a conflict, whatever the number of the others. */
+static void test_apply__yielding(void **state)
+{
+    (void)state;
+    err_t err = {0};
+    json_t *live = flunder("{'a':1}"), *out = NULL;
+    update(&live, "csa", "{'a':1,'b':1}", T1);
+    /* csa owns a and b */
+    json_t *cfg = flunder("{'a':2,'b':2}");
+    assert_int_equal(apply_patch_yielding(live, cfg, "kubectl", "", 0, NULL, AV, T2, rules,
+                                          &out, &err), ERR_CONFLICT);
+    err_clear(&err);
+    assert_int_equal(apply_patch_yielding(live, cfg, "kubectl", "", 0, "csa", AV, T2, rules,
+                                          &out, &err), 0);
+    assert_json(spec(out), "{'a':2,'b':2}");
+    assert_null(fields(out, "csa", "Update"));
+    json_decref(out);
+    out = NULL;
+    json_decref(cfg);
+    update(&live, "other", "{'a':1,'b':1,'c':1}", T2);
+    cfg = flunder("{'a':2,'b':2,'c':2}");
+    err_clear(&err);
+    assert_int_equal(apply_patch_yielding(live, cfg, "kubectl", "", 0, "csa", AV, T3, rules,
+                                          &out, &err), ERR_CONFLICT);
+    assert_null(out);
+    assert_non_null(strstr(err.message, "\"other\""));
+    json_decref(cfg);
+    json_decref(live);
+}
+
+/* Apply reads metadata's lists by the rules strategic merge uses
+ * (patch_metadata_rules, the one table): finalizers as a set, owner
+ * references by uid, whatever the kind's own rules say. */
+static void test_apply__metadata_rules_shared(void **state)
+{
+    (void)state;
+    assert_non_null(patch_find_rule(NULL, "metadata.finalizers"));
+    assert_null(patch_find_rule(NULL, "metadata.finalizers")->keys);
+    assert_string_equal(patch_find_rule(rules, "metadata.ownerReferences")->keys, "uid");
+    json_t *obj = js("{'apiVersion':'" AV "','kind':'Flunder','metadata':{'name':'f',"
+                     "'finalizers':['a','b'],'ownerReferences':[{'apiVersion':'v1','kind':'K',"
+                     "'name':'o','uid':'u1'}]}}");
+    json_t *set = apply_fields_of(obj, NULL);
+    assert_json(set, "{'f:metadata':{'f:finalizers':{'v:\\'a\\'':{},'v:\\'b\\'':{}},"
+                     "'f:ownerReferences':{'k:{\\'uid\\':\\'u1\\'}':{'.':{},'f:apiVersion':{},"
+                     "'f:kind':{},'f:name':{},'f:uid':{}}}}}");
+    json_decref(set);
+    json_decref(obj);
+}
+
 int main(void)
 {
     mem_init();
@@ -742,6 +793,8 @@ int main(void)
         cmocka_unit_test(test_apply__fields_of),
         cmocka_unit_test(test_apply__bad_requests),
         cmocka_unit_test(test_apply__allocation_failures),
+        cmocka_unit_test(test_apply__yielding),
+        cmocka_unit_test(test_apply__metadata_rules_shared),
     };
     return cmocka_run_group_tests_name("apply", tests, NULL, NULL);
 }

@@ -1326,13 +1326,12 @@ static void fault_set(fault_t mode, long n)
     if (mode == FAULT_FROM_NTH)
         mem_fail_after(n - 1);
     else
-        mem_fail_nth(n);
+        mem_fail_once(n - 1);
 }
 
 static void fault_clear(void)
 {
     mem_fail_after(-1);
-    mem_fail_nth(0);
 }
 
 /* More allocations than any run here makes. */
@@ -1693,13 +1692,14 @@ static int put_faulted(fx_t *f, const char *key, const char *body, long n)
     pthread_rwlock_rdlock(&a->lock);
     put(f, key, body);
     uint64_t rev = store_revision(f->store);
-    unsigned long f0 = mem_failures();
-    fault_set(FAULT_FROM_NTH, n);
+    /* The follower is another thread: the budget is the process's. */
+    unsigned long f0 = mem_failures_everywhere();
+    mem_fail_everywhere(n - 1);
     pthread_rwlock_unlock(&a->lock);
     for (int i = 0; i < 10000 && authz_index_errors(a) == e0 && authz_revision(a) < rev; i++)
         usleep(1000);
-    fault_clear();
-    int hit = mem_failures() != f0;
+    mem_fail_everywhere(-1);
+    int hit = mem_failures_everywhere() != f0;
     /* A fault reached while applying is counted; one never reached is
      * not, and the event was applied. */
     if (hit)

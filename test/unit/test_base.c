@@ -1,4 +1,5 @@
 /* Unit tests of the base modules in lib/: err, b64, mem, log. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,6 +55,28 @@ static void test_err__first_error_wins(void **state)
     assert_int_equal(err_set(&e, ERR_GONE, NULL), ERR_GONE);
     assert_string_equal(e.message, "gone");
     assert_int_equal(err_set(NULL, ERR_GONE, "x"), ERR_GONE);
+}
+
+/* A callee's own err_t passed on: code, message and causes, unless the
+ * caller's already holds an error. */
+static void test_err__forward(void **state)
+{
+    (void)state;
+    err_t inner = {0}, e = {0};
+    assert_int_equal(err_forward(&e, &inner), 0);
+    assert_int_equal(e.code, 0);
+    err_add_cause(&inner, "FieldValueInvalid", "spec.x", "Invalid value");
+    err_set(&inner, ERR_INVALID, "x is invalid");
+    assert_int_equal(err_forward(&e, &inner), ERR_INVALID);
+    assert_int_equal(e.code, ERR_INVALID);
+    assert_string_equal(e.message, "x is invalid");
+    assert_int_equal(e.ncauses, 1);
+    assert_string_equal(e.causes[0].field, "spec.x");
+    err_t later = {0};
+    err_set(&later, ERR_NOMEM, NULL);
+    assert_int_equal(err_forward(&e, &later), ERR_NOMEM);
+    assert_int_equal(e.code, ERR_INVALID);
+    assert_int_equal(err_forward(NULL, &later), ERR_NOMEM);
 }
 
 /* A message cut to fit ends on a whole character, whatever the offset of
@@ -134,6 +157,67 @@ static void test_mem__injected_failure(void **state)
     assert_null(j);
 }
 
+/* mem_fail_once fails one allocation, not the rest; mem_failures counts
+ * what failed on this thread. */
+static void test_mem__fail_once(void **state)
+{
+    (void)state;
+    unsigned long before = mem_failures();
+    mem_fail_once(1);
+    void *a = mem_alloc(8), *b = mem_alloc(8), *c = mem_alloc(8);
+    mem_fail_after(-1);
+    assert_non_null(a);
+    assert_null(b);
+    assert_non_null(c);
+    assert_int_equal(mem_failures(), before + 1);
+    mem_free(a);
+    mem_free(c);
+    mem_fail_once(5);
+    a = mem_alloc(8);
+    mem_fail_after(-1);
+    assert_non_null(a);
+    assert_int_equal(mem_failures(), before + 1);
+    mem_free(a);
+}
+
+/* The budget belongs to the thread that set it: a thread's injected
+ * failures never reach another thread (a store's writer, say), and
+ * another thread's budget never reaches this one. */
+static void *alloc_in_thread(void *arg)
+{
+    long budget = *(long *)arg;
+    if (budget >= 0)
+        mem_fail_after(budget);
+    void *p = mem_alloc(8);
+    mem_fail_after(-1);
+    int ok = p != NULL;
+    mem_free(p);
+    return ok ? arg : NULL;
+}
+
+static void test_mem__budget_is_per_thread(void **state)
+{
+    (void)state;
+    pthread_t t;
+    long none = -1, zero = 0;
+    /* This thread's budget is spent; another thread allocates freely. */
+    mem_fail_after(0);
+    assert_int_equal(pthread_create(&t, NULL, alloc_in_thread, &none), 0);
+    void *res = NULL;
+    pthread_join(t, &res);
+    void *mine = mem_alloc(8);
+    mem_fail_after(-1);
+    assert_non_null(res);
+    assert_null(mine);
+    /* Another thread spends its own budget; this one is untouched. */
+    assert_int_equal(pthread_create(&t, NULL, alloc_in_thread, &zero), 0);
+    pthread_join(t, &res);
+    assert_null(res);
+    mine = mem_alloc(8);
+    assert_non_null(mine);
+    mem_free(mine);
+}
+
 /* Lines in klog's shape, one write each; -v decides what log_v writes. */
 static void test_log__levels_and_shape(void **state)
 {
@@ -180,9 +264,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err__table),
         cmocka_unit_test(test_err__first_error_wins),
+        cmocka_unit_test(test_err__forward),
         cmocka_unit_test(test_err__cut_ends_on_a_character),
         cmocka_unit_test(test_b64__round_trip),
         cmocka_unit_test(test_mem__injected_failure),
+        cmocka_unit_test(test_mem__fail_once),
+        cmocka_unit_test(test_mem__budget_is_per_thread),
         cmocka_unit_test(test_log__levels_and_shape),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);

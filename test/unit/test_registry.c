@@ -104,6 +104,98 @@ static json_int_t i_at(const json_t *o, const char *a, const char *b)
     return json_integer_value(json_object_get(json_object_get(o, a), b));
 }
 
+/* Fault injection: arms the allocator to fail the n-th allocation of this
+ * thread from now, and every later one too (once = 0) or that one alone
+ * (once = 1: a failure the code ignores is not hidden by the next);
+ * disarming says whether an allocation failed, so a loop over growing n
+ * knows when the call under test has run out of allocations to fail. */
+static unsigned long fault_arm(int once, long n)
+{
+    unsigned long before = mem_failures();
+    if (once)
+        mem_fail_once(n);
+    else
+        mem_fail_after(n);
+    return before;
+}
+
+static int fault_disarm(unsigned long before)
+{
+    mem_fail_after(-1);
+    return mem_failures() != before;
+}
+
+/* ---- schemas ---------------------------------------------------------------- */
+
+/* A kind's schema is built on first use. Must run before any other test
+ * of this file uses a schema: when building it runs out of memory, that
+ * request fails with ERR_NOMEM (nothing stored, no document), and the next
+ * request builds it again, so validation, pruning and the OpenAPI
+ * definitions are never silently lost. */
+static void test_registry__schema_failure_is_an_error(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(IAM, "iamroles");
+    err_t err = {0};
+    /* Failing creates only, until one succeeds: one of them reaches the
+     * schema's first build with no memory left. */
+    json_t *o = NULL;
+    for (long n = 0;; n++) {
+        assert_true(n < 5000);
+        char txt[200];
+        snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"r%ld\"},\"spec\":{\"scope\":\"Cluster\","
+                 "\"nope\":1}}", n);
+        json_t *body = J(txt);
+        reg_write_opts_t wo = {.field_validation = REG_FV_IGNORE, .field_manager = "t"};
+        reg_outcome_t oc = {0};
+        err_clear(&err);
+        mem_fail_after(n);
+        int rc = reg_create(&f->reg, k, NULL, body, &wo, &o, &oc, &err);
+        mem_fail_after(-1);
+        json_decref(body);
+        if (!rc)
+            break;
+        if (rc != ERR_NOMEM)
+            fail_msg("allocation %ld failing: %s %s", n, err_name(rc), err.message);
+        assert_int_equal(store_revision(f->store), 0);
+    }
+    /* Pruned by the schema, and the next request validates. */
+    assert_null(json_object_get(json_object_get(o, "spec"), "nope"));
+    json_decref(o);
+    err_clear(&err);
+    json_t *bad = create(f, k, NULL, "{\"metadata\":{\"name\":\"bad\"},"
+                         "\"spec\":{\"scope\":\"Galaxy\"}}", REG_FV_STRICT, NULL, &err);
+    if (bad)
+        fail_msg("validation is off");
+    assert_int_equal(err.code, ERR_INVALID);
+
+    for (long n = 0;; n++) {
+        assert_true(n < 50000);
+        /* One allocation fails (the definitions are built first, the
+         * schema of the group's one kind among them); the document is
+         * then whole or none. */
+        unsigned long before = mem_failures();
+        mem_fail_once(n);
+        json_t *doc = reg_openapi_v3("ext.theriseunion.io");
+        mem_fail_after(-1);
+        int fired = mem_failures() != before;
+        json_t *defs = json_object_get(json_object_get(doc, "components"), "schemas");
+        const char *names[] = {"io.theriseunion.ext.v1alpha1.Component",
+                               "io.theriseunion.ext.v1alpha1.ComponentList"};
+        for (size_t i = 0; doc && i < 2; i++) {
+            const json_t *d = json_object_get(defs, names[i]);
+            if (!json_object_get(d, "properties") ||
+                !json_object_get(d, "x-kubernetes-group-version-kind"))
+                fail_msg("allocation %ld failing: the definition of %s is missing or "
+                         "incomplete", n, names[i]);
+        }
+        assert_true(doc || fired);
+        json_decref(doc);
+        if (!fired)
+            break;
+    }
+}
+
 /* ---- create --------------------------------------------------------------- */
 
 static void test_registry__create_sets_server_fields(void **state)
@@ -207,6 +299,76 @@ static void test_registry__validation_errors(void **state)
     }
     /* Nothing of it was stored. */
     assert_int_equal(store_revision(f->store), 0);
+}
+
+/* The cause for field whose message is want, as an err_t holds it (cut to
+ * fit); fails the test when there is none. */
+static void expect_cause(const err_t *err, const char *field, const char *want)
+{
+    char cut[sizeof err->causes[0].message];
+    snprintf(cut, sizeof cut, "%s", want);
+    for (int i = 0; i < err->ncauses; i++)
+        if (!strcmp(err->causes[i].field, field) && !strcmp(err->causes[i].message, cut))
+            return;
+    for (int i = 0; i < err->ncauses; i++)
+        print_error("cause %s: %s\n", err->causes[i].field, err->causes[i].message);
+    fail_msg("no cause %s: %s", field, cut);
+}
+
+#define DNS1123_MSG                                                                  \
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "        \
+    "characters, '-' or '.', and must start and end with an alphanumeric character " \
+    "(e.g. 'example.com', regex used for validation is "                              \
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+#define QNAME_MSG                                                                    \
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and "  \
+    "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "         \
+    "'123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+
+/* Names, label keys and values, annotation keys: kube's rules, each
+ * message a cause of its own, in kube's words (those the selectors use). */
+static void test_registry__name_messages(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "nodegroups");
+    char long_value[65], long_name[80], body[512];
+    memset(long_value, 'a', 64);
+    long_value[64] = '\0';
+    snprintf(long_name, sizeof long_name, "example.com/%s", long_value);
+    static const struct {
+        const char *meta;        /* metadata members after the name */
+        const char *field, *want;
+    } rows[] = {
+        {"\"labels\":{\"Example.com/a\":\"v\"}", "metadata.labels",
+         "Invalid value: \"Example.com/a\": prefix part " DNS1123_MSG},
+        {"\"labels\":{\"a/b/c\":\"v\"}", "metadata.labels",
+         "Invalid value: \"a/b/c\": a valid label key " QNAME_MSG},
+        {"\"labels\":{\"%s\":\"v\"}", "metadata.labels", NULL},
+        {"\"labels\":{\"a\":\"%s\"}", "metadata.labels", NULL},
+        {"\"annotations\":{\"/x\":\"v\"}", "metadata.annotations",
+         "Invalid value: \"/x\": prefix part must be non-empty"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char meta[256], want[256];
+        snprintf(meta, sizeof meta, rows[i].meta, i == 2 ? long_name : long_value);
+        snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"n%zu\",%s}}", i, meta);
+        if (i == 2)
+            snprintf(want, sizeof want, "Invalid value: \"%s\": name part must be no more "
+                     "than 63 characters", long_name);
+        else if (i == 3)
+            snprintf(want, sizeof want, "Invalid value: \"%s\": must be no more than 63 "
+                     "characters", long_value);
+        else
+            snprintf(want, sizeof want, "%s", rows[i].want);
+        err_t err = {0};
+        assert_null(create(f, k, NULL, body, REG_FV_STRICT, NULL, &err));
+        assert_int_equal(err.code, ERR_INVALID);
+        expect_cause(&err, rows[i].field, want);
+    }
+    err_t err = {0};
+    assert_null(create(f, k, NULL, "{\"metadata\":{\"name\":\"Bad_Name\"}}", REG_FV_STRICT, NULL,
+                       &err));
+    expect_cause(&err, "metadata.name", "Invalid value: \"Bad_Name\": " DNS1123_MSG);
 }
 
 static void test_registry__unknown_fields_warn_and_ignore(void **state)
@@ -542,6 +704,122 @@ static void test_registry__patches(void **state)
     json_decref(out);
 }
 
+/* kube's lastAppliedManager: `kubectl apply --server-side` takes over the
+ * fields `kubectl apply` (client-side, manager kubectl-client-side-apply)
+ * owned, when the object carries its last-applied annotation; a conflict
+ * with any other manager still stops it, however many conflicts there
+ * are. */
+static void test_registry__client_side_apply_takeover(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "workspaces");
+    err_t err = {0};
+    char labels_a[1024] = "", labels_b[1024] = "";
+    size_t la = 0, lb = 0;
+    for (int i = 0; i < 20; i++) {
+        la += (size_t)snprintf(labels_a + la, sizeof labels_a - la, "%s\"l%02d\":\"a\"",
+                               i ? "," : "", i);
+        lb += (size_t)snprintf(labels_b + lb, sizeof labels_b - lb, "%s\"l%02d\":\"b\"",
+                               i ? "," : "", i);
+    }
+    char txt[2048];
+    snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"w\",\"labels\":{%s},\"annotations\":"
+             "{\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\"}},"
+             "\"spec\":{\"displayName\":\"x\"}}", labels_a);
+    json_t *body = J(txt), *out = NULL;
+    reg_write_opts_t csa = {.field_validation = REG_FV_STRICT,
+                            .field_manager = "kubectl-client-side-apply"};
+    reg_outcome_t oc = {0};
+    assert_int_equal(reg_create(&f->reg, k, NULL, body, &csa, &out, &oc, &err), 0);
+    json_decref(body);
+    json_decref(out);
+    reg_write_opts_t other = {.field_manager = "zz-other"};
+    const char mp[] = "{\"spec\":{\"displayName\":\"y\"}}";
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "w", "application/merge-patch+json", mp,
+                               sizeof mp - 1, 0, &other, &out, &oc, &err), 0);
+    json_decref(out);
+
+    /* 20 conflicts with kubectl-client-side-apply and one with zz-other
+     * (named last, past the causes an err_t holds): refused. */
+    reg_write_opts_t ssa = {.field_validation = REG_FV_STRICT, .field_manager = "kubectl"};
+    snprintf(txt, sizeof txt, "{\"apiVersion\":\"scope.theriseunion.io/v1alpha1\","
+             "\"kind\":\"Workspace\",\"metadata\":{\"name\":\"w\",\"labels\":{%s}},"
+             "\"spec\":{\"displayName\":\"z\"}}", labels_b);
+    int rc = reg_patch(&f->reg, k, NULL, "w", "application/apply-patch+yaml", txt, strlen(txt),
+                       0, &ssa, &out, &oc, &err);
+    if (rc != ERR_CONFLICT)
+        fail_msg("apply over zz-other's field: %d %s", rc, err.message);
+    assert_non_null(strstr(err.message, "Apply failed with 21 conflicts"));
+    json_t *got = NULL;
+    err_clear(&err);
+    assert_int_equal(reg_get(&f->reg, k, NULL, "w", &got, &err), 0);
+    assert_string_equal(s_at(got, "spec.displayName"), "y");
+    assert_string_equal(s_at(got, "metadata.labels.l00"), "a");
+    json_decref(got);
+
+    /* Conflicts with kubectl-client-side-apply alone: taken over. */
+    snprintf(txt, sizeof txt, "{\"apiVersion\":\"scope.theriseunion.io/v1alpha1\","
+             "\"kind\":\"Workspace\",\"metadata\":{\"name\":\"w\",\"labels\":{%s}}}", labels_b);
+    err_clear(&err);
+    rc = reg_patch(&f->reg, k, NULL, "w", "application/apply-patch+yaml", txt, strlen(txt), 0,
+                   &ssa, &out, &oc, &err);
+    if (rc)
+        fail_msg("takeover: %d %s", rc, err.message);
+    assert_string_equal(s_at(out, "metadata.labels.l19"), "b");
+    assert_string_equal(s_at(out, "spec.displayName"), "y");
+    json_decref(out);
+
+    /* Another manager than kubectl takes nothing over. */
+    reg_write_opts_t mine = {.field_validation = REG_FV_STRICT, .field_manager = "mine"};
+    snprintf(txt, sizeof txt, "{\"apiVersion\":\"scope.theriseunion.io/v1alpha1\","
+             "\"kind\":\"Workspace\",\"metadata\":{\"name\":\"w\",\"annotations\":"
+             "{\"kubectl.kubernetes.io/last-applied-configuration\":\"{\\\"a\\\":1}\"}}}");
+    err_clear(&err);
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "w", "application/apply-patch+yaml", txt,
+                               strlen(txt), 0, &mine, &out, &oc, &err), ERR_CONFLICT);
+}
+
+/* A review is answered as the kind it was created as, which the kind
+ * table says, whatever the object's own kind field holds. */
+static const reg_kind_t *reviewed_as;
+
+static int record_review(void *arg, const reg_kind_t *k, json_t *obj, err_t *err)
+{
+    (void)arg;
+    (void)obj;
+    (void)err;
+    reviewed_as = k;
+    return 0;
+}
+
+static void test_registry__review_kind_from_table(void **state)
+{
+    fx_t *f = *state;
+    f->reg.review = record_review;
+    static const char *const resources[] = {"accessreviews", "permissionreviews"};
+    static const char *const objects[] = {"{}", "{\"kind\":\"AccessReview\"}",
+                                          "{\"kind\":\"PermissionReview\"}",
+                                          "{\"kind\":\"apermissionreview\"}"};
+    for (size_t i = 0; i < 2; i++) {
+        const reg_kind_t *k = kind(IAM, resources[i]);
+        err_t err = {0};
+        reviewed_as = NULL;
+        json_t *o = create(f, k, NULL, "{\"spec\":{}}", REG_FV_STRICT, NULL, &err);
+        assert_non_null(o);
+        json_decref(o);
+        assert_ptr_equal(reviewed_as, k);
+        for (size_t j = 0; j < sizeof objects / sizeof objects[0]; j++) {
+            json_t *obj = J(objects[j]);
+            reviewed_as = NULL;
+            assert_int_equal(k->review(&f->reg, obj, &err), 0);
+            json_decref(obj);
+            if (reviewed_as != k)
+                fail_msg("%s with %s answered as %s", resources[i], objects[j],
+                         reviewed_as ? reviewed_as->resource : "nothing");
+        }
+    }
+}
+
 static void test_registry__finalizers_and_delete(void **state)
 {
     fx_t *f = *state;
@@ -575,6 +853,218 @@ static void test_registry__finalizers_and_delete(void **state)
     d.precondition_uid = "not-the-uid";
     assert_int_equal(reg_delete(&f->reg, k, NULL, "w2", &d, &out, &oc, &err), ERR_CONFLICT);
     assert_non_null(strstr(err.message, "Precondition failed"));
+}
+
+/* The store's errors get kube's words, but never over an error the
+ * caller's err_t already holds: the first error wins (err.h). */
+static void test_registry__first_error_wins(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "workspaces");
+    json_t *o = create(f, k, NULL, "{\"metadata\":{\"name\":\"w\"}}", REG_FV_STRICT, NULL,
+                       &(err_t){0});
+    assert_non_null(o);
+    json_decref(o);
+    err_t err = {0};
+    json_t *out = NULL;
+    assert_int_equal(reg_get(&f->reg, k, NULL, "gone", &out, &err), ERR_NOT_FOUND);
+    assert_string_equal(err.message, "workspaces.scope.theriseunion.io \"gone\" not found");
+
+    err_clear(&err);
+    err_set(&err, ERR_BAD_REQUEST, "earlier");
+    assert_int_equal(reg_get(&f->reg, k, NULL, "gone", &out, &err), ERR_NOT_FOUND);
+    assert_int_equal(err.code, ERR_BAD_REQUEST);
+    assert_string_equal(err.message, "earlier");
+
+    char *raw = NULL;
+    size_t len = 0;
+    assert_int_equal(reg_get_raw(&f->reg, k, NULL, "gone", &raw, &len, &err), ERR_NOT_FOUND);
+    assert_string_equal(err.message, "earlier");
+
+    reg_write_opts_t wo = {.field_manager = "t"};
+    reg_outcome_t oc = {0};
+    json_t *body = J("{\"metadata\":{\"name\":\"w\"}}");
+    assert_int_equal(reg_create(&f->reg, k, NULL, body, &wo, &out, &oc, &err),
+                     ERR_ALREADY_EXISTS);
+    json_decref(body);
+    assert_string_equal(err.message, "earlier");
+
+    reg_delete_opts_t d = {.grace_period_seconds = -1};
+    assert_int_equal(reg_delete(&f->reg, k, NULL, "gone", &d, &out, &oc, &err), ERR_NOT_FOUND);
+    assert_string_equal(err.message, "earlier");
+
+    const char mp[] = "{\"spec\":{\"manager\":\"x\"}}";
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "gone", "application/merge-patch+json", mp,
+                               sizeof mp - 1, 0, &wo, &out, &oc, &err), ERR_NOT_FOUND);
+    assert_string_equal(err.message, "earlier");
+    assert_int_equal(err.code, ERR_BAD_REQUEST);
+}
+
+/* An object stored without metadata.uid (written by an older server, or
+ * by hand) fails a uid precondition as kube's does: a conflict naming an
+ * empty uid, not a crash. */
+static void test_registry__uid_precondition_without_uid(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "workspaces");
+    const char stored[] = "{\"apiVersion\":\"scope.theriseunion.io/v1alpha1\","
+                          "\"kind\":\"Workspace\",\"metadata\":{\"name\":\"nouid\"}}";
+    err_t err = {0};
+    assert_int_equal(store_create(f->store, "/" SCOPE "/workspaces/nouid", stored,
+                                  sizeof stored - 1, NULL, &err), 0);
+    reg_delete_opts_t d = {.grace_period_seconds = -1, .precondition_uid = "u-1"};
+    reg_outcome_t oc = {0};
+    json_t *out = NULL;
+    assert_int_equal(reg_delete(&f->reg, k, NULL, "nouid", &d, &out, &oc, &err), ERR_CONFLICT);
+    assert_string_equal(err.message,
+                        "Operation cannot be fulfilled on workspaces.scope.theriseunion.io "
+                        "\"nouid\": Precondition failed: UID in precondition: u-1, UID in "
+                        "object meta: ");
+    assert_null(out);
+    err_clear(&err);
+    assert_int_equal(reg_get(&f->reg, k, NULL, "nouid", &out, &err), 0);
+    json_decref(out);
+    /* Without the precondition it goes. */
+    d.precondition_uid = NULL;
+    assert_int_equal(reg_delete(&f->reg, k, NULL, "nouid", &d, &out, &oc, &err), 0);
+    json_decref(out);
+}
+
+/* Checks a written object: everything the server sets is there, and the
+ * response text (when asked for) says the same. */
+static void expect_written(const json_t *out, const reg_outcome_t *oc, long n, const char *what)
+{
+    static const char *const paths[] = {"apiVersion", "kind", "metadata.name", "metadata.uid",
+                                        "metadata.creationTimestamp",
+                                        "metadata.resourceVersion"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (!s_at(out, paths[i]))
+            fail_msg("%s, allocation %ld failing: no %s", what, n, paths[i]);
+    if (!json_is_integer(json_object_get(json_object_get(out, "metadata"), "generation")))
+        fail_msg("%s, allocation %ld failing: no generation", what, n);
+    if (oc->want_body) {
+        if (!oc->body)
+            fail_msg("%s, allocation %ld failing: success without the body", what, n);
+        json_t *sent = json_loadb(oc->body, oc->body_len, 0, NULL);
+        if (!json_equal(sent, out))
+            fail_msg("%s, allocation %ld failing: the body is not the object", what, n);
+        json_decref(sent);
+    }
+}
+
+/* Writes with one allocation failing in turn (the rest succeeding, so an
+ * ignored failure shows): each answers ERR_NOMEM, or success with the
+ * whole object, as stored, and its text. */
+static void test_registry__write_allocation_failures(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "workspaces");
+    reg_write_opts_t wo = {.field_validation = REG_FV_STRICT, .field_manager = "t"};
+    err_t err = {0};
+    for (long n = 0;; n++) {
+        assert_true(n < 20000);
+        char txt[200];
+        snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"w%ld\",\"finalizers\":[\"x.io/f\"]},"
+                 "\"spec\":{\"manager\":\"a\",\"clusters\":[\"c1\"]}}", n);
+        json_t *body = J(txt), *out = NULL;
+        reg_outcome_t oc = {.want_body = 1};
+        err_clear(&err);
+        unsigned long armed = fault_arm(1, n);
+        int rc = reg_create(&f->reg, k, NULL, body, &wo, &out, &oc, &err);
+        int fired = fault_disarm(armed);
+        json_decref(body);
+        if (rc) {
+            assert_int_equal(rc, ERR_NOMEM);
+            assert_int_equal(err.code, ERR_NOMEM);
+            mem_free(oc.body);
+            continue;
+        }
+        expect_written(out, &oc, n, "create");
+        json_t *got = NULL;
+        snprintf(txt, sizeof txt, "w%ld", n);
+        assert_int_equal(reg_get(&f->reg, k, NULL, txt, &got, &err), 0);
+        if (!json_equal(got, out))
+            fail_msg("create, allocation %ld failing: stored is not answered", n);
+        json_decref(got);
+        json_decref(out);
+        mem_free(oc.body);
+        if (!fired)
+            break;
+    }
+    /* One object, changed again and again. */
+    json_t *o = create(f, k, NULL, "{\"metadata\":{\"name\":\"u\",\"finalizers\":[\"x.io/f\"]},"
+                       "\"spec\":{\"manager\":\"a\"}}", REG_FV_STRICT, NULL, &err);
+    assert_non_null(o);
+    json_decref(o);
+    for (int op = 0; op < 2; op++) {
+        for (long n = 0;; n++) {
+            assert_true(n < 20000);
+            char mp[200];
+            snprintf(mp, sizeof mp, "{\"spec\":{\"manager\":\"m%d-%ld\"}}", op, n);
+            json_t *out = NULL, *cur = NULL;
+            reg_outcome_t oc = {.want_body = 1};
+            err_clear(&err);
+            assert_int_equal(reg_get(&f->reg, k, NULL, "u", &cur, &err), 0);
+            json_object_set_new(json_object_get(cur, "spec"), "manager", json_string(mp));
+            unsigned long armed = fault_arm(1, n);
+            int rc = op ? reg_update(&f->reg, k, NULL, "u", cur, 0, &wo, &out, &oc, &err)
+                        : reg_patch(&f->reg, k, NULL, "u", "application/merge-patch+json", mp,
+                                    strlen(mp), 0, &wo, &out, &oc, &err);
+            int fired = fault_disarm(armed);
+            json_decref(cur);
+            if (rc) {
+                assert_int_equal(rc, ERR_NOMEM);
+                assert_int_equal(err.code, ERR_NOMEM);
+                mem_free(oc.body);
+                continue;
+            }
+            expect_written(out, &oc, n, op ? "update" : "patch");
+            json_t *got = NULL;
+            assert_int_equal(reg_get(&f->reg, k, NULL, "u", &got, &err), 0);
+            if (!json_equal(got, out))
+                fail_msg("%s, allocation %ld failing: stored is not answered",
+                         op ? "update" : "patch", n);
+            json_decref(got);
+            json_decref(out);
+            mem_free(oc.body);
+            if (!fired)
+                break;
+        }
+    }
+    /* Deletion held by a finalizer: marked, whole. */
+    for (long n = 0;; n++) {
+        assert_true(n < 20000);
+        char name[32], txt[200];
+        snprintf(name, sizeof name, "d%ld", n);
+        snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"%s\",\"finalizers\":[\"x.io/f\"]}}",
+                 name);
+        json_t *out = create(f, k, NULL, txt, REG_FV_STRICT, NULL, &err);
+        assert_non_null(out);
+        json_decref(out);
+        out = NULL;
+        reg_outcome_t oc = {0};
+        reg_delete_opts_t d = {.grace_period_seconds = -1};
+        err_clear(&err);
+        unsigned long armed = fault_arm(1, n);
+        int rc = reg_delete(&f->reg, k, NULL, name, &d, &out, &oc, &err);
+        int fired = fault_disarm(armed);
+        if (rc) {
+            assert_int_equal(rc, ERR_NOMEM);
+            assert_int_equal(err.code, ERR_NOMEM);
+            continue;
+        }
+        expect_written(out, &oc, n, "delete");
+        if (!s_at(out, "metadata.deletionTimestamp"))
+            fail_msg("delete, allocation %ld failing: no deletionTimestamp", n);
+        json_t *got = NULL;
+        assert_int_equal(reg_get(&f->reg, k, NULL, name, &got, &err), 0);
+        if (!json_equal(got, out))
+            fail_msg("delete, allocation %ld failing: stored is not answered", n);
+        json_decref(got);
+        json_decref(out);
+        if (!fired)
+            break;
+    }
 }
 
 static void test_registry__list_selectors_and_pages(void **state)
@@ -655,6 +1145,219 @@ static void test_registry__list_selectors_and_pages(void **state)
     json_decref(parsed);
     json_decref(got);
     mem_free(raw);
+}
+
+/* Every allocation of a list fails in turn: the list is whole (every item,
+ * each with its resourceVersion, and the continue token of a page) or
+ * the call fails with ERR_NOMEM and hands back nothing. */
+static void test_registry__list_allocation_failures(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "nodegroups");
+    err_t err = {0};
+    char txt[200];
+    /* More than a new JSON array holds, so appends must grow it. */
+    for (int i = 0; i < 20; i++) {
+        snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"g%d\"},\"spec\":{\"nodes\":[\"n%d\"]}}",
+                 i, i);
+        json_t *o = create(f, k, NULL, txt, REG_FV_STRICT, NULL, &err);
+        assert_non_null(o);
+        json_decref(o);
+    }
+    reg_list_opts_t opts[] = {{0}, {.limit = 2}, {.label_selector = "!x"}};
+    const size_t want[] = {20, 2, 20};
+    for (size_t j = 0; j < sizeof opts / sizeof opts[0]; j++) {
+        for (int once = 0; once < 2; once++) {
+            for (long n = 0;; n++) {
+                assert_true(n < 5000);
+                json_t *list = NULL;
+                err_clear(&err);
+                unsigned long armed = fault_arm(once, n);
+                int rc = reg_list(&f->reg, k, NULL, &opts[j], &list, &err);
+                int fired = fault_disarm(armed);
+                if (rc) {
+                    assert_int_equal(rc, ERR_NOMEM);
+                    assert_int_equal(err.code, ERR_NOMEM);
+                    assert_null(list);
+                    continue;
+                }
+                assert_non_null(list);
+                json_t *items = json_object_get(list, "items");
+                if (json_array_size(items) != want[j])
+                    fail_msg("options %zu, allocation %ld%s failing: %zu items", j, n,
+                             once ? " alone" : "", json_array_size(items));
+                size_t i;
+                json_t *it;
+                json_array_foreach(items, i, it) {
+                    assert_non_null(s_at(it, "metadata.resourceVersion"));
+                }
+                assert_non_null(s_at(list, "metadata.resourceVersion"));
+                if (opts[j].limit)
+                    assert_non_null(s_at(list, "metadata.continue"));
+                json_decref(list);
+                if (!fired)
+                    break;
+            }
+            for (long n = 0;; n++) {
+                assert_true(n < 5000);
+                char *raw = NULL;
+                size_t rawn = 0;
+                err_clear(&err);
+                unsigned long armed = fault_arm(once, n);
+                int rc = reg_list_raw(&f->reg, k, NULL, &opts[j], &raw, &rawn, &err);
+                int fired = fault_disarm(armed);
+                if (rc) {
+                    assert_int_equal(rc, ERR_NOMEM);
+                    assert_int_equal(err.code, ERR_NOMEM);
+                    continue;
+                }
+                json_t *parsed = json_loadb(raw, rawn, 0, NULL);
+                assert_non_null(parsed);
+                assert_int_equal(json_array_size(json_object_get(parsed, "items")), want[j]);
+                if (opts[j].limit)
+                    assert_non_null(s_at(parsed, "metadata.continue"));
+                json_decref(parsed);
+                mem_free(raw);
+                if (!fired)
+                    break;
+            }
+            for (long n = 0;; n++) {
+                assert_true(n < 5000);
+                char *raw = NULL;
+                size_t rawn = 0;
+                err_clear(&err);
+                unsigned long armed = fault_arm(once, n);
+                int rc = reg_list_table_raw(&f->reg, k, NULL, &opts[j], "meta.k8s.io/v1",
+                                            "Metadata", &raw, &rawn, &err);
+                int fired = fault_disarm(armed);
+                if (rc) {
+                    assert_int_equal(rc, ERR_NOMEM);
+                    assert_int_equal(err.code, ERR_NOMEM);
+                    continue;
+                }
+                json_t *parsed = json_loadb(raw, rawn, 0, NULL);
+                assert_non_null(parsed);
+                json_t *rows = json_object_get(parsed, "rows");
+                assert_int_equal(json_array_size(rows), want[j]);
+                size_t i;
+                json_t *row;
+                json_array_foreach(rows, i, row) {
+                    /* Name, Cluster, Nodes, Age */
+                    assert_int_equal(json_array_size(json_object_get(row, "cells")), 4);
+                    assert_non_null(s_at(row, "object.metadata.name"));
+                }
+                assert_int_equal(json_array_size(json_object_get(parsed, "columnDefinitions")), 4);
+                json_decref(parsed);
+                mem_free(raw);
+                if (!fired)
+                    break;
+            }
+        }
+    }
+}
+
+/* deletecollection under allocation failure: either every selected object
+ * is gone and the answer lists them all, or the call fails with ERR_NOMEM;
+ * never success over part of the selection. */
+static void test_registry__delete_collection_allocation_failures(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "nodegroups");
+    err_t err = {0};
+    json_t *keep = create(f, k, NULL, "{\"metadata\":{\"name\":\"keep\"}}", REG_FV_STRICT, NULL,
+                          &err);
+    assert_non_null(keep);
+    json_decref(keep);
+    reg_list_opts_t lo = {.label_selector = "batch=x"};
+    reg_delete_opts_t d = {.grace_period_seconds = -1};
+    for (int once = 0; once < 2; once++) {
+        for (long n = 0;; n++) {
+            assert_true(n < 5000);
+            char txt[200];
+            for (int i = 0; i < 12; i++) {
+                snprintf(txt, sizeof txt,
+                         "{\"metadata\":{\"name\":\"g%d\",\"labels\":{\"batch\":\"x\"}}}", i);
+                err_clear(&err);
+                json_t *o = create(f, k, NULL, txt, REG_FV_STRICT, NULL, &err);
+                assert_true(o || err.code == ERR_ALREADY_EXISTS);
+                json_decref(o);
+            }
+            json_t *out = NULL;
+            err_clear(&err);
+            unsigned long armed = fault_arm(once, n);
+            int rc = reg_delete_collection(&f->reg, k, NULL, &lo, &d, &out, &err);
+            int fired = fault_disarm(armed);
+            if (rc) {
+                assert_int_equal(rc, ERR_NOMEM);
+                assert_int_equal(err.code, ERR_NOMEM);
+                assert_null(out);
+                continue;
+            }
+            assert_non_null(out);
+            json_t *left = NULL;
+            err_clear(&err);
+            assert_int_equal(reg_list(&f->reg, k, NULL, &lo, &left, &err), 0);
+            if (json_array_size(json_object_get(left, "items")) ||
+                json_array_size(json_object_get(out, "items")) != 12)
+                fail_msg("allocation %ld%s failing: success with %zu deleted, %zu left", n,
+                         once ? " alone" : "", json_array_size(json_object_get(out, "items")),
+                         json_array_size(json_object_get(left, "items")));
+            json_decref(left);
+            json_decref(out);
+            if (!fired)
+                break;
+        }
+    }
+    json_t *got = NULL;
+    assert_int_equal(reg_get(&f->reg, k, NULL, "keep", &got, &err), 0);
+    json_decref(got);
+}
+
+/* A watch's synthetic ADDED events under allocation failure: all of
+ * them, or a final ERR_NOMEM; never a snapshot with objects left out. */
+static void test_registry__watch_allocation_failures(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "nodegroups");
+    err_t err = {0};
+    char txt[200];
+    for (int i = 0; i < 20; i++) {
+        snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"g%02d\"}}", i);
+        json_decref(create(f, k, NULL, txt, REG_FV_STRICT, NULL, &err));
+    }
+    reg_watch_opts_t o = {.resource_version = "0"};
+    for (int once = 0; once < 2; once++) {
+        for (long n = 0;; n++) {
+            assert_true(n < 5000);
+            reg_watch_t *w = NULL;
+            json_t *ev = NULL;
+            int added = 0, rc;
+            err_clear(&err);
+            unsigned long armed = fault_arm(once, n);
+            rc = reg_watch_open(&f->reg, k, NULL, &o, &w, &err);
+            while (!rc && (rc = reg_watch_next(w, &ev, &err)) == 0) {
+                assert_non_null(ev);
+                assert_string_equal(s_at(ev, "type"), "ADDED");
+                snprintf(txt, sizeof txt, "g%02d", added++);
+                assert_string_equal(s_at(ev, "object.metadata.name"), txt);
+                json_decref(ev);
+                ev = NULL;
+            }
+            int fired = fault_disarm(armed);
+            json_decref(ev);
+            reg_watch_close(w);
+            if (rc == ERR_TIMEOUT) {
+                if (added != 20)
+                    fail_msg("allocation %ld%s failing: %d of 20 objects", n,
+                             once ? " alone" : "", added);
+                if (!fired)
+                    break;
+                continue;
+            }
+            assert_int_equal(rc, ERR_NOMEM);
+            assert_int_equal(err.code, ERR_NOMEM);
+        }
+    }
 }
 
 /* ---- output ---------------------------------------------------------------------- */
@@ -796,6 +1499,55 @@ static void test_registry__watch_label_transitions(void **state)
     reg_watch_close(w);
 }
 
+/* A watch from resourceVersion 0, however spelled ("0", "00"), starts
+ * with the current state, as kube's watch cache decides on the parsed
+ * number; a list reads the same numbers the same way. */
+static void test_registry__watch_rv_zero_spellings(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "nodegroups");
+    err_t err = {0};
+    json_decref(create(f, k, NULL, "{\"metadata\":{\"name\":\"n\",\"labels\":{\"v\":\"1\"}}}",
+                       REG_FV_STRICT, NULL, &err));
+    reg_write_opts_t wo = {.field_manager = "t"};
+    reg_outcome_t oc = {0};
+    json_t *out = NULL;
+    const char mp[] = "{\"metadata\":{\"labels\":{\"v\":\"2\"}}}";
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "n", "application/merge-patch+json", mp,
+                               sizeof mp - 1, 0, &wo, &out, &oc, &err), 0);
+    json_decref(out);
+    static const char *const spellings[] = {"0", "00", "000"};
+    for (size_t i = 0; i < 3; i++) {
+        reg_watch_t *w = NULL;
+        json_t *ev = NULL;
+        reg_watch_opts_t o = {.resource_version = spellings[i]};
+        assert_int_equal(reg_watch_open(&f->reg, k, NULL, &o, &w, &err), 0);
+        assert_int_equal(reg_watch_next(w, &ev, &err), 0);
+        assert_string_equal(s_at(ev, "type"), "ADDED");
+        if (strcmp(s_at(ev, "object.metadata.labels.v"), "2"))
+            fail_msg("resourceVersion \"%s\": history replayed instead of the current state",
+                     spellings[i]);
+        json_decref(ev);
+        assert_int_equal(reg_watch_next(w, &ev, &err), ERR_TIMEOUT);
+        reg_watch_close(w);
+        json_t *list = NULL;
+        reg_list_opts_t lo = {.resource_version = spellings[i]};
+        assert_int_equal(reg_list(&f->reg, k, NULL, &lo, &list, &err), 0);
+        assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
+        json_decref(list);
+    }
+    /* The same selectors, the same field names, the same words. */
+    reg_watch_t *w = NULL;
+    json_t *list = NULL;
+    reg_watch_opts_t bad_w = {.field_selector = "spec.cluster=c"};
+    reg_list_opts_t bad_l = {.field_selector = "spec.cluster=c"};
+    err_t we = {0}, le = {0};
+    assert_int_equal(reg_watch_open(&f->reg, k, NULL, &bad_w, &w, &we), ERR_BAD_REQUEST);
+    assert_int_equal(reg_list(&f->reg, k, NULL, &bad_l, &list, &le), ERR_BAD_REQUEST);
+    assert_string_equal(we.message, le.message);
+    assert_string_equal(we.message, "field label not supported: spec.cluster");
+}
+
 /* A snapshot larger than a page: every matching object once, in key
  * order, then what changed while the client was reading it; and a
  * snapshot that history stops reaching meanwhile ends with Expired. */
@@ -916,11 +1668,15 @@ int main(void)
 {
     mem_init();
     const struct CMUnitTest tests[] = {
+        /* First: it needs the schemas not built yet. */
+        cmocka_unit_test_setup_teardown(test_registry__schema_failure_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__create_sets_server_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__watch_initial_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__table_list_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__generate_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__validation_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__name_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__watch_rv_zero_spellings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__unknown_fields_warn_and_ignore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__duplicate_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__update_rules, setup, teardown),
@@ -930,7 +1686,19 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registry__create_with_resource_version, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_registry__finalizers_and_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__first_error_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__client_side_apply_takeover, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_registry__review_kind_from_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__uid_precondition_without_uid, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_registry__write_allocation_failures, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_registry__list_selectors_and_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__list_allocation_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__delete_collection_allocation_failures,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry__watch_allocation_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__discovery_and_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry__watch_label_transitions, setup, teardown),
