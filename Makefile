@@ -11,7 +11,7 @@ TLIBS   := $(LIBS) -lcmocka
 
 # Library sources: every module but main.
 MAIN    := aggregator/main.c
-SRC     := $(filter-out $(MAIN),$(wildcard lib/*.c lib/json/*.c storage/*.c registry/*.c authz/*.c \
+SRC     := $(filter-out $(MAIN),$(wildcard lib/*.c lib/json/*.c storage/*.c apimachinery/*.c registry/*.c authz/*.c \
              aggregator/*.c controllers/*.c apiservice/*.c))
 UNIT    := $(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c))
 BENCH   := $(patsubst test/bench/%.c,%,$(wildcard test/bench/bench_*.c))
@@ -90,7 +90,7 @@ e2e: deps bin/edge-apiserver build/san/edge-apiserver
 lint:
 	@hack/check-layering.sh
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --std=c11 -D_GNU_SOURCE --inline-suppr lib storage registry aggregator authz \
+	  --std=c11 -D_GNU_SOURCE --inline-suppr lib storage apimachinery registry aggregator authz \
 	  controllers apiservice test
 
 test: deps lint unit e2e

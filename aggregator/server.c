@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../registry/openapi_pb.h"
-#include "../registry/selector.h"
+#include "../apimachinery/openapi_pb.h"
+#include "../apimachinery/selector.h"
 #include "../lib/crypto.h"
 #include "../lib/mem.h"
 

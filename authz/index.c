@@ -30,6 +30,7 @@
 
 #include "../lib/json/jtok.h"
 #include "../lib/mem.h"
+#include "../apimachinery/selector.h"
 #include "../lib/log.h"
 #include "authz_internal.h"
 
@@ -513,34 +514,6 @@ static int nodegroup_index(authz_t *a, authz__nodegroup_t *g)
 
 /* ---- role aggregation ---------------------------------------------------------- */
 
-static int labels_match(const json_t *sel, const json_t *labels)
-{
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)json_object_get(sel, "matchLabels"), k, v) {
-        const char *have = sv(labels, k);
-        if (!have || !json_string_value(v) || strcmp(have, json_string_value(v)))
-            return 0;
-    }
-    size_t i;
-    const json_t *e;
-    json_array_foreach(json_object_get(sel, "matchExpressions"), i, e) {
-        const char *key = sv(e, "key"), *op = sv(e, "operator");
-        const char *have = key ? sv(labels, key) : NULL;
-        int in = 0;
-        size_t j;
-        const json_t *val;
-        json_array_foreach(json_object_get(e, "values"), j, val) {
-            if (have && json_string_value(val) && !strcmp(have, json_string_value(val)))
-                in = 1;
-        }
-        if (!op || (!strcmp(op, "In") && !in) || (!strcmp(op, "NotIn") && in) ||
-            (!strcmp(op, "Exists") && !have) || (!strcmp(op, "DoesNotExist") && have))
-            return 0;
-    }
-    return 1;
-}
-
 /* What a role grants once aggregated. */
 typedef struct agg {
     authz__rules_t rules, deny;
@@ -586,7 +559,17 @@ static int aggregate(const authz_t *a, const authz__role_t *r, agg_t *g)
         if (t)
             rc = add_rules(g, &t->rules, &t->deny, &t->ui);
     }
-    if (r->selector) {
+    /* The templateSelector as kube's LabelSelector reads it; one that is
+     * not valid selects nothing, as validation refuses it on write. */
+    sel_t *sel = NULL;
+    if (!rc && r->selector) {
+        err_t e;
+        err_clear(&e);
+        int src = sel_from_label_selector(r->selector, &sel, &e);
+        if (src == ERR_NOMEM)
+            rc = src;
+    }
+    if (sel) {
         AUTHZ_MAP_EACH(&a->templates, i) {
             if (rc)
                 break;
@@ -594,9 +577,10 @@ static int aggregate(const authz_t *a, const authz__role_t *r, agg_t *g)
             int named = 0;
             for (size_t j = 0; j < r->refs.n && !named; j++)
                 named = !strcmp(r->refs.v[j], t->name);
-            if (!named && labels_match(r->selector, t->labels))
+            if (!named && sel_matches_labels(sel, t->labels))
                 rc = add_rules(g, &t->rules, &t->deny, &t->ui);
         }
+        sel_free(sel);
     }
     if (rc)
         agg_free(g);

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "selector.h"
+#include "../apimachinery/selector.h"
 
 static const char *const short_names[] = {"iamrb", NULL};
 

@@ -28,7 +28,7 @@
 #include "../authz/authz.h"
 #include "../lib/err.h"
 #include "../storage/store.h"
-#include "patch.h"
+#include "../apimachinery/patch.h"
 
 /* A printer column between NAME and AGE. cell returns a new reference (a
  * string or integer), or NULL for an empty cell. */

@@ -28,8 +28,8 @@
 #include "../lib/mem.h"
 #include "../lib/sbuf.h"
 #include "../lib/yaml.h"
-#include "apply.h"
-#include "selector.h"
+#include "../apimachinery/apply.h"
+#include "../apimachinery/selector.h"
 
 #define REG_MAX_DEPTH 64
 #define REG_CAS_RETRIES 16

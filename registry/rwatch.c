@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "../lib/mem.h"
-#include "selector.h"
+#include "../apimachinery/selector.h"
 
 struct reg_watch {
     reg_t *reg;

@@ -1,5 +1,5 @@
 /*
- * Fuzzes registry/patch (PATCH bodies): the input, decoded as the server
+ * Fuzzes apimachinery/patch (PATCH bodies): the input, decoded as the server
  * decodes a body, is applied to a fixed IAMRoleBinding as a JSON patch, a
  * merge patch and a strategic merge patch. No crash, no leak; the inputs
  * are left as they were and share no value with a result; a result is a
@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "../../registry/patch.h"
+#include "../../apimachinery/patch.h"
 #include "../../lib/mem.h"
 #include "fuzz.h"
 

@@ -1,5 +1,5 @@
 /*
- * Fuzzes registry/selector (labelSelector and fieldSelector query
+ * Fuzzes apimachinery/selector (labelSelector and fieldSelector query
  * parameters, metav1.LabelSelector objects in bodies): any text parses or
  * fails with no crash and no leak; a parsed selector matches a fixed
  * object, and its string form parses back to a selector that matches it
@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "../../registry/selector.h"
+#include "../../apimachinery/selector.h"
 #include "../../lib/mem.h"
 #include "fuzz.h"
 

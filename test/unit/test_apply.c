@@ -1,4 +1,4 @@
-/* Unit tests of registry/apply: server-side apply and managedFields. */
+/* Unit tests of apimachinery/apply: server-side apply and managedFields. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "../../registry/apply.h"
+#include "../../apimachinery/apply.h"
 #include "../../lib/err.h"
 #include "../../lib/mem.h"
 

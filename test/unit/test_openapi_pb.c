@@ -1,4 +1,4 @@
-/* Unit tests of registry/openapi_pb: the OpenAPI v2 document as gnostic's
+/* Unit tests of apimachinery/openapi_pb: the OpenAPI v2 document as gnostic's
  * openapi.v2.Document protobuf. Small documents are checked byte for byte
  * (tags, varint lengths, nesting); larger ones through a small wire-format
  * walker that follows field numbers down the message tree. JSON in the
@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "../../registry/openapi_pb.h"
+#include "../../apimachinery/openapi_pb.h"
 #include "../../registry/registry.h"
 #include "../../lib/err.h"
 #include "../../lib/mem.h"

@@ -1,4 +1,4 @@
-/* Unit tests of registry/patch: JSON patch, merge patch, strategic merge
+/* Unit tests of apimachinery/patch: JSON patch, merge patch, strategic merge
  * patch. Most cases are rows of {doc, patch, expected document or error};
  * JSON in the rows uses ' for " to stay readable. */
 #include <stdarg.h>
@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "../../registry/patch.h"
+#include "../../apimachinery/patch.h"
 #include "../../lib/err.h"
 #include "../../lib/mem.h"
 

@@ -1,4 +1,4 @@
-/* Unit tests of registry/selector: label and field selector parsing,
+/* Unit tests of apimachinery/selector: label and field selector parsing,
  * matching and printing, checked against kube's behaviour. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "../../registry/selector.h"
+#include "../../apimachinery/selector.h"
 #include "../../lib/err.h"
 #include "../../lib/mem.h"
 
