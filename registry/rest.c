@@ -488,6 +488,11 @@ static const char *json_type_name(const json_t *v)
  * result of a patch (kube reports those as 422). */
 static int check_meta_types(const json_t *obj, int code, err_t *err)
 {
+    if (!json_is_object(obj))
+        return err_set(err, code, "json: cannot unmarshal %s into Go value of type "
+                       "map[string]interface {}", json_is_array(obj) ? "array"
+                       : json_is_string(obj) ? "string" : json_is_number(obj) ? "number"
+                       : json_is_null(obj) ? "null" : "bool");
 #define WRONG(v, field, go)                                                                \
     err_set(err, code, "json: cannot unmarshal %s into Go struct field %s of type %s",     \
             json_type_name(v), field, go)
@@ -1620,6 +1625,12 @@ int reg_patch(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
         return err_set(err, ERR_INVALID,
                        "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be "
                        "specified for non-apply patch");
+    }
+    /* kube's merge patch is an object (evanphx/json-patch's MergePatch
+     * refuses anything else), where RFC 7386 would replace the object. */
+    if (!strncmp(u.ctype, "application/merge-patch+json", 28) && !json_is_object(u.patch_doc)) {
+        json_decref(u.patch_doc);
+        return err_set(err, ERR_BAD_REQUEST, "Invalid JSON Patch");
     }
     /* kube's maxJSONPatchOperations. */
     if (!strncmp(u.ctype, "application/json-patch+json", 27) &&
