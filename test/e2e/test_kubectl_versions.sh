@@ -2,7 +2,7 @@
 # against the real server, one version after another, each with its own
 # discovery cache: api-resources lists all 12 kinds with their short names;
 # create of every kind (the two reviews answer with a status); get shows the
-# columns API.md lists (NAME first, AGE last) with the values of the object;
+# printer columns each kind declares (NAME first, AGE last) with its values;
 # get -o wide adds the bracketed columns; get -o yaml returns what was
 # created; describe and explain work; delete removes every object.
 # Every check runs for every version; the failures are listed at the end.
