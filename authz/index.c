@@ -30,15 +30,16 @@
 
 #include "../lib/json/jtok.h"
 #include "../lib/mem.h"
+#include "../apimachinery/keys.h"
 #include "../apimachinery/selector.h"
 #include "../lib/log.h"
 #include "authz_internal.h"
 
-#define P_TEMPLATES "/iam.theriseunion.io/roletemplates/"
-#define P_ROLES "/iam.theriseunion.io/iamroles/"
-#define P_BINDINGS "/iam.theriseunion.io/iamrolebindings/"
-#define P_WORKSPACES "/scope.theriseunion.io/workspaces/"
-#define P_NODEGROUPS "/scope.theriseunion.io/nodegroups/"
+#define P_TEMPLATES KEYS_PREFIX("iam.theriseunion.io", "roletemplates")
+#define P_ROLES KEYS_PREFIX("iam.theriseunion.io", "iamroles")
+#define P_BINDINGS KEYS_PREFIX("iam.theriseunion.io", "iamrolebindings")
+#define P_WORKSPACES KEYS_PREFIX("scope.theriseunion.io", "workspaces")
+#define P_NODEGROUPS KEYS_PREFIX("scope.theriseunion.io", "nodegroups")
 
 const char *const authz__level_names[AUTHZ__LEVELS] = {
     "Platform", "Cluster", "Workspace", "NodeGroup", "Namespace", "Node", "Resource",

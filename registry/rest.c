@@ -29,6 +29,7 @@
 #include "../lib/sbuf.h"
 #include "../lib/yaml.h"
 #include "../apimachinery/apply.h"
+#include "../apimachinery/keys.h"
 #include "../apimachinery/selector.h"
 
 #define REG_MAX_DEPTH 64
@@ -57,18 +58,13 @@ static void api_version_of(const reg_kind_t *k, char *buf, size_t n)
 static int make_key(const reg_kind_t *k, const char *ns, const char *name, char *buf,
                     size_t n)
 {
-    int len = k->namespaced
-                  ? snprintf(buf, n, "/%s/%s/%s/%s", k->group, k->resource, ns ? ns : "", name)
-                  : snprintf(buf, n, "/%s/%s/%s", k->group, k->resource, name);
-    return len > 0 && (size_t)len < n ? 0 : ERR_BAD_REQUEST;
+    return keys_object(buf, n, k->group, k->resource, k->namespaced, ns, name) ? ERR_BAD_REQUEST
+                                                                                 : 0;
 }
 
 void reg__key_prefix(const reg_kind_t *k, const char *ns, char *buf, size_t n)
 {
-    if (k->namespaced && ns && *ns)
-        snprintf(buf, n, "/%s/%s/%s/", k->group, k->resource, ns);
-    else
-        snprintf(buf, n, "/%s/%s/", k->group, k->resource);
+    keys_prefix(buf, n, k->group, k->resource, k->namespaced, ns);
 }
 
 /* "IAMRole.iam.theriseunion.io" */
