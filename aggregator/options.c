@@ -119,7 +119,7 @@ int agg__validate_list_opts(agg_req_t *req, int watch, err_t *err)
             opts_err(&e, "resourceVersionMatch", "Forbidden",
                      "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan");
         if (match && *match) {
-            if (!agg__qbool(req, "sendInitialEvents"))
+            if (!initial_set)
                 opts_err(&e, "resourceVersionMatch", "Forbidden", "resourceVersionMatch is "
                          "forbidden for watch unless sendInitialEvents is provided");
             if (strcmp(match, "NotOlderThan")) {
