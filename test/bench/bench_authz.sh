@@ -24,7 +24,8 @@
 #
 # Everything listens on 127.0.0.1 only; each load is bounded in time; the
 # EXIT trap stops every process this script started.
-# Tools: wrk, curl, /usr/bin/python3. Environment: BENCH_SECS (default 8).
+# Tools: wrk, curl, /usr/bin/python3. Environment: BENCH_SECS (default 8);
+# EDGE_FLAGS, more server flags (e.g. --max-request-header-bytes=32768).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -137,7 +138,7 @@ for B in "${CASES[@]}"; do
   t0=$(date +%s.%N)
   bin/edge-apiserver --bind-address 127.0.0.1 --secure-port "$EDGE_PORT" \
     --data-dir "$DATA" --cert-dir "$OUT/certs" --token-auth-file "$OUT/tokens.csv" \
-    --cluster-name host >"$OUT/server-$B.log" 2>&1 &
+    --cluster-name host ${EDGE_FLAGS:-} >"$OUT/server-$B.log" 2>&1 &
   EDGE_PID=$!
   PIDS+=("$EDGE_PID")
   wait_until 120 "edge-apiserver" grep -q "serving on" "$OUT/server-$B.log"

@@ -13,7 +13,8 @@
 # Everything listens on 127.0.0.1 only; each load is bounded in count and
 # time; the EXIT trap stops every process this script started.
 # Tools: etcd (etcd-server), wrk, curl, /usr/bin/python3.
-# Environment: BENCH_SECS (default 8) seconds per wrk measurement.
+# Environment: BENCH_SECS (default 8) seconds per wrk measurement;
+# EDGE_FLAGS, more server flags (e.g. --max-request-header-bytes=32768).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -81,7 +82,7 @@ TOKEN=bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 echo "$TOKEN,admin,admin-uid,\"system:masters\"" >"$EDGE_DIR/tokens.csv"
 bin/edge-apiserver --bind-address 127.0.0.1 --secure-port "$EDGE_PORT" \
   --data-dir "$EDGE_DIR/data" --cert-dir "$EDGE_DIR/certs" \
-  --token-auth-file "$EDGE_DIR/tokens.csv" >"$EDGE_DIR/server.log" 2>&1 &
+  --token-auth-file "$EDGE_DIR/tokens.csv" ${EDGE_FLAGS:-} >"$EDGE_DIR/server.log" 2>&1 &
 EDGE_PID=$!
 PIDS+=("$EDGE_PID")
 wait_until 30 "edge-apiserver" grep -q "serving on" "$EDGE_DIR/server.log"
