@@ -118,4 +118,58 @@ extern const reg_kind_t reg_kind_roletemplate, reg_kind_iamrole, reg_kind_iamrol
     reg_kind_workspace, reg_kind_nodegroup, reg_kind_application,
     reg_kind_applicationversion, reg_kind_applicationdeployment, reg_kind_component;
 
+
+/* ---- the REST strategy's shared steps (rest.c, validate.c) -------------------
+ * The pipeline is split by stage: rest.c (these helpers, decoding and
+ * identity checks), validate.c (names and the schema walk), read.c (get
+ * and list), write.c (create, update, patch, delete), status.c (Status). */
+
+/* "<group>/<version>" of k into buf. */
+void reg__api_version_of(const reg_kind_t *k, char *buf, size_t n);
+/* Appends printf output at buf + *len (n bytes in all), never past n. */
+void reg__append_fmt(char *buf, size_t n, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The bytes stored for obj (no resourceVersion), mem_alloc'd; NULL when
+ * out of memory. */
+char *reg__encode_for_store(const json_t *obj, size_t *len);
+/* The object's storage key into buf; ERR_BAD_REQUEST when too long. */
+int reg__make_key(const reg_kind_t *k, const char *ns, const char *name, char *buf, size_t n);
+/* Now as RFC 3339 in UTC, second precision. */
+void reg__now_rfc3339(char buf[32]);
+/* "IAMRole.iam.theriseunion.io" and "iamroles.iam.theriseunion.io". */
+void reg__qualified_kind(const reg_kind_t *k, char *buf, size_t n);
+void reg__qualified_resource(const reg_kind_t *k, char *buf, size_t n);
+/* The string at a dotted path, borrowed; NULL when absent or not a string. */
+const char *reg__str_at(const json_t *o, const char *path);
+/* Adds a warning (fmt with one %s: arg) to oc, for a Warning header. */
+void reg__warn(reg_outcome_t *oc, const char *fmt, const char *arg);
+/* Identity checks of a body: its namespace against the URL's; apiVersion
+ * and kind (filled when absent) and the types Go's decoder enforces on
+ * TypeMeta and ObjectMeta, refused with code (ERR_BAD_REQUEST for a body,
+ * ERR_INVALID for a patch's result). 0 or the error set. */
+int reg__check_namespace(const reg_kind_t *k, json_t *obj, const char *ns, err_t *err);
+int reg__check_type(const reg_kind_t *k, json_t *obj, int code, err_t *err);
+/* prefix plus five random characters, as kube's generateName. */
+void reg__generate_name(const char *prefix, char *out, size_t n);
+/* The field manager of a write: the option, else the User-Agent's product. */
+const char *reg__manager_of(const reg_write_opts_t *o, char *buf, size_t n);
+/* kube's precondition conflict (409). Returns ERR_CONFLICT. */
+int reg__precondition_failed(const reg_kind_t *k, const char *name, const char *what,
+                             const char *want, const char *have, err_t *err);
+/* 1 when everything but metadata and status is equal. */
+int reg__spec_equal(const json_t *a, const json_t *b);
+/* A store error rc (its details in se, may be NULL) as kube words it for
+ * k and name; the first error set in err wins. Returns rc. */
+int reg__store_error(const reg_kind_t *k, const char *name, int rc, const err_t *se, err_t *err);
+/* Stored bytes with resourceVersion rev spliced in, into *out (mem_alloc'd,
+ * *out_len bytes). 0 or ERR_NOMEM. */
+int reg__put_with_rv_buf(const char *data, size_t len, uint64_t rev, char **out,
+                         size_t *out_len);
+/* Prunes and checks obj against k (schema, names, labels, annotations,
+ * the kind's own checks; old is the stored object on update). mode is
+ * REG_FV_*; warnings go to oc. 0, ERR_BAD_REQUEST (strict decoding),
+ * ERR_INVALID with causes, or ERR_NOMEM. */
+int reg__check_object(const reg_kind_t *k, json_t *obj, const json_t *old, int mode,
+                      reg_outcome_t *oc, err_t *err);
+
 #endif
