@@ -285,132 +285,9 @@ static void buf_quoted(sel_buf_t *b, const char *s, size_t n)
     buf_add(b, "\"", 1);
 }
 
-/* ------------------------------------------------------------------------
- * Label keys and values (k8s.io/apimachinery/pkg/util/validation)
- * ---------------------------------------------------------------------- */
-
-#define SEL_QNAME_MSG                                                          \
-    "must consist of alphanumeric characters, '-', '_' or '.', and must "     \
-    "start and end with an alphanumeric character (e.g. 'MyName',  or "       \
-    "'my.name',  or '123-abc', regex used for validation is "                 \
-    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
-#define SEL_DNS_MSG                                                            \
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric " \
-    "characters, '-' or '.', and must start and end with an alphanumeric "    \
-    "character (e.g. 'example.com', regex used for validation is "            \
-    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-#define SEL_VALUE_MSG                                                          \
-    "a valid label must be an empty string or consist of alphanumeric "       \
-    "characters, '-', '_' or '.', and must start and end with an "            \
-    "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "   \
-    "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
-
-#define SEL_NAME_MAX 63
-#define SEL_PREFIX_MAX 253
-
-static void msgs_add(sel_msgs_t *ms, const char *m)
-{
-    if (ms->n < sizeof ms->m / sizeof ms->m[0])
-        ms->m[ms->n++] = m;
-}
-
-static int sel_is_alnum(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9');
-}
-
-/* ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9] */
-static int sel_is_name(const char *s, size_t n)
-{
-    if (n == 0 || !sel_is_alnum(s[0]) || !sel_is_alnum(s[n - 1]))
-        return 0;
-    for (size_t i = 1; i + 1 < n; i++)
-        if (!sel_is_alnum(s[i]) && !strchr("-_.", s[i]))
-            return 0;
-    return 1;
-}
-
-/* [a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)* */
-static int sel_is_dns_subdomain(const char *s, size_t n)
-{
-    size_t start = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i] != '.') {
-            char c = s[i];
-            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-                return 0;
-            continue;
-        }
-        /* s[start, i) is one DNS label */
-        if (i == start || s[start] == '-' || s[i - 1] == '-')
-            return 0;
-        start = i + 1;
-    }
-    return 1;
-}
-
-size_t sel_check_dns_subdomain(const char *s, size_t n, sel_msgs_t *ms)
-{
-    ms->n = 0;
-    if (n > SEL_PREFIX_MAX)
-        msgs_add(ms, "must be no more than 253 characters");
-    if (!sel_is_dns_subdomain(s, n))
-        msgs_add(ms, SEL_DNS_MSG);
-    return ms->n;
-}
-
-/* content.IsLabelKey: an optional DNS-subdomain prefix and '/', then a
- * name. */
-size_t sel_check_qualified_name(const char *s, size_t n, sel_msgs_t *ms)
-{
-    const char *slash = memchr(s, '/', n);
-    const char *name = s;
-    size_t name_n = n;
-
-    ms->n = 0;
-    if (slash) {
-        size_t pre_n = (size_t)(slash - s);
-        name = slash + 1;
-        name_n = n - pre_n - 1;
-        if (memchr(name, '/', name_n)) {
-            msgs_add(ms, "a valid label key " SEL_QNAME_MSG
-                     " with an optional DNS subdomain prefix and '/' "
-                     "(e.g. 'example.com/MyName')");
-            return ms->n;
-        }
-        if (pre_n == 0) {
-            msgs_add(ms, "prefix part must be non-empty");
-        } else {
-            if (pre_n > SEL_PREFIX_MAX)
-                msgs_add(ms, "prefix part must be no more than 253 characters");
-            if (!sel_is_dns_subdomain(s, pre_n))
-                msgs_add(ms, "prefix part " SEL_DNS_MSG);
-        }
-    }
-    if (name_n == 0)
-        msgs_add(ms, "name part must be non-empty");
-    else if (name_n > SEL_NAME_MAX)
-        msgs_add(ms, "name part must be no more than 63 characters");
-    if (!sel_is_name(name, name_n))
-        msgs_add(ms, "name part " SEL_QNAME_MSG);
-    return ms->n;
-}
-
-/* validation.IsValidLabelValue */
-size_t sel_check_label_value(const char *s, size_t n, sel_msgs_t *ms)
-{
-    ms->n = 0;
-    if (n > SEL_NAME_MAX)
-        msgs_add(ms, "must be no more than 63 characters");
-    if (n && !sel_is_name(s, n))
-        msgs_add(ms, SEL_VALUE_MSG);
-    return ms->n;
-}
-
 /* field.Invalid(path, value, strings.Join(msgs, "; ")).Error() */
 static void buf_invalid(sel_buf_t *b, const char *path, const char *v,
-                        size_t n, const sel_msgs_t *ms)
+                        size_t n, const valid_msgs_t *ms)
 {
     buf_str(b, path);
     buf_str(b, ": Invalid value: ");
@@ -572,11 +449,11 @@ static size_t sel_value_errors(const sel_parser_t *p, sel_span_t key,
 {
     size_t count = 0;
     char path[64];
-    sel_msgs_t ms;
+    valid_msgs_t ms;
     int64_t num;
 
     for (size_t i = 0; (op == SEL_GT || op == SEL_LT) && i < p->nvals; i++) {
-        char v[SEL_NAME_MAX + 2];
+        char v[VALID_NAME_MAX + 2];
         sel_span_t s = p->vals[i];
         /* A value longer than a label value cannot be a valid integer. */
         int ok = s.n < sizeof v;
@@ -596,7 +473,7 @@ static size_t sel_value_errors(const sel_parser_t *p, sel_span_t key,
         count++;
     }
     for (size_t i = 0; i < p->nvals; i++) {
-        sel_check_label_value(p->vals[i].p, p->vals[i].n, &ms);
+        valid_label_value(p->vals[i].p, p->vals[i].n, &ms);
         if (!ms.n)
             continue;
         if (b) {
@@ -639,7 +516,7 @@ static int sel_parse_key(sel_parser_t *p, sel_span_t *key, int *op)
 {
     sel_token_t t = sel_consume(&p->lx, CTX_VALUES);
     int negated = 0;
-    sel_msgs_t ms;
+    valid_msgs_t ms;
 
     *op = -1;
     if (t.tok == TK_NOT) {
@@ -648,7 +525,7 @@ static int sel_parse_key(sel_parser_t *p, sel_span_t *key, int *op)
     }
     if (t.tok != TK_IDENT)
         return sel_fail(p, "found '%.*s', expected: identifier", t);
-    sel_check_qualified_name(t.lit, t.len, &ms);
+    valid_qualified_name(t.lit, t.len, &ms);
     if (ms.n) {
         /* kube validates with a nil field path, printed "<nil>" */
         buf_invalid(&p->msg, "<nil>", t.lit, t.len, &ms);
@@ -1081,16 +958,16 @@ static const char *sel_json_type(const json_t *j)
 /* ValidateLabelName / IsValidLabelValue, one field error per message. */
 static void sel_verr_key(sel_verrs_t *v, const char *field, const char *k)
 {
-    sel_msgs_t ms;
-    sel_check_qualified_name(k, strlen(k), &ms);
+    valid_msgs_t ms;
+    valid_qualified_name(k, strlen(k), &ms);
     for (size_t i = 0; i < ms.n; i++)
         sel_verr(v, VE_INVALID, field, k, NULL, ms.m[i]);
 }
 
 static void sel_verr_value(sel_verrs_t *v, const char *field, const char *val)
 {
-    sel_msgs_t ms;
-    sel_check_label_value(val, strlen(val), &ms);
+    valid_msgs_t ms;
+    valid_label_value(val, strlen(val), &ms);
     for (size_t i = 0; i < ms.n; i++)
         sel_verr(v, VE_INVALID, field, val, NULL, ms.m[i]);
 }

@@ -50,6 +50,7 @@
 #include <jansson.h>
 
 #include "../lib/err.h"
+#include "validation.h"
 
 typedef struct sel sel_t;   /* an immutable parsed selector; thread-safe to share once built */
 
@@ -130,29 +131,5 @@ char *sel_to_string(const sel_t *s);
 
 /* Frees s; NULL is a no-op. */
 void sel_free(sel_t *s);
-
-/* ---- kube's name checks ------------------------------------------------- */
-
-/* Each check fills ms with kube's messages for the n bytes at s, word for
- * word (static strings), one per rule s breaks, and returns how many: 0
- * when s is valid. A caller reports one field error per message, as kube
- * does ("Invalid value: \"<s>\": <message>"). Thread-safe, no allocation. */
-#define SEL_MAX_MSGS 4
-typedef struct sel_msgs {
-    size_t n;
-    const char *m[SEL_MAX_MSGS];
-} sel_msgs_t;
-
-/* IsDNS1123Subdomain: an object's name (at most 253 characters of
- * [a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*). */
-size_t sel_check_dns_subdomain(const char *s, size_t n, sel_msgs_t *ms);
-
-/* A label or annotation key (content.IsLabelKey, the rule of
- * IsQualifiedName): an optional DNS-subdomain prefix and '/', then a name
- * of at most 63 characters of ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]. */
-size_t sel_check_qualified_name(const char *s, size_t n, sel_msgs_t *ms);
-
-/* IsValidLabelValue: empty, or a name as above. */
-size_t sel_check_label_value(const char *s, size_t n, sel_msgs_t *ms);
 
 #endif

@@ -44,8 +44,8 @@ static void set_label(json_t *labels, const char *level, const char *value)
     char key[64];
     snprintf(key, sizeof key, AUTHZ_LABEL_PREFIX "%s", level);
     /* A label value as kube validates one, and not empty. */
-    sel_msgs_t ms;
-    if (value && *value && !sel_check_label_value(value, strlen(value), &ms))
+    valid_msgs_t ms;
+    if (value && *value && !valid_label_value(value, strlen(value), &ms))
         json_object_set_new(labels, key, json_string(value));
 }
 

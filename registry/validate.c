@@ -29,7 +29,7 @@
 
 /* One cause per message of a failed name check, as kube's field.Invalid
  * for each. */
-static void invalid_each(err_t *err, const char *field, const char *value, const sel_msgs_t *ms)
+static void invalid_each(err_t *err, const char *field, const char *value, const valid_msgs_t *ms)
 {
     /* A value too long for the cause beside its finding is shown cut, so
      * the finding itself is never the part lost. */
@@ -53,15 +53,15 @@ static void validate_string_map(const json_t *m, const char *field, int values_a
     const json_t *v;
     size_t total = 0;
     json_object_foreach((json_t *)m, key, v) {
-        sel_msgs_t ms;
-        sel_check_qualified_name(key, strlen(key), &ms);
+        valid_msgs_t ms;
+        valid_qualified_name(key, strlen(key), &ms);
         invalid_each(err, field, key, &ms);
         const char *s = json_string_value(v);
         if (!s)
             continue;
         total += strlen(key) + strlen(s);
         if (values_are_labels) {
-            sel_check_label_value(s, strlen(s), &ms);
+            valid_label_value(s, strlen(s), &ms);
             invalid_each(err, field, s, &ms);
         }
     }
@@ -237,8 +237,8 @@ int reg__check_object(const reg_kind_t *k, json_t *obj, const json_t *old, int m
         return err_set(err, ERR_BAD_REQUEST, "strict decoding error: %s", w.unknown);
     const char *name = reg__str_at(obj, "metadata.name");
     if (name) {
-        sel_msgs_t ms;
-        sel_check_dns_subdomain(name, strlen(name), &ms);
+        valid_msgs_t ms;
+        valid_dns_subdomain(name, strlen(name), &ms);
         invalid_each(err, "metadata.name", name, &ms);
     }
     validate_string_map(reg__at(obj, "metadata.labels"), "metadata.labels", 1, err);

@@ -765,24 +765,24 @@ static void test_selector__allocation_failure(void **state)
 static void test_selector__name_checks(void **state)
 {
     (void)state;
-    sel_msgs_t ms;
+    valid_msgs_t ms;
     char long_name[300];
     memset(long_name, 'a', 254);
     long_name[254] = '\0';
-    assert_int_equal(sel_check_dns_subdomain("a.b-c", 5, &ms), 0);
-    assert_int_equal(sel_check_dns_subdomain(long_name, 253, &ms), 0);
-    assert_int_equal(sel_check_dns_subdomain(long_name, 254, &ms), 1);
+    assert_int_equal(valid_dns_subdomain("a.b-c", 5, &ms), 0);
+    assert_int_equal(valid_dns_subdomain(long_name, 253, &ms), 0);
+    assert_int_equal(valid_dns_subdomain(long_name, 254, &ms), 1);
     assert_string_equal(ms.m[0], "must be no more than 253 characters");
-    assert_int_equal(sel_check_dns_subdomain("A_", 2, &ms), 1);
+    assert_int_equal(valid_dns_subdomain("A_", 2, &ms), 1);
     assert_non_null(strstr(ms.m[0], "a lowercase RFC 1123 subdomain must consist of"));
-    assert_int_equal(sel_check_dns_subdomain("", 0, &ms), 1);
+    assert_int_equal(valid_dns_subdomain("", 0, &ms), 1);
     long_name[253] = '-';
-    assert_int_equal(sel_check_dns_subdomain(long_name, 254, &ms), 2);
-    assert_int_equal(sel_check_qualified_name("example.com/a_b", 15, &ms), 0);
-    assert_int_equal(sel_check_qualified_name("/a", 2, &ms), 1);
+    assert_int_equal(valid_dns_subdomain(long_name, 254, &ms), 2);
+    assert_int_equal(valid_qualified_name("example.com/a_b", 15, &ms), 0);
+    assert_int_equal(valid_qualified_name("/a", 2, &ms), 1);
     assert_string_equal(ms.m[0], "prefix part must be non-empty");
-    assert_int_equal(sel_check_label_value("", 0, &ms), 0);
-    assert_int_equal(sel_check_label_value("-a", 2, &ms), 1);
+    assert_int_equal(valid_label_value("", 0, &ms), 0);
+    assert_int_equal(valid_label_value("-a", 2, &ms), 1);
     assert_non_null(strstr(ms.m[0], "a valid label must be an empty string"));
 }
 
