@@ -63,52 +63,20 @@ const reg_kind_t *agg__list_options(void)
     return LIST_OPTIONS;
 }
 
-/* Field errors of one options object, worded and listed as kube's
- * NewInvalid words an ErrorList: one is "<kind> "" is invalid: <error>",
- * several are "[<error>, <error>]". */
-typedef struct opts_errs {
-    const reg_kind_t *ok;
-    int n;
-    char text[4][300];
-    const char *reason[4], *field[4];
-    size_t body_off[4];
-} opts_errs_t;
-
-/* type: "Forbidden", "Invalid value", "Unsupported value"; detail is
- * what follows (for the last two, the value and the reason). */
-static void opts_err(opts_errs_t *e, const char *field, const char *type, const char *detail)
+/* One field error of an options object, as kube's field.ErrorList holds
+ * it: type is "Forbidden", "Invalid value" or "Unsupported value", detail
+ * what follows it. reg_invalid then words them all on the options kind. */
+static void opts_err(err_t *err, const char *field, const char *type, const char *detail)
 {
-    if (e->n == 4)
-        return;
-    int i = e->n++;
-    e->field[i] = field;
-    e->reason[i] = !strcmp(type, "Forbidden") ? "FieldValueForbidden"
-                 : !strcmp(type, "Invalid value") ? "FieldValueInvalid" : "FieldValueNotSupported";
-    int n = snprintf(e->text[i], sizeof e->text[i], "%s: ", field);
-    e->body_off[i] = n > 0 && (size_t)n < sizeof e->text[i] ? (size_t)n : 0;
-    snprintf(e->text[i] + e->body_off[i], sizeof e->text[i] - e->body_off[i], "%s: %s", type,
-             detail);
-}
-
-static int opts_finish(opts_errs_t *e, err_t *err)
-{
-    if (!e->n)
-        return 0;
-    char all[1300] = "";
-    size_t len = 0;
-    for (int i = 0; i < e->n && len < sizeof all; i++)
-        len += (size_t)snprintf(all + len, sizeof all - len, "%s%s", i ? ", " : "", e->text[i]);
-    err_set(err, ERR_INVALID, e->n > 1 ? "%s.%s \"\" is invalid: [%s]" : "%s.%s \"\" is invalid: %s",
-            e->ok->kind, e->ok->group, all);
-    for (int i = 0; i < e->n; i++)
-        err_add_cause(err, e->reason[i], e->field[i], "%s", e->text[i] + e->body_off[i]);
-    return ERR_INVALID;
+    const char *reason = !strcmp(type, "Forbidden") ? "FieldValueForbidden"
+                       : !strcmp(type, "Invalid value") ? "FieldValueInvalid"
+                       : "FieldValueNotSupported";
+    err_add_cause(err, reason, field, "%s: %s", type, detail);
 }
 
 /* kube's ValidateListOptions (and, for a watch, its watch rules). */
 int agg__validate_list_opts(agg_req_t *req, int watch, err_t *err)
 {
-    opts_errs_t e = {.ok = LIST_OPTIONS};
     const char *match = agg_req_query(req, "resourceVersionMatch");
     const char *rv = agg_req_query(req, "resourceVersion");
     const char *cont = agg_req_query(req, "continue");
@@ -116,41 +84,41 @@ int agg__validate_list_opts(agg_req_t *req, int watch, err_t *err)
     char v[300];
     if (watch) {
         if (initial_set && (!match || strcmp(match, "NotOlderThan")))
-            opts_err(&e, "resourceVersionMatch", "Forbidden",
+            opts_err(err, "resourceVersionMatch", "Forbidden",
                      "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan");
         if (match && *match) {
             if (!initial_set)
-                opts_err(&e, "resourceVersionMatch", "Forbidden", "resourceVersionMatch is "
+                opts_err(err, "resourceVersionMatch", "Forbidden", "resourceVersionMatch is "
                          "forbidden for watch unless sendInitialEvents is provided");
             if (strcmp(match, "NotOlderThan")) {
                 snprintf(v, sizeof v, "\"%.200s\": supported values: \"NotOlderThan\"", match);
-                opts_err(&e, "resourceVersionMatch", "Unsupported value", v);
+                opts_err(err, "resourceVersionMatch", "Unsupported value", v);
             }
             if (cont && *cont)
-                opts_err(&e, "resourceVersionMatch", "Forbidden",
+                opts_err(err, "resourceVersionMatch", "Forbidden",
                          "resourceVersionMatch is forbidden when continue is provided");
         }
-        return opts_finish(&e, err);
+        return reg_invalid(LIST_OPTIONS, "", err);
     }
     if (match && *match) {
         if (!rv || !*rv)
-            opts_err(&e, "resourceVersionMatch", "Forbidden",
+            opts_err(err, "resourceVersionMatch", "Forbidden",
                      "resourceVersionMatch is forbidden unless resourceVersion is provided");
         if (cont && *cont)
-            opts_err(&e, "resourceVersionMatch", "Forbidden",
+            opts_err(err, "resourceVersionMatch", "Forbidden",
                      "resourceVersionMatch is forbidden when continue is provided");
         if (strcmp(match, "Exact") && strcmp(match, "NotOlderThan")) {
             snprintf(v, sizeof v, "\"%.200s\": supported values: \"Exact\", \"NotOlderThan\", "
                      "\"\"", match);
-            opts_err(&e, "resourceVersionMatch", "Unsupported value", v);
+            opts_err(err, "resourceVersionMatch", "Unsupported value", v);
         }
         if (!strcmp(match, "Exact") && rv && !strcmp(rv, "0"))
-            opts_err(&e, "resourceVersionMatch", "Forbidden",
+            opts_err(err, "resourceVersionMatch", "Forbidden",
                      "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"");
     }
     if (initial_set)
-        opts_err(&e, "sendInitialEvents", "Forbidden", "sendInitialEvents is forbidden for list");
-    return opts_finish(&e, err);
+        opts_err(err, "sendInitialEvents", "Forbidden", "sendInitialEvents is forbidden for list");
+    return reg_invalid(LIST_OPTIONS, "", err);
 }
 
 static const reg_kind_t *opts_kind_of(const char *method)
@@ -164,10 +132,9 @@ static int opts_unsupported(err_t *err, const reg_kind_t *ok, const char *field,
                             const char *value, const char *supported)
 {
     char body[400];
-    snprintf(body, sizeof body, "Unsupported value: %s: supported values: %s", value, supported);
-    err_set(err, ERR_INVALID, "%s.%s \"\" is invalid: %s: %s", ok->kind, ok->group, field, body);
-    err_add_cause(err, "FieldValueNotSupported", field, "%s", body);
-    return ERR_INVALID;
+    snprintf(body, sizeof body, "%s: supported values: %s", value, supported);
+    opts_err(err, field, "Unsupported value", body);
+    return reg_invalid(ok, "", err);
 }
 
 /* dryRun is a list whose only allowed value is "All" (ValidateDryRun). */
@@ -220,17 +187,14 @@ int agg__parse_write_opts(agg_req_t *req, const route_t *rt, reg_write_opts_t *o
                                                           : snprintf(v + n, 5, "\\x%02x", *q))
                               : snprintf(v + n, 2, "%c", *q));
             snprintf(v + n, sizeof v - n, "\": must only contain printable characters");
-            opts_errs_t e = {.ok = ok};
-            opts_err(&e, "fieldManager", "Invalid value", v);
-            return opts_finish(&e, err);
+            opts_err(err, "fieldManager", "Invalid value", v);
+            return reg_invalid(ok, "", err);
         }
     }
     if (o->field_manager && strlen(o->field_manager) > 128) {
-        static const char body[] = "Too long: may not be more than 128 bytes";
-        err_set(err, ERR_INVALID, "%s.%s \"\" is invalid: fieldManager: %s", ok->kind, ok->group,
-                body);
-        err_add_cause(err, "FieldValueTooLong", "fieldManager", "%s", body);
-        return ERR_INVALID;
+        err_add_cause(err, "FieldValueTooLong", "fieldManager",
+                      "Too long: may not be more than 128 bytes");
+        return reg_invalid(ok, "", err);
     }
     *ok_kind = NULL;
     o->force = agg__qbool(req, "force");
@@ -272,10 +236,8 @@ static int delete_opts_type(const json_t *v, const char *field, const char *go_t
 {
     if (!v || json_is_null(v) || ok)
         return 0;
-    const char *jt = json_is_string(v) ? "string" : json_is_number(v) ? "number"
-                   : json_is_boolean(v) ? "bool" : json_is_array(v) ? "array" : "object";
     return err_set(err, ERR_BAD_REQUEST, "json: cannot unmarshal %s into Go struct field "
-                   "DeleteOptions.%s of type %s", jt, field, go_type);
+                   "DeleteOptions.%s of type %s", reg_json_go_type(v), field, go_type);
 }
 
 int agg__parse_delete_opts(agg_req_t *req, const route_t *rt, reg_delete_opts_t *o,
@@ -352,10 +314,9 @@ int agg__parse_delete_opts(agg_req_t *req, const route_t *rt, reg_delete_opts_t 
         char v[300];
         snprintf(v, sizeof v, "\"%.200s\": orphanDependents and deletionPropagation cannot be "
                  "both set", o->propagation_policy);
-        opts_errs_t e = {.ok = &opts_kind[3]};
-        opts_err(&e, "propagationPolicy", "Invalid value", v);
+        opts_err(err, "propagationPolicy", "Invalid value", v);
         *ok_kind = &opts_kind[3];
-        return opts_finish(&e, err);
+        return reg_invalid(&opts_kind[3], "", err);
     }
     if (o->propagation_policy && strcmp(o->propagation_policy, "Background") &&
         strcmp(o->propagation_policy, "Foreground") && strcmp(o->propagation_policy, "Orphan")) {

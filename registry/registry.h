@@ -298,4 +298,15 @@ json_t *reg_openapi_v2(void);
 /* A metav1.Status for err (code, reason, message, details with causes). */
 json_t *reg_status(const err_t *err, const reg_kind_t *k, const char *name);
 
+/* Turns the field causes collected in err into one Invalid error (422)
+ * worded as kube's NewInvalid: `<Kind>.<group> "<name>" is invalid:
+ * <field>: <message>`, several in brackets. k may be an options kind
+ * (CreateOptions.meta.k8s.io, ...) with name "". Returns ERR_INVALID, or
+ * 0 when err holds no cause. */
+int reg_invalid(const reg_kind_t *k, const char *name, err_t *err);
+
+/* Go's encoding/json name for v's JSON type ("string", "number", "bool",
+ * "array", "object", "null"), as its decoding errors word it. */
+const char *reg_json_go_type(const json_t *v);
+
 #endif

@@ -254,10 +254,11 @@ static int is_rfc3339(const char *t)
            isdigit((unsigned char)p[5]) && !p[6];
 }
 
-static const char *json_type_name(const json_t *v)
+const char *reg_json_go_type(const json_t *v)
 {
     return json_is_string(v) ? "string" : json_is_number(v) ? "number"
-         : json_is_boolean(v) ? "bool" : json_is_array(v) ? "array" : "object";
+         : json_is_boolean(v) ? "bool" : json_is_array(v) ? "array"
+         : json_is_null(v) ? "null" : "object";
 }
 
 /* What Go's decoder refuses in TypeMeta and ObjectMeta before any
@@ -268,12 +269,10 @@ static int check_meta_types(const json_t *obj, int code, err_t *err)
 {
     if (!json_is_object(obj))
         return err_set(err, code, "json: cannot unmarshal %s into Go value of type "
-                       "map[string]interface {}", json_is_array(obj) ? "array"
-                       : json_is_string(obj) ? "string" : json_is_number(obj) ? "number"
-                       : json_is_null(obj) ? "null" : "bool");
+                       "map[string]interface {}", reg_json_go_type(obj));
 #define WRONG(v, field, go)                                                                \
     err_set(err, code, "json: cannot unmarshal %s into Go struct field %s of type %s",     \
-            json_type_name(v), field, go)
+            reg_json_go_type(v), field, go)
     static const char *const strs[] = {"apiVersion", "kind", NULL};
     for (size_t i = 0; strs[i]; i++) {
         const json_t *v = json_object_get(obj, strs[i]);

@@ -205,8 +205,7 @@ static void walk(walk_t *w, json_t *v, const json_t *s, const char *path, int de
     }
 }
 
-/* Turns collected causes into one Invalid error, kube's message format. */
-static int invalid_from_causes(const reg_kind_t *k, const char *name, err_t *err)
+int reg_invalid(const reg_kind_t *k, const char *name, err_t *err)
 {
     if (!err->ncauses)
         return 0;
@@ -245,6 +244,6 @@ int reg__check_object(const reg_kind_t *k, json_t *obj, const json_t *old, int m
     validate_string_map(reg__at(obj, "metadata.annotations"), "metadata.annotations", 0, err);
     if (k->validate)
         k->validate(obj, old, err);
-    return invalid_from_causes(k, name, err);
+    return reg_invalid(k, name, err);
 }
 
