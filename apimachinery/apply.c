@@ -35,6 +35,7 @@
 
 #include "../lib/mem.h"
 #include "../lib/sbuf.h"
+#include "quote.h"
 
 /* Dotted rule paths longer than this match no rule (no rule is that long). */
 #define APPLY_PATH_MAX 512
@@ -146,43 +147,11 @@ static void sb_json_scalar(sbuf_t *b, const json_t *v)
     }
 }
 
-/* Go's %q, for manager names and string values in messages. */
-static void sb_go_quote(sbuf_t *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    sbuf_putc(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        const char *esc = NULL;
-        switch (ch) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\a': esc = "\\a"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\v': esc = "\\v"; break;
-        default: break;
-        }
-        if (esc) {
-            sbuf_puts(b, esc);
-        } else if (ch < 0x20 || ch == 0x7f) {
-            char x[5] = {'\\', 'x', hex[ch >> 4], hex[ch & 15], '\0'};
-            sbuf_puts(b, x);
-        } else {
-            sbuf_putc(b, (char)ch);
-        }
-    }
-    sbuf_putc(b, '"');
-}
-
 /* A value as structured-merge-diff's value.ToString shows it. */
 static void sb_go_value(sbuf_t *b, const json_t *v)
 {
     if (json_is_string(v))
-        sb_go_quote(b, json_string_value(v), json_string_length(v));
+        quote_go_sb(b, json_string_value(v), json_string_length(v));
     else
         sb_json_scalar(b, v);
 }
@@ -1846,10 +1815,10 @@ static int set_paths(const json_t *node, sbuf_t *prefix, json_t *paths)
 static void sb_manager(sbuf_t *b, const json_t *e)
 {
     const char *m = ent_str(e, "manager"), *s = ent_str(e, "subresource");
-    sb_go_quote(b, m, strlen(m));
+    quote_go_sb(b, m, strlen(m));
     if (*s) {
         sbuf_puts(b, " with subresource ");
-        sb_go_quote(b, s, strlen(s));
+        quote_go_sb(b, s, strlen(s));
     }
     if (!ent_is_apply(e)) {
         sbuf_puts(b, " using ");

@@ -23,6 +23,7 @@
 
 #include "../lib/mem.h"
 #include "../lib/sbuf.h"
+#include "quote.h"
 
 /* ------------------------------------------------------------------------
  * Requirements and their operators
@@ -261,28 +262,11 @@ static void buf_addf(sel_buf_t *b, const char *fmt, ...)
     buf_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-/* Go's %q for the ASCII range; other bytes pass through. */
+/* Go's %q of the n bytes at s, cut as every message here is. */
 static void buf_quoted(sel_buf_t *b, const char *s, size_t n)
 {
-    static const char esc_from[] = "\a\b\f\n\r\t\v\"\\";
-    static const char esc_to[] = "abfnrtv\"\\";
-    buf_add(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *e = c ? strchr(esc_from, c) : NULL;
-        char tmp[5];
-        if (e) {
-            tmp[0] = '\\';
-            tmp[1] = esc_to[e - esc_from];
-            buf_add(b, tmp, 2);
-        } else if (c < 0x20 || c == 0x7f) {
-            snprintf(tmp, sizeof tmp, "\\x%02x", c);
-            buf_add(b, tmp, 4);
-        } else {
-            buf_add(b, (const char *)&s[i], 1);
-        }
-    }
-    buf_add(b, "\"", 1);
+    quote_go(b->p + b->len, b->cap - b->len, s, n);
+    b->len += strlen(b->p + b->len);
 }
 
 /* field.Invalid(path, value, strings.Join(msgs, "; ")).Error() */

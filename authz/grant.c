@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "../lib/mem.h"
+#include "../apimachinery/quote.h"
 #include "../lib/sbuf.h"
 #include "authz_internal.h"
 
@@ -318,18 +319,6 @@ static int subrule_held(const weigh_t *h, const authz__subrule_t *s)
     return 0;
 }
 
-/* Go's %q of one string, into b. */
-static void put_quoted(sbuf_t *b, const char *s)
-{
-    sbuf_putc(b, '"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            sbuf_putc(b, '\\');
-        sbuf_putc(b, *s);
-    }
-    sbuf_putc(b, '"');
-}
-
 static void put_field(sbuf_t *b, int *first, const char *name, const char *const *v, size_t n)
 {
     if (!n)
@@ -341,7 +330,7 @@ static void put_field(sbuf_t *b, int *first, const char *name, const char *const
     for (size_t i = 0; i < n; i++) {
         if (i)
             sbuf_putc(b, ' ');
-        put_quoted(b, v[i]);
+        quote_go_sb(b, v[i], strlen(v[i]));
     }
     sbuf_putc(b, ']');
 }
