@@ -195,6 +195,28 @@ authz_decision_t authz_authorize_at(authz_t *a, const authz_user_t *u, const aut
 int authz_covers(authz_t *a, const authz_user_t *u, const authz_scope_ref_t *ref,
                  const json_t *rules, char **missing);
 
+/* ---- role aggregation (aggregate.c) ------------------------------------------- */
+
+/* An IAMRole's aggregation, as its status spells it (new references, the
+ * caller's; authz_role_agg_free): rules, deny and ui are aggregatedRules,
+ * aggregatedDenyRules and aggregatedUIPermissions; missing the names in
+ * spec.templateRefs that name no template; excluded the templates (named
+ * or selected) whose spec.scopes exclude the role's spec.scope, which
+ * give it their deny rules only. */
+typedef struct authz_role_agg {
+    json_t *rules, *deny, *ui, *missing, *excluded;
+} authz_role_agg_t;
+
+/* Aggregates role (an IAMRole object) over templates[0..n) (every
+ * RoleTemplate there is, in any order; borrowed) by the computation the
+ * authorizer files roles with: own rules, then each template named in
+ * templateRefs in that order, then each other template templateSelector
+ * matches in name order, every rule and permission once at its first
+ * place. 0, or ERR_NOMEM with *out empty. Pure: thread-safe. */
+int authz_role_aggregation(const json_t *role, const json_t *const *templates, size_t n,
+                           authz_role_agg_t *out, err_t *err);
+void authz_role_agg_free(authz_role_agg_t *g);
+
 /* What IAMRole name grants, aggregated as decisions aggregate it: *rules
  * and *deny are new references ([]PolicyRule). ERR_NOT_FOUND, ERR_NOMEM. */
 int authz_role_rules(authz_t *a, const char *name, json_t **rules, json_t **deny);

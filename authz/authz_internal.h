@@ -128,7 +128,10 @@ typedef struct authz__rules {
 
 /* Parses a []PolicyRule / []string from JSON (missing: empty). */
 int authz__rules_parse(const json_t *arr, authz__rules_t *out);
-int authz__rules_append(authz__rules_t *dst, const authz__rules_t *src);
+/* Appends the rules of src that dst does not hold yet (equal: the same
+ * lists in the same order). 0 or ERR_NOMEM (dst then holds a prefix of
+ * what it would have; the caller discards it). */
+int authz__rules_append_unique(authz__rules_t *dst, const authz__rules_t *src);
 void authz__rules_free(authz__rules_t *r);
 int authz__strs_parse(const json_t *arr, authz__strs_t *out);
 int authz__strs_append_unique(authz__strs_t *dst, const authz__strs_t *src);
@@ -173,12 +176,15 @@ typedef struct authz__scope {
 typedef struct authz__template {
     char *name;
     json_t *labels;
+    unsigned scopes;             /* bit per authz__level_t it may be used at;
+                                    0: spec.scopes lists none, any level */
     authz__rules_t rules, deny;
     authz__strs_t ui;
 } authz__template_t;
 
 typedef struct authz__role {
     char *name;
+    int scope;                   /* spec.scope's authz__level_t; -1: none */
     authz__strs_t refs;
     json_t *selector;            /* metav1.LabelSelector, or NULL */
     authz__rules_t own, own_deny;
@@ -319,14 +325,50 @@ authz_decision_t authz__eval_error(int code, char *reason, size_t reason_len, in
 /* The scope a binding is placed at (borrowed strings). */
 void authz__binding_scope(const authz__binding_t *b, authz__scope_t *s);
 
-/* The aggregated rules of a role: its own plus those of the templates it
- * names or selects (index.c). Caller holds the lock. 0, or ERR_NOMEM with
- * r's aggregated rules as they were. */
+/* ---- role aggregation (aggregate.c) -------------------------------------------- */
+
+/*
+ * What a role grants once aggregated: its own rules, deny rules and UI
+ * permissions, then those of each template in spec.templateRefs (in that
+ * order), then those of each other template spec.templateSelector matches
+ * (in name order); every rule and permission once, at its first place.
+ * A template whose scopes exclude the role's scope adds its deny rules but
+ * not its rules or permissions (fail closed: a role never gains an allow
+ * by a template not meant for its level, never loses a deny). This is the
+ * one computation behind decisions, reviews, admission and the IAMRole
+ * status the controller writes.
+ */
+typedef struct authz__agg {
+    authz__rules_t rules, deny;
+    authz__strs_t ui;
+    authz__strs_t missing;       /* templateRefs naming no template */
+    authz__strs_t excluded;      /* templates (named or selected) whose
+                                    scopes exclude the role's scope */
+} authz__agg_t;
+
+/* Aggregates r over the templates ts[0..n) (sorted by name, borrowed)
+ * into g, which must be zeroed. 0, or ERR_NOMEM with g empty: a role with
+ * only part of its deny rules must never be filed. */
+int authz__aggregate(const authz__role_t *r, const authz__template_t *const *ts, size_t n,
+                     authz__agg_t *g);
+void authz__agg_free(authz__agg_t *g);
+/* The index's templates, sorted by name, in *out (mem_alloc'd array of
+ * borrowed pointers, the caller frees it; NULL when there are none).
+ * Caller holds the lock. 0 or ERR_NOMEM. */
+int authz__templates_sorted(const authz_t *a, const authz__template_t ***out, size_t *n);
+/* The aggregated rules of a role in the index's world (r->rules, deny,
+ * ui). Caller holds the lock. 0, or ERR_NOMEM with r's aggregated rules as
+ * they were. */
 int authz__role_aggregate(const authz_t *a, authz__role_t *r);
 /* A role built from an IAMRole's name and spec (borrowed), not yet
  * aggregated; NULL when out of memory. authz__role_free releases it. */
 authz__role_t *authz__role_from_spec(const char *name, const json_t *spec);
 void authz__role_free(authz__role_t *r);
+/* A template from a RoleTemplate's name, labels and spec (borrowed); NULL
+ * when out of memory. authz__template_free releases it. */
+authz__template_t *authz__template_from(const char *name, const json_t *labels,
+                                        const json_t *spec);
+void authz__template_free(authz__template_t *t);
 
 /* ---- escalation prevention (grant.c) -------------------------------------------- */
 

@@ -204,6 +204,23 @@ static int parts_decode(const char *text, size_t len, parts_t *o)
     return 0;
 }
 
+/* The levels spec.scopes lists, a bit each; names that are no level
+ * (validation refuses them) add nothing. */
+static unsigned scopes_parse(const json_t *arr)
+{
+    unsigned m = 0;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        int l = authz__level_parse(json_string_value(json_array_get(arr, i)));
+        if (l >= 0)
+            m |= 1u << l;
+    }
+    /* Listed levels that are all unknown still restrict: such a template is
+     * usable nowhere, never everywhere. */
+    if (!m && json_array_size(arr))
+        m = 1u << AUTHZ__LEVELS;
+    return m;
+}
+
 static authz__template_t *template_parse(const parts_t *o)
 {
     authz__template_t *t = mem_calloc(1, sizeof *t);
@@ -212,6 +229,7 @@ static authz__template_t *template_parse(const parts_t *o)
     const json_t *spec = o->spec;
     t->name = dup_or_empty(json_string_value(o->name));
     t->labels = json_incref(o->labels);
+    t->scopes = scopes_parse(json_object_get(spec, "scopes"));
     if (!t->name || authz__rules_parse(json_object_get(spec, "rules"), &t->rules) ||
         authz__rules_parse(json_object_get(spec, "denyRules"), &t->deny) ||
         authz__strs_parse(json_object_get(spec, "uiPermissions"), &t->ui)) {
@@ -228,6 +246,7 @@ static authz__role_t *role_parse(const parts_t *o)
         return NULL;
     const json_t *spec = o->spec;
     r->name = dup_or_empty(json_string_value(o->name));
+    r->scope = authz__level_parse(json_string_value(json_object_get(spec, "scope")));
     const json_t *sel = json_object_get(spec, "templateSelector");
     r->selector = json_is_object(sel) ? json_incref((json_t *)sel) : NULL;
     if (!r->name || authz__strs_parse(json_object_get(spec, "templateRefs"), &r->refs) ||
@@ -249,6 +268,17 @@ authz__role_t *authz__role_from_spec(const char *name, const json_t *spec)
 }
 
 void authz__role_free(authz__role_t *r) { role_free(r); }
+
+authz__template_t *authz__template_from(const char *name, const json_t *labels,
+                                        const json_t *spec)
+{
+    parts_t o = {json_string(name ? name : ""), (json_t *)labels, (json_t *)spec};
+    authz__template_t *t = o.name ? template_parse(&o) : NULL;
+    json_decref(o.name);
+    return t;
+}
+
+void authz__template_free(authz__template_t *t) { template_free(t); }
 
 static int subject_kind(const json_t *s)
 {
@@ -515,21 +545,8 @@ static int nodegroup_index(authz_t *a, authz__nodegroup_t *g)
 
 /* ---- role aggregation ---------------------------------------------------------- */
 
-/* What a role grants once aggregated. */
-typedef struct agg {
-    authz__rules_t rules, deny;
-    authz__strs_t ui;
-} agg_t;
-
-static void agg_free(agg_t *g)
-{
-    authz__rules_free(&g->rules);
-    authz__rules_free(&g->deny);
-    authz__strs_free(&g->ui);
-}
-
 /* r's aggregated rules become g's (g is left empty). */
-static void agg_move(authz__role_t *r, agg_t *g)
+static void agg_move(authz__role_t *r, authz__agg_t *g)
 {
     authz__rules_free(&r->rules);
     authz__rules_free(&r->deny);
@@ -537,63 +554,24 @@ static void agg_move(authz__role_t *r, agg_t *g)
     r->rules = g->rules;
     r->deny = g->deny;
     r->ui = g->ui;
-    *g = (agg_t){{0, NULL}, {0, NULL}, {0, NULL}};
-}
-
-static int add_rules(agg_t *g, const authz__rules_t *rules, const authz__rules_t *deny,
-                     const authz__strs_t *ui)
-{
-    if (authz__rules_append(&g->rules, rules) || authz__rules_append(&g->deny, deny) ||
-        authz__strs_append_unique(&g->ui, ui))
-        return ERR_NOMEM;
-    return 0;
-}
-
-/* Own rules plus those of the templates named or selected, each once,
- * into g (empty). 0, or ERR_NOMEM with g empty: a role with only part of
- * its deny rules must never be filed. */
-static int aggregate(const authz_t *a, const authz__role_t *r, agg_t *g)
-{
-    int rc = add_rules(g, &r->own, &r->own_deny, &r->own_ui);
-    for (size_t i = 0; i < r->refs.n && !rc; i++) {
-        const authz__template_t *t = authz__map_get(&a->templates, r->refs.v[i]);
-        if (t)
-            rc = add_rules(g, &t->rules, &t->deny, &t->ui);
-    }
-    /* The templateSelector as kube's LabelSelector reads it; one that is
-     * not valid selects nothing, as validation refuses it on write. */
-    sel_t *sel = NULL;
-    if (!rc && r->selector) {
-        err_t e;
-        err_clear(&e);
-        int src = sel_from_label_selector(r->selector, &sel, &e);
-        if (src == ERR_NOMEM)
-            rc = src;
-    }
-    if (sel) {
-        AUTHZ_MAP_EACH(&a->templates, i) {
-            if (rc)
-                break;
-            const authz__template_t *t = a->templates.e[i].val;
-            int named = 0;
-            for (size_t j = 0; j < r->refs.n && !named; j++)
-                named = !strcmp(r->refs.v[j], t->name);
-            if (!named && sel_matches_labels(sel, t->labels))
-                rc = add_rules(g, &t->rules, &t->deny, &t->ui);
-        }
-        sel_free(sel);
-    }
-    if (rc)
-        agg_free(g);
-    return rc;
+    g->rules = (authz__rules_t){0, NULL};
+    g->deny = (authz__rules_t){0, NULL};
+    g->ui = (authz__strs_t){0, NULL};
+    authz__agg_free(g);
 }
 
 int authz__role_aggregate(const authz_t *a, authz__role_t *r)
 {
-    agg_t g = {{0, NULL}, {0, NULL}, {0, NULL}};
-    int rc = aggregate(a, r, &g);
+    const authz__template_t **ts;
+    size_t n;
+    authz__agg_t g;
+    memset(&g, 0, sizeof g);
+    int rc = authz__templates_sorted(a, &ts, &n);
+    if (!rc)
+        rc = authz__aggregate(r, ts, n, &g);
     if (!rc)
         agg_move(r, &g);
+    mem_free(ts);
     return rc;
 }
 
@@ -601,22 +579,27 @@ int authz__role_aggregate(const authz_t *a, authz__role_t *r)
  * ERR_NOMEM none, each role left as it was. */
 static int roles_reaggregate(authz_t *a)
 {
-    agg_t *g = mem_calloc(a->roles.cap + 1, sizeof *g);  /* by slot */
-    if (!g)
+    const authz__template_t **ts;
+    size_t n;
+    if (authz__templates_sorted(a, &ts, &n))
         return ERR_NOMEM;
-    int rc = 0;
+    authz__agg_t *g = mem_calloc(a->roles.cap + 1, sizeof *g);  /* by slot */
+    int rc = g ? 0 : ERR_NOMEM;
     AUTHZ_MAP_EACH(&a->roles, i) {
         if (rc)
             break;
-        rc = aggregate(a, a->roles.e[i].val, &g[i]);
+        rc = authz__aggregate(a->roles.e[i].val, ts, n, &g[i]);
     }
     AUTHZ_MAP_EACH(&a->roles, i) {
+        if (!g)
+            break;
         if (rc)
-            agg_free(&g[i]);
+            authz__agg_free(&g[i]);
         else
             agg_move(a->roles.e[i].val, &g[i]);
     }
     mem_free(g);
+    mem_free(ts);
     return rc;
 }
 

@@ -124,17 +124,37 @@ static int strs_copy(authz__strs_t *dst, const authz__strs_t *src)
     return authz__strs_append_unique(dst, src);
 }
 
-int authz__rules_append(authz__rules_t *dst, const authz__rules_t *src)
+static int strs_equal(const authz__strs_t *x, const authz__strs_t *y)
 {
-    if (!src->n)
+    if (x->n != y->n)
         return 0;
-    authz__rule_t *nv = mem_realloc(dst->v, (dst->n + src->n) * sizeof *nv);
-    if (!nv)
-        return ERR_NOMEM;
-    dst->v = nv;
+    for (size_t i = 0; i < x->n; i++)
+        if (strcmp(x->v[i], y->v[i]))
+            return 0;
+    return 1;
+}
+
+static int rule_equal(const authz__rule_t *x, const authz__rule_t *y)
+{
+    return strs_equal(&x->verbs, &y->verbs) && strs_equal(&x->groups, &y->groups) &&
+           strs_equal(&x->resources, &y->resources) && strs_equal(&x->names, &y->names) &&
+           strs_equal(&x->urls, &y->urls);
+}
+
+int authz__rules_append_unique(authz__rules_t *dst, const authz__rules_t *src)
+{
     for (size_t i = 0; i < src->n; i++) {
-        authz__rule_t *d = &dst->v[dst->n];
         const authz__rule_t *s = &src->v[i];
+        int seen = 0;
+        for (size_t j = 0; j < dst->n && !seen; j++)
+            seen = rule_equal(&dst->v[j], s);
+        if (seen)
+            continue;
+        authz__rule_t *nv = mem_realloc(dst->v, (dst->n + 1) * sizeof *nv);
+        if (!nv)
+            return ERR_NOMEM;
+        dst->v = nv;
+        authz__rule_t *d = &dst->v[dst->n];
         memset(d, 0, sizeof *d);
         if (strs_copy(&d->verbs, &s->verbs) || strs_copy(&d->groups, &s->groups) ||
             strs_copy(&d->resources, &s->resources) || strs_copy(&d->names, &s->names) ||

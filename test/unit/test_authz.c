@@ -650,6 +650,101 @@ static void test_authz__aggregation_recomputed(void **state)
     assert_int_equal(ask(f, "alice", NULL, &pod, NULL, 0), AUTHZ_NO_OPINION);
 }
 
+/* A template whose scopes exclude the role's scope gives deny rules only,
+ * in decisions as in the aggregation the status shows. */
+static void test_authz__template_scopes_fail_closed(void **state)
+{
+    fx_t *f = *state;
+    put(f, "/iam.theriseunion.io/roletemplates/ns-only",
+        "{\"metadata\":{\"name\":\"ns-only\"},\"spec\":{\"scopes\":[\"Namespace\"],"
+        "\"rules\":[{\"verbs\":[\"delete\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"]}],"
+        "\"denyRules\":[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"secrets\"]}]}}");
+    put(f, "/iam.theriseunion.io/iamroles/ws-admin",
+        ROLE("ws-admin", "{\"scope\":\"Workspace\",\"templateRefs\":[\"ns-only\"],"
+             "\"rules\":[{\"verbs\":[\"*\"],\"apiGroups\":[\"\"],\"resources\":[\"*\"]}]}"));
+    put(f, "/iam.theriseunion.io/iamrolebindings/gus-ws1",
+        BINDING("gus-ws1", "ws-admin", "[{\"kind\":\"User\",\"name\":\"gus\"}]",
+                "{\"level\":\"Workspace\",\"name\":\"ws1\"}"));
+    synced(f);
+    authz_attrs_t secret = {.verb = "get", .resource_request = 1, .api_group = "",
+                            .resource = "secrets", .namespace_ = "shop", .name = "s"};
+    assert_int_equal(ask(f, "gus", NULL, &secret, NULL, 0), AUTHZ_DENY);
+    authz_attrs_t pod = POD("delete", "shop", "web");
+    assert_int_equal(ask(f, "gus", NULL, &pod, NULL, 0), AUTHZ_ALLOW);  /* own rule */
+    json_t *rules = NULL, *deny = NULL;
+    assert_int_equal(authz_role_rules(f->authz, "ws-admin", &rules, &deny), 0);
+    assert_int_equal(json_array_size(rules), 1);  /* the template's allow is left out */
+    assert_int_equal(json_array_size(deny), 1);
+    json_decref(rules);
+    json_decref(deny);
+}
+
+static json_t *obj(const char *text)
+{
+    json_t *j = json_loads(text, 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+/* The aggregation the IAMRole status shows: own rules first, then named
+ * templates in templateRefs' order, then selected ones by name; each rule
+ * and permission once; missing and excluded templates named. */
+static void test_authz__role_aggregation(void **state)
+{
+    (void)state;
+    json_t *ts[] = {
+        obj("{\"metadata\":{\"name\":\"zeta\",\"labels\":{\"t\":\"x\"}},\"spec\":{"
+            "\"rules\":[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"z\"]}],"
+            "\"uiPermissions\":[\"ui-z\",\"ui-own\"]}}"),
+        obj("{\"metadata\":{\"name\":\"alpha\",\"labels\":{\"t\":\"x\"}},\"spec\":{"
+            "\"rules\":[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"a\"]},"
+            "{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"own\"]}]}}"),
+        obj("{\"metadata\":{\"name\":\"named\"},\"spec\":{"
+            "\"rules\":[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"n\"]}]}}"),
+        obj("{\"metadata\":{\"name\":\"platform-only\",\"labels\":{\"t\":\"x\"}},\"spec\":{"
+            "\"scopes\":[\"Platform\"],"
+            "\"rules\":[{\"verbs\":[\"*\"],\"apiGroups\":[\"*\"],\"resources\":[\"*\"]}],"
+            "\"denyRules\":[{\"verbs\":[\"delete\"],\"apiGroups\":[\"\"],\"resources\":[\"ns\"]}]}}"),
+    };
+    json_t *role = obj("{\"metadata\":{\"name\":\"r\"},\"spec\":{\"scope\":\"Cluster\","
+                       "\"templateRefs\":[\"named\",\"gone\",\"zeta\"],"
+                       "\"templateSelector\":{\"matchLabels\":{\"t\":\"x\"}},"
+                       "\"uiPermissions\":[\"ui-own\"],"
+                       "\"rules\":[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"own\"]}]}}");
+    authz_role_agg_t g;
+    err_t err = {0};
+    assert_int_equal(authz_role_aggregation(role, (const json_t *const *)ts, 4, &g, &err), 0);
+    char *rules = json_dumps(g.rules, JSON_COMPACT);
+    assert_string_equal(rules,
+        "[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"own\"]},"
+        "{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"n\"]},"
+        "{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"z\"]},"
+        "{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"a\"]}]");
+    free(rules);
+    assert_int_equal(json_array_size(g.deny), 1);
+    char *ui = json_dumps(g.ui, JSON_COMPACT);
+    assert_string_equal(ui, "[\"ui-own\",\"ui-z\"]");
+    free(ui);
+    char *missing = json_dumps(g.missing, JSON_COMPACT);
+    assert_string_equal(missing, "[\"gone\"]");
+    free(missing);
+    char *excluded = json_dumps(g.excluded, JSON_COMPACT);
+    assert_string_equal(excluded, "[\"platform-only\"]");
+    free(excluded);
+    authz_role_agg_free(&g);
+    /* The selector changing changes what is selected. */
+    json_object_set_new(json_object_get(json_object_get(role, "spec"), "templateSelector"),
+                        "matchLabels", obj("{\"t\":\"none\"}"));
+    assert_int_equal(authz_role_aggregation(role, (const json_t *const *)ts, 4, &g, &err), 0);
+    assert_int_equal(json_array_size(g.rules), 3);  /* own, named, zeta */
+    assert_int_equal(json_array_size(g.deny), 0);
+    assert_int_equal(json_array_size(g.excluded), 0);
+    authz_role_agg_free(&g);
+    json_decref(role);
+    for (size_t i = 0; i < 4; i++)
+        json_decref(ts[i]);
+}
+
 static void test_authz__subject_access_review(void **state)
 {
     fx_t *f = *state;
@@ -1841,6 +1936,8 @@ int main(void)
         cmocka_unit_test(test_authz__user_size_and_text),
         cmocka_unit_test(test_authz__covers),
         cmocka_unit_test_setup_teardown(test_authz__grant_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__template_scopes_fail_closed, setup, teardown),
+        cmocka_unit_test(test_authz__role_aggregation),
         cmocka_unit_test_setup_teardown(test_authz__binding_placement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__workspace_cascade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authz__every_level, setup, teardown),
