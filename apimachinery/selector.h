@@ -21,13 +21,15 @@
  *   The kind a selector was parsed as decides which rules apply, whichever
  *   of sel_matches_labels / sel_matches_fields is called.
  *
- * It calls only mem_* and sbuf for memory, err_set/err_add_cause for
- * errors, and jansson to read labels and LabelSelector objects.
+ * One file per thing parsed: labels.c (the label selector string),
+ * fields.c (the field selector string), label_selector.c (the
+ * metav1.LabelSelector object); selector.c holds what they share (the
+ * requirements, matching, printing).
  *
- * It also owns kube's checks of names, label keys and values
- * (k8s.io/apimachinery/pkg/util/validation), which the selectors' own
- * parsing uses and the registry's object validation shares: one rule, one
- * wording.
+ * It calls only mem_* and sbuf for memory, err_set/err_add_cause for
+ * errors, jansson to read labels and LabelSelector objects, validation.h
+ * for kube's checks of label keys and values (the one copy the registry
+ * shares) and quote.h for Go's %q in messages.
  *
  * Errors: 0 on success, or a negative ERR_* code with details in err (the
  * first error wins, see err.h):
