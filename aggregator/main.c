@@ -19,6 +19,7 @@
 #include "../apiservice/authorizer.h"
 #include "../apiservice/delegate.h"
 #include "../authz/authz.h"
+#include "../controllers/ctrl.h"
 #include "../registry/registry.h"
 #include "../lib/crypto.h"
 #include "../lib/fs.h"
@@ -56,6 +57,7 @@ typedef struct flags {
     const char *etcd_servers;
     const char *etcd_prefix;
     const char *cluster_name;
+    const char *controllers;
     const char *client_ca_file;
     const char *rh_client_ca_file;
     const char *rh_allowed_names;
@@ -169,6 +171,9 @@ static const flag_def_t flag_defs[] = {
     FS("etcd-servers", etcd_servers, "etcd URLs, comma-separated (etcd3 backend)"),
     FS("etcd-prefix", etcd_prefix, "etcd key prefix (default /registry)"),
     FS("cluster-name", cluster_name, "this server's member cluster (default host)"),
+    FS("controllers", controllers, "controllers to run, as kube-controller-manager's flag: "
+                                   "'*' all, 'name' one, '-name' not that one, comma-separated "
+                                   "(default '*'; known: iamrole)"),
     FS("client-ca-file", client_ca_file, "CA bundle for x509 client certificates (CN user, O groups)"),
     FS("requestheader-client-ca-file", rh_client_ca_file,
        "CA bundle for the front proxy's client certificate"),
@@ -408,6 +413,7 @@ int main(int argc, char **argv)
     agg_audit_t *audit = NULL;
     authz_t *authz = NULL;
     apisvc_authorizer_t *upstream = NULL;
+    ctrl_mgr_t *ctrl = NULL;
 
     store_config_t cfg = {.backend = fl.storage_backend, .data_dir = fl.data_dir,
                           .etcd_servers = fl.etcd_servers, .etcd_prefix = fl.etcd_prefix};
@@ -480,9 +486,16 @@ int main(int argc, char **argv)
                  .cluster = fl.cluster_name,
                  .delegate = upstream ? agg_delegation_review : NULL,
                  .delegate_arg = upstream};
+    /* Controllers write through the registry as their own users; they
+     * start once this replica leads (one process on LMDB always does). */
+    ctrl_env_t cenv = {.store = store, .reg = &reg, .authz = authz, .cluster = fl.cluster_name};
+    if (ctrl_mgr_new(&cenv, fl.controllers, &ctrl, &err) ||
+        ctrl_mgr_start(ctrl, &ctrl_elector_single, &err))
+        goto out;
     api.reg = &reg;
     api.store = store;
     api.authz = authz;
+    api.ctrl = ctrl;
     agg_api_advance(&api, AGG_READY);
     log_info("serving on https://%s%s%s:%u", v6 ? "[" : "",
             fl.bind_address, v6 ? "]" : "", fl.secure_port);
@@ -504,6 +517,7 @@ out:
      * watchers) and lets the requests in flight finish, their writes
      * included, while storage and the authorizer still work; then those. */
     agg_server_stop(srv);
+    ctrl_mgr_free(ctrl);
     authz_free(authz);
     store_shutdown_watchers(store);
     store_close(store);

@@ -284,7 +284,8 @@ static void h_metrics(route_ctx_t *c)
     char *text = NULL;
     size_t len = 0;
     if (authz_metrics(c->api->authz, &text, &len) ||
-        (c->api->store && store_metrics(c->api->store, &text, &len))) {
+        (c->api->store && store_metrics(c->api->store, &text, &len)) ||
+        (c->api->ctrl && ctrl_mgr_metrics(c->api->ctrl, &text, &len))) {
         mem_free(text);
         agg__send_code(c->req, ERR_NOMEM, NULL, NULL);
         return;

@@ -34,6 +34,7 @@
 #define EDGE_AGG_SERVER_H
 
 #include "../authz/authz.h"
+#include "../controllers/ctrl.h"
 #include "../registry/registry.h"
 #include <stdatomic.h>
 
@@ -58,6 +59,7 @@ typedef struct agg_api {
     reg_t *reg;
     store_t *store;              /* for its metrics */
     authz_t *authz;
+    ctrl_mgr_t *ctrl;            /* for its metrics; NULL: none */
     /* Internal. */
     atomic_uint inflight;
     atomic_int stage;            /* agg_stage_t; starts at AGG_STARTING (0) */

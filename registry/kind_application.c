@@ -24,5 +24,6 @@ const reg_kind_t reg_kind_application = {
         "\"owner\":" REG_S_STR ",\"workspace\":" REG_S_STR ",\"type\":" REG_S_STR "}}",
     .status_schema =
         "{\"type\":\"object\",\"properties\":{\"latestVersion\":" REG_S_STR ","
-        "\"versionCount\":{\"type\":\"integer\",\"format\":\"int32\"}}}",
+        "\"versionCount\":{\"type\":\"integer\",\"format\":\"int32\"},"
+        "\"observedGeneration\":" REG_S_INT "}}",
 };

@@ -66,5 +66,6 @@ const reg_kind_t reg_kind_applicationversion = {
         "\"version\":" REG_S_STR ",\"values\":" REG_S_ANY "}}}}",
     .status_schema =
         "{\"type\":\"object\",\"properties\":{\"phase\":{\"type\":\"string\",\"enum\":"
-        "[\"Draft\",\"Submitted\",\"Approved\",\"Rejected\"]},\"conditions\":" REG_S_CONDITIONS "}}",
+        "[\"Draft\",\"Submitted\",\"Approved\",\"Rejected\"]},\"conditions\":" REG_S_CONDITIONS ","
+        "\"observedGeneration\":" REG_S_INT "}}",
 };

@@ -45,5 +45,5 @@ const reg_kind_t reg_kind_cluster = {
         "\"theriseunionAPIServerPort\":{\"type\":\"integer\",\"format\":\"int32\"}}}}}",
     .status_schema =
         "{\"type\":\"object\",\"properties\":{\"conditions\":" REG_S_CONDITIONS ","
-        "\"kubernetesVersion\":" REG_S_STR "}}",
+        "\"kubernetesVersion\":" REG_S_STR ",\"observedGeneration\":" REG_S_INT "}}",
 };

@@ -36,5 +36,5 @@ const reg_kind_t reg_kind_component = {
         "{\"type\":\"object\",\"properties\":{\"observedHash\":" REG_S_STR ","
         "\"phase\":{\"type\":\"string\",\"enum\":[\"Pending\",\"Blocked\",\"Fetching\",\"Fetched\","
         "\"Installing\",\"Installed\",\"Failed\"]},\"chartDigest\":" REG_S_STR ","
-        "\"conditions\":" REG_S_CONDITIONS "}}",
+        "\"conditions\":" REG_S_CONDITIONS ",\"observedGeneration\":" REG_S_INT "}}",
 };

@@ -138,5 +138,6 @@ const reg_kind_t reg_kind_iamrolebinding = {
         "\"kind\":{\"type\":\"string\",\"enum\":[\"User\",\"Group\",\"ServiceAccount\"]},"
         "\"name\":" REG_S_STR ",\"namespace\":" REG_S_STR ",\"apiGroup\":" REG_S_STR "}}},"
         "\"scope\":" REG_S_SCOPE_REF "}}",
-    .status_schema = "{\"type\":\"object\",\"properties\":{\"conditions\":" REG_S_CONDITIONS "}}",
+    .status_schema = "{\"type\":\"object\",\"properties\":{\"conditions\":" REG_S_CONDITIONS ","
+                     "\"observedGeneration\":" REG_S_INT "}}",
 };

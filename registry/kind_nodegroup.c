@@ -27,5 +27,6 @@ const reg_kind_t reg_kind_nodegroup = {
     .spec_schema =
         "{\"type\":\"object\",\"properties\":{\"displayName\":" REG_S_STR ",\"cluster\":" REG_S_STR ","
         "\"nodes\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"set\",\"items\":" REG_S_STR "}}}",
-    .status_schema = "{\"type\":\"object\",\"properties\":{\"conditions\":" REG_S_CONDITIONS "}}",
+    .status_schema = "{\"type\":\"object\",\"properties\":{\"conditions\":" REG_S_CONDITIONS ","
+                     "\"nodeCount\":" REG_S_INT ",\"observedGeneration\":" REG_S_INT "}}",
 };

@@ -33,5 +33,7 @@ const reg_kind_t reg_kind_workspace = {
         "\"namespaces\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"map\","
         "\"x-kubernetes-list-map-keys\":[\"cluster\",\"name\"],\"items\":{\"type\":\"object\","
         "\"required\":[\"name\"],\"properties\":{\"cluster\":" REG_S_STR ",\"name\":" REG_S_STR "}}}}}",
-    .status_schema = "{\"type\":\"object\",\"properties\":{\"conditions\":" REG_S_CONDITIONS "}}",
+    .status_schema = "{\"type\":\"object\",\"properties\":{\"conditions\":" REG_S_CONDITIONS ","
+                     "\"clusterCount\":" REG_S_INT ",\"namespaceCount\":" REG_S_INT ","
+                     "\"observedGeneration\":" REG_S_INT "}}",
 };

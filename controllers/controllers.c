@@ -1,0 +1,9 @@
+/*
+ * The table of controllers, in the order they start.
+ */
+#include "controllers.h"
+
+const ctrl_def_t *const ctrl_defs[] = {
+    &ctrl_iamrole,
+    NULL,
+};
