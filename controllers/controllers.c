@@ -5,5 +5,7 @@
 
 const ctrl_def_t *const ctrl_defs[] = {
     &ctrl_iamrole,
+    &ctrl_workspace,
+    &ctrl_nodegroup,
     NULL,
 };

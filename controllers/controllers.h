@@ -8,5 +8,7 @@
 #include "ctrl.h"
 
 extern const ctrl_def_t ctrl_iamrole;
+extern const ctrl_def_t ctrl_workspace;
+extern const ctrl_def_t ctrl_nodegroup;
 
 #endif
