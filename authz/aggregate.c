@@ -156,7 +156,8 @@ int authz_role_aggregation(const json_t *role, const json_t *const *templates, s
             rc = ERR_NOMEM;
     }
     if (!rc) {
-        qsort(ts, n, sizeof *ts, cmp_template);
+        if (n)
+            qsort(ts, n, sizeof *ts, cmp_template);
         rc = authz__aggregate(r, (const authz__template_t *const *)ts, n, &g);
     }
     if (!rc) {

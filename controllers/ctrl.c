@@ -63,7 +63,7 @@ struct ctrl {
     uint64_t buckets[CTRL_BUCKETS];
     double dur_sum;
     uint64_t dur_count;
-    atomic_uint_fast64_t status_writes, lost_keys;
+    atomic_uint_fast64_t status_writes, lost_keys, lists, resumes;
     uint64_t adds_before, retries_before;  /* of queues of earlier runs */
 };
 
@@ -188,6 +188,7 @@ static int relist(ctrl_t *c, uint64_t *rev, err_t *err)
 {
     store_list_opts_t o = {.prefix = c->prefix};
     store_list_result_t res;
+    atomic_fetch_add(&c->lists, 1);
     int rc = store_list(c->mgr->env.store, &o, list_visit, c, &res, err);
     if (!rc) {
         *rev = res.rev;
@@ -198,8 +199,9 @@ static int relist(ctrl_t *c, uint64_t *rev, err_t *err)
 
 static int source_open(ctrl_t *c, source_t *s, uint64_t after, err_t *err)
 {
+    unsigned q = c->mgr->env.watch_queue ? c->mgr->env.watch_queue : CTRL_WATCH_QUEUE;
     store_watch_opts_t wo = {.prefix = s->prefix, .after_rev = after,
-                             .queue = CTRL_WATCH_QUEUE, .notify = on_notify, .notify_arg = c};
+                             .queue = q, .notify = on_notify, .notify_arg = c};
     return store_watch(c->mgr->env.store, &wo, &s->w, err);
 }
 
@@ -276,6 +278,7 @@ static int drain(ctrl_t *c, err_t *err)
                 rc = source_open(c, s, from, err);
                 if (rc)
                     return rc;
+                atomic_fetch_add(&c->resumes, 1);
                 got = 1;
                 continue;
             }
@@ -664,7 +667,11 @@ int ctrl_mgr_wait_idle(ctrl_mgr_t *m, int timeout_ms)
                 continue;
             wq_stats_t st;
             wq_get_stats(c->q, &st);
-            idle = !st.depth && !st.processing && atomic_load(&c->seen_rev) >= want;
+            int seen = atomic_load(&c->seen_rev) >= want;
+            if (!seen)
+                on_notify(c);    /* nothing of its kinds came: it learns the
+                                    store moved on only when it looks */
+            idle = !st.depth && !st.processing && seen;
         }
         pthread_mutex_unlock(&m->mu);
         /* Twice in a row, so a write a reconcile just made is seen too. */
@@ -735,6 +742,17 @@ int ctrl_mgr_metrics(ctrl_mgr_t *m, char **buf, size_t *len)
     for (size_t i = 0; i < m->n; i++)
         PUT("edge_controller_status_writes_total{controller=\"%s\"} %llu\n", m->c[i]->def->name,
             (unsigned long long)atomic_load(&m->c[i]->status_writes));
+    PUT("# HELP edge_controller_lists_total Lists by the controller's informer: one at start, "
+        "then one per resync, and one when a watch's history was compacted.\n"
+        "# TYPE edge_controller_lists_total counter\n");
+    for (size_t i = 0; i < m->n; i++)
+        PUT("edge_controller_lists_total{controller=\"%s\"} %llu\n", m->c[i]->def->name,
+            (unsigned long long)atomic_load(&m->c[i]->lists));
+    PUT("# HELP edge_controller_watch_resumes_total Watches reopened from the last revision "
+        "seen after falling behind.\n# TYPE edge_controller_watch_resumes_total counter\n");
+    for (size_t i = 0; i < m->n; i++)
+        PUT("edge_controller_watch_resumes_total{controller=\"%s\"} %llu\n", m->c[i]->def->name,
+            (unsigned long long)atomic_load(&m->c[i]->resumes));
     PUT("# HELP edge_controller_lost_keys_total Keys that could not be queued (memory ran "
         "short); the next resync queues them again.\n"
         "# TYPE edge_controller_lost_keys_total counter\n");
@@ -759,7 +777,23 @@ void ctrl_mgr_totals(ctrl_mgr_t *m, ctrl_totals_t *t)
         t->errors += c->results[RES_ERROR];
         pthread_mutex_unlock(&c->stat_mu);
         t->status_writes += atomic_load(&c->status_writes);
+        t->lists += atomic_load(&c->lists);
+        t->resumes += atomic_load(&c->resumes);
     }
+}
+
+void ctrl_mgr_resync(ctrl_mgr_t *m)
+{
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->n; i++) {
+        ctrl_t *c = m->c[i];
+        uint64_t rev;
+        err_t err;
+        err_clear(&err);
+        if (c->q)
+            relist(c, &rev, &err);
+    }
+    pthread_mutex_unlock(&m->mu);
 }
 
 /* ---- the single-process elector ------------------------------------------------------ */

@@ -48,6 +48,7 @@ typedef struct ctrl_env {
     reg_t *reg;
     authz_t *authz;
     const char *cluster;         /* --cluster-name */
+    unsigned watch_queue;        /* each informer watcher's queue; 0: 65536 */
 } ctrl_env_t;
 
 typedef struct ctrl ctrl_t;
@@ -156,9 +157,15 @@ int ctrl_mgr_wait_idle(ctrl_mgr_t *m, int timeout_ms);
  * edge_controller_leader. 0 or ERR_NOMEM. */
 int ctrl_mgr_metrics(ctrl_mgr_t *m, char **buf, size_t *len);
 
-/* Totals over every controller, for tests and benchmarks. */
+/* Queues every object of every running controller now, as the periodic
+ * resync does. */
+void ctrl_mgr_resync(ctrl_mgr_t *m);
+
+/* Totals over every controller, for tests and benchmarks: reconciles
+ * (errors among them), status writes, the informers' lists (the first
+ * one included) and watches resumed after falling behind. */
 typedef struct ctrl_totals {
-    uint64_t reconciles, errors, status_writes;
+    uint64_t reconciles, errors, status_writes, lists, resumes;
 } ctrl_totals_t;
 void ctrl_mgr_totals(ctrl_mgr_t *m, ctrl_totals_t *t);
 

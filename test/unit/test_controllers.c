@@ -1,0 +1,366 @@
+/* Unit tests of controllers/: the framework (informer, resync, restart,
+ * resume after falling behind) and the IAMRole, Workspace and NodeGroup
+ * controllers, on a real store, registry and authorizer. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ftw.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "../../controllers/ctrl.h"
+
+typedef struct fx {
+    char dir[64];
+    store_t *store;
+    authz_t *authz;
+    reg_t reg;
+    ctrl_mgr_t *mgr;
+    authz_user_t admin;
+} fx_t;
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(p);
+}
+
+static void mgr_start(fx_t *f, unsigned watch_queue)
+{
+    ctrl_env_t env = {.store = f->store, .reg = &f->reg, .authz = f->authz, .cluster = "host",
+                      .watch_queue = watch_queue};
+    err_t err = {0};
+    assert_int_equal(ctrl_mgr_new(&env, "iamrole,workspace,nodegroup", &f->mgr, &err), 0);
+    assert_int_equal(ctrl_mgr_start(f->mgr, &ctrl_elector_single, &err), 0);
+}
+
+static void mgr_stop(fx_t *f)
+{
+    ctrl_mgr_free(f->mgr);
+    f->mgr = NULL;
+}
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/edge-ctrl-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    store_config_t cfg = {.data_dir = f->dir, .no_sync = 1, .compact_interval_ms = 3600000};
+    err_t err = {0};
+    if (store_open(&cfg, &f->store, &err) || authz_new(f->store, "host", &f->authz, &err))
+        return -1;
+    f->reg = (reg_t){.store = f->store, .authz = f->authz, .cluster = "host"};
+    authz_user_reset(&f->admin);
+    snprintf(f->admin.name, sizeof f->admin.name, "admin");
+    authz_user_add_group(&f->admin, "system:masters");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    mgr_stop(f);
+    authz_free(f->authz);
+    store_shutdown_watchers(f->store);
+    store_close(f->store);
+    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static const reg_kind_t *kind(const char *group, const char *resource)
+{
+    const reg_kind_t *k = reg_find(group, "v1alpha1", resource);
+    assert_non_null(k);
+    return k;
+}
+
+#define IAM "iam.theriseunion.io"
+#define SCOPE "scope.theriseunion.io"
+
+/* Creates, or replaces (spec and labels), an object as admin. */
+static void put(fx_t *f, const char *group, const char *resource, const char *json)
+{
+    const reg_kind_t *k = kind(group, resource);
+    json_t *body = json_loads(json, 0, NULL);
+    assert_non_null(body);
+    const char *name = json_string_value(json_object_get(json_object_get(body, "metadata"), "name"));
+    reg_write_opts_t wo = {.user = &f->admin, .field_manager = "test"};
+    json_t *out = NULL;
+    reg_outcome_t oc;
+    memset(&oc, 0, sizeof oc);
+    err_t err = {0};
+    int rc = reg_create(&f->reg, k, NULL, body, &wo, &out, &oc, &err);
+    if (rc == ERR_ALREADY_EXISTS) {
+        json_t *cur = NULL;
+        err_t e2 = {0};
+        assert_int_equal(reg_get(&f->reg, k, NULL, name, &cur, &e2), 0);
+        json_object_set(body, "status", json_object_get(cur, "status"));
+        json_object_set_new(json_object_get(body, "metadata"), "resourceVersion",
+                            json_incref(json_object_get(json_object_get(cur, "metadata"),
+                                                        "resourceVersion")));
+        json_decref(cur);
+        memset(&err, 0, sizeof err);
+        rc = reg_update(&f->reg, k, NULL, name, body, 0, &wo, &out, &oc, &err);
+    }
+    if (rc)
+        fail_msg("put %s: %s", name, err.message);
+    json_decref(out);
+    free(oc.body);
+    json_decref(body);
+}
+
+static void del(fx_t *f, const char *group, const char *resource, const char *name)
+{
+    reg_delete_opts_t o = {.grace_period_seconds = -1, .user = &f->admin};
+    json_t *out = NULL;
+    reg_outcome_t oc;
+    memset(&oc, 0, sizeof oc);
+    err_t err = {0};
+    assert_int_equal(reg_delete(&f->reg, kind(group, resource), NULL, name, &o, &out, &oc, &err), 0);
+    json_decref(out);
+    free(oc.body);
+}
+
+static json_t *get(fx_t *f, const char *group, const char *resource, const char *name)
+{
+    json_t *out = NULL;
+    err_t err = {0};
+    assert_int_equal(reg_get(&f->reg, kind(group, resource), NULL, name, &out, &err), 0);
+    return out;
+}
+
+/* The controllers settled, and the authorizer caught up with storage
+ * (so the two can be compared). */
+static void idle(fx_t *f)
+{
+    assert_int_equal(ctrl_mgr_wait_idle(f->mgr, 20000), 0);
+    uint64_t want = store_revision(f->store);
+    for (int i = 0; i < 20000 && authz_revision(f->authz) < want; i++)
+        usleep(1000);
+    assert_true(authz_revision(f->authz) >= want);
+}
+
+static uint64_t writes(fx_t *f)
+{
+    ctrl_totals_t t;
+    ctrl_mgr_totals(f->mgr, &t);
+    return t.status_writes;
+}
+
+#define TEMPLATE(name, labels, scopes, verb) \
+    "{\"metadata\":{\"name\":\"" name "\",\"labels\":" labels "},\"spec\":{\"scopes\":" scopes \
+    ",\"rules\":[{\"verbs\":[\"" verb "\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"]}]}}"
+
+/* The status's aggregated rules equal what the authorizer holds for the
+ * role, through template changes, relabelling and deletion. */
+static void assert_status_is_authorizers(fx_t *f, const char *role, size_t want_rules)
+{
+    json_t *r = get(f, IAM, "iamroles", role);
+    const json_t *st = json_object_get(r, "status");
+    json_t *rules = NULL, *deny = NULL;
+    assert_int_equal(authz_role_rules(f->authz, role, &rules, &deny), 0);
+    if (!json_equal(json_object_get(st, "aggregatedRules"), rules)) {
+        fail_msg("status has %zu rules, the authorizer %zu",
+                 json_array_size(json_object_get(st, "aggregatedRules")), json_array_size(rules));
+    }
+    assert_true(json_equal(json_object_get(st, "aggregatedDenyRules"), deny));
+    assert_int_equal(json_array_size(rules), want_rules);
+    assert_int_equal(json_integer_value(json_object_get(st, "observedGeneration")),
+                     json_integer_value(json_object_get(json_object_get(r, "metadata"), "generation")));
+    json_decref(rules);
+    json_decref(deny);
+    json_decref(r);
+}
+
+static void test_controllers__iamrole_status(void **state)
+{
+    fx_t *f = *state;
+    mgr_start(f, 0);
+    put(f, IAM, "roletemplates", TEMPLATE("t-get", "{\"tier\":\"view\"}", "[]", "get"));
+    put(f, IAM, "iamroles",
+        "{\"metadata\":{\"name\":\"viewer\"},\"spec\":{\"scope\":\"Workspace\","
+        "\"templateRefs\":[\"t-get\",\"absent\"],"
+        "\"templateSelector\":{\"matchLabels\":{\"tier\":\"view\"}}}}");
+    idle(f);
+    assert_status_is_authorizers(f, "viewer", 1);
+    json_t *r = get(f, IAM, "iamroles", "viewer");
+    const json_t *st = json_object_get(r, "status");
+    const json_t *c0 = json_array_get(json_object_get(st, "conditions"), 0);
+    assert_string_equal(json_string_value(json_object_get(c0, "type")), "TemplatesResolved");
+    assert_string_equal(json_string_value(json_object_get(c0, "status")), "False");
+    assert_string_equal(json_string_value(json_object_get(c0, "message")),
+                        "RoleTemplates not found: absent");
+    json_decref(r);
+    /* A selected template appears; relabelled away it goes; one whose
+     * scopes exclude the role's gives no rules and says so. */
+    put(f, IAM, "roletemplates", TEMPLATE("t-list", "{\"tier\":\"view\"}", "[]", "list"));
+    idle(f);
+    assert_status_is_authorizers(f, "viewer", 2);
+    put(f, IAM, "roletemplates", TEMPLATE("t-list", "{\"tier\":\"other\"}", "[]", "list"));
+    idle(f);
+    assert_status_is_authorizers(f, "viewer", 1);
+    put(f, IAM, "roletemplates", TEMPLATE("t-list", "{\"tier\":\"view\"}", "[\"Platform\"]", "list"));
+    idle(f);
+    assert_status_is_authorizers(f, "viewer", 1);
+    r = get(f, IAM, "iamroles", "viewer");
+    const json_t *c1 = json_array_get(json_object_get(json_object_get(r, "status"), "conditions"), 1);
+    assert_string_equal(json_string_value(json_object_get(c1, "type")), "ScopeCompatible");
+    assert_string_equal(json_string_value(json_object_get(c1, "status")), "False");
+    json_decref(r);
+    /* The missing template created: resolved; the named one deleted: gone. */
+    put(f, IAM, "roletemplates", TEMPLATE("absent", "{}", "[]", "watch"));
+    idle(f);
+    assert_status_is_authorizers(f, "viewer", 2);
+    del(f, IAM, "roletemplates", "t-get");
+    idle(f);
+    assert_status_is_authorizers(f, "viewer", 1);
+}
+
+/* A resync of an unchanged world reconciles every object and writes
+ * nothing; a restart on an existing store writes only what changed while
+ * the controllers were down. */
+static void test_controllers__resync_and_restart_write_only_changes(void **state)
+{
+    fx_t *f = *state;
+    mgr_start(f, 0);
+    put(f, IAM, "roletemplates", TEMPLATE("a", "{\"set\":\"a\"}", "[]", "get"));
+    put(f, IAM, "roletemplates", TEMPLATE("b", "{\"set\":\"b\"}", "[]", "list"));
+    char role[256];
+    for (int i = 0; i < 20; i++) {
+        snprintf(role, sizeof role,
+                 "{\"metadata\":{\"name\":\"r%02d\"},\"spec\":{\"templateSelector\":"
+                 "{\"matchLabels\":{\"set\":\"%s\"}}}}", i, i < 5 ? "a" : "b");
+        put(f, IAM, "iamroles", role);
+    }
+    put(f, SCOPE, "workspaces", "{\"metadata\":{\"name\":\"w1\"},\"spec\":{\"namespaces\":[{\"name\":\"shop\"}]}}");
+    idle(f);
+    uint64_t w0 = writes(f);
+    ctrl_totals_t t0, t1;
+    ctrl_mgr_totals(f->mgr, &t0);
+    ctrl_mgr_resync(f->mgr);
+    idle(f);
+    ctrl_mgr_totals(f->mgr, &t1);
+    assert_true(t1.reconciles >= t0.reconciles + 21);
+    assert_int_equal(writes(f), w0);
+    mgr_stop(f);
+    /* While down: template a changes (5 roles select it). */
+    put(f, IAM, "roletemplates", TEMPLATE("a", "{\"set\":\"a\"}", "[]", "delete"));
+    mgr_start(f, 0);
+    idle(f);
+    assert_int_equal(writes(f), 5);
+    assert_status_is_authorizers(f, "r00", 1);
+    json_t *r = get(f, IAM, "iamroles", "r00");
+    const json_t *rule = json_array_get(json_object_get(json_object_get(r, "status"), "aggregatedRules"), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(rule, "verbs"), 0)), "delete");
+    json_decref(r);
+}
+
+/* An informer whose watcher falls behind resumes from the last revision
+ * it saw, without listing again, and misses nothing. */
+static void test_controllers__resume_after_overflow(void **state)
+{
+    fx_t *f = *state;
+    mgr_start(f, 2);
+    put(f, IAM, "iamroles",
+        "{\"metadata\":{\"name\":\"all\"},\"spec\":{\"templateSelector\":"
+        "{\"matchLabels\":{\"bulk\":\"yes\"}}}}");
+    char t[512];
+    for (int i = 0; i < 300; i++) {
+        snprintf(t, sizeof t,
+                 "{\"metadata\":{\"name\":\"t%03d\",\"labels\":{\"bulk\":\"yes\"}},\"spec\":{"
+                 "\"rules\":[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"r%03d\"]}]}}", i, i);
+        put(f, IAM, "roletemplates", t);
+    }
+    idle(f);
+    assert_status_is_authorizers(f, "all", 300);
+    ctrl_totals_t tot;
+    ctrl_mgr_totals(f->mgr, &tot);
+    assert_true(tot.resumes > 0);
+    assert_int_equal(tot.lists, 3);  /* one per controller, at start only */
+}
+
+/* Two Workspaces claiming one namespace both say so; the conflict clears
+ * on both when one lets go. NodeGroups alike for a node. */
+static void test_controllers__claim_conflicts(void **state)
+{
+    fx_t *f = *state;
+    mgr_start(f, 0);
+    put(f, SCOPE, "workspaces", "{\"metadata\":{\"name\":\"w1\"},\"spec\":{\"namespaces\":[{\"name\":\"shop\"}]}}");
+    put(f, SCOPE, "workspaces", "{\"metadata\":{\"name\":\"w2\"},\"spec\":{\"namespaces\":[{\"cluster\":\"host\",\"name\":\"shop\"},{\"name\":\"bank\"}]}}");
+    put(f, SCOPE, "nodegroups", "{\"metadata\":{\"name\":\"g1\"},\"spec\":{\"cluster\":\"e1\",\"nodes\":[\"n1\",\"n2\"]}}");
+    put(f, SCOPE, "nodegroups", "{\"metadata\":{\"name\":\"g2\"},\"spec\":{\"cluster\":\"e2\",\"nodes\":[\"n1\"]}}");
+    idle(f);
+    json_t *w1 = get(f, SCOPE, "workspaces", "w1"), *w2 = get(f, SCOPE, "workspaces", "w2");
+    const json_t *c1 = json_array_get(json_object_get(json_object_get(w1, "status"), "conditions"), 0);
+    const json_t *c2 = json_array_get(json_object_get(json_object_get(w2, "status"), "conditions"), 0);
+    assert_string_equal(json_string_value(json_object_get(c1, "status")), "True");
+    assert_string_equal(json_string_value(json_object_get(c1, "message")),
+                        "namespace host/shop is also claimed by Workspace w2");
+    assert_string_equal(json_string_value(json_object_get(c2, "message")),
+                        "namespace host/shop is also claimed by Workspace w1");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(w2, "status"), "namespaceCount")), 2);
+    json_decref(w1);
+    json_decref(w2);
+    /* Nodes of the same name in different clusters do not conflict. */
+    json_t *g1 = get(f, SCOPE, "nodegroups", "g1");
+    assert_false(strcmp(json_string_value(json_object_get(json_array_get(json_object_get(
+        json_object_get(g1, "status"), "conditions"), 0), "status")), "False"));
+    json_decref(g1);
+    put(f, SCOPE, "nodegroups", "{\"metadata\":{\"name\":\"g2\"},\"spec\":{\"cluster\":\"e1\",\"nodes\":[\"n2\"]}}");
+    idle(f);
+    g1 = get(f, SCOPE, "nodegroups", "g1");
+    const json_t *gc = json_array_get(json_object_get(json_object_get(g1, "status"), "conditions"), 0);
+    assert_string_equal(json_string_value(json_object_get(gc, "message")),
+                        "node e1/n2 is also claimed by NodeGroup g2");
+    json_decref(g1);
+    /* w2 lets go of shop: both clear. */
+    put(f, SCOPE, "workspaces", "{\"metadata\":{\"name\":\"w2\"},\"spec\":{\"namespaces\":[{\"name\":\"bank\"}]}}");
+    idle(f);
+    w1 = get(f, SCOPE, "workspaces", "w1");
+    c1 = json_array_get(json_object_get(json_object_get(w1, "status"), "conditions"), 0);
+    assert_string_equal(json_string_value(json_object_get(c1, "status")), "False");
+    json_decref(w1);
+}
+
+/* --controllers as kube-controller-manager reads it. */
+static void test_controllers__flag(void **state)
+{
+    fx_t *f = *state;
+    ctrl_env_t env = {.store = f->store, .reg = &f->reg, .authz = f->authz};
+    ctrl_mgr_t *m = NULL;
+    err_t err = {0};
+    assert_int_equal(ctrl_mgr_new(&env, "*,-workspace", &m, &err), 0);
+    assert_true(ctrl_mgr_enabled(m, "iamrole"));
+    assert_false(ctrl_mgr_enabled(m, "workspace"));
+    ctrl_mgr_free(m);
+    assert_int_equal(ctrl_mgr_new(&env, "nodegroup", &m, &err), 0);
+    assert_true(ctrl_mgr_enabled(m, "nodegroup"));
+    assert_false(ctrl_mgr_enabled(m, "iamrole"));
+    ctrl_mgr_free(m);
+    assert_int_equal(ctrl_mgr_new(&env, "", &m, &err), 0);
+    assert_true(ctrl_mgr_enabled(m, "iamrole"));
+    ctrl_mgr_free(m);
+    assert_int_equal(ctrl_mgr_new(&env, "*,nosuch", &m, &err), ERR_BAD_REQUEST);
+    assert_null(m);
+    assert_non_null(strstr(err.message, "\"nosuch\" is not in the list of known controllers"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_controllers__iamrole_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_controllers__resync_and_restart_write_only_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_controllers__resume_after_overflow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_controllers__claim_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_controllers__flag, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("controllers", tests, NULL, NULL);
+}
