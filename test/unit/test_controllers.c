@@ -49,12 +49,17 @@ static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/edge-ctrl-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!mkdtemp(f->dir)) {
+        free(f);
         return -1;
+    }
     store_config_t cfg = {.data_dir = f->dir, .no_sync = 1, .compact_interval_ms = 3600000};
     err_t err = {0};
-    if (store_open(&cfg, &f->store, &err) || authz_new(f->store, "host", &f->authz, &err))
+    if (store_open(&cfg, &f->store, &err) || authz_new(f->store, "host", &f->authz, &err)) {
+        store_close(f->store);
+        free(f);
         return -1;
+    }
     f->reg = (reg_t){.store = f->store, .authz = f->authz, .cluster = "host"};
     authz_user_reset(&f->admin);
     snprintf(f->admin.name, sizeof f->admin.name, "admin");
