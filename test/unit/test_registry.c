@@ -1007,6 +1007,161 @@ static void test_registry__write_allocation_failures(void **state)
     }
 }
 
+/* A created object has the spec and labels of ref, made from the same
+ * body (but its name) with no allocation failing. */
+static void expect_whole(const json_t *o, const json_t *ref, const char *what, long n, int once)
+{
+    const json_t *labels = json_object_get(json_object_get(o, "metadata"), "labels");
+    const json_t *ref_labels = json_object_get(json_object_get(ref, "metadata"), "labels");
+    if (!json_equal(json_object_get(o, "spec"), json_object_get(ref, "spec")) ||
+        !(labels ? json_equal(labels, ref_labels) : !ref_labels))
+        fail_msg("%s, allocation %ld%s failing: an object that is not whole", what, n,
+                 once ? " alone" : "");
+}
+
+/* A create of every stored kind, one allocation failing in turn (alone,
+ * so an ignored failure shows, then with every later one): ERR_NOMEM
+ * with nothing stored, or the whole object, as a create without failures
+ * makes it. The binding rows check what the kind's prepare step adds
+ * (the scope labels, a client's one under the prefix replaced). */
+static void test_registry__create_each_kind_allocation_failures(void **state)
+{
+    fx_t *f = *state;
+    static const struct {
+        const char *group, *resource, *ns, *body;  /* body: a %s for the name */
+    } rows[] = {
+        {IAM, "roletemplates", NULL, "{\"metadata\":{\"name\":\"%s\",\"labels\":{\"tier\":\"view\"}},"
+         "\"spec\":{\"rules\":[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"]}]}}"},
+        {IAM, "iamroles", NULL, "{\"metadata\":{\"name\":\"%s\"},"
+         "\"spec\":{\"scope\":\"Workspace\",\"templateRefs\":[\"t\"]}}"},
+        {IAM, "iamrolebindings", NULL, "{\"metadata\":{\"name\":\"%s\",\"labels\":{\"team\":\"red\","
+         "\"scope.theriseunion.io/workspace\":\"forged\"}},\"spec\":{\"roleRef\":{\"name\":\"r\"},"
+         "\"scope\":{\"level\":\"Workspace\",\"name\":\"ws1\"},"
+         "\"subjects\":[{\"kind\":\"User\",\"name\":\"alice\"}]}}"},
+        {IAM, "iamrolebindings", NULL, "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"roleRef\":"
+         "{\"name\":\"r\"},\"scope\":{\"level\":\"Resource\",\"cluster\":\"edge-2\","
+         "\"namespace\":\"shop\"}}}"},
+        {SCOPE, "clusters", NULL, "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"type\":\"physical\"}}"},
+        {SCOPE, "workspaces", NULL, "{\"metadata\":{\"name\":\"%s\"},"
+         "\"spec\":{\"manager\":\"a\",\"clusters\":[\"c1\"]}}"},
+        {SCOPE, "nodegroups", NULL, "{\"metadata\":{\"name\":\"%s\"},"
+         "\"spec\":{\"cluster\":\"c\",\"nodes\":[\"n1\"]}}"},
+        {APP, "applications", NULL, "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"owner\":\"o\"}}"},
+        {APP, "applicationversions", NULL, "{\"metadata\":{\"name\":\"%s\"},"
+         "\"spec\":{\"application\":\"a\",\"version\":\"1.0.0\"}}"},
+        {APP, "applicationdeployments", "shop", "{\"metadata\":{\"name\":\"%s\"},"
+         "\"spec\":{\"application\":\"web\"}}"},
+        {"ext.theriseunion.io", "components", NULL, "{\"metadata\":{\"name\":\"%s\"},"
+         "\"spec\":{\"chart\":\"c\"}}"},
+    };
+    reg_write_opts_t wo = {.field_validation = REG_FV_STRICT, .field_manager = "t"};
+    err_t err = {0};
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        const reg_kind_t *k = kind(rows[r].group, rows[r].resource);
+        char name[64], txt[600];
+        snprintf(name, sizeof name, "ref%zu", r);
+        snprintf(txt, sizeof txt, rows[r].body, name);
+        err_clear(&err);
+        json_t *ref = create(f, k, rows[r].ns, txt, REG_FV_STRICT, NULL, &err);
+        if (!ref)
+            fail_msg("%s: %s", rows[r].resource, err.message);
+        const json_t *ref_labels = json_object_get(json_object_get(ref, "metadata"), "labels");
+        if (!strcmp(rows[r].resource, "iamrolebindings") &&
+            !json_string_value(json_object_get(ref_labels, AUTHZ_LABEL_PREFIX "cluster")))
+            fail_msg("row %zu: the binding has no scope labels", r);
+        for (int once = 1; once >= 0; once--) {
+            for (long n = 0;; n++) {
+                assert_true(n < 20000);
+                snprintf(name, sizeof name, "k%zu-%d-%ld", r, once, n);
+                snprintf(txt, sizeof txt, rows[r].body, name);
+                json_t *body = fx_json(txt), *out = NULL;
+                reg_outcome_t oc = {.want_body = 1};
+                uint64_t rev = store_revision(f->store);
+                err_clear(&err);
+                unsigned long armed = fault_arm(once, n);
+                int rc = reg_create(&f->reg, k, rows[r].ns, body, &wo, &out, &oc, &err);
+                int fired = fault_disarm(armed);
+                json_decref(body);
+                json_t *got = NULL;
+                err_t gerr = {0};
+                int grc = reg_get(&f->reg, k, rows[r].ns, name, &got, &gerr);
+                if (rc) {
+                    if (rc != ERR_NOMEM || err.code != ERR_NOMEM)
+                        fail_msg("%s, allocation %ld%s failing: %s %s", rows[r].resource, n,
+                                 once ? " alone" : "", err_name(rc), err.message);
+                    assert_null(out);
+                    /* Stored, then the answer could not be made: what was
+                     * stored is whole. Else nothing was written. */
+                    if (grc != ERR_NOT_FOUND) {
+                        assert_int_equal(grc, 0);
+                        expect_whole(got, ref, rows[r].resource, n, once);
+                        json_decref(got);
+                    } else {
+                        assert_int_equal(store_revision(f->store), rev);
+                    }
+                    mem_free(oc.body);
+                    continue;
+                }
+                expect_written(out, &oc, n, rows[r].resource);
+                mem_free(oc.body);
+                assert_int_equal(grc, 0);
+                if (!json_equal(got, out))
+                    fail_msg("%s, allocation %ld failing: stored is not answered",
+                             rows[r].resource, n);
+                expect_whole(out, ref, rows[r].resource, n, once);
+                json_decref(got);
+                json_decref(out);
+                if (!fired)
+                    break;
+            }
+        }
+        json_decref(ref);
+    }
+}
+
+/* The discovery documents with one allocation failing in turn (alone,
+ * then with every later one): each is NULL or the document a call
+ * without failures makes, never one with an entry or a field left out. */
+static void test_registry__discovery_allocation_failures(void **state)
+{
+    (void)state;
+    enum { RESOURCES_IAM, RESOURCES_SCOPE, GROUP, GROUPS, DISCOVERY, OPENAPI_V3, NDOCS };
+    static const char *const names[NDOCS] = {"APIResourceList iam", "APIResourceList scope",
+                                             "APIGroup", "APIGroupList", "discovery v2",
+                                             "OpenAPI v3"};
+    for (int d = 0; d < NDOCS; d++) {
+        json_t *want = NULL;
+        for (int once = -1; once < 2; once++) {
+            for (long n = 0;; n++) {
+                assert_true(n < 50000);
+                /* once -1: no failure, the document to compare with. */
+                unsigned long armed = once < 0 ? mem_failures() : fault_arm(once, n);
+                json_t *doc = d == RESOURCES_IAM ? reg_resource_list(IAM)
+                            : d == RESOURCES_SCOPE ? reg_resource_list(SCOPE)
+                            : d == GROUP ? reg_api_group(APP)
+                            : d == GROUPS ? reg_api_group_list()
+                            : d == DISCOVERY ? reg_discovery_v2("apidiscovery.k8s.io/v2")
+                            : reg_openapi_v3("ext.theriseunion.io");
+                int fired = fault_disarm(armed);
+                if (once < 0) {
+                    assert_false(fired);
+                    assert_non_null(doc);
+                    want = doc;
+                    break;
+                }
+                if (doc && !json_equal(doc, want))
+                    fail_msg("%s, allocation %ld%s failing: a document not whole", names[d], n,
+                             once ? " alone" : "");
+                assert_true(doc || fired);
+                json_decref(doc);
+                if (!fired)
+                    break;
+            }
+        }
+        json_decref(want);
+    }
+}
+
 static void test_registry__list_selectors_and_pages(void **state)
 {
     fx_t *f = *state;
@@ -1630,6 +1785,8 @@ int main(void)
         FX_TEST(test_registry__review_kind_from_table),
         FX_TEST(test_registry__uid_precondition_without_uid),
         FX_TEST(test_registry__write_allocation_failures),
+        FX_TEST(test_registry__create_each_kind_allocation_failures),
+        FX_TEST(test_registry__discovery_allocation_failures),
         FX_TEST(test_registry__list_selectors_and_pages),
         FX_TEST(test_registry__list_allocation_failures),
         FX_TEST(test_registry__delete_collection_allocation_failures),
