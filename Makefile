@@ -48,8 +48,11 @@ bin/edge-apiserver: build/rel/$(MAIN:.c=.o) $(REL_OBJ)
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
-build/san/test_%: test/unit/test_%.c $(SAN_OBJ) $(HDRS)
-	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< $(SAN_OBJ) $(TLIBS)
+# Every unit test links the shared fixture (a store in a temporary
+# directory, the registry, the authorizer, users; test/unit/fixture.h).
+FIXTURE := test/unit/fixture.c
+build/san/test_%: test/unit/test_%.c $(FIXTURE) $(SAN_OBJ) $(HDRS)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< $(FIXTURE) $(SAN_OBJ) $(TLIBS)
 
 # A fuzz target with a main that replays files, to run its corpus in `unit`.
 build/san/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/replay.c $(SAN_OBJ) $(HDRS)

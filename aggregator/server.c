@@ -308,7 +308,11 @@ static void h_api(route_ctx_t *c)
 {
     if (c->acc->discovery) {
         json_t *d = reg_discovery_v2(c->acc->discovery_version);
-        json_object_set_new(d, "items", json_array());  /* no core group here */
+        /* No core group here; a NULL answer is out of memory. */
+        if (d && json_object_set_new(d, "items", json_array())) {
+            json_decref(d);
+            d = NULL;
+        }
         agg__send_json(c->req, 200, d, discovery_type(c->acc));
         return;
     }
@@ -363,13 +367,17 @@ static void h_openapi_v2(route_ctx_t *c)
 static void h_openapi_v3(route_ctx_t *c)
 {
     json_t *paths = json_object();
-    for (size_t i = 0; reg_groups[i]; i++) {
+    for (size_t i = 0; paths && reg_groups[i]; i++) {
         char key[160], url[256];
         snprintf(key, sizeof key, "apis/%s/%s", reg_groups[i], REG_VERSION);
         snprintf(url, sizeof url, "/openapi/v3/apis/%s/%s?hash=%s", reg_groups[i], REG_VERSION,
                  "v1");
-        json_object_set_new(paths, key, json_pack("{s:s}", "serverRelativeURL", url));
+        if (json_object_set_new(paths, key, json_pack("{s:s}", "serverRelativeURL", url))) {
+            json_decref(paths);
+            paths = NULL;
+        }
     }
+    /* A NULL paths fails the pack: out of memory, never a partial list. */
     agg__send_json(c->req, 200, json_pack("{s:o}", "paths", paths), NULL);
 }
 

@@ -188,28 +188,54 @@ out:
     return 0;
 }
 
+/* A response body as curl hands it over, kept NUL-terminated. */
 typedef struct sink {
     char *p;
-    size_t len;
-    int too_big;
+    size_t len, cap;
+    int too_big;                 /* over KC_MAX_RESPONSE */
+    int nomem;                   /* the buffer could not grow */
 } sink_t;
 
+/* curl's write callback: appends to the sink, whose buffer grows by
+ * doubling up to KC_MAX_RESPONSE and a NUL. 0 makes curl fail the
+ * transfer (CURLE_WRITE_ERROR); the sink says why. */
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
 {
     sink_t *s = arg;
     size_t n = size * nmemb;
-    if (s->len + n > KC_MAX_RESPONSE) {
+    if (n > KC_MAX_RESPONSE - s->len) {
         s->too_big = 1;
         return 0;
     }
-    char *p = mem_realloc(s->p, s->len + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + s->len, ptr, n);
-    s->p = p;
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        if (cap > KC_MAX_RESPONSE + 1)
+            cap = KC_MAX_RESPONSE + 1;
+        char *p = mem_realloc(s->p, cap);
+        if (!p) {
+            s->nomem = 1;
+            return 0;
+        }
+        s->p = p;
+        s->cap = cap;
+    }
+    memcpy(s->p + s->len, ptr, n);
     s->len += n;
     s->p[s->len] = '\0';
     return n;
+}
+
+/* Appends a header line to *list: 0, or ERR_NOMEM with *list as it was
+ * (still the caller's to free). */
+static int add_header(struct curl_slist **list, const char *line, err_t *err)
+{
+    struct curl_slist *l = curl_slist_append(*list, line);
+    if (!l)
+        return err_set(err, ERR_NOMEM, NULL);
+    *list = l;
+    return 0;
 }
 
 int kc_request(kc_t *c, const char *method, const char *path, const json_t *body,
@@ -218,11 +244,19 @@ int kc_request(kc_t *c, const char *method, const char *path, const json_t *body
     CURL *h = curl_easy_init();
     if (!h)
         return err_set(err, ERR_NOMEM, NULL);
+    struct curl_slist *hdrs = NULL;
+    sink_t s = {0};
     char url[2048];
     snprintf(url, sizeof url, "%s%s", c->server, path);
+    /* A body that cannot be encoded is never sent as an empty one. */
     char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    int rc = body && !payload ? err_set(err, ERR_NOMEM, NULL) : 0;
+    if (!rc)
+        rc = add_header(&hdrs, "Accept: application/json", err);
+    if (!rc)
+        rc = add_header(&hdrs, "Content-Type: application/json", err);
+    if (rc)
+        goto out;
     char auth[4200];
     /* A rotated token is picked up at once; the last one read stands in
      * when the file is briefly missing mid-rotation. */
@@ -234,10 +268,11 @@ int kc_request(kc_t *c, const char *method, const char *path, const json_t *body
     const char *token = fresh ? fresh : c->token;
     if (token) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        hdrs = curl_slist_append(hdrs, auth);
+        rc = add_header(&hdrs, auth, err);
     }
     mem_free(fresh);
-    sink_t s = {0};
+    if (rc)
+        goto out;
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -263,15 +298,27 @@ int kc_request(kc_t *c, const char *method, const char *path, const json_t *body
         curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
     }
     CURLcode cc = curl_easy_perform(h);
-    int rc = 0;
     if (cc != CURLE_OK) {
-        rc = err_set(err, ERR_UNAVAILABLE, "%s %s: %s%s", method, url, curl_easy_strerror(cc),
-                     s.too_big ? " (response too large)" : "");
+        rc = s.nomem || cc == CURLE_OUT_OF_MEMORY
+                 ? err_set(err, ERR_NOMEM, NULL)
+                 : err_set(err, ERR_UNAVAILABLE, "%s %s: %s%s", method, url,
+                           curl_easy_strerror(cc), s.too_big ? " (response too large)" : "");
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    /* jansson says nothing of why a decode failed, and its reader can
+     * drop a byte of a string whose buffer could not grow and still
+     * succeed: any allocation failing meanwhile is ERR_NOMEM. Otherwise
+     * a body that is not JSON is JSON null. */
+    unsigned long failed = mem_failures();
+    json_t *j = s.p ? json_loadb(s.p, s.len, 0, NULL) : NULL;
+    if (mem_failures() != failed) {
+        json_decref(j);
+        rc = err_set(err, ERR_NOMEM, NULL);
     } else {
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-        json_t *j = s.p ? json_loadb(s.p, s.len, 0, NULL) : NULL;
         *resp = j ? j : json_null();
     }
+out:
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(h);
     mem_free(s.p);

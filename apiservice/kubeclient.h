@@ -34,7 +34,8 @@ void kc_free(kc_t *c);
 /* Sends method path (e.g. "/api/v1/...") with body (JSON, may be NULL).
  * Returns 0 with the HTTP status in *status and the decoded response in
  * *resp (new reference; JSON null when the body is not JSON), or
- * ERR_UNAVAILABLE when kube-apiserver cannot be reached. */
+ * ERR_UNAVAILABLE when kube-apiserver cannot be reached, or ERR_NOMEM
+ * (nothing sent without its body or headers, no answer cut short). */
 int kc_request(kc_t *c, const char *method, const char *path, const json_t *body,
                long *status, json_t **resp, err_t *err);
 

@@ -1,6 +1,11 @@
 /*
  * Discovery (APIResourceList, APIGroup, aggregated APIGroupDiscoveryList)
  * and OpenAPI v2/v3 documents, all derived from the table of kinds.
+ *
+ * Every document is whole or NULL: an allocation that fails anywhere
+ * releases what was built. jansson makes that short: json_pack fails on a
+ * NULL "o" argument and releases every "o" it was handed, and
+ * json_object_set_new / json_array_append_new fail on a NULL value.
  */
 #include "reg_internal.h"
 
@@ -18,8 +23,12 @@ static json_t *verbs_of(const reg_kind_t *k)
 static json_t *strings(const char *const *v)
 {
     json_t *a = json_array();
-    for (size_t i = 0; v && v[i]; i++)
-        json_array_append_new(a, json_string(v[i]));
+    for (size_t i = 0; a && v && v[i]; i++) {
+        if (json_array_append_new(a, json_string(v[i]))) {
+            json_decref(a);
+            return NULL;
+        }
+    }
     return a;
 }
 
@@ -37,6 +46,8 @@ static char *group_version(const char *group, char *buf, size_t n)
 json_t *reg_resource_list(const char *group)
 {
     json_t *res = json_array();
+    if (!res)
+        return NULL;
     for (size_t i = 0; reg_kinds[i]; i++) {
         const reg_kind_t *k = reg_kinds[i];
         if (strcmp(k->group, group))
@@ -45,21 +56,29 @@ json_t *reg_resource_list(const char *group)
                               "singularName", k->singular, "namespaced", k->namespaced,
                               "kind", k->kind, "verbs", verbs_of(k), "categories",
                               categories_of(k));
-        if (k->short_names)
-            json_object_set_new(r, "shortNames", strings(k->short_names));
-        json_array_append_new(res, r);
+        if (r && k->short_names &&
+            json_object_set_new(r, "shortNames", strings(k->short_names))) {
+            json_decref(r);
+            r = NULL;
+        }
+        if (json_array_append_new(res, r))
+            goto fail;
         if (k->has_status) {
             char sub[128];
             snprintf(sub, sizeof sub, "%s/status", k->resource);
-            json_array_append_new(res, json_pack("{s:s, s:s, s:b, s:s, s:[s,s,s]}", "name", sub,
-                                                 "singularName", "", "namespaced", k->namespaced,
-                                                 "kind", k->kind, "verbs", "get", "patch",
-                                                 "update"));
+            if (json_array_append_new(res, json_pack("{s:s, s:s, s:b, s:s, s:[s,s,s]}", "name",
+                                                     sub, "singularName", "", "namespaced",
+                                                     k->namespaced, "kind", k->kind, "verbs",
+                                                     "get", "patch", "update")))
+                goto fail;
         }
     }
     char gv[128];
     return json_pack("{s:s, s:s, s:s, s:o}", "kind", "APIResourceList", "apiVersion", "v1",
                      "groupVersion", group_version(group, gv, sizeof gv), "resources", res);
+fail:
+    json_decref(res);
+    return NULL;
 }
 
 static json_t *group_entry(const char *group)
@@ -74,16 +93,23 @@ static json_t *group_entry(const char *group)
 json_t *reg_api_group(const char *group)
 {
     json_t *g = group_entry(group);
-    json_object_set_new(g, "kind", json_string("APIGroup"));
-    json_object_set_new(g, "apiVersion", json_string("v1"));
+    if (g && (json_object_set_new(g, "kind", json_string("APIGroup")) ||
+              json_object_set_new(g, "apiVersion", json_string("v1")))) {
+        json_decref(g);
+        return NULL;
+    }
     return g;
 }
 
 json_t *reg_api_group_list(void)
 {
     json_t *groups = json_array();
-    for (size_t i = 0; reg_groups[i]; i++)
-        json_array_append_new(groups, group_entry(reg_groups[i]));
+    for (size_t i = 0; groups && reg_groups[i]; i++) {
+        if (json_array_append_new(groups, group_entry(reg_groups[i]))) {
+            json_decref(groups);
+            return NULL;
+        }
+    }
     return json_pack("{s:s, s:s, s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups",
                      groups);
 }
@@ -91,8 +117,12 @@ json_t *reg_api_group_list(void)
 json_t *reg_discovery_v2(const char *api_version)
 {
     json_t *items = json_array();
+    if (!items)
+        return NULL;
     for (size_t g = 0; reg_groups[g]; g++) {
         json_t *resources = json_array();
+        if (!resources)
+            goto fail;
         for (size_t i = 0; reg_kinds[i]; i++) {
             const reg_kind_t *k = reg_kinds[i];
             if (strcmp(k->group, reg_groups[g]))
@@ -103,23 +133,35 @@ json_t *reg_discovery_v2(const char *api_version)
                                   k->namespaced ? "Namespaced" : "Cluster", "singularResource",
                                   k->singular, "verbs", verbs_of(k), "categories",
                                   categories_of(k));
-            if (k->short_names)
-                json_object_set_new(r, "shortNames", strings(k->short_names));
-            if (k->has_status)
-                json_object_set_new(r, "subresources",
-                                    json_pack("[{s:s, s:{s:s, s:s, s:s}, s:[s,s,s]}]",
-                                              "subresource", "status", "responseKind", "group",
-                                              k->group, "version", k->version, "kind", k->kind,
-                                              "verbs", "get", "patch", "update"));
-            json_array_append_new(resources, r);
+            if (r && ((k->short_names &&
+                       json_object_set_new(r, "shortNames", strings(k->short_names))) ||
+                      (k->has_status &&
+                       json_object_set_new(r, "subresources",
+                                           json_pack("[{s:s, s:{s:s, s:s, s:s}, s:[s,s,s]}]",
+                                                     "subresource", "status", "responseKind",
+                                                     "group", k->group, "version", k->version,
+                                                     "kind", k->kind, "verbs", "get", "patch",
+                                                     "update"))))) {
+                json_decref(r);
+                r = NULL;
+            }
+            if (json_array_append_new(resources, r)) {
+                json_decref(resources);
+                goto fail;
+            }
         }
-        json_array_append_new(items, json_pack("{s:{s:s}, s:[{s:s, s:o, s:s}]}", "metadata",
-                                               "name", reg_groups[g], "versions", "version",
-                                               REG_VERSION, "resources", resources,
-                                               "freshness", "Current"));
+        /* The pack takes resources, failing or not. */
+        if (json_array_append_new(items, json_pack("{s:{s:s}, s:[{s:s, s:o, s:s}]}", "metadata",
+                                                   "name", reg_groups[g], "versions", "version",
+                                                   REG_VERSION, "resources", resources,
+                                                   "freshness", "Current")))
+            goto fail;
     }
     return json_pack("{s:s, s:s, s:{}, s:o}", "kind", "APIGroupDiscoveryList", "apiVersion",
                      api_version, "metadata", "items", items);
+fail:
+    json_decref(items);
+    return NULL;
 }
 
 /* ---- OpenAPI ----------------------------------------------------------------- */
@@ -205,14 +247,18 @@ static json_t *operation(const reg_kind_t *k, const char *action, const char *de
                              : (!strcmp(action, "get") || !strcmp(action, "delete")) ? NULL
                              : write_params;
     json_t *params = json_array();
-    for (size_t i = 0; names && names[i]; i++) {
+    for (size_t i = 0; params && names && names[i]; i++) {
         json_t *p = json_pack("{s:s, s:s, s:b}", "name", names[i], "in", "query", "uniqueItems",
                               1);
-        if (v3)
-            json_object_set_new(p, "schema", json_pack("{s:s}", "type", "string"));
-        else
-            json_object_set_new(p, "type", json_string("string"));
-        json_array_append_new(params, p);
+        if (p && (v3 ? json_object_set_new(p, "schema", json_pack("{s:s}", "type", "string"))
+                     : json_object_set_new(p, "type", json_string("string")))) {
+            json_decref(p);
+            p = NULL;
+        }
+        if (json_array_append_new(params, p)) {
+            json_decref(params);
+            return NULL;
+        }
     }
     char ref[320];
     snprintf(ref, sizeof ref, v3 ? "#/components/schemas/%s" : "#/definitions/%s", def);
@@ -224,31 +270,41 @@ static json_t *operation(const reg_kind_t *k, const char *action, const char *de
                            "parameters", params, "responses", "200", ok, "x-kubernetes-action",
                            action, "x-kubernetes-group-version-kind", "group", k->group,
                            "version", k->version, "kind", k->kind);
-    if (!strcmp(action, "patch")) {
+    if (op && !strcmp(action, "patch")) {
         /* The patch formats this server really applies. */
         static const char *const types[] = {"application/json-patch+json",
                                             "application/merge-patch+json",
                                             "application/strategic-merge-patch+json",
                                             "application/apply-patch+yaml", NULL};
+        int bad;
         if (v3) {
             json_t *content = json_object();
-            for (size_t i = 0; types[i]; i++)
-                json_object_set_new(content, types[i],
-                                    json_pack("{s:{s:s}}", "schema", "type", "object"));
-            json_object_set_new(op, "requestBody", json_pack("{s:o, s:b}", "content", content,
-                                                             "required", 1));
+            bad = !content;
+            for (size_t i = 0; !bad && types[i]; i++)
+                bad = json_object_set_new(content, types[i],
+                                          json_pack("{s:{s:s}}", "schema", "type", "object"));
+            if (bad)
+                json_decref(content);
+            else
+                bad = json_object_set_new(op, "requestBody", json_pack("{s:o, s:b}", "content",
+                                                                       content, "required", 1));
         } else {
-            json_t *consumes = json_array();
-            for (size_t i = 0; types[i]; i++)
-                json_array_append_new(consumes, json_string(types[i]));
-            json_object_set_new(op, "consumes", consumes);
+            bad = json_object_set_new(op, "consumes", strings(types));
+        }
+        if (bad) {
+            json_decref(op);
+            return NULL;
         }
     }
     return op;
 }
 
-static void add_paths(json_t *paths, const char *group, int v3)
+/* The paths of group's kinds (every kind's when NULL): 0, or -1 when out
+ * of memory (paths then holds part of them). */
+static int add_paths(json_t *paths, const char *group, int v3)
 {
+    if (!paths)
+        return -1;
     for (size_t i = 0; reg_kinds[i]; i++) {
         const reg_kind_t *k = reg_kinds[i];
         if (group && strcmp(k->group, group))
@@ -259,28 +315,34 @@ static void add_paths(json_t *paths, const char *group, int v3)
         snprintf(base, sizeof base, "/apis/%s/%s/%s%s", k->group, k->version,
                  k->namespaced ? "namespaces/{namespace}/" : "", k->resource);
         if (k->create_only) {
-            json_object_set_new(paths, base, json_pack("{s:o}", "post",
-                                                      operation(k, "post", def, v3)));
+            if (json_object_set_new(paths, base, json_pack("{s:o}", "post",
+                                                           operation(k, "post", def, v3))))
+                return -1;
             continue;
         }
-        json_object_set_new(paths, base,
+        if (json_object_set_new(paths, base,
                             json_pack("{s:o, s:o, s:o}", "get", operation(k, "list", list_def, v3),
                                       "post", operation(k, "post", def, v3), "delete",
-                                      operation(k, "deletecollection", list_def, v3)));
+                                      operation(k, "deletecollection", list_def, v3))))
+            return -1;
         snprintf(item, sizeof item, "%s/{name}", base);
-        json_object_set_new(paths, item,
+        if (json_object_set_new(paths, item,
                             json_pack("{s:o, s:o, s:o, s:o}", "get", operation(k, "get", def, v3),
                                       "put", operation(k, "put", def, v3), "patch",
                                       operation(k, "patch", def, v3), "delete",
-                                      operation(k, "delete", def, v3)));
+                                      operation(k, "delete", def, v3))))
+            return -1;
         if (k->has_status) {
             snprintf(st, sizeof st, "%s/status", item);
-            json_object_set_new(paths, st,
-                                json_pack("{s:o, s:o, s:o}", "get", operation(k, "get", def, v3),
-                                          "put", operation(k, "put", def, v3), "patch",
-                                          operation(k, "patch", def, v3)));
+            if (json_object_set_new(paths, st,
+                                    json_pack("{s:o, s:o, s:o}", "get",
+                                              operation(k, "get", def, v3), "put",
+                                              operation(k, "put", def, v3), "patch",
+                                              operation(k, "patch", def, v3))))
+                return -1;
         }
     }
+    return 0;
 }
 
 json_t *reg_openapi_v3(const char *group)
@@ -291,7 +353,11 @@ json_t *reg_openapi_v3(const char *group)
         return NULL;
     }
     json_t *paths = json_object();
-    add_paths(paths, group, 1);
+    if (add_paths(paths, group, 1)) {
+        json_decref(paths);
+        json_decref(defs);
+        return NULL;
+    }
     return json_pack("{s:s, s:{s:s, s:s}, s:o, s:{s:o}}", "openapi", "3.0.0", "info", "title",
                      "edge-apiserver", "version", REG_VERSION, "paths", paths, "components",
                      "schemas", defs);
@@ -305,7 +371,11 @@ json_t *reg_openapi_v2(void)
         return NULL;
     }
     json_t *paths = json_object();
-    add_paths(paths, NULL, 0);
+    if (add_paths(paths, NULL, 0)) {
+        json_decref(paths);
+        json_decref(defs);
+        return NULL;
+    }
     return json_pack("{s:s, s:{s:s, s:s}, s:o, s:o}", "swagger", "2.0", "info", "title",
                      "edge-apiserver", "version", REG_VERSION, "paths", paths, "definitions", defs);
 }

@@ -39,14 +39,16 @@ static const reg_column_t columns[] = {
     {NULL, NULL, 0, NULL, NULL},
 };
 
-static void set_label(json_t *labels, const char *level, const char *value)
+/* 0, or -1 when out of memory. */
+static int set_label(json_t *labels, const char *level, const char *value)
 {
     char key[64];
     snprintf(key, sizeof key, AUTHZ_LABEL_PREFIX "%s", level);
     /* A label value as kube validates one, and not empty. */
     valid_msgs_t ms;
     if (value && *value && !valid_label_value(value, strlen(value), &ms))
-        json_object_set_new(labels, key, json_string(value));
+        return json_object_set_new(labels, key, json_string(value));
+    return 0;
 }
 
 /*
@@ -56,19 +58,22 @@ static void set_label(json_t *labels, const char *level, const char *value)
  * workspace admin lists her workspace's members. The server owns these
  * labels; what a client set under the prefix is replaced. A name that is
  * not a valid label value gets no label (such bindings are listed at the
- * Cluster only).
+ * Cluster only). Out of memory, the write fails: a binding stored without
+ * its labels would be missing from the lists of its scope.
  */
-static void prepare(json_t *obj, const char *cluster)
+static int prepare(json_t *obj, const char *cluster, err_t *err)
 {
     json_t *meta = json_object_get(obj, "metadata");
     if (!json_is_object(meta))
-        return;
+        return 0;
     json_t *labels = json_object_get(meta, "labels");
     if (!json_is_object(labels)) {
         if (labels)
-            return;  /* not an object: validation says so */
+            return 0;  /* not an object: validation says so */
         labels = json_object();
-        json_object_set_new(meta, "labels", labels);
+        /* labels stays borrowed: meta holds it. */
+        if (json_object_set_new(meta, "labels", labels))
+            return err_set(err, ERR_NOMEM, NULL);
     }
     const char *key;
     json_t *v;
@@ -84,16 +89,21 @@ static void prepare(json_t *obj, const char *cluster)
         {"Workspace", "workspace"}, {"NodeGroup", "nodegroup"}, {"Namespace", "namespace"},
         {"Node", "node"}, {NULL, NULL},
     };
+    int bad = 0;
     if (level && strcmp(level, "Platform")) {
-        set_label(labels, "cluster", cl && *cl ? cl : cluster ? cluster : "host");
-        for (size_t i = 0; by_level[i].level; i++)
+        bad = set_label(labels, "cluster", cl && *cl ? cl : cluster ? cluster : "host");
+        for (size_t i = 0; !bad && by_level[i].level; i++)
             if (!strcmp(level, by_level[i].level))
-                set_label(labels, by_level[i].label, name);
-        if (!strcmp(level, "Resource"))
-            set_label(labels, "namespace", json_string_value(reg__at(obj, "spec.scope.namespace")));
+                bad = set_label(labels, by_level[i].label, name);
+        if (!bad && !strcmp(level, "Resource"))
+            bad = set_label(labels, "namespace",
+                            json_string_value(reg__at(obj, "spec.scope.namespace")));
     }
+    if (bad)
+        return err_set(err, ERR_NOMEM, NULL);
     if (!json_object_size(labels))
         json_object_del(meta, "labels");
+    return 0;
 }
 
 static void validate(const json_t *obj, const json_t *old, err_t *err)

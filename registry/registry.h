@@ -65,8 +65,9 @@ typedef struct reg_kind {
     /* For create_only kinds: fills obj's status. */
     int (*review)(reg_t *reg, json_t *obj, err_t *err);
     /* Optional: fields the server sets on every write, before validation
-     * (cluster: this server's --cluster-name). */
-    void (*prepare)(json_t *obj, const char *cluster);
+     * (cluster: this server's --cluster-name). 0, or ERR_NOMEM in err:
+     * the write then fails, as obj may be half prepared. */
+    int (*prepare)(json_t *obj, const char *cluster, err_t *err);
 } reg_kind_t;
 
 /* Every kind, NULL-terminated, and the groups they form. */
@@ -283,7 +284,9 @@ json_t *reg_table(const reg_kind_t *k, const json_t *obj_or_list,
                   const char *api_version, const char *include);
 
 /* Discovery: the APIResourceList of group/version, the APIGroup, and the
- * aggregated APIGroupDiscoveryList (v2 or v2beta1). */
+ * aggregated APIGroupDiscoveryList (v2 or v2beta1). A new reference the
+ * caller owns, or NULL when out of memory: never a list with an entry or
+ * a field left out. */
 json_t *reg_resource_list(const char *group);
 json_t *reg_api_group(const char *group);
 json_t *reg_api_group_list(void);

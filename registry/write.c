@@ -102,8 +102,9 @@ static int create(reg_t *r, const reg_kind_t *k, const char *ns, json_t *obj,
     if (k->has_status)
         json_object_del(obj, "status");
     if (k->prepare)
-        k->prepare(obj, r->cluster);
-    rc = reg__check_object(k, obj, NULL, o->field_validation, oc, err);
+        rc = k->prepare(obj, r->cluster, err);
+    if (!rc)
+        rc = reg__check_object(k, obj, NULL, o->field_validation, oc, err);
     if (!rc && !k->create_only)
         rc = reg_admit(r, k, o->user, "create", NULL, obj, err);
     if (rc)
@@ -453,7 +454,7 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
         if (!rc)
             rc = merge_update(k, cur, obj, status, u->kind == UPD_PUT, name, err);
         if (!rc && k->prepare)
-            k->prepare(obj, r->cluster);
+            rc = k->prepare(obj, r->cluster, err);
         if (!rc)
             rc = reg__check_object(k, obj, cur, o->field_validation, oc, err);
         if (!rc)

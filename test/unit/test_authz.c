@@ -3,7 +3,6 @@
  * service accounts and groups, template aggregation and its recompute, and
  * the reviews. Objects are written straight to a real store; the index
  * follows it as in the server. */
-#include <ftw.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +18,7 @@
 #include "../../authz/authz_internal.h"
 #include "../../lib/mem.h"
 #include "../../lib/sbuf.h"
+#include "fixture.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 /* AddressSanitizer's count of the bytes the program asked for and has not
@@ -105,18 +105,6 @@ static void test_authz__rbac_matching(void **state)
 
 /* ---- the chain, on a real store ------------------------------------------------- */
 
-typedef struct fx {
-    char dir[64];
-    store_t *store;
-    authz_t *authz;
-} fx_t;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
-
 static void put(fx_t *f, const char *key, const char *json)
 {
     err_t err = {0};
@@ -155,18 +143,9 @@ static void synced(fx_t *f)
 
 static int setup(void **state)
 {
-    fx_t *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/edge-authz-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
+    if (fx_setup(state))
         return -1;
-    }
-    store_config_t cfg = {.data_dir = f->dir, .no_sync = 1, .compact_interval_ms = 3600000};
-    err_t err = {0};
-    if (store_open(&cfg, &f->store, &err)) {
-        free(f);
-        return -1;
-    }
+    fx_t *f = *state;
     /* A fixture written before the authorizer starts: it loads a snapshot. */
     put(f, "/scope.theriseunion.io/workspaces/ws1",
         "{\"metadata\":{\"name\":\"ws1\"},\"spec\":{\"namespaces\":[{\"name\":\"shop\"},"
@@ -182,22 +161,10 @@ static int setup(void **state)
     put(f, "/iam.theriseunion.io/iamrolebindings/alice-ws1",
         BINDING("alice-ws1", "viewer", "[{\"kind\":\"User\",\"name\":\"alice\"}]",
                 "{\"level\":\"Workspace\",\"name\":\"ws1\"}"));
-    if (authz_new(f->store, "host", &f->authz, &err)) {
-        store_close(f->store);
-        free(f);
+    if (fx_start_authz(f)) {
+        fx_teardown(state);
         return -1;
     }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    authz_free(f->authz);
-    store_close(f->store);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(f);
     return 0;
 }
 
@@ -1935,28 +1902,28 @@ int main(void)
         cmocka_unit_test(test_authz__rbac_matching),
         cmocka_unit_test(test_authz__user_size_and_text),
         cmocka_unit_test(test_authz__covers),
-        cmocka_unit_test_setup_teardown(test_authz__grant_checks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__template_scopes_fail_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__grant_checks, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__template_scopes_fail_closed, setup, fx_teardown),
         cmocka_unit_test(test_authz__role_aggregation),
-        cmocka_unit_test_setup_teardown(test_authz__binding_placement, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__workspace_cascade, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__every_level, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__deny_wins_and_groups, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__aggregation_recomputed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__subject_access_review, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__review_text_matches_tree, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__many_bindings_of_one_subject, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__reviews, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__namespace_in_many_workspaces, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__fails_closed_on_overflow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__binding_subjects_change, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__shared_buckets, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__same_scope_in_name_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__stored_object_forms, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__memory_per_binding, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__faults_never_allow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__faults_never_cover, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authz__index_keeps_last_good_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_authz__binding_placement, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__workspace_cascade, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__every_level, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__deny_wins_and_groups, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__aggregation_recomputed, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__subject_access_review, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__review_text_matches_tree, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__many_bindings_of_one_subject, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__reviews, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__namespace_in_many_workspaces, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__fails_closed_on_overflow, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__binding_subjects_change, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__shared_buckets, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__same_scope_in_name_order, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__stored_object_forms, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__memory_per_binding, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__faults_never_allow, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__faults_never_cover, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_authz__index_keeps_last_good_state, setup, fx_teardown),
     };
     return cmocka_run_group_tests_name("authz", tests, NULL, NULL);
 }

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ftw.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -15,69 +14,46 @@
 
 #include "../../controllers/ctrl.h"
 
-typedef struct fx {
-    char dir[64];
-    store_t *store;
-    authz_t *authz;
-    reg_t reg;
-    ctrl_mgr_t *mgr;
-    authz_user_t admin;
-} fx_t;
+#include "fixture.h"
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
+/* The manager under test and the admin who writes (system:masters), beside
+ * the shared fixture; one test runs at a time. */
+static ctrl_mgr_t *mgr;
+static authz_user_t admin;
 
 static void mgr_start(fx_t *f, unsigned watch_queue)
 {
     ctrl_env_t env = {.store = f->store, .reg = &f->reg, .authz = f->authz, .cluster = "host",
                       .watch_queue = watch_queue};
     err_t err = {0};
-    assert_int_equal(ctrl_mgr_new(&env, "iamrole,workspace,nodegroup", &f->mgr, &err), 0);
-    assert_int_equal(ctrl_mgr_start(f->mgr, &ctrl_elector_single, &err), 0);
+    assert_int_equal(ctrl_mgr_new(&env, "iamrole,workspace,nodegroup", &mgr, &err), 0);
+    assert_int_equal(ctrl_mgr_start(mgr, &ctrl_elector_single, &err), 0);
 }
 
-static void mgr_stop(fx_t *f)
+static void mgr_stop(void)
 {
-    ctrl_mgr_free(f->mgr);
-    f->mgr = NULL;
+    ctrl_mgr_free(mgr);
+    mgr = NULL;
 }
 
 static int setup(void **state)
 {
-    fx_t *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/edge-ctrl-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
+    if (fx_setup(state))
+        return -1;
+    if (fx_start_authz(*state)) {
+        fx_teardown(state);
         return -1;
     }
-    store_config_t cfg = {.data_dir = f->dir, .no_sync = 1, .compact_interval_ms = 3600000};
-    err_t err = {0};
-    if (store_open(&cfg, &f->store, &err) || authz_new(f->store, "host", &f->authz, &err)) {
-        store_close(f->store);
-        free(f);
-        return -1;
-    }
-    f->reg = (reg_t){.store = f->store, .authz = f->authz, .cluster = "host"};
-    authz_user_reset(&f->admin);
-    snprintf(f->admin.name, sizeof f->admin.name, "admin");
-    authz_user_add_group(&f->admin, "system:masters");
-    *state = f;
+    authz_user_reset(&admin);
+    snprintf(admin.name, sizeof admin.name, "admin");
+    authz_user_add_group(&admin, "system:masters");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fx_t *f = *state;
-    mgr_stop(f);
-    authz_free(f->authz);
-    store_shutdown_watchers(f->store);
-    store_close(f->store);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
+    mgr_stop();
+    return fx_teardown(state);
 }
 
 static const reg_kind_t *kind(const char *group, const char *resource)
@@ -97,7 +73,7 @@ static void put(fx_t *f, const char *group, const char *resource, const char *js
     json_t *body = json_loads(json, 0, NULL);
     assert_non_null(body);
     const char *name = json_string_value(json_object_get(json_object_get(body, "metadata"), "name"));
-    reg_write_opts_t wo = {.user = &f->admin, .field_manager = "test"};
+    reg_write_opts_t wo = {.user = &admin, .field_manager = "test"};
     json_t *out = NULL;
     reg_outcome_t oc;
     memset(&oc, 0, sizeof oc);
@@ -124,7 +100,7 @@ static void put(fx_t *f, const char *group, const char *resource, const char *js
 
 static void del(fx_t *f, const char *group, const char *resource, const char *name)
 {
-    reg_delete_opts_t o = {.grace_period_seconds = -1, .user = &f->admin};
+    reg_delete_opts_t o = {.grace_period_seconds = -1, .user = &admin};
     json_t *out = NULL;
     reg_outcome_t oc;
     memset(&oc, 0, sizeof oc);
@@ -146,17 +122,17 @@ static json_t *get(fx_t *f, const char *group, const char *resource, const char 
  * (so the two can be compared). */
 static void idle(fx_t *f)
 {
-    assert_int_equal(ctrl_mgr_wait_idle(f->mgr, 20000), 0);
+    assert_int_equal(ctrl_mgr_wait_idle(mgr, 20000), 0);
     uint64_t want = store_revision(f->store);
     for (int i = 0; i < 20000 && authz_revision(f->authz) < want; i++)
         usleep(1000);
     assert_true(authz_revision(f->authz) >= want);
 }
 
-static uint64_t writes(fx_t *f)
+static uint64_t writes(void)
 {
     ctrl_totals_t t;
-    ctrl_mgr_totals(f->mgr, &t);
+    ctrl_mgr_totals(mgr, &t);
     return t.status_writes;
 }
 
@@ -247,20 +223,20 @@ static void test_controllers__resync_and_restart_write_only_changes(void **state
     }
     put(f, SCOPE, "workspaces", "{\"metadata\":{\"name\":\"w1\"},\"spec\":{\"namespaces\":[{\"name\":\"shop\"}]}}");
     idle(f);
-    uint64_t w0 = writes(f);
+    uint64_t w0 = writes();
     ctrl_totals_t t0, t1;
-    ctrl_mgr_totals(f->mgr, &t0);
-    ctrl_mgr_resync(f->mgr);
+    ctrl_mgr_totals(mgr, &t0);
+    ctrl_mgr_resync(mgr);
     idle(f);
-    ctrl_mgr_totals(f->mgr, &t1);
+    ctrl_mgr_totals(mgr, &t1);
     assert_true(t1.reconciles >= t0.reconciles + 21);
-    assert_int_equal(writes(f), w0);
-    mgr_stop(f);
+    assert_int_equal(writes(), w0);
+    mgr_stop();
     /* While down: template a changes (5 roles select it). */
     put(f, IAM, "roletemplates", TEMPLATE("a", "{\"set\":\"a\"}", "[]", "delete"));
     mgr_start(f, 0);
     idle(f);
-    assert_int_equal(writes(f), 5);
+    assert_int_equal(writes(), 5);
     assert_status_is_authorizers(f, "r00", 1);
     json_t *r = get(f, IAM, "iamroles", "r00");
     const json_t *rule = json_array_get(json_object_get(json_object_get(r, "status"), "aggregatedRules"), 0);
@@ -287,7 +263,7 @@ static void test_controllers__resume_after_overflow(void **state)
     idle(f);
     assert_status_is_authorizers(f, "all", 300);
     ctrl_totals_t tot;
-    ctrl_mgr_totals(f->mgr, &tot);
+    ctrl_mgr_totals(mgr, &tot);
     assert_true(tot.resumes > 0);
     assert_int_equal(tot.lists, 3);  /* one per controller, at start only */
 }

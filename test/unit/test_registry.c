@@ -1,6 +1,5 @@
 /* Unit tests of registry/: the REST strategy, validation, Tables,
  * discovery and watch translation, on a real LMDB store. */
-#include <ftw.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,46 +12,7 @@
 
 #include "../../registry/registry.h"
 #include "../../lib/mem.h"
-
-typedef struct fx {
-    char dir[64];
-    store_t *store;
-    reg_t reg;
-} fx_t;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
-
-static int setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/edge-reg-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    store_config_t cfg = {.data_dir = f->dir, .no_sync = 1, .compact_interval_ms = 3600000};
-    err_t err = {0};
-    if (store_open(&cfg, &f->store, &err)) {
-        free(f);
-        return -1;
-    }
-    f->reg.store = f->store;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    store_close(f->store);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
+#include "fixture.h"
 
 static const reg_kind_t *kind(const char *group, const char *resource)
 {
@@ -65,38 +25,18 @@ static const reg_kind_t *kind(const char *group, const char *resource)
 #define SCOPE "scope.theriseunion.io"
 #define APP "app.theriseunion.io"
 
-static json_t *J(const char *txt)
-{
-    json_error_t e;
-    json_t *j = json_loads(txt, 0, &e);
-    if (!j)
-        fail_msg("bad JSON in test: %s: %s", txt, e.text);
-    return j;
-}
-
 /* Creates from JSON text; returns the stored object (caller owns) or NULL
  * with err filled. */
 static json_t *create(fx_t *f, const reg_kind_t *k, const char *ns, const char *txt,
                       int fv, reg_outcome_t *oc, err_t *err)
 {
-    json_t *body = J(txt);
+    json_t *body = fx_json(txt);
     reg_write_opts_t o = {.field_validation = fv, .field_manager = "test"};
     reg_outcome_t local = {0};
     json_t *out = NULL;
     int rc = reg_create(&f->reg, k, ns, body, &o, &out, oc ? oc : &local, err);
     json_decref(body);
     return rc ? NULL : out;
-}
-
-static const char *s_at(const json_t *o, const char *path)
-{
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", path);
-    const json_t *cur = o;
-    for (char *save = NULL, *seg = strtok_r(buf, ".", &save); seg && cur;
-         seg = strtok_r(NULL, ".", &save))
-        cur = json_object_get(cur, seg);
-    return json_string_value(cur);
 }
 
 static json_int_t i_at(const json_t *o, const char *a, const char *b)
@@ -145,7 +85,7 @@ static void test_registry__schema_failure_is_an_error(void **state)
         char txt[200];
         snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"r%ld\"},\"spec\":{\"scope\":\"Cluster\","
                  "\"nope\":1}}", n);
-        json_t *body = J(txt);
+        json_t *body = fx_json(txt);
         reg_write_opts_t wo = {.field_validation = REG_FV_IGNORE, .field_manager = "t"};
         reg_outcome_t oc = {0};
         err_clear(&err);
@@ -208,13 +148,13 @@ static void test_registry__create_sets_server_fields(void **state)
                        "\"spec\":{\"scope\":\"Workspace\"},\"status\":{\"observedGeneration\":9}}",
                        REG_FV_STRICT, NULL, &err);
     assert_non_null(o);
-    assert_int_equal(strlen(s_at(o, "metadata.uid")), 36);
-    assert_string_not_equal(s_at(o, "metadata.uid"), "client-made");
-    assert_non_null(s_at(o, "metadata.creationTimestamp"));
+    assert_int_equal(strlen(fx_str(o, "metadata.uid")), 36);
+    assert_string_not_equal(fx_str(o, "metadata.uid"), "client-made");
+    assert_non_null(fx_str(o, "metadata.creationTimestamp"));
     assert_int_equal(i_at(o, "metadata", "generation"), 1);
     char rv[24];
     snprintf(rv, sizeof rv, "%llu", (unsigned long long)store_revision(f->store));
-    assert_string_equal(s_at(o, "metadata.resourceVersion"), rv);
+    assert_string_equal(fx_str(o, "metadata.resourceVersion"), rv);
     /* Status is not the client's to set on create. */
     assert_null(json_object_get(o, "status"));
     json_t *mf = json_object_get(json_object_get(o, "metadata"), "managedFields");
@@ -224,7 +164,7 @@ static void test_registry__create_sets_server_fields(void **state)
 
     json_t *got = NULL;
     assert_int_equal(reg_get(&f->reg, kind(IAM, "iamroles"), NULL, "viewer", &got, &err), 0);
-    assert_string_equal(s_at(got, "metadata.resourceVersion"), rv);
+    assert_string_equal(fx_str(got, "metadata.resourceVersion"), rv);
     json_decref(got);
 }
 
@@ -236,7 +176,7 @@ static void test_registry__generate_name(void **state)
                        "{\"metadata\":{\"generateName\":\"edge-\"},\"spec\":{\"cluster\":\"c\"}}",
                        REG_FV_STRICT, NULL, &err);
     assert_non_null(o);
-    const char *name = s_at(o, "metadata.name");
+    const char *name = fx_str(o, "metadata.name");
     assert_int_equal(strlen(name), 10);
     assert_memory_equal(name, "edge-", 5);
     json_decref(o);
@@ -431,28 +371,28 @@ static void test_registry__update_rules(void **state)
                        REG_FV_STRICT, NULL, &err);
     assert_non_null(o);
     char rv1[24];
-    snprintf(rv1, sizeof rv1, "%s", s_at(o, "metadata.resourceVersion"));
+    snprintf(rv1, sizeof rv1, "%s", fx_str(o, "metadata.resourceVersion"));
     reg_write_opts_t wo = {.field_validation = REG_FV_STRICT, .field_manager = "t"};
     reg_outcome_t oc = {0};
 
     /* Status through the main resource is ignored. */
     json_t *body = json_deep_copy(o);
-    json_object_set_new(body, "status", J("{\"kubernetesVersion\":\"v1.30\"}"));
+    json_object_set_new(body, "status", fx_json("{\"kubernetesVersion\":\"v1.30\"}"));
     json_t *out = NULL;
     assert_int_equal(reg_update(&f->reg, k, NULL, "edge-1", body, 0, &wo, &out, &oc, &err), 0);
     assert_null(json_object_get(out, "status"));
     /* A no-op keeps the resourceVersion. */
-    assert_string_equal(s_at(out, "metadata.resourceVersion"), rv1);
+    assert_string_equal(fx_str(out, "metadata.resourceVersion"), rv1);
     json_decref(out);
 
     /* The status subresource writes status only, and not generation. */
     json_object_set_new(json_object_get(body, "spec"), "type", json_string("virtual"));
     assert_int_equal(reg_update(&f->reg, k, NULL, "edge-1", body, 1, &wo, &out, &oc, &err), 0);
-    assert_string_equal(s_at(out, "status.kubernetesVersion"), "v1.30");
-    assert_string_equal(s_at(out, "spec.type"), "physical");
+    assert_string_equal(fx_str(out, "status.kubernetesVersion"), "v1.30");
+    assert_string_equal(fx_str(out, "spec.type"), "physical");
     assert_int_equal(i_at(out, "metadata", "generation"), 1);
     char rv2[24];
-    snprintf(rv2, sizeof rv2, "%s", s_at(out, "metadata.resourceVersion"));
+    snprintf(rv2, sizeof rv2, "%s", fx_str(out, "metadata.resourceVersion"));
     json_decref(out);
 
     /* A stale resourceVersion conflicts. */
@@ -466,8 +406,8 @@ static void test_registry__update_rules(void **state)
     json_object_set_new(json_object_get(body, "metadata"), "resourceVersion", json_string(rv2));
     assert_int_equal(reg_update(&f->reg, k, NULL, "edge-1", body, 0, &wo, &out, &oc, &err), 0);
     assert_int_equal(i_at(out, "metadata", "generation"), 2);
-    assert_string_equal(s_at(out, "spec.type"), "virtual");
-    assert_string_equal(s_at(out, "status.kubernetesVersion"), "v1.30");
+    assert_string_equal(fx_str(out, "spec.type"), "virtual");
+    assert_string_equal(fx_str(out, "status.kubernetesVersion"), "v1.30");
     json_decref(out);
 
     /* The name in the body must match the URL. */
@@ -560,7 +500,7 @@ static void test_registry__name_must_survive_update(void **state)
                        "\"spec\":{\"manager\":\"alice\"}}", REG_FV_STRICT, NULL, &err);
     assert_non_null(o);
     char rv[24];
-    snprintf(rv, sizeof rv, "%s", s_at(o, "metadata.resourceVersion"));
+    snprintf(rv, sizeof rv, "%s", fx_str(o, "metadata.resourceVersion"));
     json_decref(o);
     static const struct {
         const char *ctype, *patch;
@@ -584,8 +524,8 @@ static void test_registry__name_must_survive_update(void **state)
         assert_string_equal(err.message, "the name of the object (w based on URL) was "
                             "undeterminable: name must be provided");
     }
-    json_t *body = J("{\"apiVersion\":\"scope.theriseunion.io/v1alpha1\",\"kind\":\"Workspace\","
-                     "\"metadata\":{},\"spec\":{\"manager\":\"bob\"}}");
+    json_t *body = fx_json("{\"apiVersion\":\"scope.theriseunion.io/v1alpha1\","
+                           "\"kind\":\"Workspace\",\"metadata\":{},\"spec\":{\"manager\":\"bob\"}}");
     reg_outcome_t oc = {0};
     json_t *out = NULL;
     err_clear(&err);
@@ -594,9 +534,9 @@ static void test_registry__name_must_survive_update(void **state)
     json_decref(body);
     err_clear(&err);
     assert_int_equal(reg_get(&f->reg, k, NULL, "w", &out, &err), 0);
-    assert_string_equal(s_at(out, "metadata.resourceVersion"), rv);
-    assert_string_equal(s_at(out, "metadata.labels.a"), "b");
-    assert_string_equal(s_at(out, "spec.manager"), "alice");
+    assert_string_equal(fx_str(out, "metadata.resourceVersion"), rv);
+    assert_string_equal(fx_str(out, "metadata.labels.a"), "b");
+    assert_string_equal(fx_str(out, "spec.manager"), "alice");
     json_decref(out);
 }
 
@@ -671,7 +611,7 @@ static void test_registry__patches(void **state)
     wo.force = 1;
     assert_int_equal(reg_patch(&f->reg, k, NULL, "c", "application/apply-patch+yaml", cfg2,
                                sizeof cfg2 - 1, 0, &wo, &out, &oc, &err), 0);
-    assert_string_equal(s_at(out, "spec.scope.level"), "Platform");
+    assert_string_equal(fx_str(out, "spec.scope.level"), "Platform");
     json_decref(out);
     /* A binding's role never changes, forced or not (RBAC's rule). */
     const char cfg3[] = "{\"apiVersion\":\"iam.theriseunion.io/v1alpha1\",\"kind\":\"IAMRoleBinding\","
@@ -726,7 +666,7 @@ static void test_registry__client_side_apply_takeover(void **state)
     snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"w\",\"labels\":{%s},\"annotations\":"
              "{\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\"}},"
              "\"spec\":{\"displayName\":\"x\"}}", labels_a);
-    json_t *body = J(txt), *out = NULL;
+    json_t *body = fx_json(txt), *out = NULL;
     reg_write_opts_t csa = {.field_validation = REG_FV_STRICT,
                             .field_manager = "kubectl-client-side-apply"};
     reg_outcome_t oc = {0};
@@ -753,8 +693,8 @@ static void test_registry__client_side_apply_takeover(void **state)
     json_t *got = NULL;
     err_clear(&err);
     assert_int_equal(reg_get(&f->reg, k, NULL, "w", &got, &err), 0);
-    assert_string_equal(s_at(got, "spec.displayName"), "y");
-    assert_string_equal(s_at(got, "metadata.labels.l00"), "a");
+    assert_string_equal(fx_str(got, "spec.displayName"), "y");
+    assert_string_equal(fx_str(got, "metadata.labels.l00"), "a");
     json_decref(got);
 
     /* Conflicts with kubectl-client-side-apply alone: taken over. */
@@ -765,8 +705,8 @@ static void test_registry__client_side_apply_takeover(void **state)
                    &ssa, &out, &oc, &err);
     if (rc)
         fail_msg("takeover: %d %s", rc, err.message);
-    assert_string_equal(s_at(out, "metadata.labels.l19"), "b");
-    assert_string_equal(s_at(out, "spec.displayName"), "y");
+    assert_string_equal(fx_str(out, "metadata.labels.l19"), "b");
+    assert_string_equal(fx_str(out, "spec.displayName"), "y");
     json_decref(out);
 
     /* Another manager than kubectl takes nothing over. */
@@ -809,7 +749,7 @@ static void test_registry__review_kind_from_table(void **state)
         json_decref(o);
         assert_ptr_equal(reviewed_as, k);
         for (size_t j = 0; j < sizeof objects / sizeof objects[0]; j++) {
-            json_t *obj = J(objects[j]);
+            json_t *obj = fx_json(objects[j]);
             reviewed_as = NULL;
             assert_int_equal(k->review(&f->reg, obj, &err), 0);
             json_decref(obj);
@@ -835,7 +775,7 @@ static void test_registry__finalizers_and_delete(void **state)
     json_t *out = NULL;
     assert_int_equal(reg_delete(&f->reg, k, NULL, "w", &d, &out, &oc, &err), 0);
     assert_true(oc.accepted);
-    assert_non_null(s_at(out, "metadata.deletionTimestamp"));
+    assert_non_null(fx_str(out, "metadata.deletionTimestamp"));
     json_decref(out);
     /* Removing the last finalizer of a deleting object deletes it. */
     reg_write_opts_t wo = {.field_manager = "t"};
@@ -883,7 +823,7 @@ static void test_registry__first_error_wins(void **state)
 
     reg_write_opts_t wo = {.field_manager = "t"};
     reg_outcome_t oc = {0};
-    json_t *body = J("{\"metadata\":{\"name\":\"w\"}}");
+    json_t *body = fx_json("{\"metadata\":{\"name\":\"w\"}}");
     assert_int_equal(reg_create(&f->reg, k, NULL, body, &wo, &out, &oc, &err),
                      ERR_ALREADY_EXISTS);
     json_decref(body);
@@ -938,7 +878,7 @@ static void expect_written(const json_t *out, const reg_outcome_t *oc, long n, c
                                         "metadata.creationTimestamp",
                                         "metadata.resourceVersion"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
-        if (!s_at(out, paths[i]))
+        if (!fx_str(out, paths[i]))
             fail_msg("%s, allocation %ld failing: no %s", what, n, paths[i]);
     if (!json_is_integer(json_object_get(json_object_get(out, "metadata"), "generation")))
         fail_msg("%s, allocation %ld failing: no generation", what, n);
@@ -966,7 +906,7 @@ static void test_registry__write_allocation_failures(void **state)
         char txt[200];
         snprintf(txt, sizeof txt, "{\"metadata\":{\"name\":\"w%ld\",\"finalizers\":[\"x.io/f\"]},"
                  "\"spec\":{\"manager\":\"a\",\"clusters\":[\"c1\"]}}", n);
-        json_t *body = J(txt), *out = NULL;
+        json_t *body = fx_json(txt), *out = NULL;
         reg_outcome_t oc = {.want_body = 1};
         err_clear(&err);
         unsigned long armed = fault_arm(1, n);
@@ -1054,7 +994,7 @@ static void test_registry__write_allocation_failures(void **state)
             continue;
         }
         expect_written(out, &oc, n, "delete");
-        if (!s_at(out, "metadata.deletionTimestamp"))
+        if (!fx_str(out, "metadata.deletionTimestamp"))
             fail_msg("delete, allocation %ld failing: no deletionTimestamp", n);
         json_t *got = NULL;
         assert_int_equal(reg_get(&f->reg, k, NULL, name, &got, &err), 0);
@@ -1064,6 +1004,161 @@ static void test_registry__write_allocation_failures(void **state)
         json_decref(out);
         if (!fired)
             break;
+    }
+}
+
+/* A created object has the spec and labels of ref, made from the same
+ * body (but its name) with no allocation failing. */
+static void expect_whole(const json_t *o, const json_t *ref, const char *what, long n, int once)
+{
+    const json_t *labels = json_object_get(json_object_get(o, "metadata"), "labels");
+    const json_t *ref_labels = json_object_get(json_object_get(ref, "metadata"), "labels");
+    if (!json_equal(json_object_get(o, "spec"), json_object_get(ref, "spec")) ||
+        !(labels ? json_equal(labels, ref_labels) : !ref_labels))
+        fail_msg("%s, allocation %ld%s failing: an object that is not whole", what, n,
+                 once ? " alone" : "");
+}
+
+/* A create of every stored kind, one allocation failing in turn (alone,
+ * so an ignored failure shows, then with every later one): ERR_NOMEM
+ * with nothing stored, or the whole object, as a create without failures
+ * makes it. The binding rows check what the kind's prepare step adds
+ * (the scope labels, a client's one under the prefix replaced). */
+static void test_registry__create_each_kind_allocation_failures(void **state)
+{
+    fx_t *f = *state;
+    static const struct {
+        const char *group, *resource, *ns, *body;  /* body: a %s for the name */
+    } rows[] = {
+        {IAM, "roletemplates", NULL, "{\"metadata\":{\"name\":\"%s\",\"labels\":{\"tier\":\"view\"}},"
+         "\"spec\":{\"rules\":[{\"verbs\":[\"get\"],\"apiGroups\":[\"\"],\"resources\":[\"pods\"]}]}}"},
+        {IAM, "iamroles", NULL, "{\"metadata\":{\"name\":\"%s\"},"
+         "\"spec\":{\"scope\":\"Workspace\",\"templateRefs\":[\"t\"]}}"},
+        {IAM, "iamrolebindings", NULL, "{\"metadata\":{\"name\":\"%s\",\"labels\":{\"team\":\"red\","
+         "\"scope.theriseunion.io/workspace\":\"forged\"}},\"spec\":{\"roleRef\":{\"name\":\"r\"},"
+         "\"scope\":{\"level\":\"Workspace\",\"name\":\"ws1\"},"
+         "\"subjects\":[{\"kind\":\"User\",\"name\":\"alice\"}]}}"},
+        {IAM, "iamrolebindings", NULL, "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"roleRef\":"
+         "{\"name\":\"r\"},\"scope\":{\"level\":\"Resource\",\"cluster\":\"edge-2\","
+         "\"namespace\":\"shop\"}}}"},
+        {SCOPE, "clusters", NULL, "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"type\":\"physical\"}}"},
+        {SCOPE, "workspaces", NULL, "{\"metadata\":{\"name\":\"%s\"},"
+         "\"spec\":{\"manager\":\"a\",\"clusters\":[\"c1\"]}}"},
+        {SCOPE, "nodegroups", NULL, "{\"metadata\":{\"name\":\"%s\"},"
+         "\"spec\":{\"cluster\":\"c\",\"nodes\":[\"n1\"]}}"},
+        {APP, "applications", NULL, "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"owner\":\"o\"}}"},
+        {APP, "applicationversions", NULL, "{\"metadata\":{\"name\":\"%s\"},"
+         "\"spec\":{\"application\":\"a\",\"version\":\"1.0.0\"}}"},
+        {APP, "applicationdeployments", "shop", "{\"metadata\":{\"name\":\"%s\"},"
+         "\"spec\":{\"application\":\"web\"}}"},
+        {"ext.theriseunion.io", "components", NULL, "{\"metadata\":{\"name\":\"%s\"},"
+         "\"spec\":{\"chart\":\"c\"}}"},
+    };
+    reg_write_opts_t wo = {.field_validation = REG_FV_STRICT, .field_manager = "t"};
+    err_t err = {0};
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        const reg_kind_t *k = kind(rows[r].group, rows[r].resource);
+        char name[64], txt[600];
+        snprintf(name, sizeof name, "ref%zu", r);
+        snprintf(txt, sizeof txt, rows[r].body, name);
+        err_clear(&err);
+        json_t *ref = create(f, k, rows[r].ns, txt, REG_FV_STRICT, NULL, &err);
+        if (!ref)
+            fail_msg("%s: %s", rows[r].resource, err.message);
+        const json_t *ref_labels = json_object_get(json_object_get(ref, "metadata"), "labels");
+        if (!strcmp(rows[r].resource, "iamrolebindings") &&
+            !json_string_value(json_object_get(ref_labels, AUTHZ_LABEL_PREFIX "cluster")))
+            fail_msg("row %zu: the binding has no scope labels", r);
+        for (int once = 1; once >= 0; once--) {
+            for (long n = 0;; n++) {
+                assert_true(n < 20000);
+                snprintf(name, sizeof name, "k%zu-%d-%ld", r, once, n);
+                snprintf(txt, sizeof txt, rows[r].body, name);
+                json_t *body = fx_json(txt), *out = NULL;
+                reg_outcome_t oc = {.want_body = 1};
+                uint64_t rev = store_revision(f->store);
+                err_clear(&err);
+                unsigned long armed = fault_arm(once, n);
+                int rc = reg_create(&f->reg, k, rows[r].ns, body, &wo, &out, &oc, &err);
+                int fired = fault_disarm(armed);
+                json_decref(body);
+                json_t *got = NULL;
+                err_t gerr = {0};
+                int grc = reg_get(&f->reg, k, rows[r].ns, name, &got, &gerr);
+                if (rc) {
+                    if (rc != ERR_NOMEM || err.code != ERR_NOMEM)
+                        fail_msg("%s, allocation %ld%s failing: %s %s", rows[r].resource, n,
+                                 once ? " alone" : "", err_name(rc), err.message);
+                    assert_null(out);
+                    /* Stored, then the answer could not be made: what was
+                     * stored is whole. Else nothing was written. */
+                    if (grc != ERR_NOT_FOUND) {
+                        assert_int_equal(grc, 0);
+                        expect_whole(got, ref, rows[r].resource, n, once);
+                        json_decref(got);
+                    } else {
+                        assert_int_equal(store_revision(f->store), rev);
+                    }
+                    mem_free(oc.body);
+                    continue;
+                }
+                expect_written(out, &oc, n, rows[r].resource);
+                mem_free(oc.body);
+                assert_int_equal(grc, 0);
+                if (!json_equal(got, out))
+                    fail_msg("%s, allocation %ld failing: stored is not answered",
+                             rows[r].resource, n);
+                expect_whole(out, ref, rows[r].resource, n, once);
+                json_decref(got);
+                json_decref(out);
+                if (!fired)
+                    break;
+            }
+        }
+        json_decref(ref);
+    }
+}
+
+/* The discovery documents with one allocation failing in turn (alone,
+ * then with every later one): each is NULL or the document a call
+ * without failures makes, never one with an entry or a field left out. */
+static void test_registry__discovery_allocation_failures(void **state)
+{
+    (void)state;
+    enum { RESOURCES_IAM, RESOURCES_SCOPE, GROUP, GROUPS, DISCOVERY, OPENAPI_V3, NDOCS };
+    static const char *const names[NDOCS] = {"APIResourceList iam", "APIResourceList scope",
+                                             "APIGroup", "APIGroupList", "discovery v2",
+                                             "OpenAPI v3"};
+    for (int d = 0; d < NDOCS; d++) {
+        json_t *want = NULL;
+        for (int once = -1; once < 2; once++) {
+            for (long n = 0;; n++) {
+                assert_true(n < 50000);
+                /* once -1: no failure, the document to compare with. */
+                unsigned long armed = once < 0 ? mem_failures() : fault_arm(once, n);
+                json_t *doc = d == RESOURCES_IAM ? reg_resource_list(IAM)
+                            : d == RESOURCES_SCOPE ? reg_resource_list(SCOPE)
+                            : d == GROUP ? reg_api_group(APP)
+                            : d == GROUPS ? reg_api_group_list()
+                            : d == DISCOVERY ? reg_discovery_v2("apidiscovery.k8s.io/v2")
+                            : reg_openapi_v3("ext.theriseunion.io");
+                int fired = fault_disarm(armed);
+                if (once < 0) {
+                    assert_false(fired);
+                    assert_non_null(doc);
+                    want = doc;
+                    break;
+                }
+                if (doc && !json_equal(doc, want))
+                    fail_msg("%s, allocation %ld%s failing: a document not whole", names[d], n,
+                             once ? " alone" : "");
+                assert_true(doc || fired);
+                json_decref(doc);
+                if (!fired)
+                    break;
+            }
+        }
+        json_decref(want);
     }
 }
 
@@ -1088,7 +1183,7 @@ static void test_registry__list_selectors_and_pages(void **state)
     reg_list_opts_t lo = {.label_selector = "tier=front"};
     assert_int_equal(reg_list(&f->reg, k, NULL, &lo, &list, &err), 0);
     assert_int_equal(json_array_size(json_object_get(list, "items")), 3);
-    assert_string_equal(s_at(list, "kind"), "ApplicationDeploymentList");
+    assert_string_equal(fx_str(list, "kind"), "ApplicationDeploymentList");
     json_decref(list);
     reg_list_opts_t lf = {.field_selector = "metadata.namespace=b,metadata.name!=d0"};
     assert_int_equal(reg_list(&f->reg, k, NULL, &lf, &list, &err), 0);
@@ -1107,9 +1202,9 @@ static void test_registry__list_selectors_and_pages(void **state)
         assert_int_equal(reg_list(&f->reg, k, NULL, &lp, &list, &err), 0);
         total += (int)json_array_size(json_object_get(list, "items"));
         if (!*rv)
-            snprintf(rv, sizeof rv, "%s", s_at(list, "metadata.resourceVersion"));
-        assert_string_equal(s_at(list, "metadata.resourceVersion"), rv);
-        const char *next = s_at(list, "metadata.continue");
+            snprintf(rv, sizeof rv, "%s", fx_str(list, "metadata.resourceVersion"));
+        assert_string_equal(fx_str(list, "metadata.resourceVersion"), rv);
+        const char *next = fx_str(list, "metadata.continue");
         if (page == 0)
             assert_int_equal(json_integer_value(json_object_get(json_object_get(list, "metadata"),
                                                                 "remainingItemCount")), 5);
@@ -1141,7 +1236,7 @@ static void test_registry__list_selectors_and_pages(void **state)
     json_t *got = NULL;
     assert_int_equal(reg_get(&f->reg, k, "b", "d1", &got, &err), 0);
     assert_true(json_equal(parsed, got));
-    assert_non_null(s_at(parsed, "metadata.resourceVersion"));
+    assert_non_null(fx_str(parsed, "metadata.resourceVersion"));
     json_decref(parsed);
     json_decref(got);
     mem_free(raw);
@@ -1189,11 +1284,11 @@ static void test_registry__list_allocation_failures(void **state)
                 size_t i;
                 json_t *it;
                 json_array_foreach(items, i, it) {
-                    assert_non_null(s_at(it, "metadata.resourceVersion"));
+                    assert_non_null(fx_str(it, "metadata.resourceVersion"));
                 }
-                assert_non_null(s_at(list, "metadata.resourceVersion"));
+                assert_non_null(fx_str(list, "metadata.resourceVersion"));
                 if (opts[j].limit)
-                    assert_non_null(s_at(list, "metadata.continue"));
+                    assert_non_null(fx_str(list, "metadata.continue"));
                 json_decref(list);
                 if (!fired)
                     break;
@@ -1215,7 +1310,7 @@ static void test_registry__list_allocation_failures(void **state)
                 assert_non_null(parsed);
                 assert_int_equal(json_array_size(json_object_get(parsed, "items")), want[j]);
                 if (opts[j].limit)
-                    assert_non_null(s_at(parsed, "metadata.continue"));
+                    assert_non_null(fx_str(parsed, "metadata.continue"));
                 json_decref(parsed);
                 mem_free(raw);
                 if (!fired)
@@ -1244,7 +1339,7 @@ static void test_registry__list_allocation_failures(void **state)
                 json_array_foreach(rows, i, row) {
                     /* Name, Cluster, Nodes, Age */
                     assert_int_equal(json_array_size(json_object_get(row, "cells")), 4);
-                    assert_non_null(s_at(row, "object.metadata.name"));
+                    assert_non_null(fx_str(row, "object.metadata.name"));
                 }
                 assert_int_equal(json_array_size(json_object_get(parsed, "columnDefinitions")), 4);
                 json_decref(parsed);
@@ -1337,9 +1432,9 @@ static void test_registry__watch_allocation_failures(void **state)
             rc = reg_watch_open(&f->reg, k, NULL, &o, &w, &err);
             while (!rc && (rc = reg_watch_next(w, &ev, &err)) == 0) {
                 assert_non_null(ev);
-                assert_string_equal(s_at(ev, "type"), "ADDED");
+                assert_string_equal(fx_str(ev, "type"), "ADDED");
                 snprintf(txt, sizeof txt, "g%02d", added++);
-                assert_string_equal(s_at(ev, "object.metadata.name"), txt);
+                assert_string_equal(fx_str(ev, "object.metadata.name"), txt);
                 json_decref(ev);
                 ev = NULL;
             }
@@ -1375,7 +1470,7 @@ static void test_registry__table(void **state)
                        REG_FV_STRICT, NULL, &err);
     assert_non_null(o);
     json_t *t = reg_table(k, o, "meta.k8s.io/v1", NULL);
-    assert_string_equal(s_at(t, "kind"), "Table");
+    assert_string_equal(fx_str(t, "kind"), "Table");
     json_t *defs = json_object_get(t, "columnDefinitions");
     const char *want[] = {"Name", "Role", "Scope", "Subjects", "Age"};
     assert_int_equal(json_array_size(defs), 5);
@@ -1389,13 +1484,13 @@ static void test_registry__table(void **state)
     const char *age = json_string_value(json_array_get(cells, 4));
     assert_true(age[strlen(age) - 1] == 's');
     json_t *obj = json_object_get(json_array_get(json_object_get(t, "rows"), 0), "object");
-    assert_string_equal(s_at(obj, "kind"), "PartialObjectMetadata");
+    assert_string_equal(fx_str(obj, "kind"), "PartialObjectMetadata");
     assert_null(json_object_get(obj, "spec"));
     json_decref(t);
     t = reg_table(k, o, "meta.k8s.io/v1beta1", "Object");
     obj = json_object_get(json_array_get(json_object_get(t, "rows"), 0), "object");
-    assert_string_equal(s_at(obj, "spec.roleRef.name"), "viewer");
-    assert_string_equal(s_at(t, "apiVersion"), "meta.k8s.io/v1beta1");
+    assert_string_equal(fx_str(obj, "spec.roleRef.name"), "viewer");
+    assert_string_equal(fx_str(t, "apiVersion"), "meta.k8s.io/v1beta1");
     json_decref(t);
     t = reg_table(k, o, "meta.k8s.io/v1", "None");
     assert_null(json_object_get(json_array_get(json_object_get(t, "rows"), 0), "object"));
@@ -1403,7 +1498,7 @@ static void test_registry__table(void **state)
     json_decref(o);
 
     /* -o wide columns carry priority 1. */
-    json_t *cl = J("{\"metadata\":{\"name\":\"x\"}}");
+    json_t *cl = fx_json("{\"metadata\":{\"name\":\"x\"}}");
     t = reg_table(kind(SCOPE, "clusters"), cl, "meta.k8s.io/v1", NULL);
     json_decref(cl);
     int wide = 0;
@@ -1423,7 +1518,7 @@ static void test_registry__discovery_and_status(void **state)
     size_t i;
     json_t *r;
     json_array_foreach(json_object_get(rl, "resources"), i, r) {
-        const char *name = s_at(r, "name");
+        const char *name = fx_str(r, "name");
         status_entries += strstr(name, "/status") != NULL;
         if (!strcmp(name, "iamrolebindings")) {
             found_rb = 1;
@@ -1445,11 +1540,11 @@ static void test_registry__discovery_and_status(void **state)
     err_add_cause(&e, "FieldValueRequired", "spec.x", "Required value");
     json_t *st = reg_status(&e, reg_find(IAM, "v1alpha1", "iamroles"), "r1");
     assert_int_equal(json_integer_value(json_object_get(st, "code")), 422);
-    assert_string_equal(s_at(st, "reason"), "Invalid");
-    assert_string_equal(s_at(st, "details.name"), "r1");
-    assert_string_equal(s_at(st, "details.group"), IAM);
+    assert_string_equal(fx_str(st, "reason"), "Invalid");
+    assert_string_equal(fx_str(st, "details.name"), "r1");
+    assert_string_equal(fx_str(st, "details.group"), IAM);
     /* NewInvalid names the Kind in details (other errors the resource). */
-    assert_string_equal(s_at(st, "details.kind"), "IAMRole");
+    assert_string_equal(fx_str(st, "details.kind"), "IAMRole");
     json_decref(st);
 }
 
@@ -1482,7 +1577,7 @@ static void test_registry__watch_label_transitions(void **state)
     for (int i = 0; i < 2; i++) {
         json_t *ev = NULL;
         assert_int_equal(reg_watch_next(w, &ev, &err), 0);
-        assert_string_equal(s_at(ev, "type"), want[i]);
+        assert_string_equal(fx_str(ev, "type"), want[i]);
         json_decref(ev);
     }
     json_t *ev = NULL;
@@ -1493,8 +1588,8 @@ static void test_registry__watch_label_transitions(void **state)
     reg_watch_opts_t o0 = {.resource_version = "0"};
     assert_int_equal(reg_watch_open(&f->reg, k, NULL, &o0, &w, &err), 0);
     assert_int_equal(reg_watch_next(w, &ev, &err), 0);
-    assert_string_equal(s_at(ev, "type"), "ADDED");
-    assert_string_equal(s_at(ev, "object.metadata.name"), "n");
+    assert_string_equal(fx_str(ev, "type"), "ADDED");
+    assert_string_equal(fx_str(ev, "object.metadata.name"), "n");
     json_decref(ev);
     reg_watch_close(w);
 }
@@ -1523,8 +1618,8 @@ static void test_registry__watch_rv_zero_spellings(void **state)
         reg_watch_opts_t o = {.resource_version = spellings[i]};
         assert_int_equal(reg_watch_open(&f->reg, k, NULL, &o, &w, &err), 0);
         assert_int_equal(reg_watch_next(w, &ev, &err), 0);
-        assert_string_equal(s_at(ev, "type"), "ADDED");
-        if (strcmp(s_at(ev, "object.metadata.labels.v"), "2"))
+        assert_string_equal(fx_str(ev, "type"), "ADDED");
+        if (strcmp(fx_str(ev, "object.metadata.labels.v"), "2"))
             fail_msg("resourceVersion \"%s\": history replayed instead of the current state",
                      spellings[i]);
         json_decref(ev);
@@ -1577,19 +1672,19 @@ static void test_registry__watch_initial_pages(void **state)
     json_decref(gone);
     for (int i = 1; i < 700; i += 2) {
         assert_int_equal(reg_watch_next(w, &ev, &err), 0);
-        assert_string_equal(s_at(ev, "type"), "ADDED");
+        assert_string_equal(fx_str(ev, "type"), "ADDED");
         snprintf(txt, sizeof txt, "n%04d", i);
-        assert_string_equal(s_at(ev, "object.metadata.name"), txt);
+        assert_string_equal(fx_str(ev, "object.metadata.name"), txt);
         json_decref(ev);
     }
     assert_int_equal(reg_watch_next(w, &ev, &err), 0);
-    assert_string_equal(s_at(ev, "type"), "BOOKMARK");
+    assert_string_equal(fx_str(ev, "type"), "BOOKMARK");
     json_decref(ev);
     const char *after[][2] = {{"ADDED", "late"}, {"DELETED", "n0001"}};
     for (int i = 0; i < 2; i++) {
         assert_int_equal(reg_watch_next(w, &ev, &err), 0);
-        assert_string_equal(s_at(ev, "type"), after[i][0]);
-        assert_string_equal(s_at(ev, "object.metadata.name"), after[i][1]);
+        assert_string_equal(fx_str(ev, "type"), after[i][0]);
+        assert_string_equal(fx_str(ev, "object.metadata.name"), after[i][1]);
         json_decref(ev);
     }
     assert_int_equal(reg_watch_next(w, &ev, &err), ERR_TIMEOUT);
@@ -1602,15 +1697,15 @@ static void test_registry__watch_initial_pages(void **state)
                        &err));
     assert_int_equal(store_compact(f->store, store_revision(f->store), &err), 0);
     int added = 0, rc;
-    while ((rc = reg_watch_next(w, &ev, &err)) == 0 && !strcmp(s_at(ev, "type"), "ADDED")) {
+    while ((rc = reg_watch_next(w, &ev, &err)) == 0 && !strcmp(fx_str(ev, "type"), "ADDED")) {
         added++;
         json_decref(ev);
     }
     /* The ERROR event comes with the code that ends the stream. */
     assert_int_equal(rc, ERR_EXPIRED);
     assert_non_null(ev);
-    assert_string_equal(s_at(ev, "type"), "ERROR");
-    assert_string_equal(s_at(ev, "object.reason"), "Expired");
+    assert_string_equal(fx_str(ev, "type"), "ERROR");
+    assert_string_equal(fx_str(ev, "object.reason"), "Expired");
     assert_true(added >= 256 && added < 700);
     json_decref(ev);
     reg_watch_close(w);
@@ -1669,39 +1764,36 @@ int main(void)
     mem_init();
     const struct CMUnitTest tests[] = {
         /* First: it needs the schemas not built yet. */
-        cmocka_unit_test_setup_teardown(test_registry__schema_failure_is_an_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__create_sets_server_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__watch_initial_pages, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__table_list_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__generate_name, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__validation_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__name_messages, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__watch_rv_zero_spellings, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__unknown_fields_warn_and_ignore, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__duplicate_keys, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__update_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__stored_form, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__patches, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__name_must_survive_update, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__create_with_resource_version, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_registry__finalizers_and_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__first_error_wins, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__client_side_apply_takeover, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_registry__review_kind_from_table, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__uid_precondition_without_uid, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_registry__write_allocation_failures, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_registry__list_selectors_and_pages, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__list_allocation_failures, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__delete_collection_allocation_failures,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__watch_allocation_failures, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__table, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__discovery_and_status, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry__watch_label_transitions, setup, teardown),
+        FX_TEST(test_registry__schema_failure_is_an_error),
+        FX_TEST(test_registry__create_sets_server_fields),
+        FX_TEST(test_registry__watch_initial_pages),
+        FX_TEST(test_registry__table_list_rows),
+        FX_TEST(test_registry__generate_name),
+        FX_TEST(test_registry__validation_errors),
+        FX_TEST(test_registry__name_messages),
+        FX_TEST(test_registry__watch_rv_zero_spellings),
+        FX_TEST(test_registry__unknown_fields_warn_and_ignore),
+        FX_TEST(test_registry__duplicate_keys),
+        FX_TEST(test_registry__update_rules),
+        FX_TEST(test_registry__stored_form),
+        FX_TEST(test_registry__patches),
+        FX_TEST(test_registry__name_must_survive_update),
+        FX_TEST(test_registry__create_with_resource_version),
+        FX_TEST(test_registry__finalizers_and_delete),
+        FX_TEST(test_registry__first_error_wins),
+        FX_TEST(test_registry__client_side_apply_takeover),
+        FX_TEST(test_registry__review_kind_from_table),
+        FX_TEST(test_registry__uid_precondition_without_uid),
+        FX_TEST(test_registry__write_allocation_failures),
+        FX_TEST(test_registry__create_each_kind_allocation_failures),
+        FX_TEST(test_registry__discovery_allocation_failures),
+        FX_TEST(test_registry__list_selectors_and_pages),
+        FX_TEST(test_registry__list_allocation_failures),
+        FX_TEST(test_registry__delete_collection_allocation_failures),
+        FX_TEST(test_registry__watch_allocation_failures),
+        FX_TEST(test_registry__table),
+        FX_TEST(test_registry__discovery_and_status),
+        FX_TEST(test_registry__watch_label_transitions),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
 }

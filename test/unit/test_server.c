@@ -1,7 +1,6 @@
 /* Unit tests of aggregator/ without a socket: agg_handle driven by
  * requests made in memory (agg_req_fake) over a real store, registry and
  * authorizer, as the HTTP server would drive it. */
-#include <ftw.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,68 +13,7 @@
 
 #include "../../aggregator/server.h"
 #include "../../lib/mem.h"
-
-typedef struct fx {
-    char dir[64];
-    store_t *store;
-    authz_t *authz;
-    agg_authn_t *authn;
-    reg_t reg;
-    agg_api_t api;
-} fx_t;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
-
-static int setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    *state = f;
-    snprintf(f->dir, sizeof f->dir, "/tmp/edge-srv-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    char tokens[128], data[128];
-    snprintf(tokens, sizeof tokens, "%s/tokens.csv", f->dir);
-    FILE *t = fopen(tokens, "w");
-    if (!t) {
-        free(f);
-        return -1;
-    }
-    fputs("admin-token,admin,admin-uid,\"system:masters\"\nalice-token,alice,alice-uid\n", t);
-    fclose(t);
-    snprintf(data, sizeof data, "%s/data", f->dir);
-    store_config_t cfg = {.data_dir = data, .no_sync = 1, .compact_interval_ms = 3600000};
-    err_t err = {0};
-    if (store_open(&cfg, &f->store, &err) || authz_new(f->store, "host", &f->authz, &err) ||
-        agg_authn_new(tokens, &f->authn, &err))
-        return -1;
-    f->reg = (reg_t){.store = f->store, .authz = f->authz, .cluster = "host"};
-    f->api.authn = f->authn;
-    f->api.cluster_name = "host";
-    f->api.reg = &f->reg;
-    f->api.store = f->store;
-    f->api.authz = f->authz;
-    agg_api_advance(&f->api, AGG_READY);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    agg_authn_free(f->authn);
-    authz_free(f->authz);
-    store_close(f->store);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
+#include "fixture.h"
 
 /* One request through agg_handle; the caller frees it (agg_req_fake_free). */
 static agg_req_t *call(fx_t *f, const char *method, const char *path, const char *query,
@@ -114,12 +52,6 @@ static json_t *body_json(const agg_req_t *r)
     return j;
 }
 
-static const char *s_at(const json_t *o, const char *a, const char *b)
-{
-    const json_t *v = json_object_get(o, a);
-    return json_string_value(b ? json_object_get(v, b) : v);
-}
-
 #define WS "/apis/scope.theriseunion.io/v1alpha1/workspaces"
 
 static void test_server__health_and_version(void **state)
@@ -136,7 +68,7 @@ static void test_server__health_and_version(void **state)
     r = call(f, "GET", "/version", NULL, NULL, NULL, NULL, NULL);
     assert_int_equal(agg_req_status(r), 200);
     json_t *v = body_json(r);
-    assert_non_null(s_at(v, "gitVersion", NULL));
+    assert_non_null(fx_str(v, "gitVersion"));
     json_decref(v);
     agg_req_fake_free(r);
 }
@@ -150,8 +82,8 @@ static void test_server__create_get_table_and_errors(void **state)
     agg_req_t *r = call(f, "POST", WS, NULL, "admin-token", "application/json", NULL, ws);
     assert_int_equal(agg_req_status(r), 201);
     json_t *o = body_json(r);
-    assert_string_equal(s_at(o, "metadata", "name"), "w1");
-    assert_non_null(s_at(o, "metadata", "uid"));
+    assert_string_equal(fx_str(o, "metadata.name"), "w1");
+    assert_non_null(fx_str(o, "metadata.uid"));
     assert_non_null(agg_req_fake_header(r, "Audit-Id"));
     assert_string_equal(agg_req_fake_header(r, "Content-Type"), "application/json");
     json_decref(o);
@@ -160,7 +92,7 @@ static void test_server__create_get_table_and_errors(void **state)
     r = call(f, "GET", WS "/w1", NULL, "admin-token", NULL, NULL, NULL);
     assert_int_equal(agg_req_status(r), 200);
     o = body_json(r);
-    assert_string_equal(s_at(o, "spec", "manager"), "alice");
+    assert_string_equal(fx_str(o, "spec.manager"), "alice");
     json_decref(o);
     agg_req_fake_free(r);
 
@@ -169,7 +101,7 @@ static void test_server__create_get_table_and_errors(void **state)
              "application/json;as=Table;v=v1;g=meta.k8s.io", NULL);
     assert_int_equal(agg_req_status(r), 200);
     o = body_json(r);
-    assert_string_equal(s_at(o, "kind", NULL), "Table");
+    assert_string_equal(fx_str(o, "kind"), "Table");
     assert_int_equal(json_array_size(json_object_get(o, "rows")), 1);
     json_decref(o);
     agg_req_fake_free(r);
@@ -195,8 +127,8 @@ static void test_server__create_get_table_and_errors(void **state)
                      errs[i].query ? errs[i].query : "", agg_req_status(r), errs[i].code,
                      agg_req_fake_response(r, NULL));
         o = body_json(r);
-        assert_string_equal(s_at(o, "kind", NULL), "Status");
-        assert_string_equal(s_at(o, "reason", NULL), errs[i].reason);
+        assert_string_equal(fx_str(o, "kind"), "Status");
+        assert_string_equal(fx_str(o, "reason"), errs[i].reason);
         assert_int_equal(json_integer_value(json_object_get(o, "code")), errs[i].code);
         json_decref(o);
         agg_req_fake_free(r);
@@ -204,7 +136,7 @@ static void test_server__create_get_table_and_errors(void **state)
     /* The refused patch changed nothing. */
     r = call(f, "GET", WS "/w1", NULL, "admin-token", NULL, NULL, NULL);
     o = body_json(r);
-    assert_string_equal(s_at(json_object_get(o, "metadata"), "labels", "team"), "red");
+    assert_string_equal(fx_str(o, "metadata.labels.team"), "red");
     json_decref(o);
     agg_req_fake_free(r);
 }
@@ -220,7 +152,7 @@ static void test_server__yaml_and_delete_options(void **state)
     assert_int_equal(agg_req_status(r), 201);
     json_t *o = body_json(r);
     char uid[64];
-    snprintf(uid, sizeof uid, "%s", s_at(o, "metadata", "uid"));
+    snprintf(uid, sizeof uid, "%s", fx_str(o, "metadata.uid"));
     json_decref(o);
     agg_req_fake_free(r);
     /* A wrong uid precondition: 409, nothing deleted. */
@@ -245,8 +177,8 @@ static void test_server__authorization(void **state)
     agg_req_t *r = call(f, "GET", WS, NULL, NULL, NULL, NULL, NULL);
     assert_int_equal(agg_req_status(r), 403);
     json_t *o = body_json(r);
-    assert_string_equal(s_at(o, "reason", NULL), "Forbidden");
-    assert_non_null(strstr(s_at(o, "message", NULL), "system:anonymous"));
+    assert_string_equal(fx_str(o, "reason"), "Forbidden");
+    assert_non_null(strstr(fx_str(o, "message"), "system:anonymous"));
     json_decref(o);
     agg_req_fake_free(r);
     /* A bad token: 401. */
@@ -257,7 +189,7 @@ static void test_server__authorization(void **state)
     r = call(f, "GET", WS, NULL, "alice-token", NULL, NULL, NULL);
     assert_int_equal(agg_req_status(r), 403);
     o = body_json(r);
-    assert_non_null(strstr(s_at(o, "message", NULL), "\"alice\""));
+    assert_non_null(strstr(fx_str(o, "message"), "\"alice\""));
     json_decref(o);
     agg_req_fake_free(r);
 }
@@ -280,7 +212,7 @@ static void test_server__watch_and_discovery(void **state)
     r = call(f, "GET", "/apis", NULL, "admin-token", NULL, NULL, NULL);
     assert_int_equal(agg_req_status(r), 200);
     json_t *o = body_json(r);
-    assert_string_equal(s_at(o, "kind", NULL), "APIGroupList");
+    assert_string_equal(fx_str(o, "kind"), "APIGroupList");
     assert_int_equal(json_array_size(json_object_get(o, "groups")), 4);
     json_decref(o);
     agg_req_fake_free(r);
@@ -290,11 +222,11 @@ int main(void)
 {
     mem_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_server__health_and_version, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_server__create_get_table_and_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_server__yaml_and_delete_options, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_server__authorization, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_server__watch_and_discovery, setup, teardown),
+        FX_SERVER_TEST(test_server__health_and_version),
+        FX_SERVER_TEST(test_server__create_get_table_and_errors),
+        FX_SERVER_TEST(test_server__yaml_and_delete_options),
+        FX_SERVER_TEST(test_server__authorization),
+        FX_SERVER_TEST(test_server__watch_and_discovery),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }
