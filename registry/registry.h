@@ -8,7 +8,7 @@
  * server-side apply, finalizers, dry run, field validation, selectors,
  * paging, watch translation, and Table rendering.
  *
- * It calls storage/ and lib/ (and the pure modules patch, apply, selector); it knows
+ * It calls storage/, lib/, apimachinery/ and authz/ (for admission); it knows
  * nothing of HTTP: every function takes decoded arguments and returns 0 or
  * a negative ERR_* code with an err_t the caller turns into a Status.
  *
@@ -16,6 +16,32 @@
  * kube-apiserver's key layout, "/<group>/<resource>[/<namespace>]/<name>";
  * resourceVersion is set from the store's mod_rev whenever an object is
  * read. All returned json_t are new references the caller owns.
+ *
+ * Errors (the REST functions below: reg_get .. reg_watch_next). Each
+ * returns 0 or one of these, with err worded as kube-apiserver words it:
+ *   ERR_NOT_FOUND        no such object (404)
+ *   ERR_ALREADY_EXISTS   create of a name in use (409)
+ *   ERR_CONFLICT         a resourceVersion or uid precondition failed, or
+ *                        an apply conflicts with other managers (409)
+ *   ERR_INVALID          the object breaks the schema or a kind's rule;
+ *                        one err cause per field (422)
+ *   ERR_BAD_REQUEST      a malformed body, patch, selector, option or
+ *                        continue token (400)
+ *   ERR_UNSUPPORTED_MEDIA, ERR_REQUEST_TOO_LARGE  a patch type or size
+ *                        kube refuses (415, 413)
+ *   ERR_FORBIDDEN        admission refused the write (403; reg_admit)
+ *   ERR_EXPIRED          a continue token or resourceVersion older than the
+ *                        kept history (410)
+ *   ERR_TOO_LARGE_RV     a resourceVersion not reached yet (504)
+ *   ERR_METHOD_NOT_ALLOWED  the kind does not serve the verb (a review
+ *                        read, a status write of a kind without status)
+ *   ERR_UNAVAILABLE      the authorizer could not catch up with storage,
+ *                        or storage is closing (503)
+ *   ERR_NOMEM, ERR_IO, ERR_STORAGE_FULL, ERR_INTERNAL  the server's own
+ *                        failures (500, 507). A write never stores part
+ *                        of an object; one that fails this way after its
+ *                        commit (building the reply ran out of memory)
+ *                        stays committed, as a lost reply would.
  *
  * Thread safety: all functions may be called concurrently.
  */
