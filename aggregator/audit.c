@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../lib/crypto.h"
 #include "../lib/json/jenc.h"
 #include "../lib/mem.h"
 
@@ -71,29 +72,9 @@ static void rfc3339_micro(const struct timespec *ts, char *buf, size_t n)
     snprintf(buf, n, "%.19s.%06dZ", base, (int)(ts->tv_nsec / 1000));
 }
 
-void agg_audit_request(agg_audit_t *a, agg_req_t *req, const agg_audit_rec_t *rec,
-                       const char *id, const struct timespec *received)
+/* What rec says of the user, the object and the decision, into ev. */
+static void add_rec(json_t *ev, const agg_audit_rec_t *rec)
 {
-    if (!a)
-        return;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    char t0[40], t1[40];
-    rfc3339_micro(received, t0, sizeof t0);
-    rfc3339_micro(&now, t1, sizeof t1);
-    const char *verb = rec->decided ? rec->verb : agg_req_method(req);
-    /* What comes from the request (path, headers, names) need not be
-     * UTF-8; such bytes are written as U+FFFD, as kube-apiserver's are. */
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:[s], s:{s:{}, s:i}, s:s, s:s}",
-                           "kind", "Event", "apiVersion", "audit.k8s.io/v1", "level", "Metadata",
-                           "auditID", id, "stage", "ResponseComplete", "requestURI",
-                           jenc_string_lossy(agg_req_path(req)), "verb", verb ? verb : "", "sourceIPs",
-                           agg_req_remote(req), "responseStatus", "metadata", "code",
-                           agg_req_status(req), "requestReceivedTimestamp", t0,
-                           "stageTimestamp", t1);
-    const char *ua = agg_req_header(req, "User-Agent");
-    if (ua)
-        json_object_set_new(ev, "userAgent", jenc_string_lossy(ua));
     if (rec->user) {
         json_t *groups = json_array();
         for (size_t i = 0; i < rec->user->ngroups; i++)
@@ -119,7 +100,55 @@ void agg_audit_request(agg_audit_t *a, agg_req_t *req, const agg_audit_rec_t *re
                             json_pack("{s:s, s:s}", "authorization.k8s.io/decision",
                                       rec->allowed ? "allow" : "forbid",
                                       "authorization.k8s.io/reason", rec->reason));
+}
+
+void agg_audit_request(agg_audit_t *a, agg_req_t *req, const agg_audit_rec_t *rec,
+                       const char *id, const struct timespec *received)
+{
+    if (!a)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char t0[40], t1[40];
+    rfc3339_micro(received, t0, sizeof t0);
+    rfc3339_micro(&now, t1, sizeof t1);
+    const char *verb = rec->decided ? rec->verb : agg_req_method(req);
+    /* What comes from the request (path, headers, names) need not be
+     * UTF-8; such bytes are written as U+FFFD, as kube-apiserver's are. */
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:[s], s:{s:{}, s:i}, s:s, s:s}",
+                           "kind", "Event", "apiVersion", "audit.k8s.io/v1", "level", "Metadata",
+                           "auditID", id, "stage", "ResponseComplete", "requestURI",
+                           jenc_string_lossy(agg_req_path(req)), "verb", verb ? verb : "", "sourceIPs",
+                           agg_req_remote(req), "responseStatus", "metadata", "code",
+                           agg_req_status(req), "requestReceivedTimestamp", t0,
+                           "stageTimestamp", t1);
+    const char *ua = agg_req_header(req, "User-Agent");
+    if (ua)
+        json_object_set_new(ev, "userAgent", jenc_string_lossy(ua));
+    add_rec(ev, rec);
     agg_audit_write(a, ev);
     json_decref(ev);
 }
 
+
+void agg_audit_internal(agg_audit_t *a, const agg_audit_rec_t *rec, const char *uri, int code)
+{
+    if (!a)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char t[40], id[37];
+    rfc3339_micro(&now, t, sizeof t);
+    crypto_uuid4(id);
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:[], s:s, s:{s:{}, s:i},"
+                           " s:s, s:s}",
+                           "kind", "Event", "apiVersion", "audit.k8s.io/v1", "level", "Metadata",
+                           "auditID", id, "stage", "ResponseComplete", "requestURI",
+                           jenc_string_lossy(uri), "verb", rec->verb, "sourceIPs",
+                           "userAgent", "edge-apiserver (in-process)", "responseStatus",
+                           "metadata", "code", code, "requestReceivedTimestamp", t,
+                           "stageTimestamp", t);
+    add_rec(ev, rec);
+    agg_audit_write(a, ev);
+    json_decref(ev);
+}

@@ -42,4 +42,11 @@ typedef struct agg_audit_rec {
 void agg_audit_request(agg_audit_t *a, agg_req_t *req, const agg_audit_rec_t *rec,
                        const char *id, const struct timespec *received);
 
+/* The same Event for a write made inside the server (a controller's):
+ * rec as above (decided and allowed: the writer is in system:masters),
+ * uri the path the write would have had over HTTP, code its HTTP status.
+ * No source IP; userAgent "edge-apiserver (in-process)". NULL a is a
+ * no-op. */
+void agg_audit_internal(agg_audit_t *a, const agg_audit_rec_t *rec, const char *uri, int code);
+
 #endif

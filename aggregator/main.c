@@ -376,6 +376,29 @@ static int configure_delegation(const flags_t *fl, agg_authn_t *authn, apisvc_de
     return rc;
 }
 
+/* A controller's write in the audit log, as the request it stands for. */
+static void main_audit_controller(void *arg, const ctrl_audit_ev_t *ev)
+{
+    agg_audit_rec_t rec = {.user = ev->user, .decided = 1, .allowed = 1, .resource_request = 1};
+    snprintf(rec.verb, sizeof rec.verb, "%s", ev->verb);
+    snprintf(rec.group, sizeof rec.group, "%s", ev->kind->group);
+    snprintf(rec.version, sizeof rec.version, "%s", ev->kind->version);
+    snprintf(rec.resource, sizeof rec.resource, "%s", ev->kind->resource);
+    snprintf(rec.subresource, sizeof rec.subresource, "%s", ev->subresource);
+    snprintf(rec.namespace_, sizeof rec.namespace_, "%s", ev->ns ? ev->ns : "");
+    snprintf(rec.name, sizeof rec.name, "%s", ev->name);
+    snprintf(rec.reason, sizeof rec.reason, "a controller of this server (system:masters)");
+    char uri[1024];
+    const char *sep = *ev->subresource ? "/" : "";
+    if (ev->ns && *ev->ns)
+        snprintf(uri, sizeof uri, "/apis/%s/%s/namespaces/%s/%s/%s%s%s", ev->kind->group,
+                 ev->kind->version, ev->ns, ev->kind->resource, ev->name, sep, ev->subresource);
+    else
+        snprintf(uri, sizeof uri, "/apis/%s/%s/%s/%s%s%s", ev->kind->group, ev->kind->version,
+                 ev->kind->resource, ev->name, sep, ev->subresource);
+    agg_audit_internal(arg, &rec, uri, ev->code);
+}
+
 int main(int argc, char **argv)
 {
     flags_t fl = {.secure_port = 6443, .bind_address = "0.0.0.0",
@@ -488,7 +511,8 @@ int main(int argc, char **argv)
                  .delegate_arg = upstream};
     /* Controllers write through the registry as their own users; they
      * start once this replica leads (one process on LMDB always does). */
-    ctrl_env_t cenv = {.store = store, .reg = &reg, .authz = authz, .cluster = fl.cluster_name};
+    ctrl_env_t cenv = {.store = store, .reg = &reg, .authz = authz, .cluster = fl.cluster_name,
+                       .audit = audit ? main_audit_controller : NULL, .audit_arg = audit};
     if (ctrl_mgr_new(&cenv, fl.controllers, &ctrl, &err) ||
         ctrl_mgr_start(ctrl, &ctrl_elector_single, &err))
         goto out;

@@ -132,7 +132,19 @@ static void enqueue_store_key(ctrl_t *c, const char *key, size_t len)
     enqueue_key(c, buf, 0);
 }
 
-/* ---- status ------------------------------------------------------------------------- */
+/* ---- writes ------------------------------------------------------------------------- */
+
+void ctrl_audit(ctrl_t *c, const char *verb, const char *ns, const char *name,
+                const char *subresource, int rc)
+{
+    const ctrl_env_t *env = &c->mgr->env;
+    if (!env->audit)
+        return;
+    ctrl_audit_ev_t ev = {.user = &c->user, .verb = verb, .kind = c->kind, .ns = ns,
+                          .name = name, .subresource = subresource ? subresource : "",
+                          .code = rc ? err_http_status(rc) : 200};
+    env->audit(env->audit_arg, &ev);
+}
 
 int ctrl_write_status(ctrl_t *c, const json_t *obj, json_t *status, int *wrote, err_t *err)
 {
@@ -155,6 +167,7 @@ int ctrl_write_status(ctrl_t *c, const json_t *obj, json_t *status, int *wrote, 
     const char *ns = json_string_value(json_object_get(md, "namespace"));
     const char *name = json_string_value(json_object_get(md, "name"));
     int rc = reg_update(c->mgr->env.reg, c->kind, ns, name, body, 1, &c->wopts, &out, &oc, err);
+    ctrl_audit(c, "update", ns, name, "status", rc);
     json_decref(body);
     json_decref(out);
     mem_free(oc.body);

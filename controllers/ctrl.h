@@ -42,6 +42,16 @@
 #include "../registry/registry.h"
 #include "../storage/store.h"
 
+/* A controller's write, for the audit log (borrowed strings). */
+typedef struct ctrl_audit_ev {
+    const authz_user_t *user;
+    const char *verb;            /* update, patch, delete */
+    const reg_kind_t *kind;
+    const char *ns, *name;       /* ns NULL when cluster-scoped */
+    const char *subresource;     /* "status" or "" */
+    int code;                    /* the HTTP status it would have had */
+} ctrl_audit_ev_t;
+
 /* What controllers work with (borrowed; outlives the manager). */
 typedef struct ctrl_env {
     store_t *store;
@@ -49,6 +59,10 @@ typedef struct ctrl_env {
     authz_t *authz;
     const char *cluster;         /* --cluster-name */
     unsigned watch_queue;        /* each informer watcher's queue; 0: 65536 */
+    /* Called for each write a controller makes (NULL: none), so the
+     * audit log names the controller's user as it names any client. */
+    void (*audit)(void *arg, const ctrl_audit_ev_t *ev);
+    void *audit_arg;
 } ctrl_env_t;
 
 typedef struct ctrl ctrl_t;
@@ -102,6 +116,12 @@ const authz_user_t *ctrl_user(const ctrl_t *c);
  * memory shortage comes back at the next resync, and is counted. */
 void ctrl_enqueue(ctrl_t *c, const char *ns, const char *name);
 void ctrl_enqueue_after(ctrl_t *c, const char *ns, const char *name, uint64_t ms);
+
+/* Reports a write the controller made (rc: its result) to the audit
+ * hook. ctrl_write_status does it itself; a controller calls it after its
+ * own reg_update/reg_patch/reg_delete. */
+void ctrl_audit(ctrl_t *c, const char *verb, const char *ns, const char *name,
+                const char *subresource, int rc);
 
 /* Writes status (borrowed; observedGeneration is set in it from obj's
  * metadata.generation) as obj's status through the /status subresource,
