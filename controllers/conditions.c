@@ -49,10 +49,17 @@ int cond_set(json_t *status, const char *type, const char *st, const char *reaso
         return ERR_NOMEM;
     json_t *cs = json_object_get(status, "conditions");
     if (!json_is_array(cs)) {
-        if (!(cs = json_array()) || json_object_set_new(status, "conditions", cs)) {
+        /* The array is made whole before it goes in, so a failure leaves
+         * status as it was. */
+        if (!(cs = json_array())) {
             json_decref(c);
             return ERR_NOMEM;
         }
+        if (json_array_append_new(cs, c)) {
+            json_decref(cs);
+            return ERR_NOMEM;
+        }
+        return json_object_set_new(status, "conditions", cs) ? ERR_NOMEM : 0;
     }
     size_t i;
     json_t *e;

@@ -236,6 +236,19 @@ static wq_item_t *heap_pop(wq_t *q)
     return top;
 }
 
+/* Takes it out wherever it is in the heap. */
+static void heap_remove(wq_t *q, wq_item_t *it)
+{
+    size_t i = it->heap_at - 1;
+    it->heap_at = 0;
+    if (i == --q->heap_len)
+        return;
+    wq_item_t *moved = q->heap[q->heap_len];
+    heap_set(q, i, moved);
+    heap_down(q, i);
+    heap_up(q, moved->heap_at - 1);
+}
+
 /* ---- adding -------------------------------------------------------------------- */
 
 /* Queues it now. Caller holds mu. */
@@ -274,8 +287,14 @@ static void promote(wq_t *q, uint64_t now)
 
 static int add_after_locked(wq_t *q, wq_item_t *it, uint64_t delay_ms)
 {
-    if (!delay_ms)
-        return enqueue(q, it);
+    if (!delay_ms) {
+        /* Queued now: a wait for the key is superseded (the earlier wins),
+         * or it would be handed out a second time when the wait ends. */
+        int rc = enqueue(q, it);
+        if (!rc && it->heap_at)
+            heap_remove(q, it);
+        return rc;
+    }
     uint64_t at = now_ms() + delay_ms;
     if (it->heap_at) {
         if (at < it->ready_at) {
@@ -332,12 +351,14 @@ static int add(wq_t *q, const char *key, uint64_t delay_ms, int limited)
         if (!it) {
             rc = ERR_NOMEM;
         } else {
-            if (limited) {
+            if (limited)
                 delay_ms = when_locked(q, it, 1);
+            rc = add_after_locked(q, it, delay_ms);
+            /* A retry that could not be queued is not counted. */
+            if (limited && !rc) {
                 it->failures++;
                 q->retries++;
             }
-            rc = add_after_locked(q, it, delay_ms);
             item_release(q, it);
         }
     }

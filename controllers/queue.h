@@ -8,7 +8,8 @@
  *     no two workers ever hold the same key and no change is lost;
  *   - keys come out in the order they were first queued (FIFO);
  *   - wq_add_after queues a key once its delay passes (an earlier delay
- *     for a key already waiting wins, as client-go's delaying queue);
+ *     for a key already waiting wins, as client-go's delaying queue; a
+ *     wq_add of a waiting key queues it now and ends the wait);
  *   - wq_add_rate_limited delays by the larger of the key's exponential
  *     backoff (5 ms doubling per failure up to 1,000 s) and an overall
  *     token bucket (10 per second, bursts of 100): client-go's
