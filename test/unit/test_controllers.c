@@ -302,6 +302,20 @@ static void test_controllers__claim_conflicts(void **state)
     assert_string_equal(json_string_value(json_object_get(gc, "message")),
                         "node e1/n2 is also claimed by NodeGroup g2");
     json_decref(g1);
+    /* A third claimant, deleted again: the conflict it made clears. */
+    put(f, SCOPE, "workspaces", "{\"metadata\":{\"name\":\"w3\"},\"spec\":{\"namespaces\":[{\"name\":\"bank\"}]}}");
+    idle(f);
+    w2 = get(f, SCOPE, "workspaces", "w2");
+    assert_string_equal(fx_str(json_array_get(json_object_get(json_object_get(w2, "status"), "conditions"), 0), "message"),
+                        "namespace host/shop is also claimed by Workspace w1; "
+                        "namespace host/bank is also claimed by Workspace w3");
+    json_decref(w2);
+    del(f, SCOPE, "workspaces", "w3");
+    idle(f);
+    w2 = get(f, SCOPE, "workspaces", "w2");
+    assert_string_equal(fx_str(json_array_get(json_object_get(json_object_get(w2, "status"), "conditions"), 0), "message"),
+                        "namespace host/shop is also claimed by Workspace w1");
+    json_decref(w2);
     /* w2 lets go of shop: both clear. */
     put(f, SCOPE, "workspaces", "{\"metadata\":{\"name\":\"w2\"},\"spec\":{\"namespaces\":[{\"name\":\"bank\"}]}}");
     idle(f);
