@@ -12,7 +12,9 @@ source "$(dirname "$0")/lib.sh"
 # A pipeline's status is its last command's: "cmd | grep -q" must not
 # fail because grep stopped reading early.
 set +o pipefail
-start_server
+# Exact event sequences are asserted: the controllers' status writes
+# (MODIFIED events of their own) are kept out; test_controllers.sh has them.
+start_server --controllers=*,-workspace,-nodegroup,-iamrole
 
 FAILS=0
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
