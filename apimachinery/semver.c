@@ -57,7 +57,7 @@ static int identifiers(const char *s, const char *end, int strict)
 
 int semver_parse(const char *s, semver_t *v, const char **why)
 {
-    const char *dummy;
+    const char *dummy = NULL;
     why = why ? why : &dummy;
     memset(v, 0, sizeof *v);
     const char *p = s;
