@@ -5,5 +5,6 @@
 
 const ctrl_def_t *const ctrl_defs[] = {
     &ctrl_iamrole,
+    &ctrl_cluster,
     NULL,
 };

@@ -8,5 +8,6 @@
 #include "ctrl.h"
 
 extern const ctrl_def_t ctrl_iamrole;
+extern const ctrl_def_t ctrl_cluster;
 
 #endif
