@@ -24,6 +24,8 @@ struct kc {
     char *token_file;            /* read again on every request, or NULL */
     char *cert, *key;            /* PEM client certificate */
     size_t cert_len, key_len;
+    long connect_timeout_ms;     /* 0: KC_TIMEOUT_MS */
+    long timeout_ms;
 };
 
 static pthread_once_t kc_once = PTHREAD_ONCE_INIT;
@@ -41,8 +43,11 @@ static const json_t *named(const json_t *list, const char *name, const char *fie
     return NULL;
 }
 
-/* A PEM from "<field>-data" (base64) or "<field>" (a path). */
-static int pem_of(const json_t *obj, const char *field, char **out, size_t *len, err_t *err)
+/* A PEM from "<field>-data" (base64) or "<field>" (a path, read only
+ * when files is set: a kubeconfig's text from a user may not make this
+ * server read its own files). what names the kubeconfig in errors. */
+static int pem_of(const json_t *obj, const char *field, int files, const char *what, char **out,
+                  size_t *len, err_t *err)
 {
     char key[96];
     snprintf(key, sizeof key, "%s-data", field);
@@ -50,12 +55,17 @@ static int pem_of(const json_t *obj, const char *field, char **out, size_t *len,
     if (data && *data) {
         unsigned char *raw;
         int rc = b64_decode(data, strlen(data), B64_STD, &raw, len);
+        if (rc == ERR_NOMEM)
+            return err_set(err, ERR_NOMEM, NULL);
         if (rc)
-            return err_set(err, ERR_BAD_REQUEST, "kubeconfig: %s is not base64", key);
+            return err_set(err, ERR_BAD_REQUEST, "%s: %s is not base64", what, key);
         *out = (char *)raw;
         return 0;
     }
     const char *path = json_string_value(json_object_get(obj, field));
+    if (path && *path && !files)
+        return err_set(err, ERR_BAD_REQUEST, "%s: %s names a file; only %s (inline) is accepted",
+                       what, field, key);
     if (path && *path)
         return fs_read_file(path, out, len, err);
     return 0;
@@ -127,22 +137,14 @@ static int kc_in_cluster(kc_t **out, err_t *err)
     return 0;
 }
 
-int kc_from_kubeconfig(const char *path, kc_t **out, err_t *err)
+/* The connection the kubeconfig doc describes (its current context, or
+ * its only one). files: whether it may name files (see pem_of). */
+static int kc_from_doc(const json_t *doc, const char *what, int files, kc_t **out, err_t *err)
 {
-    pthread_once(&kc_once, kc_global_init);
-    if (!path || !*path)
-        return kc_in_cluster(out, err);
-    char *text = NULL;
-    size_t len = 0;
-    json_t *doc = NULL;
     kc_t *c = NULL;
-    int rc = fs_read_file(path, &text, &len, err);
-    if (rc)
-        return rc;
-    rc = yml_to_json(text, len, &doc, err);
-    mem_free(text);
-    if (rc)
-        return rc;
+    int rc = 0;
+    if (!json_is_object(doc))
+        return err_set(err, ERR_BAD_REQUEST, "%s: not a kubeconfig (not a YAML or JSON object)", what);
     const char *ctx_name = json_string_value(json_object_get(doc, "current-context"));
     const json_t *ctx = ctx_name ? named(json_object_get(doc, "contexts"), ctx_name, "context")
                                  : NULL;
@@ -153,10 +155,8 @@ int kc_from_kubeconfig(const char *path, kc_t **out, err_t *err)
     const json_t *cluster = cl_name ? named(json_object_get(doc, "clusters"), cl_name, "cluster") : NULL;
     const json_t *user = us_name ? named(json_object_get(doc, "users"), us_name, "user") : NULL;
     const char *server = json_string_value(json_object_get(cluster, "server"));
-    if (!server) {
-        rc = err_set(err, ERR_BAD_REQUEST, "kubeconfig %s: no cluster server in its current context", path);
-        goto out;
-    }
+    if (!server || !*server)
+        return err_set(err, ERR_BAD_REQUEST, "%s: no cluster server in its current context", what);
     c = mem_calloc(1, sizeof *c);
     if (!c || !(c->server = mem_strdup(server))) {
         rc = err_set(err, ERR_NOMEM, NULL);
@@ -167,25 +167,143 @@ int kc_from_kubeconfig(const char *path, kc_t **out, err_t *err)
     if (sl && c->server[sl - 1] == '/')
         c->server[sl - 1] = '\0';
     c->insecure = json_is_true(json_object_get(cluster, "insecure-skip-tls-verify"));
-    rc = pem_of(cluster, "certificate-authority", &c->ca, &c->ca_len, err);
+    rc = pem_of(cluster, "certificate-authority", files, what, &c->ca, &c->ca_len, err);
     if (!rc)
-        rc = pem_of(user, "client-certificate", &c->cert, &c->cert_len, err);
+        rc = pem_of(user, "client-certificate", files, what, &c->cert, &c->cert_len, err);
     if (!rc)
-        rc = pem_of(user, "client-key", &c->key, &c->key_len, err);
+        rc = pem_of(user, "client-key", files, what, &c->key, &c->key_len, err);
+    if (!rc && (!c->cert) != (!c->key))
+        rc = err_set(err, ERR_BAD_REQUEST, "%s: a client certificate needs both its certificate "
+                     "and its key", what);
     const char *token = json_string_value(json_object_get(user, "token"));
     const char *token_file = json_string_value(json_object_get(user, "tokenFile"));
-    if (!rc && token && !(c->token = mem_strdup(token)))
+    if (!rc && token && *token && !(c->token = mem_strdup(token)))
         rc = err_set(err, ERR_NOMEM, NULL);
-    if (!rc && !token && token_file)
+    if (!rc && !c->token && token_file && *token_file && !files)
+        rc = err_set(err, ERR_BAD_REQUEST, "%s: tokenFile names a file; only token (inline) is "
+                     "accepted", what);
+    if (!rc && !c->token && token_file && *token_file)
         rc = read_token(token_file, &c->token, err);
 out:
-    json_decref(doc);
     if (rc) {
         kc_free(c);
         return rc;
     }
     *out = c;
     return 0;
+}
+
+int kc_from_kubeconfig(const char *path, kc_t **out, err_t *err)
+{
+    pthread_once(&kc_once, kc_global_init);
+    if (!path || !*path)
+        return kc_in_cluster(out, err);
+    char *text = NULL;
+    size_t len = 0;
+    json_t *doc = NULL;
+    int rc = fs_read_file(path, &text, &len, err);
+    if (rc)
+        return rc;
+    rc = yml_to_json(text, len, &doc, err);
+    mem_free(text);
+    if (rc)
+        return rc;
+    char what[PATH_MAX + 16];
+    snprintf(what, sizeof what, "kubeconfig %s", path);
+    rc = kc_from_doc(doc, what, 1, out, err);
+    json_decref(doc);
+    return rc;
+}
+
+int kc_from_kubeconfig_text(const char *text, size_t len, kc_t **out, err_t *err)
+{
+    pthread_once(&kc_once, kc_global_init);
+    json_t *doc = NULL;
+    err_t ye;
+    err_clear(&ye);
+    unsigned long failed = mem_failures();
+    int rc = yml_to_json(text, len, &doc, &ye);
+    /* Memory running out may read as bad input to the decoder. */
+    if (rc == ERR_NOMEM || (rc && mem_failures() != failed))
+        return err_set(err, ERR_NOMEM, NULL);
+    if (rc)
+        return err_set(err, ERR_BAD_REQUEST, "kubeconfig: not YAML or JSON: %s", ye.message);
+    rc = kc_from_doc(doc, "kubeconfig", 0, out, err);
+    json_decref(doc);
+    return rc;
+}
+
+int kc_from_kubeconfig_base64(const char *b64, kc_t **out, err_t *err)
+{
+    unsigned char *text = NULL;
+    size_t len = 0;
+    int rc = b64 ? b64_decode(b64, strlen(b64), B64_STD, &text, &len) : ERR_BAD_REQUEST;
+    if (rc == ERR_NOMEM)
+        return err_set(err, ERR_NOMEM, NULL);
+    if (rc)
+        return err_set(err, ERR_BAD_REQUEST, "kubeconfig: not base64");
+    rc = kc_from_kubeconfig_text((const char *)text, len, out, err);
+    mem_free(text);
+    return rc;
+}
+
+/* A copy of n bytes of p (NUL-terminated), or NULL for NULL; *bad set
+ * when memory ran out. */
+static char *dup_n(const char *p, size_t n, int *bad)
+{
+    if (!p)
+        return NULL;
+    char *d = mem_alloc(n + 1);
+    if (!d) {
+        *bad = 1;
+        return NULL;
+    }
+    memcpy(d, p, n);
+    d[n] = '\0';
+    return d;
+}
+
+int kc_new(const kc_config_t *cfg, kc_t **out, err_t *err)
+{
+    pthread_once(&kc_once, kc_global_init);
+    if (!cfg->server || !*cfg->server)
+        return err_set(err, ERR_BAD_REQUEST, "no server URL");
+    if ((!cfg->cert) != (!cfg->key))
+        return err_set(err, ERR_BAD_REQUEST, "a client certificate needs both its certificate "
+                       "and its key");
+    kc_t *c = mem_calloc(1, sizeof *c);
+    if (!c)
+        return err_set(err, ERR_NOMEM, NULL);
+    int bad = 0;
+    size_t sl = strlen(cfg->server);
+    while (sl > 1 && cfg->server[sl - 1] == '/')
+        sl--;
+    c->server = dup_n(cfg->server, sl, &bad);
+    c->ca = dup_n(cfg->ca, cfg->ca_len, &bad);
+    c->ca_len = cfg->ca ? cfg->ca_len : 0;
+    c->insecure = cfg->insecure;
+    c->token = cfg->token && *cfg->token ? dup_n(cfg->token, strlen(cfg->token), &bad) : NULL;
+    c->cert = dup_n(cfg->cert, cfg->cert_len, &bad);
+    c->cert_len = cfg->cert ? cfg->cert_len : 0;
+    c->key = dup_n(cfg->key, cfg->key_len, &bad);
+    c->key_len = cfg->key ? cfg->key_len : 0;
+    c->connect_timeout_ms = cfg->connect_timeout_ms;
+    c->timeout_ms = cfg->timeout_ms;
+    if (bad) {
+        kc_free(c);
+        return err_set(err, ERR_NOMEM, NULL);
+    }
+    *out = c;
+    return 0;
+}
+
+void kc_config_of(const kc_t *c, kc_config_t *cfg)
+{
+    *cfg = (kc_config_t){.server = c->server, .ca = c->ca, .ca_len = c->ca_len,
+                         .insecure = c->insecure, .token = c->token, .cert = c->cert,
+                         .key = c->key, .cert_len = c->cert_len, .key_len = c->key_len,
+                         .connect_timeout_ms = c->connect_timeout_ms,
+                         .timeout_ms = c->timeout_ms};
 }
 
 /* A response body as curl hands it over, kept NUL-terminated. */
@@ -276,7 +394,9 @@ int kc_request(kc_t *c, const char *method, const char *path, const json_t *body
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)KC_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms > 0 ? c->timeout_ms : (long)KC_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     c->connect_timeout_ms > 0 ? c->connect_timeout_ms : (long)KC_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);

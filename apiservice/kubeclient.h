@@ -2,10 +2,17 @@
  * kubeclient: JSON requests to kube-apiserver, the only file of apiservice/
  * that includes curl/curl.h.
  *
- * Owns a connection description read from a kubeconfig file (its current
- * context: server URL, CA, bearer token or client certificate). Each
- * request uses its own curl handle, so a kc_t may be shared between
- * threads. Requests time out after KC_TIMEOUT_MS.
+ * Owns a connection description: server URL, CA, bearer token or client
+ * certificate, read from a kubeconfig (a file, or a kubeconfig's text as
+ * a Cluster object carries it) or given in parts (kc_new). Each request
+ * uses its own curl handle, so a kc_t may be shared between threads; a
+ * kc_t never changes once made. Requests time out after KC_TIMEOUT_MS
+ * unless the description sets shorter timeouts.
+ *
+ * A kubeconfig read from a file may name further files (a CA path, a
+ * tokenFile), read as kubectl reads them. A kubeconfig's TEXT comes from
+ * a user (a Cluster's spec), so it must carry everything inline: one that
+ * names a file is refused, never read from this server's disk.
  */
 #ifndef EDGE_KUBECLIENT_H
 #define EDGE_KUBECLIENT_H
@@ -17,6 +24,40 @@
 #define KC_TIMEOUT_MS 5000
 
 typedef struct kc kc_t;
+
+/* A connection in parts (every pointer borrowed; kc_new copies). */
+typedef struct kc_config {
+    const char *server;          /* "https://host:port", no path */
+    const char *ca;              /* PEM bundle; NULL: the system store */
+    size_t ca_len;
+    int insecure;                /* skip verifying the server's certificate */
+    const char *token;           /* bearer token, or NULL */
+    const char *cert, *key;      /* PEM client certificate and key, or NULL */
+    size_t cert_len, key_len;
+    long connect_timeout_ms;     /* 0: KC_TIMEOUT_MS */
+    long timeout_ms;             /* a whole request; 0: KC_TIMEOUT_MS */
+} kc_config_t;
+
+/* A client for cfg (copied). ERR_BAD_REQUEST when cfg has no server or
+ * only one of cert and key, ERR_NOMEM. *out is the caller's (kc_free). */
+int kc_new(const kc_config_t *cfg, kc_t **out, err_t *err);
+
+/* What c connects with, as kc_new took it: the pointers are borrowed
+ * from c and live as long as it. For tests, and for a caller that derives
+ * a client from another (another server, shorter timeouts) with kc_new. */
+void kc_config_of(const kc_t *c, kc_config_t *cfg);
+
+/* A kubeconfig's text (YAML or JSON, len bytes): its current context's
+ * cluster (server, certificate-authority-data, insecure-skip-tls-verify)
+ * and user (token, or client-certificate-data and client-key-data).
+ * ERR_BAD_REQUEST (not a kubeconfig, no server in the current context, a
+ * *-data field that is not base64, or a field naming a file, with the
+ * reason), ERR_NOMEM. *out is the caller's (kc_free). */
+int kc_from_kubeconfig_text(const char *text, size_t len, kc_t **out, err_t *err);
+/* The same from the kubeconfig in base64 (as a Cluster's
+ * spec.connection.kubeconfig); ERR_BAD_REQUEST too when b64 is not
+ * base64. */
+int kc_from_kubeconfig_base64(const char *b64, kc_t **out, err_t *err);
 
 /* Reads path. ERR_IO, ERR_BAD_REQUEST (not a usable kubeconfig, with the
  * reason), ERR_NOMEM. *out is the caller's (kc_free).

@@ -449,7 +449,12 @@ static int ctrl_start(ctrl_t *c, err_t *err)
 {
     if (c->def->init && c->def->init(c, &c->state, err))
         return err->code ? err->code : ERR_INTERNAL;
-    c->q = wq_new(NULL);
+    wq_limits_t lim = WQ_LIMITS_DEFAULT;
+    if (c->def->retry_base_ms)
+        lim.base_ms = c->def->retry_base_ms;
+    if (c->def->retry_max_ms)
+        lim.max_ms = c->def->retry_max_ms;
+    c->q = wq_new(&lim);
     unsigned n = c->def->workers ? c->def->workers : 2;
     c->workers = mem_calloc(n, sizeof *c->workers);
     if (!c->q || !c->workers) {
@@ -772,6 +777,16 @@ int ctrl_mgr_metrics(ctrl_mgr_t *m, char **buf, size_t *len)
     for (size_t i = 0; i < m->n; i++)
         PUT("edge_controller_lost_keys_total{controller=\"%s\"} %llu\n", m->c[i]->def->name,
             (unsigned long long)atomic_load(&m->c[i]->lost_keys));
+    /* The controllers' own, while they run. */
+    for (size_t i = 0; i < m->n && !b.oom; i++) {
+        ctrl_t *c = m->c[i];
+        if (!c->q || !c->def->metrics)
+            continue;
+        char *p = b.p;
+        size_t n = b.len;
+        int rc = c->def->metrics(c, &p, &n);
+        b = (sbuf_t){p, n, n, rc ? 1 : 0};
+    }
     pthread_mutex_unlock(&m->mu);
 #undef PUT
     *buf = b.p;

@@ -87,6 +87,10 @@ typedef struct ctrl_def {
     const char *group, *resource;/* the kind it reconciles */
     unsigned workers;            /* 0: 2 */
     unsigned resync_s;           /* 0: 600 */
+    /* The per-key backoff of a retry (CTRL_RETRY or an error): base_ms
+     * doubling per failure in a row, at most max_ms (0: the queue's,
+     * client-go's 5 ms and 1,000 s). */
+    unsigned retry_base_ms, retry_max_ms;
     const ctrl_watch_t *watches; /* ends with {NULL}; NULL: none */
     /* Optional private state: made when the controller starts, freed when
      * it stops (ctrl_state reads it). */
@@ -96,6 +100,12 @@ typedef struct ctrl_def {
      * CTRL_DONE, CTRL_RETRY or an ERR_*; ERR_NOT_FOUND (the object went)
      * counts as done. */
     int (*reconcile)(ctrl_t *c, const char *ns, const char *name, err_t *err);
+    /* Optional: appends the controller's own metrics (Prometheus text,
+     * each family with its HELP and TYPE lines) to *buf, grown with
+     * mem_realloc, *len its length. ctrl_mgr_metrics calls it under the
+     * manager's lock and only while the controller runs (its state
+     * exists), concurrently with reconciles. 0 or ERR_NOMEM. */
+    int (*metrics)(ctrl_t *c, char **buf, size_t *len);
 } ctrl_def_t;
 
 /* Every controller there is, NULL-terminated (controllers.c). */
@@ -174,7 +184,8 @@ int ctrl_mgr_wait_idle(ctrl_mgr_t *m, int timeout_ms);
  * workqueue_work_duration_seconds) labelled name, and
  * edge_controller_reconciles_total{controller,result},
  * edge_controller_status_writes_total{controller},
- * edge_controller_leader. 0 or ERR_NOMEM. */
+ * edge_controller_leader; then what each running controller's metrics
+ * callback adds. 0 or ERR_NOMEM. */
 int ctrl_mgr_metrics(ctrl_mgr_t *m, char **buf, size_t *len);
 
 /* Queues every object of every running controller now, as the periodic

@@ -94,6 +94,11 @@ typedef struct reg_kind {
      * (cluster: this server's --cluster-name). 0, or ERR_NOMEM in err:
      * the write then fails, as obj may be half prepared. */
     int (*prepare)(json_t *obj, const char *cluster, err_t *err);
+    /* Optional: what the server adds to a new object only (a create, and
+     * an apply that creates), after prepare and before validation, so no
+     * reader ever sees the object without it (a Cluster's cleanup
+     * finalizer). Later writes may remove it. 0 or ERR_NOMEM. */
+    int (*on_create)(json_t *obj);
 } reg_kind_t;
 
 /* Every kind, NULL-terminated, and the groups they form. */

@@ -103,6 +103,8 @@ static int create(reg_t *r, const reg_kind_t *k, const char *ns, json_t *obj,
         json_object_del(obj, "status");
     if (k->prepare)
         rc = k->prepare(obj, r->cluster, err);
+    if (!rc && k->on_create && k->on_create(obj))
+        rc = err_set(err, ERR_NOMEM, NULL);
     if (!rc)
         rc = reg__check_object(k, obj, NULL, o->field_validation, oc, err);
     if (!rc && !k->create_only)

@@ -795,6 +795,56 @@ static void test_registry__finalizers_and_delete(void **state)
     assert_non_null(strstr(err.message, "Precondition failed"));
 }
 
+/* A Cluster carries its cleanup finalizer from its creation on (once,
+ * after any the client names); an update neither adds it back nor keeps
+ * a user from removing it; a PUT that empties the finalizers of a
+ * deleting Cluster deletes it. */
+static void test_registry__cluster_finalizer(void **state)
+{
+    fx_t *f = *state;
+    const reg_kind_t *k = kind(SCOPE, "clusters");
+    const char *fin = "finalizer.cluster.theriseunion.io";
+    err_t err = {0};
+    json_t *o = create(f, k, NULL, "{\"metadata\":{\"name\":\"c1\"}}", REG_FV_STRICT, NULL, &err);
+    assert_non_null(o);
+    const json_t *fins = json_object_get(json_object_get(o, "metadata"), "finalizers");
+    assert_int_equal(json_array_size(fins), 1);
+    assert_string_equal(json_string_value(json_array_get(fins, 0)), fin);
+    json_decref(o);
+
+    o = create(f, k, NULL, "{\"metadata\":{\"name\":\"c2\",\"finalizers\":[\"x.io/a\","
+               "\"finalizer.cluster.theriseunion.io\"]}}", REG_FV_STRICT, NULL, &err);
+    assert_non_null(o);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(o, "metadata"), "finalizers")), 2);
+    json_decref(o);
+
+    /* The user removes it: it stays removed. */
+    reg_write_opts_t wo = {.field_manager = "t"};
+    reg_outcome_t oc = {0};
+    json_t *out = NULL;
+    const char mp[] = "{\"metadata\":{\"finalizers\":null}}";
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "c1", "application/merge-patch+json", mp,
+                               sizeof mp - 1, 0, &wo, &out, &oc, &err), 0);
+    assert_null(json_object_get(json_object_get(out, "metadata"), "finalizers"));
+    json_decref(out);
+    const char sp[] = "{\"spec\":{\"type\":\"virtual\"}}";
+    assert_int_equal(reg_patch(&f->reg, k, NULL, "c1", "application/merge-patch+json", sp,
+                               sizeof sp - 1, 0, &wo, &out, &oc, &err), 0);
+    assert_null(json_object_get(json_object_get(out, "metadata"), "finalizers"));
+    json_decref(out);
+
+    /* Deleting c2 waits; a PUT of it without finalizers ends it. */
+    reg_delete_opts_t d = {.grace_period_seconds = -1};
+    assert_int_equal(reg_delete(&f->reg, k, NULL, "c2", &d, &out, &oc, &err), 0);
+    assert_true(oc.accepted);
+    json_object_set_new(json_object_get(out, "metadata"), "finalizers", json_array());
+    json_t *gone = NULL;
+    assert_int_equal(reg_update(&f->reg, k, NULL, "c2", out, 0, &wo, &gone, &oc, &err), 0);
+    json_decref(gone);
+    json_decref(out);
+    assert_int_equal(reg_get(&f->reg, k, NULL, "c2", &out, &err), ERR_NOT_FOUND);
+}
+
 /* The store's errors get kube's words, but never over an error the
  * caller's err_t already holds: the first error wins (err.h). */
 static void test_registry__first_error_wins(void **state)
@@ -1780,6 +1830,7 @@ int main(void)
         FX_TEST(test_registry__name_must_survive_update),
         FX_TEST(test_registry__create_with_resource_version),
         FX_TEST(test_registry__finalizers_and_delete),
+        FX_TEST(test_registry__cluster_finalizer),
         FX_TEST(test_registry__first_error_wins),
         FX_TEST(test_registry__client_side_apply_takeover),
         FX_TEST(test_registry__review_kind_from_table),
