@@ -359,6 +359,12 @@ static int add_header(struct curl_slist **list, const char *line, err_t *err)
 int kc_request(kc_t *c, const char *method, const char *path, const json_t *body,
                long *status, json_t **resp, err_t *err)
 {
+    return kc_request_as(c, method, path, "application/json", body, status, resp, err);
+}
+
+int kc_request_as(kc_t *c, const char *method, const char *path, const char *content_type,
+                  const json_t *body, long *status, json_t **resp, err_t *err)
+{
     CURL *h = curl_easy_init();
     if (!h)
         return err_set(err, ERR_NOMEM, NULL);
@@ -371,8 +377,10 @@ int kc_request(kc_t *c, const char *method, const char *path, const json_t *body
     int rc = body && !payload ? err_set(err, ERR_NOMEM, NULL) : 0;
     if (!rc)
         rc = add_header(&hdrs, "Accept: application/json", err);
+    char ct[128];
+    snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
     if (!rc)
-        rc = add_header(&hdrs, "Content-Type: application/json", err);
+        rc = add_header(&hdrs, ct, err);
     if (rc)
         goto out;
     char auth[4200];

@@ -79,5 +79,10 @@ void kc_free(kc_t *c);
  * (nothing sent without its body or headers, no answer cut short). */
 int kc_request(kc_t *c, const char *method, const char *path, const json_t *body,
                long *status, json_t **resp, err_t *err);
+/* The same with the body's Content-Type given (e.g.
+ * "application/apply-patch+yaml" for a server-side apply, whose body JSON
+ * is, JSON being YAML). */
+int kc_request_as(kc_t *c, const char *method, const char *path, const char *content_type,
+                  const json_t *body, long *status, json_t **resp, err_t *err);
 
 #endif

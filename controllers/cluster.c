@@ -273,23 +273,17 @@ static int answered(probe_t *p, const char *path, long code)
     return 0;
 }
 
-/* A client for conn: its kubeconfig's CA and credentials (when given),
- * its kubernetesAPIEndpoint (else the kubeconfig's server), its token
- * (over the kubeconfig's), with the probe's timeouts. 0, or the verdict
- * set in p and -1. */
-static int client_for(const json_t *conn, probe_t *p, kc_t **out)
+int ctrl_cluster_client(const json_t *conn, long timeout_ms, kc_t **out, err_t *err)
 {
     const char *endpoint = str_at(conn, "kubernetesAPIEndpoint", NULL);
     const char *kubeconfig = str_at(conn, "kubeconfig", NULL);
     const char *token = str_at(conn, "token", NULL);
     kc_t *base = NULL;
+    *out = NULL;
     err_t e;
     err_clear(&e);
-    if (kubeconfig && *kubeconfig && kc_from_kubeconfig_base64(kubeconfig, &base, &e)) {
-        verdict(p, "False", e.code == ERR_NOMEM ? "ProbeFailed" : "InvalidConnection",
-                e.code == ERR_NOMEM, "spec.connection.kubeconfig: %s", e.message);
-        return -1;
-    }
+    if (kubeconfig && *kubeconfig && kc_from_kubeconfig_base64(kubeconfig, &base, &e))
+        return err_set(err, e.code, "spec.connection.kubeconfig: %s", e.message);
     kc_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
     if (base)
@@ -305,24 +299,32 @@ static int client_for(const json_t *conn, probe_t *p, kc_t **out)
             tok[--n] = '\0';
         cfg.token = tok;
     }
-    cfg.connect_timeout_ms = PROBE_TIMEOUT_MS;
-    cfg.timeout_ms = PROBE_TIMEOUT_MS;
+    cfg.connect_timeout_ms = timeout_ms;
+    cfg.timeout_ms = timeout_ms;
     int rc = 0;
-    if (!cfg.server || !*cfg.server) {
-        verdict(p, "False", "InvalidConnection", 0, "%s",
-                "spec.connection names no kubernetesAPIEndpoint and no kubeconfig with a server");
-        rc = -1;
-    } else if (strncmp(cfg.server, "https://", 8) && strncmp(cfg.server, "http://", 7)) {
-        verdict(p, "False", "InvalidConnection", 0,
-                "spec.connection: the endpoint %s is not an http:// or https:// URL", cfg.server);
-        rc = -1;
-    } else if (kc_new(&cfg, out, &e)) {
-        verdict(p, "False", e.code == ERR_NOMEM ? "ProbeFailed" : "InvalidConnection",
-                e.code == ERR_NOMEM, "spec.connection: %s", e.message);
-        rc = -1;
-    }
+    if (!cfg.server || !*cfg.server)
+        rc = err_set(err, ERR_BAD_REQUEST, "spec.connection names no kubernetesAPIEndpoint and "
+                     "no kubeconfig with a server");
+    else if (strncmp(cfg.server, "https://", 8) && strncmp(cfg.server, "http://", 7))
+        rc = err_set(err, ERR_BAD_REQUEST, "spec.connection: the endpoint %s is not an http:// "
+                     "or https:// URL", cfg.server);
+    else if (kc_new(&cfg, out, &e))
+        rc = err_set(err, e.code, "spec.connection: %s", e.message);
     kc_free(base);
     return rc;
+}
+
+/* A client for conn with the probe's timeouts. 0, or the verdict set in
+ * p and -1. */
+static int client_for(const json_t *conn, probe_t *p, kc_t **out)
+{
+    err_t e;
+    err_clear(&e);
+    if (!ctrl_cluster_client(conn, PROBE_TIMEOUT_MS, out, &e))
+        return 0;
+    verdict(p, "False", e.code == ERR_NOMEM ? "ProbeFailed" : "InvalidConnection",
+            e.code == ERR_NOMEM, "%s", e.message);
+    return -1;
 }
 
 /* GET /version, then GET /apis. */
