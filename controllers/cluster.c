@@ -220,16 +220,6 @@ static int names_cluster(const char *field, const char *name, int own)
     return !strcmp(field, name);
 }
 
-static int has_finalizer(const json_t *obj)
-{
-    size_t i;
-    const json_t *v;
-    json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "finalizers"), i, v) {
-        if (json_is_string(v) && !strcmp(json_string_value(v), CLUSTER_FINALIZER))
-            return 1;
-    }
-    return 0;
-}
 
 /* ---- probing -------------------------------------------------------------------------- */
 
@@ -466,6 +456,7 @@ static int edit_all(ctrl_t *c, const char *resource, const char *name, edit_fn e
             err_t e;
             err_clear(&e);
             rc = reg_update(reg, k, NULL, iname, obj, 0, ctrl_write_opts(c), &out, &oc, &e);
+            ctrl_audit(c, k, "update", NULL, iname, "", rc);
             json_decref(obj);
             json_decref(out);
             mem_free(oc.body);
@@ -590,34 +581,10 @@ static const cleanup_step_t cleanup_steps[] = {
 
 /* Removes the finalizer with cluster's resourceVersion as precondition:
  * the registry deletes the object when no finalizer is left. */
-static int remove_finalizer(ctrl_t *c, const json_t *cluster, err_t *err)
-{
-    json_t *obj = json_deep_copy(cluster);
-    json_t *fins = json_object_get(json_object_get(obj, "metadata"), "finalizers");
-    if (!obj)
-        return err_set(err, ERR_NOMEM, "out of memory");
-    for (size_t i = json_array_size(fins); i-- > 0;) {
-        const char *f = json_string_value(json_array_get(fins, i));
-        if (f && !strcmp(f, CLUSTER_FINALIZER) && json_array_remove(fins, i)) {
-            json_decref(obj);
-            return err_set(err, ERR_NOMEM, "out of memory");
-        }
-    }
-    json_t *out = NULL;
-    reg_outcome_t oc;
-    memset(&oc, 0, sizeof oc);
-    const char *name = str_at(cluster, "metadata", "name");
-    int rc = reg_update(ctrl_env(c)->reg, ctrl_kind(c), NULL, name, obj, 0, ctrl_write_opts(c),
-                        &out, &oc, err);
-    json_decref(obj);
-    json_decref(out);
-    mem_free(oc.body);
-    return rc;
-}
 
 static int finalize(ctrl_t *c, const json_t *cluster, const char *name, err_t *err)
 {
-    if (!has_finalizer(cluster))
+    if (!ctrl_has_finalizer(cluster, CLUSTER_FINALIZER))
         return CTRL_DONE;        /* not ours to hold, or done already */
     for (const cleanup_step_t *s = cleanup_steps; s->name; s++) {
         int rc = s->run(c, cluster, err);
@@ -627,7 +594,7 @@ static int finalize(ctrl_t *c, const json_t *cluster, const char *name, err_t *e
             return rc;
         }
     }
-    int rc = remove_finalizer(c, cluster, err);
+    int rc = ctrl_remove_finalizer(c, cluster, CLUSTER_FINALIZER, err);
     if (!rc)
         log_info("controller cluster: cluster %s cleaned up", name);
     return rc;

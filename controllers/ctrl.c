@@ -134,13 +134,13 @@ static void enqueue_store_key(ctrl_t *c, const char *key, size_t len)
 
 /* ---- writes ------------------------------------------------------------------------- */
 
-void ctrl_audit(ctrl_t *c, const char *verb, const char *ns, const char *name,
-                const char *subresource, int rc)
+void ctrl_audit(ctrl_t *c, const reg_kind_t *k, const char *verb, const char *ns,
+                const char *name, const char *subresource, int rc)
 {
     const ctrl_env_t *env = &c->mgr->env;
     if (!env->audit)
         return;
-    ctrl_audit_ev_t ev = {.user = &c->user, .verb = verb, .kind = c->kind, .ns = ns,
+    ctrl_audit_ev_t ev = {.user = &c->user, .verb = verb, .kind = k ? k : c->kind, .ns = ns,
                           .name = name, .subresource = subresource ? subresource : "",
                           .code = rc ? err_http_status(rc) : 200};
     env->audit(env->audit_arg, &ev);
@@ -167,7 +167,7 @@ int ctrl_write_status(ctrl_t *c, const json_t *obj, json_t *status, int *wrote, 
     const char *ns = json_string_value(json_object_get(md, "namespace"));
     const char *name = json_string_value(json_object_get(md, "name"));
     int rc = reg_update(c->mgr->env.reg, c->kind, ns, name, body, 1, &c->wopts, &out, &oc, err);
-    ctrl_audit(c, "update", ns, name, "status", rc);
+    ctrl_audit(c, NULL, "update", ns, name, "status", rc);
     json_decref(body);
     json_decref(out);
     mem_free(oc.body);
@@ -176,6 +176,44 @@ int ctrl_write_status(ctrl_t *c, const json_t *obj, json_t *status, int *wrote, 
         if (wrote)
             *wrote = 1;
     }
+    return rc;
+}
+
+int ctrl_has_finalizer(const json_t *obj, const char *finalizer)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "finalizers"), i, v) {
+        if (json_is_string(v) && !strcmp(json_string_value(v), finalizer))
+            return 1;
+    }
+    return 0;
+}
+
+int ctrl_remove_finalizer(ctrl_t *c, const json_t *obj, const char *finalizer, err_t *err)
+{
+    json_t *copy = json_deep_copy(obj);
+    if (!copy)
+        return err_set(err, ERR_NOMEM, "out of memory");
+    json_t *md = json_object_get(copy, "metadata");
+    json_t *fins = json_object_get(md, "finalizers");
+    for (size_t i = json_array_size(fins); i-- > 0;) {
+        const char *f = json_string_value(json_array_get(fins, i));
+        if (f && !strcmp(f, finalizer) && json_array_remove(fins, i)) {
+            json_decref(copy);
+            return err_set(err, ERR_NOMEM, "out of memory");
+        }
+    }
+    const char *ns = json_string_value(json_object_get(md, "namespace"));
+    const char *name = json_string_value(json_object_get(md, "name"));
+    json_t *out = NULL;
+    reg_outcome_t oc;
+    memset(&oc, 0, sizeof oc);
+    int rc = reg_update(c->mgr->env.reg, c->kind, ns, name, copy, 0, &c->wopts, &out, &oc, err);
+    ctrl_audit(c, NULL, "update", ns, name, "", rc);
+    json_decref(copy);
+    json_decref(out);
+    mem_free(oc.body);
     return rc;
 }
 

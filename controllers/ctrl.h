@@ -127,11 +127,11 @@ const authz_user_t *ctrl_user(const ctrl_t *c);
 void ctrl_enqueue(ctrl_t *c, const char *ns, const char *name);
 void ctrl_enqueue_after(ctrl_t *c, const char *ns, const char *name, uint64_t ms);
 
-/* Reports a write the controller made (rc: its result) to the audit
- * hook. ctrl_write_status does it itself; a controller calls it after its
+/* Reports a write the controller made to an object of kind k (NULL: its
+ * own kind; rc: the write's result) to the audit hook. ctrl_write_status does it itself; a controller calls it after its
  * own reg_update/reg_patch/reg_delete. */
-void ctrl_audit(ctrl_t *c, const char *verb, const char *ns, const char *name,
-                const char *subresource, int rc);
+void ctrl_audit(ctrl_t *c, const reg_kind_t *k, const char *verb, const char *ns,
+                const char *name, const char *subresource, int rc);
 
 /* Writes status (borrowed; observedGeneration is set in it from obj's
  * metadata.generation) as obj's status through the /status subresource,
@@ -140,6 +140,15 @@ void ctrl_audit(ctrl_t *c, const char *verb, const char *ns, const char *name,
  * saying which when not NULL), ERR_CONFLICT (obj is stale: retry), or the
  * registry's error. */
 int ctrl_write_status(ctrl_t *c, const json_t *obj, json_t *status, int *wrote, err_t *err);
+
+/* 1 when obj's metadata.finalizers holds finalizer. */
+int ctrl_has_finalizer(const json_t *obj, const char *finalizer);
+
+/* Removes finalizer from obj (as read: its resourceVersion is the
+ * precondition) with an update as the controller; the registry deletes
+ * the object once a deletion's last finalizer goes. 0, ERR_CONFLICT
+ * (retry), or the registry's error. */
+int ctrl_remove_finalizer(ctrl_t *c, const json_t *obj, const char *finalizer, err_t *err);
 
 /* ---- the manager ------------------------------------------------------------- */
 
