@@ -1,5 +1,7 @@
 /* ApplicationDeployment (app, namespaced): an application version rolled
- * out to node groups. */
+ * out to node groups. It carries finalizer.app.theriseunion.io from its
+ * creation on, so the controller (controllers/appdeploy.c) removes what it
+ * provisioned before the object goes. */
 #include "reg_internal.h"
 
 #include <string.h>
@@ -26,6 +28,9 @@ static const reg_column_t columns[] = {
     {NULL, NULL, 0, NULL, NULL},
 };
 
+/* Held on delete until the controller has removed what it provisioned. */
+static int on_create(json_t *obj) { return reg__add_finalizer(obj, "finalizer.app.theriseunion.io"); }
+
 static void validate(const json_t *obj, const json_t *old, err_t *err)
 {
     (void)old;
@@ -49,6 +54,7 @@ const reg_kind_t reg_kind_applicationdeployment = {
     .resource = "applicationdeployments", .singular = "applicationdeployment",
     .kind = "ApplicationDeployment", .namespaced = 1, .short_names = short_names,
     .has_status = 1, .list_rules = list_rules, .columns = columns, .validate = validate,
+    .on_create = on_create,
     .spec_schema =
         "{\"type\":\"object\",\"required\":[\"application\"],\"properties\":{"
         "\"application\":" REG_S_STR ",\"version\":" REG_S_STR ","

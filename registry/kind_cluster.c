@@ -4,31 +4,9 @@
  * before the object goes, however soon it is deleted. */
 #include "reg_internal.h"
 
-#include <string.h>
-
 #define CLUSTER_FINALIZER "finalizer.cluster.theriseunion.io"
 
-/* Adds the finalizer unless the object names it already. A finalizers
- * field that is not an array is left for validation to refuse. */
-static int on_create(json_t *obj)
-{
-    json_t *meta = json_object_get(obj, "metadata");
-    json_t *fins = json_object_get(meta, "finalizers");
-    if (!json_is_object(meta) || (fins && !json_is_array(fins) && !json_is_null(fins)))
-        return 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach(fins, i, v) {
-        if (json_is_string(v) && !strcmp(json_string_value(v), CLUSTER_FINALIZER))
-            return 0;
-    }
-    if (!json_is_array(fins)) {
-        fins = json_array();
-        if (!fins || json_object_set_new(meta, "finalizers", fins))
-            return ERR_NOMEM;
-    }
-    return json_array_append_new(fins, json_string(CLUSTER_FINALIZER)) ? ERR_NOMEM : 0;
-}
+static int on_create(json_t *obj) { return reg__add_finalizer(obj, CLUSTER_FINALIZER); }
 
 static const patch_list_rule_t list_rules[] = {
     {"status.conditions", "type"},

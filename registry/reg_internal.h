@@ -172,4 +172,10 @@ int reg__put_with_rv_buf(const char *data, size_t len, uint64_t rev, char **out,
 int reg__check_object(const reg_kind_t *k, json_t *obj, const json_t *old, int mode,
                       reg_outcome_t *oc, err_t *err);
 
+/* Adds finalizer to a new object's metadata.finalizers unless it is
+ * there (a kind's on_create hook, for the finalizer its controller's
+ * cleanup needs). A finalizers field that is not an array is left for
+ * validation to refuse. 0 or ERR_NOMEM. */
+int reg__add_finalizer(json_t *obj, const char *finalizer);
+
 #endif

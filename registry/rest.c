@@ -484,3 +484,23 @@ int reg__store_error(const reg_kind_t *k, const char *name, int rc, const err_t 
     }
 }
 
+
+int reg__add_finalizer(json_t *obj, const char *finalizer)
+{
+    json_t *meta = json_object_get(obj, "metadata");
+    json_t *fins = json_object_get(meta, "finalizers");
+    if (!json_is_object(meta) || (fins && !json_is_array(fins) && !json_is_null(fins)))
+        return 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(fins, i, v) {
+        if (json_is_string(v) && !strcmp(json_string_value(v), finalizer))
+            return 0;
+    }
+    if (!json_is_array(fins)) {
+        fins = json_array();
+        if (!fins || json_object_set_new(meta, "finalizers", fins))
+            return ERR_NOMEM;
+    }
+    return json_array_append_new(fins, json_string(finalizer)) ? ERR_NOMEM : 0;
+}
