@@ -7,5 +7,6 @@ const ctrl_def_t *const ctrl_defs[] = {
     &ctrl_iamrole,
     &ctrl_workspace,
     &ctrl_nodegroup,
+    &ctrl_application,
     NULL,
 };
