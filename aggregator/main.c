@@ -173,7 +173,8 @@ static const flag_def_t flag_defs[] = {
     FS("cluster-name", cluster_name, "this server's member cluster (default host)"),
     FS("controllers", controllers, "controllers to run, as kube-controller-manager's flag: "
                                    "'*' all, 'name' one, '-name' not that one, comma-separated "
-                                   "(default '*'; known: iamrole, workspace, nodegroup, cluster, applicationdeployment)"),
+                                   "(default '*'; known: iamrole, workspace, nodegroup, "
+                                   "cluster, application, applicationdeployment)"),
     FS("client-ca-file", client_ca_file, "CA bundle for x509 client certificates (CN user, O groups)"),
     FS("requestheader-client-ca-file", rh_client_ca_file,
        "CA bundle for the front proxy's client certificate"),

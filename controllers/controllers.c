@@ -8,6 +8,7 @@ const ctrl_def_t *const ctrl_defs[] = {
     &ctrl_workspace,
     &ctrl_nodegroup,
     &ctrl_cluster,
+    &ctrl_application,
     &ctrl_appdeploy,
     NULL,
 };

@@ -1,8 +1,18 @@
 /* ApplicationVersion (app, cluster-scoped): one semver release of an
- * Application. */
+ * Application. Rules beyond the schema:
+ *   - spec.version is semver 2.0 (no leading v), unique per
+ *     spec.application (a claim key, reg_unique_t);
+ *   - status.phase is Draft on create and moves only through /status,
+ *     Draft -> Submitted -> Approved or Rejected (moves[]); any other
+ *     move is 422 on status.phase;
+ *   - the spec is immutable once the phase is not Draft. */
 #include "reg_internal.h"
 
 #include <string.h>
+
+#include "../apimachinery/keys.h"
+#include "../apimachinery/semver.h"
+#include "../apimachinery/validation.h"
 
 static const char *const short_names[] = {"appver", NULL};
 
@@ -22,41 +32,109 @@ static const reg_column_t columns[] = {
     {NULL, NULL, 0, NULL, NULL},
 };
 
-/* semver 2.0.0: MAJOR.MINOR.PATCH, numeric parts without leading zeros,
- * optional -prerelease and +build of [0-9A-Za-z.-]. */
-static int is_semver(const char *v)
+/* The phases and the moves between them, all through /status:
+ * Draft -> Submitted -> Approved or Rejected. Withdrawing (Submitted ->
+ * Draft) is not one of them; a status write that keeps the phase is. */
+static const struct {
+    const char *from, *to;
+} moves[] = {
+    {"Draft", "Submitted"},
+    {"Submitted", "Approved"},
+    {"Submitted", "Rejected"},
+    {NULL, NULL},
+};
+
+static const char *phase_of(const json_t *obj)
 {
-    const char *p = *v == 'v' ? v + 1 : v;
-    for (int part = 0; part < 3; part++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        if (*p == '0' && p[1] >= '0' && p[1] <= '9')
-            return 0;
-        while (*p >= '0' && *p <= '9')
-            p++;
-        if (part < 2 && *p++ != '.')
-            return 0;
+    const char *p = json_string_value(reg__at(obj, "status.phase"));
+    return p ? p : "Draft";
+}
+
+static int may_move(const char *from, const char *to)
+{
+    if (!strcmp(from, to))
+        return 1;
+    for (size_t i = 0; moves[i].from; i++) {
+        if (!strcmp(moves[i].from, from) && !strcmp(moves[i].to, to))
+            return 1;
     }
-    if (*p == '-' || *p == '+')
-        return strspn(p + 1, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-+") ==
-                   strlen(p + 1) && p[1];
-    return *p == '\0';
+    return 0;
+}
+
+/* A new version starts in Draft whatever the body said (create drops the
+ * client's status); a phase dropped by a status write is Draft again. */
+static int prepare(json_t *obj, const char *cluster, err_t *err)
+{
+    (void)cluster;
+    json_t *st = json_object_get(obj, "status");
+    if (!json_is_object(st)) {
+        st = json_object();
+        if (json_object_set_new(obj, "status", st))
+            return err_set(err, ERR_NOMEM, NULL);
+    }
+    if (json_object_get(st, "phase"))
+        return 0;
+    return json_object_set_new(st, "phase", json_string("Draft")) ? err_set(err, ERR_NOMEM, NULL)
+                                                                   : 0;
+}
+
+static void validate_spec(const json_t *obj, err_t *err)
+{
+    const char *v = json_string_value(reg__at(obj, "spec.version"));
+    const char *why = NULL;
+    semver_t sv;
+    if (v && semver_parse(v, &sv, &why))
+        REG_INVALID(err, "FieldValueInvalid", "spec.version", "Invalid value: \"%s\": %s", v, why);
+    const char *app = json_string_value(reg__at(obj, "spec.application"));
+    valid_msgs_t ms;
+    if (app && valid_dns_subdomain(app, strlen(app), &ms))
+        REG_INVALID(err, "FieldValueInvalid", "spec.application",
+                    "Invalid value: \"%s\": %s", app, ms.m[0]);
+}
+
+/* The phase moves only as moves[] allows; the spec is frozen once the
+ * version left Draft. */
+static void validate_change(const json_t *obj, const json_t *old, err_t *err)
+{
+    const char *from = phase_of(old), *to = phase_of(obj);
+    if (!may_move(from, to))
+        REG_INVALID(err, "FieldValueInvalid", "status.phase",
+                    "Invalid value: \"%s\": may not move from %s to %s (the phases go "
+                    "Draft -> Submitted -> Approved or Rejected)", to, from, to);
+    if (strcmp(from, "Draft") && !json_equal(json_object_get(obj, "spec"), json_object_get(old, "spec")))
+        REG_INVALID(err, "FieldValueForbidden", "spec",
+                    "Forbidden: is immutable once submitted (phase %s)", from);
 }
 
 static void validate(const json_t *obj, const json_t *old, err_t *err)
 {
-    (void)old;
-    const char *v = json_string_value(reg__at(obj, "spec.version"));
-    if (v && !is_semver(v))
-        REG_INVALID(err, "FieldValueInvalid", "spec.version",
-                    "Invalid value: \"%s\": must be a semantic version (MAJOR.MINOR.PATCH)", v);
+    validate_spec(obj, err);
+    if (old)
+        validate_change(obj, old, err);
 }
+
+/* The claim on spec.version within spec.application:
+ * /app.theriseunion.io/applicationversion-versions/<application>/<version>,
+ * a prefix no kind serves. */
+static int version_key(const json_t *obj, char *buf, size_t n)
+{
+    const char *app = json_string_value(reg__at(obj, "spec.application"));
+    const char *v = json_string_value(reg__at(obj, "spec.version"));
+    semver_t sv;
+    valid_msgs_t ms;
+    if (!app || !v || valid_dns_subdomain(app, strlen(app), &ms) || semver_parse(v, &sv, NULL))
+        return 0;
+    return !keys_object(buf, n, "app.theriseunion.io", "applicationversion-versions", 1, app, v);
+}
+
+static const reg_unique_t unique_version = {"spec.version", version_key};
 
 const reg_kind_t reg_kind_applicationversion = {
     .group = "app.theriseunion.io", .version = REG_VERSION,
     .resource = "applicationversions", .singular = "applicationversion",
     .kind = "ApplicationVersion", .short_names = short_names, .has_status = 1,
-    .list_rules = list_rules, .columns = columns, .validate = validate,
+    .list_rules = list_rules, .columns = columns, .validate = validate, .prepare = prepare,
+    .unique = &unique_version,
     .spec_schema =
         "{\"type\":\"object\",\"required\":[\"application\",\"version\"],\"properties\":{"
         "\"application\":" REG_S_STR ",\"version\":" REG_S_STR ",\"type\":" REG_S_STR ","

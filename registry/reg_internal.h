@@ -109,6 +109,28 @@ json_t *reg__table_row(const reg_kind_t *k, const json_t *obj, const char *inclu
  * and one resource. Causes are added to err, with kube's messages. */
 void reg__validate_rules(const json_t *obj, const char *path, err_t *err);
 
+/* ---- unique fields (unique.c; registry.h's reg_unique_t) ------------------ */
+
+/* The claim a write took, for it to give back when the write fails. */
+typedef struct reg__claim {
+    char key[STORE_MAX_KEY + 1];
+    uint64_t rev;                /* 0: the write took nothing */
+} reg__claim_t;
+
+/* Takes obj's claim before obj is stored (old: the stored object on
+ * update, NULL on create; obj's uid set). Nothing to take when obj claims
+ * nothing or what old claims. dry_run only checks. 0 (c says what was
+ * taken), ERR_INVALID (FieldValueDuplicate: another holds it), or a
+ * storage error; nothing taken on failure. */
+int reg__unique_take(reg_t *r, const reg_kind_t *k, const json_t *obj, const json_t *old,
+                     int dry_run, reg__claim_t *c, err_t *err);
+/* Gives back what reg__unique_take took: the write it was for failed. */
+void reg__unique_undo(reg_t *r, const reg__claim_t *c);
+/* After a write stored obj (NULL: deleted) in old's place: releases old's
+ * claim unless obj holds it still. Best effort: a claim left behind is an
+ * orphan, taken over by the next taker. */
+void reg__unique_release(reg_t *r, const reg_kind_t *k, const json_t *old, const json_t *obj);
+
 /* Adds a cause and keeps going: validation collects every cause. */
 #define REG_INVALID(err, type, field, ...) err_add_cause((err), (type), (field), __VA_ARGS__)
 

@@ -68,6 +68,32 @@ typedef struct reg_column {
 
 typedef struct reg reg_t;
 
+/*
+ * A field value no two objects of a kind may share (an ApplicationVersion's
+ * spec.version within its application). The object's claim on it is a key
+ * of its own, under a prefix no kind serves (so no list, watch, informer
+ * or the authorizer's follower sees it), taken with the store's atomic
+ * create before the object is stored; that makes the rule hold under
+ * concurrent writes, with no read-then-write race. unique.c keeps it:
+ *   - create, and an update that moves the object to another claim, take
+ *     the new claim first and give it back when the object's write fails;
+ *   - the old claim goes once the object is deleted (finalizers done) or
+ *     stored with another; dry run only checks;
+ *   - a claim whose holder is gone or holds another (a crash between the
+ *     two writes, a release that failed) is taken over with a
+ *     compare-and-swap once REG_UNIQUE_GRACE_S old: younger, its holder
+ *     may still be on its way to storage.
+ * A claim taken already is 422 FieldValueDuplicate on field, naming the
+ * object that holds it.
+ */
+#define REG_UNIQUE_GRACE_S 30
+typedef struct reg_unique {
+    const char *field;           /* the unique field, "spec.version" */
+    /* The claim's storage key of obj into buf (n bytes): 1, or 0 when obj
+     * claims nothing (the field absent or invalid: validation says so). */
+    int (*key)(const json_t *obj, char *buf, size_t n);
+} reg_unique_t;
+
 typedef struct reg_kind {
     const char *group;
     const char *version;
@@ -99,6 +125,8 @@ typedef struct reg_kind {
      * reader ever sees the object without it (a Cluster's cleanup
      * finalizer). Later writes may remove it. 0 or ERR_NOMEM. */
     int (*on_create)(json_t *obj);
+    /* Optional: a field unique across the kind's objects (above). */
+    const reg_unique_t *unique;
 } reg_kind_t;
 
 /* Every kind, NULL-terminated, and the groups they form. */

@@ -67,6 +67,39 @@ static int init_metadata(json_t *obj, err_t *err)
     return 0;
 }
 
+/* Stores the new obj (taken over: stored and handed back, or released)
+ * under its key, its unique claim (reg_unique_t) taken first and given
+ * back when the object cannot be stored. */
+static int store_new(reg_t *r, const reg_kind_t *k, const char *ns, const char *name,
+                     json_t *obj, json_t **out, reg_outcome_t *oc, err_t *err)
+{
+    char key[STORE_MAX_KEY + 1];
+    reg__claim_t claim = {.rev = 0};
+    size_t len = 0;
+    char *bytes = NULL;
+    uint64_t rev = 0;
+    err_t se;
+    err_clear(&se);
+    int rc = reg__make_key(k, ns, name, key, sizeof key)
+                 ? err_set(err, ERR_BAD_REQUEST, "name too long") : 0;
+    if (!rc && !(bytes = reg__encode_for_store(obj, &len)))
+        rc = err_set(err, ERR_NOMEM, NULL);
+    if (!rc)
+        rc = reg__unique_take(r, k, obj, NULL, 0, &claim, err);
+    if (!rc && (rc = store_create(r->store, key, bytes, len, &rev, &se))) {
+        reg__unique_undo(r, &claim);
+        rc = reg__store_error(k, name, rc, &se, err);
+    }
+    if (rc) {
+        mem_free(bytes);
+        json_decref(obj);
+        return rc;
+    }
+    rc = finish_write(obj, rev, out, bytes, len, oc, err);
+    mem_free(bytes);
+    return rc;
+}
+
 /* Creates body. track: record the write as the manager's Update (an apply
  * that creates has already recorded its Apply entry). */
 static int create(reg_t *r, const reg_kind_t *k, const char *ns, json_t *obj,
@@ -134,33 +167,15 @@ static int create(reg_t *r, const reg_kind_t *k, const char *ns, json_t *obj,
             goto fail;
     }
     oc->created = 1;
-    if (o->dry_run) {
-        *out = obj;
-        return 0;
-    }
-    char key[STORE_MAX_KEY + 1];
-    if (reg__make_key(k, ns, name, key, sizeof key)) {
-        rc = err_set(err, ERR_BAD_REQUEST, "name too long");
+    if (!o->dry_run)
+        return store_new(r, k, ns, name, obj, out, oc, err);
+    /* Dry run: what storing would refuse, nothing kept. */
+    reg__claim_t claim;
+    rc = reg__unique_take(r, k, obj, NULL, 1, &claim, err);
+    if (rc)
         goto fail;
-    }
-    size_t len = 0;
-    char *bytes = reg__encode_for_store(obj, &len);
-    if (!bytes) {
-        rc = err_set(err, ERR_NOMEM, NULL);
-        goto fail;
-    }
-    uint64_t rev = 0;
-    err_t se;
-    err_clear(&se);
-    rc = store_create(r->store, key, bytes, len, &rev, &se);
-    if (rc) {
-        mem_free(bytes);
-        rc = reg__store_error(k, name, rc, &se, err);
-        goto fail;
-    }
-    rc = finish_write(obj, rev, out, bytes, len, oc, err);
-    mem_free(bytes);
-    return rc;
+    *out = obj;
+    return 0;
 fail:
     json_decref(obj);
     return rc;
@@ -289,6 +304,29 @@ static int deleting_done(const json_t *obj)
 {
     return reg__at(obj, "metadata.deletionTimestamp") &&
            json_array_size(reg__at(obj, "metadata.finalizers")) == 0;
+}
+
+/* Stores obj in cur's place (at: cur's revision) or, its finalizers done,
+ * deletes it. The claim obj took is given back when that fails (or obj
+ * went); cur's is released once obj no longer holds it. The store's code,
+ * its details in se; *bytes (mem_free) is the text stored. */
+static int store_replace(reg_t *r, const reg_kind_t *k, const char *key, const json_t *cur,
+                         const json_t *obj, uint64_t at, const reg__claim_t *claim,
+                         uint64_t *rev, char **bytes, size_t *len, err_t *se)
+{
+    int gone = deleting_done(obj), rc;
+    if (gone) {
+        rc = store_delete(r->store, key, at, rev, NULL, se);
+    } else {
+        *bytes = reg__encode_for_store(obj, len);
+        rc = *bytes ? store_update(r->store, key, *bytes, *len, at, rev, NULL, se)
+                    : err_set(se, ERR_NOMEM, NULL);
+    }
+    if (rc || gone)
+        reg__unique_undo(r, claim);
+    if (!rc)
+        reg__unique_release(r, k, cur, gone ? NULL : obj);
+    return rc;
 }
 
 typedef enum { UPD_PUT, UPD_PATCH } upd_kind_t;
@@ -483,22 +521,22 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             store_value_free(&v);
             return err_set(err, ERR_NOMEM, NULL);
         }
-        if (json_equal(obj, cur) || o->dry_run) {
+        reg__claim_t claim;
+        rc = reg__unique_take(r, k, obj, cur, o->dry_run, &claim, err);
+        if (rc || json_equal(obj, cur) || o->dry_run) {
             json_decref(cur);
             store_value_free(&v);
+            if (rc) {
+                json_decref(obj);
+                return rc;
+            }
             *out = obj;
             return 0;
         }
         uint64_t rev = 0;
         char *bytes = NULL;
         size_t len = 0;
-        if (deleting_done(obj)) {
-            rc = store_delete(r->store, key, v.mod_rev, &rev, NULL, &se);
-        } else {
-            bytes = reg__encode_for_store(obj, &len);
-            rc = bytes ? store_update(r->store, key, bytes, len, v.mod_rev, &rev, NULL, &se)
-                       : err_set(&se, ERR_NOMEM, NULL);
-        }
+        rc = store_replace(r, k, key, cur, obj, v.mod_rev, &claim, &rev, &bytes, &len, &se);
         json_decref(cur);
         store_value_free(&v);
         if (rc == ERR_CONFLICT && !(want_rv && *want_rv) && attempt < REG_CAS_RETRIES) {
@@ -682,6 +720,8 @@ static int delete_obj(reg_t *r, const reg_kind_t *k, const char *ns, const char 
             json_decref(cur);
             return reg__store_error(k, name, rc, &se, err);
         }
+        if (!held)
+            reg__unique_release(r, k, cur, NULL);
         /* The marked object, or the deleted one at its deletion's revision. */
         return finish_write(cur, rev, out, NULL, 0, NULL, err);
     }

@@ -100,6 +100,12 @@ snap() {
   for i in "${!LISTS[@]}"; do args+=(-o "$1/list$i" "$(url_of "${LISTS[$i]}")"); done
   curl -sk -H "$AUTH" "${args[@]}" || die "snapshot into $1 failed"
 }
+# The controllers' status writes land before the snapshot: app-fix's
+# (the Application controller's) is the last to come.
+for i in $(seq 100); do
+  curl -sk -H "$AUTH" "$(url_of @app/applications/app-fix)" | grep -q '"versionCount"' && break
+  sleep 0.1
+done
 snap "$WORK/before"
 
 # A continue token and the revision, for rows that need real ones.

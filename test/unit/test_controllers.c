@@ -1,6 +1,6 @@
 /* Unit tests of controllers/: the framework (informer, resync, restart,
- * resume after falling behind) and the IAMRole, Workspace and NodeGroup
- * controllers, on a real store, registry and authorizer. */
+ * resume after falling behind) and the IAMRole, Workspace, NodeGroup and
+ * Application controllers, on a real store, registry and authorizer. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,13 +21,18 @@
 static ctrl_mgr_t *mgr;
 static authz_user_t admin;
 
-static void mgr_start(fx_t *f, unsigned watch_queue)
+static void mgr_run(fx_t *f, const char *which, unsigned watch_queue)
 {
     ctrl_env_t env = {.store = f->store, .reg = &f->reg, .authz = f->authz, .cluster = "host",
                       .watch_queue = watch_queue};
     err_t err = {0};
-    assert_int_equal(ctrl_mgr_new(&env, "iamrole,workspace,nodegroup", &mgr, &err), 0);
+    assert_int_equal(ctrl_mgr_new(&env, which, &mgr, &err), 0);
     assert_int_equal(ctrl_mgr_start(mgr, &ctrl_elector_single, &err), 0);
+}
+
+static void mgr_start(fx_t *f, unsigned watch_queue)
+{
+    mgr_run(f, "iamrole,workspace,nodegroup", watch_queue);
 }
 
 static void mgr_stop(void)
@@ -65,6 +70,7 @@ static const reg_kind_t *kind(const char *group, const char *resource)
 
 #define IAM "iam.theriseunion.io"
 #define SCOPE "scope.theriseunion.io"
+#define APP "app.theriseunion.io"
 
 /* Creates, or replaces (spec and labels), an object as admin. */
 static void put(fx_t *f, const char *group, const char *resource, const char *json)
@@ -325,6 +331,92 @@ static void test_controllers__claim_conflicts(void **state)
     json_decref(w1);
 }
 
+/* Moves an ApplicationVersion's phase through /status, as admin. */
+static void set_phase(fx_t *f, const char *name, const char *phase)
+{
+    char patch[128];
+    snprintf(patch, sizeof patch, "{\"status\":{\"phase\":\"%s\"}}", phase);
+    reg_write_opts_t wo = {.user = &admin, .field_manager = "test"};
+    json_t *out = NULL;
+    reg_outcome_t oc;
+    memset(&oc, 0, sizeof oc);
+    err_t err = {0};
+    if (reg_patch(&f->reg, kind(APP, "applicationversions"), NULL, name,
+                  "application/merge-patch+json", patch, strlen(patch), 1, &wo, &out, &oc, &err))
+        fail_msg("%s to %s: %s", name, phase, err.message);
+    json_decref(out);
+    free(oc.body);
+}
+
+#define APPVER(name, app, version) \
+    "{\"metadata\":{\"name\":\"" name "\"},\"spec\":{\"application\":\"" app \
+    "\",\"version\":\"" version "\"}}"
+
+/* An Application's status: latestVersion (NULL: none) and versionCount,
+ * at its generation. */
+static void assert_app(fx_t *f, const char *name, const char *latest, int count)
+{
+    json_t *a = get(f, APP, "applications", name);
+    const json_t *st = json_object_get(a, "status");
+    const char *got = json_string_value(json_object_get(st, "latestVersion"));
+    if (latest ? !got || strcmp(got, latest) : got != NULL)
+        fail_msg("%s: latestVersion %s, want %s", name, got ? got : "(none)",
+                 latest ? latest : "(none)");
+    assert_int_equal(json_integer_value(json_object_get(st, "versionCount")), count);
+    assert_int_equal(json_integer_value(json_object_get(st, "observedGeneration")),
+                     json_integer_value(json_object_get(json_object_get(a, "metadata"), "generation")));
+    json_decref(a);
+}
+
+/* latestVersion is the highest approved release by semver precedence
+ * (1.10.0 above 1.9.3; a pre-release or an unapproved version never),
+ * and follows approvals, deletions and a Draft moved to another
+ * application; versionCount counts every phase. */
+static void test_controllers__application_latest(void **state)
+{
+    fx_t *f = *state;
+    mgr_run(f, "application", 0);
+    put(f, APP, "applications", "{\"metadata\":{\"name\":\"web\"},\"spec\":{\"type\":\"helm\"}}");
+    put(f, APP, "applications", "{\"metadata\":{\"name\":\"shop\"}}");
+    idle(f);
+    assert_app(f, "web", NULL, 0);
+    static const char *const approved[] = {"web-193", "web-1100", "web-rc"};
+    put(f, APP, "applicationversions", APPVER("web-193", "web", "1.9.3"));
+    put(f, APP, "applicationversions", APPVER("web-1100", "web", "1.10.0"));
+    put(f, APP, "applicationversions", APPVER("web-rc", "web", "2.0.0-rc.1"));
+    put(f, APP, "applicationversions", APPVER("web-300", "web", "3.0.0"));
+    put(f, APP, "applicationversions", APPVER("shop-500", "shop", "5.0.0"));
+    for (size_t i = 0; i < 3; i++) {
+        set_phase(f, approved[i], "Submitted");
+        set_phase(f, approved[i], "Approved");
+    }
+    set_phase(f, "web-300", "Submitted");
+    set_phase(f, "shop-500", "Submitted");
+    set_phase(f, "shop-500", "Approved");
+    idle(f);
+    assert_app(f, "web", "1.10.0", 4);
+    assert_app(f, "shop", "5.0.0", 1);
+    del(f, APP, "applicationversions", "web-1100");
+    idle(f);
+    assert_app(f, "web", "1.9.3", 3);
+    set_phase(f, "web-300", "Approved");
+    idle(f);
+    assert_app(f, "web", "3.0.0", 3);
+    /* A Draft moved from shop to web counts for web alone. */
+    put(f, APP, "applicationversions", APPVER("d-1", "shop", "0.1.0"));
+    idle(f);
+    assert_app(f, "shop", "5.0.0", 2);
+    put(f, APP, "applicationversions", APPVER("d-1", "web", "0.1.0"));
+    idle(f);
+    assert_app(f, "shop", "5.0.0", 1);
+    assert_app(f, "web", "3.0.0", 4);
+    /* A resync of that world writes nothing. */
+    uint64_t w0 = writes();
+    ctrl_mgr_resync(mgr);
+    idle(f);
+    assert_int_equal(writes(), w0);
+}
+
 /* --controllers as kube-controller-manager reads it. */
 static void test_controllers__flag(void **state)
 {
@@ -355,6 +447,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_controllers__resync_and_restart_write_only_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_controllers__resume_after_overflow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_controllers__claim_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_controllers__application_latest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_controllers__flag, setup, teardown),
     };
     return cmocka_run_group_tests_name("controllers", tests, NULL, NULL);

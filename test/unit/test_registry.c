@@ -1057,6 +1057,18 @@ static void test_registry__write_allocation_failures(void **state)
     }
 }
 
+/* The claim of ApplicationVersion 1.0.0 of application a (reg_unique_t). */
+#define APPVER_CLAIM "/app.theriseunion.io/applicationversion-versions/a/1.0.0"
+
+/* 1 when key is stored. */
+static int stored(fx_t *f, const char *key)
+{
+    store_value_t v = {0};
+    int rc = store_get(f->store, key, &v, NULL);
+    store_value_free(&v);
+    return rc == 0;
+}
+
 /* A created object has the spec and labels of ref, made from the same
  * body (but its name) with no allocation failing. */
 static void expect_whole(const json_t *o, const json_t *ref, const char *what, long n, int once)
@@ -1126,6 +1138,10 @@ static void test_registry__create_each_kind_allocation_failures(void **state)
                 snprintf(txt, sizeof txt, rows[r].body, name);
                 json_t *body = fx_json(txt), *out = NULL;
                 reg_outcome_t oc = {.want_body = 1};
+                /* Every version here is a.1.0.0: the claim of the last
+                 * one dropped, so this one can take it. */
+                if (k->unique)
+                    store_delete(f->store, APPVER_CLAIM, 0, NULL, NULL, NULL);
                 uint64_t rev = store_revision(f->store);
                 err_clear(&err);
                 unsigned long armed = fault_arm(once, n);
@@ -1146,8 +1162,13 @@ static void test_registry__create_each_kind_allocation_failures(void **state)
                         assert_int_equal(grc, 0);
                         expect_whole(got, ref, rows[r].resource, n, once);
                         json_decref(got);
-                    } else {
+                    } else if (!k->unique) {
                         assert_int_equal(store_revision(f->store), rev);
+                    } else if (once) {
+                        /* The claim taken was given back (when every
+                         * later allocation fails too, it may stay behind
+                         * as an orphan). */
+                        assert_false(stored(f, APPVER_CLAIM));
                     }
                     mem_free(oc.body);
                     continue;
