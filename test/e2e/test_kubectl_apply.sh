@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib.sh"
 set +o pipefail
 # Exact resourceVersions and managedFields are asserted below: the
 # controllers' own status writes are kept out (test_controllers.sh has them).
-start_server --controllers=*,-nodegroup,-workspace,-iamrole
+start_server --controllers=*,-nodegroup,-workspace,-iamrole,-application,-applicationdeployment
 
 FAILS=0
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }

@@ -14,7 +14,7 @@ source "$(dirname "$0")/lib.sh"
 set +o pipefail
 # Exact event sequences are asserted: the controllers' status writes
 # (MODIFIED events of their own) are kept out; test_controllers.sh has them.
-start_server --controllers=*,-workspace,-nodegroup,-iamrole,-application
+start_server --controllers=*,-workspace,-nodegroup,-iamrole,-application,-applicationdeployment
 
 FAILS=0
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }

@@ -7,7 +7,7 @@
 # does.
 source "$(dirname "$0")/lib.sh"
 # Only ADDED events are expected: the controllers' status writes are kept out.
-start_server --controllers=*,-workspace,-nodegroup,-iamrole,-application
+start_server --controllers=*,-workspace,-nodegroup,-iamrole,-application,-applicationdeployment
 
 cat > "$WORK/slow_watch.py" <<'PY'
 import http.client, json, socket, ssl, sys, threading, time
