@@ -11,7 +11,9 @@
  *     /status strategy, in this process: the ratio is what the controller
  *     (its queue, its reads, the aggregation) costs over the writes alone;
  *   - 10,000 unchanged IAMRoles at resync: reconciles per second, and the
- *     status writes it made (must be 0).
+ *     status writes it made (must be 0);
+ *   - 1,000 ApplicationDeployments on "latest": the time until the last
+ *     shows a newly approved version in status.resolvedVersion.
  */
 #include <ftw.h>
 #include <stdio.h>
@@ -49,10 +51,15 @@ static void die(const char *what, const err_t *err)
 
 static const reg_kind_t *kind(const char *resource)
 {
-    return reg_find("iam.theriseunion.io", "v1alpha1", resource);
+    const reg_kind_t *k = reg_find("iam.theriseunion.io", "v1alpha1", resource);
+    return k ? k : reg_find("app.theriseunion.io", "v1alpha1", resource);
 }
 
-static void put(const char *resource, const char *text)
+static void put_ns(const char *resource, const char *ns, const char *text);
+
+static void put(const char *resource, const char *text) { put_ns(resource, NULL, text); }
+
+static void put_ns(const char *resource, const char *ns, const char *text)
 {
     json_t *body = json_loads(text, 0, NULL);
     reg_write_opts_t wo = {.user = &admin, .field_manager = "bench"};
@@ -62,7 +69,7 @@ static void put(const char *resource, const char *text)
     err_t err;
     err_clear(&err);
     const char *name = json_string_value(json_object_get(json_object_get(body, "metadata"), "name"));
-    int rc = reg_create(&reg, kind(resource), NULL, body, &wo, &out, &oc, &err);
+    int rc = reg_create(&reg, kind(resource), ns, body, &wo, &out, &oc, &err);
     if (rc == ERR_ALREADY_EXISTS) {
         json_t *cur = NULL;
         err_clear(&err);
@@ -94,6 +101,38 @@ static void settle(ctrl_mgr_t *m)
 {
     if (ctrl_mgr_wait_idle(m, 600000))
         die("controllers did not settle", NULL);
+}
+
+/* Moves ApplicationVersion name to phase through /status. */
+static void set_phase(const char *name, const char *phase)
+{
+    json_t *cur = NULL, *out = NULL;
+    err_t err;
+    err_clear(&err);
+    if (reg_get(&reg, kind("applicationversions"), NULL, name, &cur, &err))
+        die("get version", &err);
+    json_object_set_new(cur, "status", json_pack("{s:s}", "phase", phase));
+    reg_write_opts_t wo = {.user = &admin, .field_manager = "bench"};
+    reg_outcome_t oc;
+    memset(&oc, 0, sizeof oc);
+    if (reg_update(&reg, kind("applicationversions"), NULL, name, cur, 1, &wo, &out, &oc, &err))
+        die("phase", &err);
+    json_decref(out);
+    mem_free(oc.body);
+    json_decref(cur);
+}
+
+static void version(const char *v, int approve)
+{
+    char t[512];
+    snprintf(t, sizeof t, "{\"metadata\":{\"name\":\"web-%s\"},\"spec\":{\"application\":"
+             "\"web\",\"version\":\"%s\"}}", v, v);
+    put("applicationversions", t);
+    if (approve) {
+        snprintf(t, sizeof t, "web-%s", v);
+        set_phase(t, "Submitted");
+        set_phase(t, "Approved");
+    }
 }
 
 /* The reference: n status writes one after another, of the roles
@@ -158,12 +197,21 @@ int main(int argc, char **argv)
     }
     ctrl_env_t env = {.store = store, .reg = &reg, .authz = authz, .cluster = "host"};
     ctrl_mgr_t *m = NULL;
-    if (ctrl_mgr_new(&env, "iamrole", &m, &err) || ctrl_mgr_start(m, &ctrl_elector_single, &err))
+    put("applications", "{\"metadata\":{\"name\":\"web\"},\"spec\":{\"type\":\"workload\"}}");
+    version("1.0.0", 1);
+    for (size_t i = 0; i < NSELECT; i++) {
+        snprintf(role, sizeof role,
+                 "{\"metadata\":{\"name\":\"d%04zu\"},\"spec\":{\"application\":\"web\","
+                 "\"version\":\"latest\"}}", i);
+        put_ns("applicationdeployments", "bench", role);
+    }
+    if (ctrl_mgr_new(&env, "iamrole,application,applicationdeployment", &m, &err) ||
+        ctrl_mgr_start(m, &ctrl_elector_single, &err))
         die("controllers", &err);
     double t0 = now_s();
     settle(m);
-    printf("start-up: %d IAMRoles reconciled and their status written in %.2f s\n", NTOTAL,
-           now_s() - t0);
+    printf("start-up: %d IAMRoles and %d ApplicationDeployments reconciled and their status "
+           "written in %.2f s\n", NTOTAL, NSELECT, now_s() - t0);
 
     /* One template change reaches the 1,000 roles that select it. */
     ctrl_totals_t a, b;
@@ -198,9 +246,32 @@ int main(int argc, char **argv)
     settle(m);
     took = now_s() - t0;
     ctrl_mgr_totals(m, &b);
-    printf("resync of %d unchanged IAMRoles: %.2f s (%.0f reconciles/s), %llu status writes "
-           "(must be 0)\n", NTOTAL, took, (double)(b.reconciles - a.reconciles) / took,
+    printf("resync of %d unchanged IAMRoles and %d ApplicationDeployments: %.2f s "
+           "(%.0f reconciles/s), %llu status writes (must be 0)\n", NTOTAL, NSELECT, took, (double)(b.reconciles - a.reconciles) / took,
            (unsigned long long)(b.status_writes - a.status_writes));
+
+    /* A new release approved: every deployment on latest re-resolves. */
+    version("1.1.0", 0);
+    settle(m);
+    t0 = now_s();
+    set_phase("web-1.1.0", "Submitted");
+    set_phase("web-1.1.0", "Approved");
+    settle(m);
+    double resolve_s = now_s() - t0;
+    size_t moved = 0;
+    for (size_t i = 0; i < NSELECT; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "d%04zu", i);
+        json_t *d = NULL;
+        if (reg_get(&reg, kind("applicationdeployments"), "bench", name, &d, &err))
+            die("get", &err);
+        const char *rv = json_string_value(
+            json_object_get(json_object_get(d, "status"), "resolvedVersion"));
+        moved += rv && !strcmp(rv, "1.1.0");
+        json_decref(d);
+    }
+    printf("version approved -> %zu/%d ApplicationDeployments on latest resolved to it: %.0f ms\n",
+           moved, NSELECT, resolve_s * 1000);
 
     ctrl_mgr_free(m);
     double ref = reference_writes(NSELECT);
