@@ -487,7 +487,10 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
             want_rv = reg__str_at(obj, "metadata.resourceVersion");
         if (!rc)
             rc = reg__check_type(k, obj, u->kind == UPD_PUT ? ERR_BAD_REQUEST : ERR_INVALID, err);
-        if (!rc && want_rv && *want_rv && strcmp(want_rv, reg__str_at(cur, "metadata.resourceVersion")))
+        /* want_rv points into obj, which the steps below rewrite: what
+         * the retry below needs is only whether the client pinned one. */
+        int pinned = want_rv && *want_rv;
+        if (!rc && pinned && strcmp(want_rv, reg__str_at(cur, "metadata.resourceVersion")))
             rc = reg__store_error(k, name, ERR_CONFLICT, NULL, err);
         if (!rc)
             rc = reg__check_namespace(k, obj, ns, err);
@@ -539,7 +542,7 @@ static int do_update(reg_t *r, const reg_kind_t *k, const char *ns, const char *
         rc = store_replace(r, k, key, cur, obj, v.mod_rev, &claim, &rev, &bytes, &len, &se);
         json_decref(cur);
         store_value_free(&v);
-        if (rc == ERR_CONFLICT && !(want_rv && *want_rv) && attempt < REG_CAS_RETRIES) {
+        if (rc == ERR_CONFLICT && !pinned && attempt < REG_CAS_RETRIES) {
             /* Someone wrote in between; the client did not pin a version. */
             json_decref(obj);
             mem_free(bytes);
