@@ -169,7 +169,8 @@ to Submitted web-2.0.0-rc.1 web-3.0.0
 to Approved web-2.0.0-rc.1
 wait_json app web "o.get('status',{}).get('latestVersion') == '1.10.0' and o['status']['versionCount'] == 4 \
   and o['status']['observedGeneration'] == o['metadata']['generation']"
-kubectl get app web | head -1 | grep -q LATEST || die "no LATEST column: $(kubectl get app web)"
+kubectl get app web > "$WORK/table"
+head -1 "$WORK/table" | grep -q LATEST || die "no LATEST column: $(cat "$WORK/table")"
 kubectl get app web --no-headers | grep -qw '1.10.0' || die "LATEST: $(kubectl get app web)"
 expect_out "Approved to Draft" 'may not move from Approved to Draft' \
   kubectl patch appver web-1.9.3 --subresource=status --type=merge -p '{"status":{"phase":"Draft"}}'
