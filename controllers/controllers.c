@@ -8,5 +8,6 @@ const ctrl_def_t *const ctrl_defs[] = {
     &ctrl_workspace,
     &ctrl_nodegroup,
     &ctrl_cluster,
+    &ctrl_component,
     NULL,
 };

@@ -11,5 +11,6 @@ extern const ctrl_def_t ctrl_iamrole;
 extern const ctrl_def_t ctrl_workspace;
 extern const ctrl_def_t ctrl_nodegroup;
 extern const ctrl_def_t ctrl_cluster;
+extern const ctrl_def_t ctrl_component;
 
 #endif
