@@ -688,8 +688,9 @@ static int dependents(ctrl_t *c, const char *name, sbuf_t *b, err_t *err)
     }
     if (n && !names)
         rc = err_set(err, ERR_NOMEM, "out of memory");
-    qsort(names, k, sizeof *names, cmp_names);
-    for (i = 0; i < k; i++)
+    if (names)
+        qsort(names, k, sizeof *names, cmp_names);
+    for (i = 0; names && i < k; i++)
         list_add(b, names[i]);
     mem_free(names);
     json_decref(list);
