@@ -6,7 +6,7 @@
 CC      ?= cc
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -g -O2 -D_GNU_SOURCE -pthread $(EXTRA_CFLAGS)
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LIBS    := -lmicrohttpd -lgnutls -ljansson -lyaml -llmdb -lcurl -lssl -lcrypto -lpthread
+LIBS    := -lmicrohttpd -lgnutls -ljansson -lyaml -llmdb -lcurl -lssl -lcrypto -lz -lpthread
 TLIBS   := $(LIBS) -lcmocka
 
 # Library sources: every module but main.

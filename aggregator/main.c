@@ -58,6 +58,8 @@ typedef struct flags {
     const char *etcd_prefix;
     const char *cluster_name;
     const char *controllers;
+    const char *helm_binary;
+    const char *allowed_chart_repositories;
     const char *client_ca_file;
     const char *rh_client_ca_file;
     const char *rh_allowed_names;
@@ -174,7 +176,12 @@ static const flag_def_t flag_defs[] = {
     FS("controllers", controllers, "controllers to run, as kube-controller-manager's flag: "
                                    "'*' all, 'name' one, '-name' not that one, comma-separated "
                                    "(default '*'; known: iamrole, workspace, nodegroup, "
-                                   "cluster, application, applicationdeployment)"),
+                                   "cluster, application, applicationdeployment, component)"),
+    FS("helm-binary", helm_binary, "the helm program Components install with (default helm "
+                                   "on PATH)"),
+    FS("allowed-chart-repositories", allowed_chart_repositories,
+       "URL prefixes Components may fetch charts from, comma-separated (default: any); "
+       "checked on the repository and on every chart URL"),
     FS("client-ca-file", client_ca_file, "CA bundle for x509 client certificates (CN user, O groups)"),
     FS("requestheader-client-ca-file", rh_client_ca_file,
        "CA bundle for the front proxy's client certificate"),
@@ -513,6 +520,8 @@ int main(int argc, char **argv)
     /* Controllers write through the registry as their own users; they
      * start once this replica leads (one process on LMDB always does). */
     ctrl_env_t cenv = {.store = store, .reg = &reg, .authz = authz, .cluster = fl.cluster_name,
+                       .data_dir = fl.data_dir, .helm_binary = fl.helm_binary,
+                       .allowed_chart_repositories = fl.allowed_chart_repositories,
                        .audit = audit ? main_audit_controller : NULL, .audit_arg = audit};
     if (ctrl_mgr_new(&cenv, fl.controllers, &ctrl, &err) ||
         ctrl_mgr_start(ctrl, &ctrl_elector_single, &err))

@@ -310,18 +310,20 @@ void kc_config_of(const kc_t *c, kc_config_t *cfg)
 typedef struct sink {
     char *p;
     size_t len, cap;
-    int too_big;                 /* over KC_MAX_RESPONSE */
+    size_t max;                  /* the largest body; 0: KC_MAX_RESPONSE */
+    int too_big;                 /* over max */
     int nomem;                   /* the buffer could not grow */
 } sink_t;
 
 /* curl's write callback: appends to the sink, whose buffer grows by
- * doubling up to KC_MAX_RESPONSE and a NUL. 0 makes curl fail the
+ * doubling up to its max and a NUL. 0 makes curl fail the
  * transfer (CURLE_WRITE_ERROR); the sink says why. */
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
 {
     sink_t *s = arg;
     size_t n = size * nmemb;
-    if (n > KC_MAX_RESPONSE - s->len) {
+    size_t max = s->max ? s->max : KC_MAX_RESPONSE;
+    if (n > max - s->len) {
         s->too_big = 1;
         return 0;
     }
@@ -329,8 +331,8 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
         size_t cap = s->cap ? s->cap : 4096;
         while (cap < s->len + n + 1)
             cap *= 2;
-        if (cap > KC_MAX_RESPONSE + 1)
-            cap = KC_MAX_RESPONSE + 1;
+        if (cap > max + 1)
+            cap = max + 1;
         char *p = mem_realloc(s->p, cap);
         if (!p) {
             s->nomem = 1;
@@ -451,5 +453,67 @@ out:
     curl_easy_cleanup(h);
     mem_free(s.p);
     mem_free(payload);
+    return rc;
+}
+
+void kc_fetch_res_free(kc_fetch_res_t *res)
+{
+    if (!res)
+        return;
+    mem_free(res->body);
+    mem_free(res->location);
+    memset(res, 0, sizeof *res);
+}
+
+int kc_fetch(const char *url, size_t max, long timeout_ms, kc_fetch_res_t *res, err_t *err)
+{
+    pthread_once(&kc_once, kc_global_init);
+    memset(res, 0, sizeof *res);
+    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+        return err_set(err, ERR_BAD_REQUEST, "%s: not an http:// or https:// URL", url);
+    CURL *h = curl_easy_init();
+    if (!h)
+        return err_set(err, ERR_NOMEM, NULL);
+    sink_t s = {.max = max ? max : 1};
+    int rc = 0;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    /* Only these schemes, and no redirect: the caller judges a 3xx's
+     * target (a repository must not send this server elsewhere). */
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : (long)KC_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)KC_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s.max);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    CURLcode cc = curl_easy_perform(h);
+    if (cc == CURLE_FILESIZE_EXCEEDED || s.too_big) {
+        rc = err_set(err, ERR_REQUEST_TOO_LARGE, "GET %s: larger than %zu bytes", url, s.max);
+        goto out;
+    }
+    if (cc != CURLE_OK) {
+        rc = s.nomem || cc == CURLE_OUT_OF_MEMORY
+                 ? err_set(err, ERR_NOMEM, NULL)
+                 : err_set(err, ERR_UNAVAILABLE, "GET %s: %s", url, curl_easy_strerror(cc));
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+    char *loc = NULL;
+    if (res->status >= 300 && res->status < 400 &&
+        curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc &&
+        !(res->location = mem_strdup(loc))) {
+        rc = err_set(err, ERR_NOMEM, NULL);
+        goto out;
+    }
+    res->body = s.p;
+    res->len = s.len;
+    s.p = NULL;
+out:
+    if (rc)
+        kc_fetch_res_free(res);
+    curl_easy_cleanup(h);
+    mem_free(s.p);
     return rc;
 }

@@ -13,6 +13,11 @@
  * tokenFile), read as kubectl reads them. A kubeconfig's TEXT comes from
  * a user (a Cluster's spec), so it must carry everything inline: one that
  * names a file is refused, never read from this server's disk.
+ *
+ * kc_fetch is a plain GET of any http(s) URL (a chart repository's index
+ * and archives): no credentials, the system's CAs, a size cap, and no
+ * redirect followed, so what it reaches is only ever the URL the caller
+ * checked.
  */
 #ifndef EDGE_KUBECLIENT_H
 #define EDGE_KUBECLIENT_H
@@ -84,5 +89,28 @@ int kc_request(kc_t *c, const char *method, const char *path, const json_t *body
  * is, JSON being YAML). */
 int kc_request_as(kc_t *c, const char *method, const char *path, const char *content_type,
                   const json_t *body, long *status, json_t **resp, err_t *err);
+
+/* ---- plain GETs ---------------------------------------------------------------- */
+
+/* What kc_fetch got (owned by the caller: kc_fetch_res_free). */
+typedef struct kc_fetch_res {
+    long status;                 /* the HTTP status */
+    char *body;                  /* NUL-terminated, or NULL when empty */
+    size_t len;
+    char *location;              /* a 3xx's target as curl resolved it, or NULL */
+} kc_fetch_res_t;
+
+/* GET url, an http:// or https:// URL (no other scheme is tried),
+ * verifying TLS against the system's CAs, sending no credentials. The
+ * whole transfer is bounded by timeout_ms (0: KC_TIMEOUT_MS) and its
+ * connection by KC_TIMEOUT_MS; the body by max bytes. A redirect is
+ * never followed: it comes back as its status and location, for the
+ * caller to judge. Returns 0 with *res filled whatever the HTTP status,
+ * ERR_BAD_REQUEST (not an http(s) URL), ERR_REQUEST_TOO_LARGE (the body
+ * is over max), ERR_UNAVAILABLE (unreachable, TLS refused, timed out;
+ * the message says which), ERR_NOMEM. *res is empty on failure.
+ * Thread-safe. */
+int kc_fetch(const char *url, size_t max, long timeout_ms, kc_fetch_res_t *res, err_t *err);
+void kc_fetch_res_free(kc_fetch_res_t *res);
 
 #endif

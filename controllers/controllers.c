@@ -10,5 +10,6 @@ const ctrl_def_t *const ctrl_defs[] = {
     &ctrl_cluster,
     &ctrl_application,
     &ctrl_appdeploy,
+    &ctrl_component,
     NULL,
 };

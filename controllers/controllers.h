@@ -14,6 +14,7 @@ extern const ctrl_def_t ctrl_nodegroup;
 extern const ctrl_def_t ctrl_cluster;
 extern const ctrl_def_t ctrl_appdeploy;
 extern const ctrl_def_t ctrl_application;
+extern const ctrl_def_t ctrl_component;
 
 /* A client of a member cluster from a Cluster's spec.connection
  * (borrowed): its kubeconfig's CA and credentials (base64, inline data

@@ -58,6 +58,11 @@ typedef struct ctrl_env {
     reg_t *reg;
     authz_t *authz;
     const char *cluster;         /* --cluster-name */
+    const char *data_dir;        /* --data-dir: the controllers' own files
+                                  * (the chart cache); NULL: "data" */
+    const char *helm_binary;     /* --helm-binary; NULL or "": helm on PATH */
+    const char *allowed_chart_repositories; /* URL prefixes, comma-separated;
+                                  * NULL or "": any */
     unsigned watch_queue;        /* each informer watcher's queue; 0: 65536 */
     /* Called for each write a controller makes (NULL: none), so the
      * audit log names the controller's user as it names any client. */

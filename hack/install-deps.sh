@@ -15,6 +15,7 @@ build_pkgs=(
   liblmdb-dev         # embedded storage
   libcurl4-openssl-dev  # etcd JSON gateway and upstream calls
   libssl-dev openssl  # certificates and hashing
+  zlib1g-dev          # gzip: Helm chart archives (lib/targz.c)
 )
 test_pkgs=(
   libcmocka-dev       # unit tests

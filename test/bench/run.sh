@@ -11,3 +11,5 @@ echo "== HTTP (edge-apiserver next to etcd 3.4)" && test/bench/bench_http.sh
 echo "== authorization (SubjectAccessReview webhook over HTTPS, in-process decisions)" && test/bench/bench_authz.sh
 echo "== controllers (in-process): a template change through 1,000 IAMRoles, a resync of 10,000"
 build/rel/bench_controllers "$PWD/build/bench-ctrl"
+echo "== Components: 200 in a dependency chain 10 deep, Pending to Installed with a stand-in helm"
+test/bench/bench_components.sh
