@@ -36,6 +36,7 @@
 #include "../lib/log.h"
 #include "../lib/mem.h"
 #include "component.h"
+#include "controllers.h"
 
 extern char **environ;
 
@@ -250,36 +251,18 @@ static int write_kubeconfig(comp_job_t *j)
 {
     const json_t *conn = json_object_get(json_object_get(j->cluster, "spec"), "connection");
     const char *cname = json_string_value(json_object_get(json_object_get(j->cluster, "metadata"), "name"));
-    const char *kubeconfig = json_string_value(json_object_get(conn, "kubeconfig"));
-    const char *endpoint = json_string_value(json_object_get(conn, "kubernetesAPIEndpoint"));
-    const char *token = json_string_value(json_object_get(conn, "token"));
     kc_t *base = NULL;
     kc_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
     err_t e;
     err_clear(&e);
-    if (kubeconfig && *kubeconfig && kc_from_kubeconfig_base64(kubeconfig, &base, &e))
-        return job_fail(j, "InvalidConnection", "cluster %s: spec.connection.kubeconfig: %s",
-                        cname, e.message);
-    if (base)
-        kc_config_of(base, &cfg);
-    if (endpoint && *endpoint)
-        cfg.server = endpoint;
-    char tok[4096] = "";
-    if (token && *token) {
-        snprintf(tok, sizeof tok, "%s", token);
-        size_t n = strlen(tok);
-        while (n && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' '))
-            tok[--n] = '\0';
-        cfg.token = tok;
-    }
+    /* The same reading of the connection the Cluster controller probes
+     * with; the kubeconfig helm gets is made from its parts alone. */
+    if (ctrl_cluster_client(conn, 0, &base, &e))
+        return job_fail(j, e.code == ERR_NOMEM ? "InstallFailed" : "InvalidConnection",
+                        "cluster %s: %s", cname, e.message);
+    kc_config_of(base, &cfg);
     int rc = 0;
     json_t *doc = NULL;
-    if (!cfg.server || !*cfg.server) {
-        rc = job_fail(j, "InvalidConnection", "cluster %s: spec.connection names no "
-                      "kubernetesAPIEndpoint and no kubeconfig with a server", cname);
-        goto out;
-    }
     json_t *cl = json_pack("{s:s}", "server", cfg.server);
     json_t *us = json_object();
     int bad = !cl || !us;

@@ -4,6 +4,7 @@
 #include "ctrl.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -793,28 +794,32 @@ int ctrl_mgr_metrics(ctrl_mgr_t *m, char **buf, size_t *len)
                 c->def->name, ctrl_result_names[r], (unsigned long long)c->results[r]);
         pthread_mutex_unlock(&c->stat_mu);
     }
-    PUT("# HELP edge_controller_status_writes_total Status writes by controller (an unchanged "
-        "status is not written).\n# TYPE edge_controller_status_writes_total counter\n");
-    for (size_t i = 0; i < m->n; i++)
-        PUT("edge_controller_status_writes_total{controller=\"%s\"} %llu\n", m->c[i]->def->name,
-            (unsigned long long)atomic_load(&m->c[i]->status_writes));
-    PUT("# HELP edge_controller_lists_total Lists by the controller's informer: one at start, "
-        "then one per resync, and one when a watch's history was compacted.\n"
-        "# TYPE edge_controller_lists_total counter\n");
-    for (size_t i = 0; i < m->n; i++)
-        PUT("edge_controller_lists_total{controller=\"%s\"} %llu\n", m->c[i]->def->name,
-            (unsigned long long)atomic_load(&m->c[i]->lists));
-    PUT("# HELP edge_controller_watch_resumes_total Watches reopened from the last revision "
-        "seen after falling behind.\n# TYPE edge_controller_watch_resumes_total counter\n");
-    for (size_t i = 0; i < m->n; i++)
-        PUT("edge_controller_watch_resumes_total{controller=\"%s\"} %llu\n", m->c[i]->def->name,
-            (unsigned long long)atomic_load(&m->c[i]->resumes));
-    PUT("# HELP edge_controller_lost_keys_total Keys that could not be queued (memory ran "
-        "short); the next resync queues them again.\n"
-        "# TYPE edge_controller_lost_keys_total counter\n");
-    for (size_t i = 0; i < m->n; i++)
-        PUT("edge_controller_lost_keys_total{controller=\"%s\"} %llu\n", m->c[i]->def->name,
-            (unsigned long long)atomic_load(&m->c[i]->lost_keys));
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } counters[] = {
+        {"edge_controller_status_writes_total",
+         "Status writes by controller (an unchanged status is not written).",
+         offsetof(ctrl_t, status_writes)},
+        {"edge_controller_lists_total",
+         "Lists by the controller's informer: one at start, then one per resync, and one "
+         "when a watch's history was compacted.", offsetof(ctrl_t, lists)},
+        {"edge_controller_watch_resumes_total",
+         "Watches reopened from the last revision seen after falling behind.",
+         offsetof(ctrl_t, resumes)},
+        {"edge_controller_lost_keys_total",
+         "Keys that could not be queued (memory ran short); the next resync queues them again.",
+         offsetof(ctrl_t, lost_keys)},
+    };
+    for (size_t k = 0; k < sizeof counters / sizeof counters[0]; k++) {
+        PUT("# HELP %s %s\n# TYPE %s counter\n", counters[k].name, counters[k].help,
+            counters[k].name);
+        for (size_t i = 0; i < m->n; i++) {
+            atomic_uint_fast64_t *v = (atomic_uint_fast64_t *)((char *)m->c[i] + counters[k].off);
+            PUT("%s{controller=\"%s\"} %llu\n", counters[k].name, m->c[i]->def->name,
+                (unsigned long long)atomic_load(v));
+        }
+    }
     /* The controllers' own, while they run. */
     for (size_t i = 0; i < m->n && !b.oom; i++) {
         ctrl_t *c = m->c[i];
