@@ -19,7 +19,10 @@
  * Provisioning goes through a table of plugins keyed by the version's
  * spec.type (the Application's when the version gives none; "workload"
  * when neither does), each with validate, provision, status and remove,
- * so an application type is one more row (ad_plugins). The finalizer
+ * so an application type is one more row (ad_plugins): "workload" (a
+ * Deployment and a Service server-side-applied on the member) and "helm"
+ * (the version's chart, fetched, checked and cached, and installed by
+ * the Component installers as release <deployment>-<nodegroup>). The finalizer
  * finalizer.app.theriseunion.io (added by the registry on create) holds a
  * deleted ApplicationDeployment until what it made is removed.
  *
@@ -33,6 +36,7 @@
 #include "../apimachinery/semver.h"
 #include "../lib/mem.h"
 #include "../lib/sbuf.h"
+#include "component.h"
 #include "conditions.h"
 #include "controllers.h"
 
@@ -74,6 +78,8 @@ typedef struct ad_target {
     const json_t *values;        /* the topology's values, or NULL */
     const json_t *version;       /* the ApplicationVersion in effect */
     kc_t *kc;                    /* the topology's cluster */
+    const json_t *cluster;       /* its Cluster object */
+    const ctrl_env_t *env;
 } ad_target_t;
 
 typedef struct ad_plugin {
@@ -235,8 +241,102 @@ static int wl_remove(const ad_target_t *t, err_t *err)
     return rc;
 }
 
+/* ---- the helm plugin: the version's chart, as a Component installs one ----------------- */
+
+#define AD_HELM_TIMEOUT_MS (5 * 60 * 1000)
+
+static const json_t *helm_spec(const json_t *version)
+{
+    return json_object_get(json_object_get(version, "spec"), "helm");
+}
+
+static int hm_validate(const json_t *version, err_t *err)
+{
+    const json_t *h = helm_spec(version);
+    if (!str_at(h, "chart", NULL) || !str_at(h, "repository", NULL))
+        return err_set(err, ERR_INVALID, "spec.helm: a helm version names its chart and "
+                       "repository");
+    return 0;
+}
+
+/* The job of t: release "<deployment>-<nodegroup>" in t's namespace. */
+static void hm_job(const ad_target_t *t, char *release, size_t n, comp_job_t *j)
+{
+    object_name(t, release, n);
+    memset(j, 0, sizeof *j);
+    j->name = release;
+    j->ns = t->ns;
+    j->cluster = t->cluster;
+    j->helm = t->env->helm_binary && *t->env->helm_binary ? t->env->helm_binary : "helm";
+    j->data_dir = t->env->data_dir && *t->env->data_dir ? t->env->data_dir : "data";
+    j->timeout_ms = AD_HELM_TIMEOUT_MS;
+}
+
+static int hm_provision(const ad_target_t *t, err_t *err)
+{
+    const json_t *h = helm_spec(t->version);
+    comp_chart_req_t req = {
+        .data_dir = t->env->data_dir && *t->env->data_dir ? t->env->data_dir : "data",
+        .allowed = t->env->allowed_chart_repositories,
+        .repository = str_at(h, "repository", NULL), .chart = str_at(h, "chart", NULL),
+        .version = str_at(h, "version", NULL)};
+    comp_chart_t chart;
+    memset(&chart, 0, sizeof chart);
+    if (comp_chart_fetch(&req, &chart))
+        return err_set(err, ERR_UNAVAILABLE, "%s: %s", chart.reason, chart.message);
+    /* The version's values, with the topology's over them; replicas too. */
+    json_t *values = json_deep_copy(json_object_get(h, "values"));
+    if (!json_is_object(values)) {
+        json_decref(values);
+        values = json_object();
+    }
+    if (!values || (json_is_object(t->values) && json_object_update(values, (json_t *)t->values)) ||
+        json_object_set_new(values, "replicaCount", json_integer(t->replicas))) {
+        json_decref(values);
+        return err_set(err, ERR_NOMEM, "out of memory");
+    }
+    char release[512];
+    comp_job_t j;
+    hm_job(t, release, sizeof release, &j);
+    j.chart_path = chart.path;
+    j.values = values;
+    int rc = comp_install(&j);
+    json_decref(values);
+    return rc ? err_set(err, ERR_UNAVAILABLE, "%s: %s", j.reason, j.message) : 0;
+}
+
+/* Ready replicas of the release's Deployments, by helm's own label. */
+static int hm_status(const ad_target_t *t, json_int_t *ready, err_t *err)
+{
+    char release[512], path[1200];
+    object_name(t, release, sizeof release);
+    snprintf(path, sizeof path,
+             "/apis/apps/v1/namespaces/%s/deployments?labelSelector=app.kubernetes.io%%2Finstance%%3D%s",
+             t->ns, release);
+    json_t *list = NULL;
+    int rc = call(t->kc, "GET", path, "application/json", NULL, 0, &list, err);
+    *ready = 0;
+    size_t i;
+    const json_t *d;
+    json_array_foreach(json_object_get(list, "items"), i, d) {
+        *ready += json_integer_value(json_object_get(json_object_get(d, "status"),
+                                                     "readyReplicas"));
+    }
+    json_decref(list);
+    return rc;
+}
+
+static int hm_remove(const ad_target_t *t, err_t *err)
+{
+    char release[512];
+    comp_job_t j;
+    hm_job(t, release, sizeof release, &j);
+    return comp_uninstall(&j) ? err_set(err, ERR_UNAVAILABLE, "%s: %s", j.reason, j.message) : 0;
+}
+
 static const ad_plugin_t ad_plugins[] = {
     {"workload", wl_validate, wl_provision, wl_status, wl_remove},
+    {"helm", hm_validate, hm_provision, hm_status, hm_remove},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -307,6 +407,7 @@ static const json_t *resolve(const json_t *versions, const char *app, const char
  * why it has none (*reason, msg). */
 typedef struct place {
     json_t *ng;
+    json_t *cluster;
     kc_t *kc;
     const char *reason;
     char msg[1100];
@@ -315,6 +416,7 @@ typedef struct place {
 static void place_free(place_t *p)
 {
     json_decref(p->ng);
+    json_decref(p->cluster);
     kc_free(p->kc);
     memset(p, 0, sizeof *p);
 }
@@ -352,7 +454,7 @@ static int locate(ctrl_t *c, const char *ng_name, place_t *p, err_t *err)
     err_clear(&e);
     rc = ctrl_cluster_client(json_object_get(json_object_get(cluster, "spec"), "connection"),
                              AD_CLIENT_TIMEOUT_MS, &p->kc, &e);
-    json_decref(cluster);
+    p->cluster = cluster;
     if (rc == ERR_NOMEM)
         return err_set(err, rc, "%s", e.message);
     if (rc) {
@@ -402,7 +504,8 @@ static int topology(ctrl_t *c, const json_t *ad, const json_t *top, const json_t
                          .deployment = str_at(ad, "metadata", "name"), .nodegroup = ng,
                          .nodes = json_object_get(json_object_get(p.ng, "spec"), "nodes"),
                          .replicas = replicas, .values = json_object_get(top, "values"),
-                         .version = version, .kc = p.kc};
+                         .version = version, .kc = p.kc, .cluster = p.cluster,
+                         .env = ctrl_env(c)};
         err_t e;
         err_clear(&e);
         if (!plugin || plugin->validate(version, &e) || plugin->provision(&t, &e) ||
@@ -438,7 +541,8 @@ static int unprovision(ctrl_t *c, const json_t *ad, const char *ng, const json_t
     if (!rc && !p.reason && plugin) {
         ad_target_t t = {.ns = str_at(ad, "metadata", "namespace"),
                          .deployment = str_at(ad, "metadata", "name"), .nodegroup = ng,
-                         .version = version, .kc = p.kc};
+                         .version = version, .kc = p.kc, .cluster = p.cluster,
+                         .env = ctrl_env(c)};
         rc = plugin->remove(&t, err);
     } else if (!rc && p.reason && !strcmp(p.reason, "ClusterNotReady") && p.ng) {
         /* The cluster is there but unreachable: try again later rather

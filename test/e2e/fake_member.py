@@ -3,7 +3,7 @@
 ApplicationDeployment tests: /version for anyone, everything else only with
 the bearer token; server-side apply (PATCH with application/apply-patch+yaml
 and a fieldManager) of Namespaces, Deployments and Services, GET and DELETE
-of them. A Deployment reports every replica ready, as a healthy cluster's
+of them, and a GET of a collection (with a labelSelector of k=v terms). A Deployment reports every replica ready, as a healthy cluster's
 would. Each request is logged as a JSON line for the test to read.
 
     fake_member.py PORT TOKEN LOG
@@ -47,7 +47,7 @@ class Handler(BaseHTTPRequestHandler):
         return url.path, urllib.parse.parse_qs(url.query)
 
     def do_GET(self):
-        path, _ = self.route()
+        path, query = self.route()
         if path == "/version":
             return self.send(200, {"major": "1", "minor": "30", "gitVersion": "v1.30.2-member"})
         if not self.authorized():
@@ -56,6 +56,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, {"kind": "APIGroupList", "groups": []})
         with lock:
             obj = objects.get(path)
+            if obj is None and path.count("/") in (5, 6) and path.split("/")[-1] in ("deployments", "services"):
+                want = dict(t.split("=", 1) for t in query.get("labelSelector", [""])[0].split(",") if "=" in t)
+                items = [o for k, o in objects.items() if k.startswith(path + "/")
+                         and all(o.get("metadata", {}).get("labels", {}).get(a) == b for a, b in want.items())]
+                obj = {"kind": "List", "items": items}
         log({"method": "GET", "path": path})
         if obj is None:
             return self.send(404, {"kind": "Status", "code": 404, "reason": "NotFound"})

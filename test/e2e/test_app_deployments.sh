@@ -8,13 +8,21 @@
 # the topology and in Progressing; deleting removes what was made.
 # The member cluster is test/e2e/fake_member.py, a loopback stand-in for a
 # member's kube-apiserver: the only test of the workload plugin against a
-# member cluster.
+# member cluster. The helm plugin installs a version's chart from a
+# loopback chart repository with a stand-in helm (there is no helm package
+# here), as the Component tests do.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/components_fixture.sh"
 MEMBER_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 MEMBER_TOKEN=member-$RANDOM$RANDOM
 python3 "$(dirname "$0")/fake_member.py" "$MEMBER_PORT" "$MEMBER_TOKEN" "$WORK/member.log" &
 PIDS+=($!)
-start_server
+repo_build "$WORK/repo/charts" demo:0.1.0
+repo_serve "$WORK/repo"
+HELM=$WORK/helm
+HLOG=$WORK/helm.log
+fake_helm "$HELM" "$HLOG"
+start_server --helm-binary "$HELM"
 
 wait_json() {
   local kind=$1 name=$2 expr=$3 t=${4:-20} i=0; shift 3; [ $# -gt 0 ] && shift
@@ -152,4 +160,50 @@ gone = {r["path"] for r in reqs if r["method"] == "DELETE" and r["found"]}
 assert "/apis/apps/v1/namespaces/shop/deployments/web-ng1" in gone, gone
 assert "/api/v1/namespaces/shop/services/web-ng1" in gone, gone
 PY
+# The helm plugin: the version's chart, its values under the topology's,
+# into the ApplicationDeployment's namespace as release <name>-<nodegroup>;
+# readiness read from the release's Deployments on the member.
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: app.theriseunion.io/v1alpha1
+kind: Application
+metadata: {name: chart}
+spec: {type: helm}
+---
+apiVersion: app.theriseunion.io/v1alpha1
+kind: ApplicationVersion
+metadata: {name: chart-1.0.0}
+spec:
+  application: chart
+  version: 1.0.0
+  helm: {chart: demo, repository: "http://127.0.0.1:$RPORT/charts", version: 0.1.0, values: {a: 1, b: 1}}
+YAML
+phase chart-1.0.0 Submitted
+phase chart-1.0.0 Approved
+kubectl apply -f - >/dev/null <<'YAML'
+apiVersion: app.theriseunion.io/v1alpha1
+kind: ApplicationDeployment
+metadata: {name: chart, namespace: shop}
+spec:
+  application: chart
+  version: latest
+  topologies: [{nodeGroup: ng1, replicas: 3, values: {b: 2}}]
+YAML
+i=0; until grep -q "^install chart-ng1$" "$HLOG.order" 2>/dev/null; do
+  i=$((i + 1)); [ $i -le 200 ] || die "helm never installed chart-ng1: $(cat "$HLOG" 2>/dev/null) $(kubectl get appdeploy -n shop chart -o yaml)"; sleep 0.1
+done
+grep -E "^upgrade --install chart-ng1 .*/charts/[0-9a-f]{64}\.tgz .*--namespace shop" "$HLOG" >/dev/null \
+  || die "helm arguments: $(cat "$HLOG")"
+/usr/bin/python3 - "$HLOG.values.chart-ng1" <<'PY' || die "values: $(cat "$HLOG.values.chart-ng1")"
+import json, sys
+v = json.load(open(sys.argv[1]))
+assert v == {"a": 1, "b": 2, "replicaCount": 3}, v
+PY
+wait_json "appdeploy -n shop" chart "o['status']['topologies'][0]['phase'] == 'Progressing' and o['status']['topologies'][0]['readyReplicas'] == 0"
+# What the chart would have made, appearing on the member.
+curl -s -X PATCH -H "Authorization: Bearer $MEMBER_TOKEN" -H 'Content-Type: application/apply-patch+yaml' \
+  "http://127.0.0.1:$MEMBER_PORT/apis/apps/v1/namespaces/shop/deployments/chart-ng1-demo?fieldManager=helm" \
+  -d '{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"chart-ng1-demo","labels":{"app.kubernetes.io/instance":"chart-ng1"}},"spec":{"replicas":3}}' >/dev/null
+wait_json "appdeploy -n shop" chart "o['status']['topologies'][0]['phase'] == 'Available' and o['status']['topologies'][0]['readyReplicas'] == 3" 30
+kubectl delete appdeploy -n shop chart --timeout=30s >/dev/null || die "delete of the helm deployment did not finish"
+grep -q "^uninstall chart-ng1$" "$HLOG.order" || die "no helm uninstall: $(cat "$HLOG.order")"
 echo "app deployments: ok"
