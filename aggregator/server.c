@@ -304,21 +304,38 @@ static const char *discovery_type(const agg_accept_t *acc)
     return strstr(acc->discovery_version, "v2beta1") ? DISCOVERY_V2BETA1 : DISCOVERY_V2;
 }
 
+/* The legacy group at /api: core v1 is advertised with no resources.
+ * This server serves none of the core group, but kubectl maps the "v1
+ * List" of a multi-object file (kubectl get -o yaml's output) only when
+ * discovery shows core v1, as kube-apiserver's always does; so a backup
+ * made with kubectl get applies back the same standalone as behind
+ * kube-apiserver (whose own /api answers there). */
 static void h_api(route_ctx_t *c)
 {
     if (c->acc->discovery) {
         json_t *d = reg_discovery_v2(c->acc->discovery_version);
-        /* No core group here; a NULL answer is out of memory. */
-        if (d && json_object_set_new(d, "items", json_array())) {
+        /* Only the core group here; a NULL answer is out of memory. */
+        if (d && json_object_set_new(d, "items",
+                                     json_pack("[{s:{s:s}, s:[{s:s, s:[], s:s}]}]", "metadata",
+                                               "name", "", "versions", "version", "v1",
+                                               "resources", "freshness", "Current"))) {
             json_decref(d);
             d = NULL;
         }
         agg__send_json(c->req, 200, d, discovery_type(c->acc));
         return;
     }
-    agg__send_json(c->req, 200, json_pack("{s:s, s:[], s:[{s:s, s:s}]}", "kind", "APIVersions",
-                                          "versions", "serverAddressByClientCIDRs", "clientCIDR",
-                                          "0.0.0.0/0", "serverAddress", ""), NULL);
+    agg__send_json(c->req, 200, json_pack("{s:s, s:[s], s:[{s:s, s:s}]}", "kind", "APIVersions",
+                                          "versions", "v1", "serverAddressByClientCIDRs",
+                                          "clientCIDR", "0.0.0.0/0", "serverAddress", ""), NULL);
+}
+
+/* /api/v1: core v1 with no resources (see h_api). */
+static void h_api_v1(route_ctx_t *c)
+{
+    agg__send_json(c->req, 200, json_pack("{s:s, s:s, s:s, s:[]}", "kind", "APIResourceList",
+                                          "apiVersion", "v1", "groupVersion", "v1", "resources"),
+                   NULL);
 }
 
 static void h_apis(route_ctx_t *c)
@@ -392,6 +409,7 @@ static const route_entry_t routes[] = {
     {"metrics", 0, 1, h_metrics},
     {"apis/authentication.k8s.io/{authn}/selfsubjectreviews", 0, 0, h_self_subject_review},
     {"api", 1, 1, h_api},
+    {"api/v1", 1, 1, h_api_v1},
     {"apis", 1, 1, h_apis},
     {"apis/{group}", 1, 1, h_group},
     {"apis/{group}/{version}", 1, 1, h_resources},

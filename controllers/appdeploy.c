@@ -573,7 +573,22 @@ static const char *type_of(const json_t *version, const json_t *app)
     return t && *t ? t : "workload";
 }
 
-/* Deleting: every topology's workloads go, then the finalizer. */
+/* The phase status gives topology ng, or NULL when it has no entry. */
+static const char *status_phase(const json_t *ad, const char *ng)
+{
+    size_t i;
+    const json_t *t;
+    json_array_foreach(json_object_get(json_object_get(ad, "status"), "topologies"), i, t) {
+        const char *n = str_at(t, "nodeGroup", NULL);
+        if (n && !strcmp(n, ng))
+            return str_at(t, "phase", NULL);
+    }
+    return NULL;
+}
+
+/* Deleting: every topology's workloads go, then the finalizer. A
+ * topology never provisioned (no status entry, or Pending: its NodeGroup
+ * or Cluster was never there to provision to) has nothing to remove. */
 static int finalize(ctrl_t *c, const json_t *ad, const json_t *version, const json_t *app,
                     err_t *err)
 {
@@ -581,13 +596,10 @@ static int finalize(ctrl_t *c, const json_t *ad, const json_t *version, const js
     size_t i;
     const json_t *t;
     int rc = 0;
-    json_array_foreach(json_object_get(json_object_get(ad, "spec"), "topologies"), i, t) {
-        if (!rc)
-            rc = unprovision(c, ad, str_at(t, "nodeGroup", NULL), version, plugin, err);
-    }
     json_array_foreach(json_object_get(json_object_get(ad, "status"), "topologies"), i, t) {
         const char *ng = str_at(t, "nodeGroup", NULL);
-        if (!rc && ng && !in_spec(ad, ng))
+        const char *ph = ng ? status_phase(ad, ng) : NULL;
+        if (!rc && ph && strcmp(ph, "Pending"))
             rc = unprovision(c, ad, ng, version, plugin, err);
     }
     if (!rc)
