@@ -72,6 +72,7 @@ struct agg_req {
     const char *head_why;
     int responded;
     int status;
+    size_t resp_len;             /* the body queued by agg_respond */
     struct agg_header *hdrs;     /* response headers to add */
     size_t nhdrs;
     void *user;
@@ -299,6 +300,8 @@ int agg_req_defer(agg_req_t *r, void (*fn)(void *), void *p)
 
 int agg_req_status(const agg_req_t *r) { return r->status; }
 
+size_t agg_req_response_len(const agg_req_t *r) { return r->resp_len; }
+
 /* ---- responses ------------------------------------------------------------ */
 
 void agg_add_header(agg_req_t *r, const char *name, const char *value)
@@ -346,6 +349,7 @@ void agg_respond(agg_req_t *r, int status, const char *content_type,
         mem_free(body);
         return;
     }
+    r->resp_len = len;
     if (r->fake) {
         sbuf_put(&r->fake->response, body, len);
         mem_free(body);

@@ -110,6 +110,8 @@ const char *agg_req_remote(const agg_req_t *r);
 
 /* The status of the response queued so far (0 before one is). */
 int agg_req_status(const agg_req_t *r);
+/* The length of the response body queued (0 for a stream or none yet). */
+size_t agg_req_response_len(const agg_req_t *r);
 
 /* Per-request state a handler may hang on the request; freed with it. */
 void agg_req_set_user(agg_req_t *r, void *p, void (*free_fn)(void *));

@@ -445,6 +445,7 @@ int main(int argc, char **argv)
     authz_t *authz = NULL;
     apisvc_authorizer_t *upstream = NULL;
     ctrl_mgr_t *ctrl = NULL;
+    agg_metrics_t *metrics = agg_metrics_new();
 
     store_config_t cfg = {.backend = fl.storage_backend, .data_dir = fl.data_dir,
                           .etcd_servers = fl.etcd_servers, .etcd_prefix = fl.etcd_prefix};
@@ -483,7 +484,7 @@ int main(int argc, char **argv)
     /* Until agg_api_advance(AGG_READY) the handler answers probes and
      * /version, and 503 to the rest; it touches no field set below. */
     agg_api_t api = {.authn = authn, .cluster_name = fl.cluster_name, .audit = audit,
-                     .max_inflight = fl.max_inflight};
+                     .max_inflight = fl.max_inflight, .metrics = metrics};
     agg_server_config_t sc = {.bind_address = fl.bind_address, .port = fl.secure_port,
                               .cert_pem = cert, .key_pem = key, .client_ca_pem = trust,
                               .threads = fl.threads,
@@ -558,6 +559,7 @@ out:
     apisvc_delegate_free(delegate);
     apisvc_authorizer_free(upstream);
     agg_audit_close(audit);
+    agg_metrics_free(metrics);
     agg_authn_free(authn);
     mem_free(cert);
     mem_free(key);

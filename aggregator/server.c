@@ -66,20 +66,19 @@ static int authorize(agg_api_t *api, agg_req_t *req, const authz_user_t *u, cons
 {
     char reason[1024];
     authz_decision_t d = authz_authorize(api->authz, u, a, reason, sizeof reason);
-    if (api->audit) {
-        /* Only an audit event reads these. */
-        rec->resource_request = a->resource_request;
-        copy_or_empty(rec->verb, sizeof rec->verb, a->verb);
-        copy_or_empty(rec->group, sizeof rec->group, a->api_group);
-        copy_or_empty(rec->version, sizeof rec->version, a->api_version);
-        copy_or_empty(rec->resource, sizeof rec->resource, a->resource);
-        copy_or_empty(rec->subresource, sizeof rec->subresource, a->subresource);
-        copy_or_empty(rec->namespace_, sizeof rec->namespace_, a->namespace_);
-        copy_or_empty(rec->name, sizeof rec->name, a->name);
-        rec->decided = 1;
-        rec->allowed = d == AUTHZ_ALLOW;
+    /* The request's attributes: the metrics' labels, and the audit event. */
+    rec->resource_request = a->resource_request;
+    copy_or_empty(rec->verb, sizeof rec->verb, a->verb);
+    copy_or_empty(rec->group, sizeof rec->group, a->api_group);
+    copy_or_empty(rec->version, sizeof rec->version, a->api_version);
+    copy_or_empty(rec->resource, sizeof rec->resource, a->resource);
+    copy_or_empty(rec->subresource, sizeof rec->subresource, a->subresource);
+    copy_or_empty(rec->namespace_, sizeof rec->namespace_, a->namespace_);
+    copy_or_empty(rec->name, sizeof rec->name, a->name);
+    rec->decided = 1;
+    rec->allowed = d == AUTHZ_ALLOW;
+    if (api->audit)
         snprintf(rec->reason, sizeof rec->reason, "%.500s", reason);
-    }
     if (d == AUTHZ_ALLOW)
         return 1;
     /* kube's forbiddenMessage (endpoints/handlers/responsewriters/errors.go)
@@ -285,7 +284,8 @@ static void h_metrics(route_ctx_t *c)
     size_t len = 0;
     if (authz_metrics(c->api->authz, &text, &len) ||
         (c->api->store && store_metrics(c->api->store, &text, &len)) ||
-        (c->api->ctrl && ctrl_mgr_metrics(c->api->ctrl, &text, &len))) {
+        (c->api->ctrl && ctrl_mgr_metrics(c->api->ctrl, &text, &len)) ||
+        agg_metrics_render(c->api->metrics, c->api->store, &text, &len)) {
         mem_free(text);
         agg__send_code(c->req, ERR_NOMEM, NULL, NULL);
         return;
@@ -521,15 +521,54 @@ static void route(agg_api_t *api, agg_req_t *req, authz_user_t *user, agg_audit_
     agg__send_code(req, ERR_NOT_FOUND, "the server could not find the requested resource", NULL);
 }
 
+/* The verb kube-apiserver's metrics report for a request: the method,
+ * a read of a collection LIST (WATCH when watching), a server-side apply
+ * APPLY. */
+static const char *reported_verb(agg_req_t *req, const agg_audit_rec_t *rec)
+{
+    const char *m = agg_req_method(req);
+    if (rec->decided && rec->resource_request) {
+        if (!strcmp(rec->verb, "watch"))
+            return "WATCH";
+        if (!strcmp(rec->verb, "list"))
+            return "LIST";
+    }
+    const char *ct = agg_req_header(req, "Content-Type");
+    if (!strcmp(m, "PATCH") && ct && !strncmp(ct, "application/apply-patch", 23))
+        return "APPLY";
+    return m;
+}
+
+static void record(agg_api_t *api, agg_req_t *req, const agg_audit_rec_t *rec,
+                   const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int res = rec->decided && rec->resource_request;
+    const char *dry = agg_req_query(req, "dryRun");
+    agg_metrics_req_t r = {
+        .verb = reported_verb(req, rec), .dry_run = dry && *dry ? "All" : "",
+        .group = res ? rec->group : "", .version = res ? rec->version : "",
+        .resource = res ? rec->resource : "",
+        .subresource = res ? rec->subresource : agg_req_path(req),
+        .scope = !res ? "" : *rec->namespace_ ? "namespace" : *rec->name ? "resource" : "cluster",
+        .code = agg_req_status(req),
+        .seconds = (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9,
+        .response_bytes = agg_req_response_len(req)};
+    agg_metrics_request(api->metrics, &r);
+}
+
 void agg_handle(void *arg, agg_req_t *req)
 {
     agg_api_t *api = arg;
     const char *path = agg_req_path(req);
-    struct timespec received;
+    struct timespec received, t0;
     clock_gettime(CLOCK_REALTIME, &received);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     /* --max-requests-inflight, as kube's filter: long-running requests
      * (watches) and health probes are not counted. */
     int exempt = agg__is_health(path) || agg__qbool(req, "watch");
+    int mutating = strcmp(agg_req_method(req), "GET") && strcmp(agg_req_method(req), "HEAD");
     int counted = 0;
     if (!exempt && api->max_inflight) {
         if (atomic_fetch_add(&api->inflight, 1) >= api->max_inflight) {
@@ -540,6 +579,8 @@ void agg_handle(void *arg, agg_req_t *req)
         }
         counted = 1;
     }
+    if (!exempt)
+        agg_metrics_inflight(api->metrics, mutating, 1);
     char id[37];
     crypto_uuid4(id);
     agg_add_header(req, "Audit-Id", id);
@@ -550,6 +591,10 @@ void agg_handle(void *arg, agg_req_t *req)
     route(api, req, &user, &rec);
     if (counted)
         atomic_fetch_sub(&api->inflight, 1);
+    if (!exempt)
+        agg_metrics_inflight(api->metrics, mutating, -1);
+    if (!agg__is_health(path))
+        record(api, req, &rec, &t0);
     if (api->audit && !agg__is_health(path))
         agg_audit_request(api->audit, req, &rec, id, &received);
 }

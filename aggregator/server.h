@@ -41,6 +41,7 @@
 #include "audit.h"
 #include "authn.h"
 #include "http.h"
+#include "metrics.h"
 
 /* How far start-up has come, in order. */
 typedef enum agg_stage {
@@ -55,6 +56,7 @@ typedef struct agg_api {
     const char *cluster_name;
     agg_audit_t *audit;          /* NULL: no audit log */
     unsigned max_inflight;       /* 0: unlimited; watches are exempt */
+    agg_metrics_t *metrics;      /* kube-apiserver's request metrics; NULL: none */
     /* Set before agg_api_advance(AGG_READY), never changed after it. */
     reg_t *reg;
     store_t *store;              /* for its metrics */

@@ -16,6 +16,8 @@
 
 typedef struct wstream {
     reg_watch_t *w;
+    agg_metrics_t *metrics;      /* counts the watch while it is open */
+    const char *scope;
     _Atomic(agg_stream_t *) st;
     const reg_kind_t *k;
     int table;
@@ -111,9 +113,21 @@ static ssize_t ws_read(void *arg, char *out, size_t max)
     }
 }
 
+/* The labels of this watch in kube-apiserver's metrics. */
+static agg_metrics_req_t ws_labels(const wstream_t *ws)
+{
+    return (agg_metrics_req_t){.verb = "WATCH", .group = ws->k->group,
+                               .version = ws->k->version, .resource = ws->k->resource,
+                               .subresource = "", .scope = ws->scope, .kind = ws->k->kind};
+}
+
 static void ws_close(void *arg)
 {
     wstream_t *ws = arg;
+    if (ws->metrics) {
+        agg_metrics_req_t l = ws_labels(ws);
+        agg_metrics_watch(ws->metrics, &l, -1);
+    }
     reg_watch_close(ws->w);
     mem_free(ws->buf);
     mem_free(ws);
@@ -202,6 +216,12 @@ void agg__watch(agg_api_t *api, agg_req_t *req, const route_t *rt, const agg_acc
     if (timeout == 0)
         timeout = 1800 + (long long)(time(NULL) % 1800);
     ws->deadline = timeout < 0 ? 0 : time(NULL) + (time_t)(timeout > 1 << 30 ? 1 << 30 : timeout);
+    ws->scope = ns && *ns ? "namespace" : name ? "resource" : "cluster";
+    ws->metrics = api->metrics;
+    if (ws->metrics) {
+        agg_metrics_req_t l = ws_labels(ws);
+        agg_metrics_watch(ws->metrics, &l, 1);
+    }
     agg_stream_t *st = agg_respond_stream(req, 200, JSON_CT, &ws_ops, ws);
     if (st) {
         atomic_store(&ws->st, st);

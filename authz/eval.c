@@ -875,7 +875,7 @@ int authz_metrics(authz_t *a, char **buf, size_t *len)
     static const char *const bounds[] = {"1e-05", "2.5e-05", "5e-05", "0.0001", "0.00025",
                                          "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
                                          "+Inf"};
-    char text[4096];
+    char text[8192];
     size_t n = 0;
     n += (size_t)snprintf(text + n, sizeof text - n,
                           "# HELP edge_authorization_decisions_total Authorization decisions by result.\n"
@@ -884,6 +884,16 @@ int authz_metrics(authz_t *a, char **buf, size_t *len)
     for (int i = 0; i < 3; i++)
         n += (size_t)snprintf(text + n, sizeof text - n,
                               "edge_authorization_decisions_total{result=\"%s\"} %lu\n", names[i],
+                              atomic_load(&a->metrics.decisions[i]));
+    /* The same under kube-apiserver's name for an authorizer's decisions. */
+    n += (size_t)snprintf(text + n, sizeof text - n,
+                          "# HELP apiserver_authorization_decisions_total Total number of terminal "
+                          "decisions made by an authorizer split by authorizer type, name, and "
+                          "decision.\n# TYPE apiserver_authorization_decisions_total counter\n");
+    for (int i = 0; i < 3; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n,
+                              "apiserver_authorization_decisions_total{type=\"Webhook\","
+                              "name=\"edge-apiserver\",decision=\"%s\"} %lu\n", names[i],
                               atomic_load(&a->metrics.decisions[i]));
     n += (size_t)snprintf(text + n, sizeof text - n,
                           "# HELP edge_authorization_duration_seconds Time to decide.\n"
