@@ -56,6 +56,9 @@ typedef struct flags {
     const char *data_dir;
     const char *etcd_servers;
     const char *etcd_prefix;
+    const char *etcd_cafile;
+    const char *etcd_certfile;
+    const char *etcd_keyfile;
     const char *cluster_name;
     const char *controllers;
     const char *client_ca_file;
@@ -170,6 +173,9 @@ static const flag_def_t flag_defs[] = {
     FS("data-dir", data_dir, "LMDB data directory (default ./data)"),
     FS("etcd-servers", etcd_servers, "etcd URLs, comma-separated (etcd3 backend)"),
     FS("etcd-prefix", etcd_prefix, "etcd key prefix (default /registry)"),
+    FS("etcd-cafile", etcd_cafile, "CA bundle to verify etcd's serving certificates by"),
+    FS("etcd-certfile", etcd_certfile, "client certificate (PEM) for etcd"),
+    FS("etcd-keyfile", etcd_keyfile, "the key (PEM) of --etcd-certfile"),
     FS("cluster-name", cluster_name, "this server's member cluster (default host)"),
     FS("controllers", controllers, "controllers to run, as kube-controller-manager's flag: "
                                    "'*' all, 'name' one, '-name' not that one, comma-separated "
@@ -440,7 +446,9 @@ int main(int argc, char **argv)
     ctrl_mgr_t *ctrl = NULL;
 
     store_config_t cfg = {.backend = fl.storage_backend, .data_dir = fl.data_dir,
-                          .etcd_servers = fl.etcd_servers, .etcd_prefix = fl.etcd_prefix};
+                          .etcd_servers = fl.etcd_servers, .etcd_prefix = fl.etcd_prefix,
+                          .etcd_cafile = fl.etcd_cafile, .etcd_certfile = fl.etcd_certfile,
+                          .etcd_keyfile = fl.etcd_keyfile};
     if (fl.compaction_ms == 0)
         cfg.compact_interval_ms = STORE_COMPACT_NEVER;
     else if (fl.compaction_ms > 0)
