@@ -507,8 +507,11 @@ int main(int argc, char **argv)
     main_test_delay("EDGE_TEST_STORE_OPEN");
     if (store_open(&cfg, &store, &err))
         goto out;
-    log_info("storage %s at %s open at revision %" PRIu64,
-            fl.storage_backend, fl.data_dir, store_revision(store));
+    int on_etcd = fl.storage_backend && !strcmp(fl.storage_backend, "etcd3");
+    log_info("storage %s at %s%s open at revision %" PRIu64, fl.storage_backend,
+            on_etcd ? fl.etcd_servers : fl.data_dir,
+            on_etcd ? (fl.etcd_prefix ? fl.etcd_prefix : "/registry") : "",
+            store_revision(store));
     agg_api_advance(&api, AGG_STORAGE_OPEN);
     main_test_delay("EDGE_TEST_AUTHZ");
     if (authz_new(store, fl.cluster_name, &authz, &err))
