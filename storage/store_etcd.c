@@ -69,6 +69,7 @@ typedef struct etcd_store {
     pthread_t watcher;
     int watcher_running;
     atomic_int stop;
+    int follow_failing;          /* the watch thread's: said so in the log */
     _Atomic uint64_t writes;
 } etcd_store_t;
 
@@ -603,6 +604,7 @@ static int ec_read_events(store_t *s, uint64_t after, uint64_t upto, size_t max,
 
 typedef struct ec_follow {
     store_t *s;
+    int created;                 /* etcd accepted the watch */
     uint64_t compacted;          /* the resume revision was compacted to here */
     err_t err;
 } ec_follow_t;
@@ -651,7 +653,14 @@ static int ec_follow_line(void *arg, const char *text, size_t len)
             store__hub_advance(&s->hub, ej_u64(json_object_get(res, "header"), "revision"));
         }
         mem_free(batch);
-    } else if (!json_is_true(json_object_get(res, "created"))) {
+    } else if (json_is_true(json_object_get(res, "created"))) {
+        f->created = 1;
+        etcd_store_t *e = s->impl;
+        if (e->follow_failing)
+            log_info("storage: etcd watch resumed after revision %llu",
+                     (unsigned long long)store_revision(s));
+        e->follow_failing = 0;
+    } else {
         /* A progress notification: nothing under the prefix up to here. */
         store__hub_advance(&s->hub, ej_u64(json_object_get(res, "header"), "revision"));
     }
@@ -673,7 +682,6 @@ static void *ec_follow_main(void *arg)
     store_t *s = arg;
     etcd_store_t *e = s->impl;
     unsigned backoff = 0;
-    int failing = 0;
     while (!atomic_load(&e->stop)) {
         uint64_t from = store_revision(s) + 1;
         ec_follow_t f = {.s = s};
@@ -684,15 +692,15 @@ static void *ec_follow_main(void *arg)
             rc = httpc_stream(e->http, "/v3/watch", b.p, b.len,
                               "Grpc-Metadata-hasleader: true", ec_follow_line, &f, &e->stop,
                               NULL, &f.err);
+        else
+            err_set(&f.err, rc, NULL);
         sbuf_free(&b);
         if (atomic_load(&e->stop))
             break;
         if (f.compacted) {
             /* What happened between from and the compaction is gone. */
             uint64_t cur = 0;
-            err_t err;
-            err_clear(&err);
-            if (ec_current(e, &cur, NULL, &err) == 0) {
+            if (ec_current(e, &cur, NULL, &f.err) == 0) {
                 log_warning("storage: etcd compacted to %llu before the watch could resume at "
                             "%llu; watchers must relist", (unsigned long long)f.compacted,
                             (unsigned long long)from);
@@ -700,24 +708,19 @@ static void *ec_follow_main(void *arg)
                 backoff = 0;
                 continue;
             }
-            rc = ERR_UNAVAILABLE;
         }
-        if (rc == 0 || rc == ERR_UNAVAILABLE || rc == ERR_NOMEM || rc < 0) {
-            if (!failing)
-                log_warning("storage: etcd watch from revision %llu ended: %s; resuming",
-                            (unsigned long long)from,
-                            f.err.code ? f.err.message : "the server closed it");
-            failing = 1;
-        }
+        /* A stream etcd accepted was healthy until now: start over. */
+        if (f.created)
+            backoff = 0;
+        if (!e->follow_failing)
+            log_warning("storage: etcd watch after revision %llu ended: %s; resuming",
+                        (unsigned long long)store_revision(s),
+                        f.err.code ? f.err.message : "the server closed it");
+        e->follow_failing = 1;
         backoff = backoff ? backoff * 2 : ETCD_BACKOFF_MIN_MS;
         if (backoff > ETCD_BACKOFF_MAX_MS)
             backoff = ETCD_BACKOFF_MAX_MS;
         ec_pause(e, backoff);
-        /* A stream that ran a while was healthy: start the backoff over. */
-        if (store_revision(s) + 1 > from) {
-            backoff = 0;
-            failing = 0;
-        }
     }
     return NULL;
 }
