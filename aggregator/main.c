@@ -56,6 +56,9 @@ typedef struct flags {
     const char *data_dir;
     const char *etcd_servers;
     const char *etcd_prefix;
+    const char *etcd_cafile;
+    const char *etcd_certfile;
+    const char *etcd_keyfile;
     const char *cluster_name;
     const char *controllers;
     const char *helm_binary;
@@ -172,6 +175,9 @@ static const flag_def_t flag_defs[] = {
     FS("data-dir", data_dir, "LMDB data directory (default ./data)"),
     FS("etcd-servers", etcd_servers, "etcd URLs, comma-separated (etcd3 backend)"),
     FS("etcd-prefix", etcd_prefix, "etcd key prefix (default /registry)"),
+    FS("etcd-cafile", etcd_cafile, "CA bundle to verify etcd's serving certificates by"),
+    FS("etcd-certfile", etcd_certfile, "client certificate (PEM) for etcd"),
+    FS("etcd-keyfile", etcd_keyfile, "the key (PEM) of --etcd-certfile"),
     FS("cluster-name", cluster_name, "this server's member cluster (default host)"),
     FS("controllers", controllers, "controllers to run, as kube-controller-manager's flag: "
                                    "'*' all, 'name' one, '-name' not that one, comma-separated "
@@ -448,7 +454,9 @@ int main(int argc, char **argv)
     agg_metrics_t *metrics = agg_metrics_new();
 
     store_config_t cfg = {.backend = fl.storage_backend, .data_dir = fl.data_dir,
-                          .etcd_servers = fl.etcd_servers, .etcd_prefix = fl.etcd_prefix};
+                          .etcd_servers = fl.etcd_servers, .etcd_prefix = fl.etcd_prefix,
+                          .etcd_cafile = fl.etcd_cafile, .etcd_certfile = fl.etcd_certfile,
+                          .etcd_keyfile = fl.etcd_keyfile};
     if (fl.compaction_ms == 0)
         cfg.compact_interval_ms = STORE_COMPACT_NEVER;
     else if (fl.compaction_ms > 0)
@@ -507,8 +515,11 @@ int main(int argc, char **argv)
     main_test_delay("EDGE_TEST_STORE_OPEN");
     if (store_open(&cfg, &store, &err))
         goto out;
-    log_info("storage %s at %s open at revision %" PRIu64,
-            fl.storage_backend, fl.data_dir, store_revision(store));
+    int on_etcd = fl.storage_backend && !strcmp(fl.storage_backend, "etcd3");
+    log_info("storage %s at %s%s open at revision %" PRIu64, fl.storage_backend,
+            on_etcd ? fl.etcd_servers : fl.data_dir,
+            on_etcd ? (fl.etcd_prefix ? fl.etcd_prefix : "/registry") : "",
+            store_revision(store));
     agg_api_advance(&api, AGG_STORAGE_OPEN);
     main_test_delay("EDGE_TEST_AUTHZ");
     if (authz_new(store, fl.cluster_name, &authz, &err))

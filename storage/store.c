@@ -23,6 +23,7 @@
 
 static const store__backend_t *const store_backends[] = {
     &store__lmdb_backend,
+    &store__etcd_backend,
     NULL,
 };
 
@@ -227,8 +228,10 @@ int store_open(const store_config_t *cfg, store_t **out, err_t *err)
         goto fail_backend;
     /* Nothing is published before open returns, so set the marks here. */
     s->hub.published = rev;
-    s->hub.ring_first = rev + 1;
+    s->hub.ring_from = rev;
     atomic_store(&s->hub.compact_rev, compact_rev);
+    if (be->start && (rc = be->start(s, err)))
+        goto fail_thread;
 
     if (pthread_create(&s->compactor, NULL, store_compactor_main, s)) {
         rc = err_set(err, ERR_INTERNAL, "cannot start the compactor thread");

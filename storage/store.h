@@ -9,15 +9,26 @@
  *   raised by every successful write and persisted, so revisions are never
  *   reused, also across restarts. A key's mod_rev is the revision of its last
  *   write (an object's metadata.resourceVersion); create_rev the revision
- *   that created it.
+ *   that created it. On etcd the revision is etcd's, and the keys live under
+ *   --etcd-prefix (prefix + key).
  *
  * Invariants
  *   - A write is acknowledged (its call returns 0) only once it is durably
- *     committed; concurrent writers share commits (group commit).
- *   - Every revision is exactly one change of one key. A failed
- *     compare-and-swap consumes no revision.
- *   - Events are published to watchers in revision order with no gaps, and
- *     only after their commit.
+ *     committed; concurrent writers share commits (group commit). On etcd,
+ *     once etcd acknowledged it and its event was published (waited for,
+ *     bounded): a caller that wrote and then reads store_revision() or
+ *     watches from it sees its write.
+ *   - Revisions only increase. A change of a key takes a revision of its
+ *     own, and a failed compare-and-swap consumes none. On LMDB every
+ *     revision is exactly one change of one key, so they are consecutive;
+ *     on etcd other writers (other replicas, other prefixes, the
+ *     compactor's bookkeeping) make them jump, as they do for
+ *     kube-apiserver, and a revision written by another client may change
+ *     several keys.
+ *   - Events are published to watchers in revision order with no gaps
+ *     (none of the store's changes is skipped), and only after their
+ *     commit. On etcd they come from etcd's watch, so writes of other
+ *     replicas reach this store's watchers too.
  *   - History (the event log) is kept for revisions > compact_rev. Reads of a
  *     snapshot and watches from a revision R work for any R >= compact_rev;
  *     older R fails with ERR_EXPIRED. compact_rev only grows.
@@ -75,6 +86,9 @@ typedef struct store_config {
                                     power failure) */
     const char *etcd_servers;    /* etcd3: comma-separated URLs */
     const char *etcd_prefix;     /* etcd3: key prefix, default "/registry" */
+    const char *etcd_cafile;     /* etcd3: CA bundle to verify etcd by */
+    const char *etcd_certfile;   /* etcd3: client certificate (PEM) */
+    const char *etcd_keyfile;    /* etcd3: its key (PEM) */
     unsigned compact_interval_ms;/* 0: 5 minutes. Every interval, history up
                                     to the revision current one interval
                                     earlier is dropped. STORE_COMPACT_NEVER:
@@ -87,7 +101,8 @@ typedef struct store_config {
 
 /* Opens a store. Returns 0 and *out (caller owns; store_close), or
  * ERR_LOCKED when another process holds data_dir, ERR_IO, ERR_NOMEM,
- * ERR_BAD_REQUEST for a bad config. */
+ * ERR_UNAVAILABLE when no etcd server answers, ERR_BAD_REQUEST for a bad
+ * config. */
 int store_open(const store_config_t *cfg, store_t **out, err_t *err);
 
 /* Stops background work, waits for pending writes, frees the store. Every
@@ -174,13 +189,16 @@ int store_list(store_t *s, const store_list_opts_t *opts, store_visit_fn fn,
 
 void store_list_result_free(store_list_result_t *r);
 
-/* The revision of the latest committed and published write. */
+/* The revision up to which every write is published: on LMDB the latest
+ * write's; on etcd the latest one its watch delivered, which may trail
+ * etcd's own revision but is never ahead of it, so a snapshot list at it
+ * works. */
 uint64_t store_revision(store_t *s);
 
 /* Drops history up to rev (clamped to the current revision): afterwards
  * snapshots and watches at revisions < rev fail with ERR_EXPIRED. Done in
- * bounded batches so writers are not stalled. The periodic compactor calls
- * this; tests and operators may too. */
+ * bounded batches so writers are not stalled (etcd: its own compaction).
+ * The periodic compactor calls this; tests and operators may too. */
 int store_compact(store_t *s, uint64_t rev, err_t *err);
 
 /* Drops this process's mappings of the database pages it touched. The
@@ -195,8 +213,9 @@ void store_release_pages(store_t *s);
 typedef struct store_stats {
     uint64_t revision;
     uint64_t compact_rev;
-    size_t map_size;             /* lmdb: current map size in bytes */
-    uint64_t commits;            /* write transactions committed */
+    size_t map_size;             /* lmdb: current map size in bytes; etcd: 0 */
+    uint64_t commits;            /* write transactions committed (etcd: one
+                                    per write) */
     uint64_t writes;             /* writes committed (>= commits) */
     size_t watchers;
     uint64_t watchers_overflowed;
@@ -232,7 +251,8 @@ typedef struct store_event {
 /* An event handed out by store_watcher_next must be released once. */
 void store_event_release(const store_event_t *ev);
 
-/* Called, from the writer's thread and under the store's fan-out lock, when
+/* Called, from the publishing thread (LMDB's writer, etcd's watch reader)
+ * and under the store's fan-out lock, when
  * a watcher gets events or an error. It must return quickly and must not
  * call back into the store; resuming an HTTP connection is the intended
  * use. */

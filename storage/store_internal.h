@@ -1,6 +1,6 @@
 /*
  * store_internal: what the generic store (store.c), the watch fan-out
- * (watch.c) and the backends (store_lmdb.c, later store_etcd.c) share.
+ * (watch.c) and the backends (store_lmdb.c, store_etcd.c) share.
  * Not for use outside storage/.
  *
  * How a write becomes a watch event
@@ -14,6 +14,14 @@
  *   prefix matches; watchers still catching up read the ring or the
  *   backend's log (read_events) themselves and go live once they reach the
  *   published revision. Only then does the writer acknowledge the ops.
+ *
+ *   On etcd the backend does not publish its own writes: etcd applies them
+ *   (a txn per op), and one watch stream on the store's prefix, read by a
+ *   background thread, publishes every change under it, this replica's
+ *   and other writers' alike. A write is acknowledged once etcd applied it
+ *   and the stream published its revision (waited for, bounded), so a
+ *   caller that wrote and then reads store_revision() or watches from it
+ *   sees its own write in place.
  */
 #ifndef EDGE_STORE_INTERNAL_H
 #define EDGE_STORE_INTERNAL_H
@@ -83,6 +91,9 @@ typedef struct store__backend {
      * *rev and *compact_rev to the persisted revision and compaction point. */
     int (*open)(store_t *s, const store_config_t *cfg, uint64_t *rev,
                 uint64_t *compact_rev, err_t *err);
+    /* Optional: starts what publishes (etcd: the watch stream), once the
+     * hub knows open's revision. */
+    int (*start)(store_t *s, err_t *err);
     void (*close)(store_t *s);
     int (*get)(store_t *s, const char *key, size_t key_len,
                store_value_t *out, err_t *err);
@@ -107,6 +118,7 @@ typedef struct store__backend {
 } store__backend_t;
 
 extern const store__backend_t store__lmdb_backend;
+extern const store__backend_t store__etcd_backend;
 
 /* ---- the watch fan-out (watch.c) ------------------------------------ */
 
@@ -114,9 +126,10 @@ typedef struct store__hub {
     pthread_mutex_t mu;
     uint64_t published;          /* last revision published */
     atomic_uint_fast64_t compact_rev;
-    store__event_t **ring;       /* ring[rev % ring_cap] */
-    unsigned ring_cap;
-    uint64_t ring_first;         /* oldest revision held; > published: none */
+    pthread_cond_t published_cv; /* published moved, or closing */
+    store__event_t **ring;       /* recent events in publish order */
+    unsigned ring_cap, ring_head, ring_count;
+    uint64_t ring_from;          /* every event after it is in the ring */
     store_watcher_t *live;       /* doubly linked list of live watchers */
     size_t nwatchers;
     uint64_t overflowed;
@@ -129,9 +142,24 @@ int store__hub_init(store__hub_t *h, unsigned ring_cap, unsigned queue,
 /* Wakes every watcher with ERR_CLOSED. */
 void store__hub_shutdown(store__hub_t *h);
 void store__hub_destroy(store__hub_t *h);
-/* Publishes n events of consecutive revisions published+1 .. published+n,
- * taking over the caller's reference to each. Never blocks on a watcher. */
+/* Publishes n events in revision order, all above the published revision
+ * but for more events of that same revision (one etcd revision may change
+ * several keys: all its events come in one call). Revisions may jump
+ * (LMDB's do not). Takes over the caller's reference to each event. Never
+ * blocks on a watcher. */
 void store__hub_publish(store__hub_t *h, store__event_t **evs, size_t n);
+/* Says that every event up to rev was published (an etcd progress
+ * notification: revisions with no event under the store's prefix). */
+void store__hub_advance(store__hub_t *h, uint64_t rev);
+/* History between the published revision and rev is lost (an etcd watch
+ * resumed at a compacted revision): every live watcher ends with
+ * ERR_EXPIRED, the ring is emptied, published becomes rev and compact_rev
+ * at least compact_rev. Watchers still catching up read the backend's log,
+ * which says whether what they need is still there. */
+void store__hub_expire(store__hub_t *h, uint64_t rev, uint64_t compact_rev);
+/* Waits until rev is published: 0, ERR_TIMEOUT after timeout_ms, or
+ * ERR_CLOSED when the hub shuts down first. */
+int store__hub_wait(store__hub_t *h, uint64_t rev, int timeout_ms);
 
 /* ---- the store ------------------------------------------------------ */
 

@@ -9,9 +9,19 @@
  *     into its bounded queue as they are published.
  * The switch happens under the hub lock once pos reaches the published
  * revision, so no event is missed or seen twice (the publisher skips events
- * at or below a watcher's pos). A live watcher whose queue is full is taken
- * off the list and marked ERR_WATCH_OVERFLOW: its consumer drains what was
- * queued, then sees the error. The writer therefore never waits.
+ * at or below the revision a watcher went live at). A live watcher whose
+ * queue is full is taken off the list and marked ERR_WATCH_OVERFLOW: its
+ * consumer drains what was queued, then sees the error. The writer
+ * therefore never waits.
+ *
+ * Revisions increase but need not be consecutive: on etcd other writers
+ * (other replicas, other prefixes, the compactor's bookkeeping) take
+ * revisions this store never sees, and one etcd revision may change
+ * several keys. So the ring holds events in publish order, not indexed by
+ * revision, and is searched by revision; ring_from is the revision after
+ * which every event is in the ring. The events of one revision are
+ * published in one call and handed to a watcher all together or not at
+ * all, so pos (a revision) is always a boundary between whole revisions.
  */
 #include "store_internal.h"
 
@@ -29,6 +39,7 @@ struct store_watcher {
     size_t prefix_len;
     int exact;                   /* prefix is a whole key */
     uint64_t pos;                /* every event <= pos has been considered */
+    uint64_t floor;              /* live: events <= floor are not for it */
     store__event_t **q;          /* bounded FIFO */
     unsigned cap, head, count;
     int live;
@@ -50,9 +61,10 @@ int store__hub_init(store__hub_t *h, unsigned ring_cap, unsigned queue,
     h->ring_cap = ring_cap;
     h->default_queue = queue;
     h->published = published;
-    h->ring_first = published + 1;
+    h->ring_from = published;
     atomic_init(&h->compact_rev, compact_rev);
     pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->published_cv, NULL);
     return 0;
 }
 
@@ -70,17 +82,48 @@ void store__hub_shutdown(store__hub_t *h)
     h->closing = 1;
     for (store_watcher_t *w = h->live; w; w = w->next)
         hub_wake(w);
+    pthread_cond_broadcast(&h->published_cv);
     pthread_mutex_unlock(&h->mu);
+}
+
+/* The i-th event of the ring, oldest first. */
+static store__event_t *hub_at(const store__hub_t *h, unsigned i)
+{
+    return h->ring[(h->ring_head + i) % h->ring_cap];
+}
+
+/* Drops every event of the ring. */
+static void hub_ring_clear(store__hub_t *h)
+{
+    for (unsigned i = 0; i < h->ring_count; i++)
+        store__event_unref(hub_at(h, i));
+    h->ring_head = 0;
+    h->ring_count = 0;
+}
+
+/* The index of the ring's first event with a revision above rev
+ * (ring_count when none). */
+static unsigned hub_find(const store__hub_t *h, uint64_t rev)
+{
+    unsigned lo = 0, hi = h->ring_count;
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2;
+        if (hub_at(h, mid)->pub.rev <= rev)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 void store__hub_destroy(store__hub_t *h)
 {
     if (!h->ring)
         return;
-    for (uint64_t r = h->ring_first; r <= h->published; r++)
-        store__event_unref(h->ring[r % h->ring_cap]);
+    hub_ring_clear(h);
     mem_free(h->ring);
     h->ring = NULL;
+    pthread_cond_destroy(&h->published_cv);
     pthread_mutex_destroy(&h->mu);
 }
 
@@ -117,18 +160,23 @@ void store__hub_publish(store__hub_t *h, store__event_t **evs, size_t n)
     for (size_t i = 0; i < n; i++) {
         store__event_t *ev = evs[i];
         uint64_t rev = ev->pub.rev;
-        /* The ring keeps the last ring_cap revisions, indexed by rev. */
-        if (h->published + 1 - h->ring_first == h->ring_cap) {
-            store__event_unref(h->ring[h->ring_first % h->ring_cap]);
-            h->ring_first++;
+        /* The ring keeps the last ring_cap events. */
+        if (h->ring_count == h->ring_cap) {
+            store__event_t *old = hub_at(h, 0);
+            h->ring_from = old->pub.rev;
+            store__event_unref(old);
+            h->ring_head = (h->ring_head + 1) % h->ring_cap;
+            h->ring_count--;
         }
-        h->ring[rev % h->ring_cap] = ev;
-        h->published = rev;
+        h->ring[(h->ring_head + h->ring_count) % h->ring_cap] = ev;
+        h->ring_count++;
+        if (rev > h->published)
+            h->published = rev;
 
         store_watcher_t *w = h->live;
         while (w) {
             store_watcher_t *next = w->next;
-            if (rev > w->pos && watch_matches(w, &ev->pub)) {
+            if (rev > w->floor && watch_matches(w, &ev->pub)) {
                 w->pos = rev;
                 if (watch_full(w)) {
                     w->error = ERR_WATCH_OVERFLOW;
@@ -143,7 +191,60 @@ void store__hub_publish(store__hub_t *h, store__event_t **evs, size_t n)
             w = next;
         }
     }
+    pthread_cond_broadcast(&h->published_cv);
     pthread_mutex_unlock(&h->mu);
+}
+
+void store__hub_advance(store__hub_t *h, uint64_t rev)
+{
+    pthread_mutex_lock(&h->mu);
+    if (rev > h->published) {
+        h->published = rev;
+        if (!h->ring_count)
+            h->ring_from = rev;
+        pthread_cond_broadcast(&h->published_cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+void store__hub_expire(store__hub_t *h, uint64_t rev, uint64_t compact_rev)
+{
+    pthread_mutex_lock(&h->mu);
+    while (h->live) {
+        store_watcher_t *w = h->live;
+        w->error = ERR_EXPIRED;
+        hub_unlink(h, w);
+        hub_wake(w);
+    }
+    hub_ring_clear(h);
+    if (rev > h->published)
+        h->published = rev;
+    h->ring_from = h->published;
+    if (compact_rev > atomic_load(&h->compact_rev))
+        atomic_store(&h->compact_rev, compact_rev);
+    pthread_cond_broadcast(&h->published_cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+int store__hub_wait(store__hub_t *h, uint64_t rev, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    uint64_t ns = (uint64_t)deadline.tv_nsec + (uint64_t)timeout_ms * 1000000u;
+    deadline.tv_sec += (time_t)(ns / 1000000000u);
+    deadline.tv_nsec = (long)(ns % 1000000000u);
+    int rc = 0;
+    pthread_mutex_lock(&h->mu);
+    while (h->published < rev && !h->closing) {
+        if (pthread_cond_timedwait(&h->published_cv, &h->mu, &deadline) == ETIMEDOUT) {
+            rc = h->published < rev ? ERR_TIMEOUT : 0;
+            break;
+        }
+    }
+    if (!rc && h->published < rev)
+        rc = ERR_CLOSED;
+    pthread_mutex_unlock(&h->mu);
+    return rc;
 }
 
 /* Frees a watcher that is on no list. */
@@ -208,6 +309,7 @@ int store_watch(store_t *s, const store_watch_opts_t *o, store_watcher_t **out,
      * once, so no consumer call is needed before events are pushed. */
     if (w->pos >= h->published) {
         w->live = 1;
+        w->floor = w->pos;
         w->next = h->live;
         if (h->live)
             h->live->prev = w;
@@ -225,10 +327,17 @@ typedef struct watch_sink {
 static int watch_sink(void *arg, store__event_t *ev)
 {
     store_watcher_t *w = ((watch_sink_t *)arg)->w;
-    if (watch_matches(w, &ev->pub) && !watch_full(w))
-        watch_push(w, ev);
-    else
+    if (!watch_matches(w, &ev->pub)) {
         store__event_unref(ev);
+        return 0;
+    }
+    if (watch_full(w)) {
+        /* A backend hands over no more than the room it was given but for
+         * the events of one revision changing many keys. */
+        store__event_unref(ev);
+        return ERR_WATCH_OVERFLOW;
+    }
+    watch_push(w, ev);
     return 0;
 }
 
@@ -239,6 +348,7 @@ static int watch_catch_up(store_watcher_t *w, err_t *err)
     store__hub_t *h = &w->s->hub;
     if (w->pos >= h->published) {
         w->live = 1;
+        w->floor = w->pos;
         w->prev = NULL;
         w->next = h->live;
         if (h->live)
@@ -246,21 +356,37 @@ static int watch_catch_up(store_watcher_t *w, err_t *err)
         h->live = w;
         return 0;
     }
-    if (w->pos + 1 >= h->ring_first) {
-        /* From the ring, while there is room in the queue. */
-        while (w->pos < h->published && !watch_full(w)) {
-            store__event_t *ev = h->ring[(w->pos + 1) % h->ring_cap];
-            if (watch_matches(w, &ev->pub)) {
-                store__event_ref(ev);
-                watch_push(w, ev);
+    if (w->pos >= h->ring_from) {
+        /* From the ring, a whole revision at a time, while there is room
+         * in the queue. */
+        unsigned i = hub_find(h, w->pos);
+        while (i < h->ring_count) {
+            uint64_t rev = hub_at(h, i)->pub.rev;
+            unsigned j = i, want = 0;
+            for (; j < h->ring_count && hub_at(h, j)->pub.rev == rev; j++)
+                want += (unsigned)watch_matches(w, &hub_at(h, j)->pub);
+            if (want > w->cap - w->count) {
+                if (w->count)
+                    return 0;  /* the consumer drains, then comes back */
+                h->overflowed++;
+                return err_set(err, ERR_WATCH_OVERFLOW, NULL);
             }
-            w->pos++;
+            for (; i < j; i++) {
+                store__event_t *ev = hub_at(h, i);
+                if (watch_matches(w, &ev->pub)) {
+                    store__event_ref(ev);
+                    watch_push(w, ev);
+                }
+            }
+            w->pos = rev;
         }
+        /* Revisions after the last event held no event for this store. */
+        w->pos = h->published;
         return 0;
     }
     /* Older than the ring: from the backend's log, without the lock. Only
      * this consumer touches a watcher that is not live. */
-    uint64_t upto = h->ring_first - 1;
+    uint64_t upto = h->ring_from;
     size_t room = w->cap - w->count;
     pthread_mutex_unlock(&h->mu);
     uint64_t scanned = w->pos;

@@ -1,4 +1,12 @@
-/* Unit tests of storage/store.h on the LMDB backend. */
+/*
+ * Unit tests of storage/store.h, one suite run on both backends: on LMDB
+ * in a temporary directory, then on etcd3 against an etcd started on
+ * loopback for the group (Debian's /usr/bin/etcd, or $ETCD_BIN), each
+ * test under an --etcd-prefix of its own. Tests of what only LMDB has (a
+ * map, its pages, the data directory's lock, group commit, crash safety of
+ * its file) run on LMDB only; the last tests are etcd's own: other
+ * writers in the same etcd, and an etcd restart under a watcher.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -13,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +33,7 @@
 #include <lmdb.h>
 
 #include "../../lib/b64.h"
+#include "../../lib/httpc.h"
 #include "../../lib/mem.h"
 #include "../../storage/store.h"
 
@@ -29,9 +41,153 @@
 
 typedef struct fx {
     char dir[64];
+    char prefix[32];             /* etcd3: this test's --etcd-prefix */
     store_t *s;
     store_config_t cfg;
 } fx_t;
+
+/* ---- an etcd on loopback, for the etcd3 group ------------------------------ */
+
+/* The backend the running group tests; the etcd it uses. */
+static const char *backend = "lmdb";
+static struct {
+    pid_t pid;
+    char dir[96];
+    int client_port, peer_port;
+    char url[64];
+    httpc_t *http;               /* a client of the test's own */
+    int prefixes;                /* prefixes handed out so far */
+} etcd = {.pid = -1};
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &n) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* POSTs a JSON body to the etcd with the test's own client; the status. */
+static long etcd_post(const char *path, const char *body, char **resp)
+{
+    httpc_response_t r;
+    err_t err = {0};
+    if (httpc_post(etcd.http, path, body, strlen(body), &r, &err))
+        return 0;
+    if (resp)
+        *resp = strdup(r.body);
+    httpc_response_free(&r);
+    return r.status;
+}
+
+/* Starts etcd on the group's ports and data directory and waits until it
+ * answers a read. 0 or -1. */
+static int etcd_start(void)
+{
+    char client[64], peer[64], log[128];
+    snprintf(client, sizeof client, "http://127.0.0.1:%d", etcd.client_port);
+    snprintf(peer, sizeof peer, "http://127.0.0.1:%d", etcd.peer_port);
+    snprintf(log, sizeof log, "%s.log", etcd.dir);
+    const char *bin = getenv("ETCD_BIN") ? getenv("ETCD_BIN") : "/usr/bin/etcd";
+    char cluster[96];
+    snprintf(cluster, sizeof cluster, "default=%s", peer);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(bin, bin, "--data-dir", etcd.dir, "--listen-client-urls", client,
+              "--advertise-client-urls", client, "--listen-peer-urls", peer,
+              "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+              (char *)NULL);
+        _exit(127);
+    }
+    etcd.pid = pid;
+    for (int i = 0; i < 300; i++) {
+        if (etcd_post("/v3/kv/range", "{\"key\":\"AA==\"}", NULL) == 200)
+            return 0;
+        usleep(50000);
+    }
+    return -1;
+}
+
+static void etcd_stop(void)
+{
+    if (etcd.pid <= 0)
+        return;
+    kill(etcd.pid, SIGTERM);
+    waitpid(etcd.pid, NULL, 0);
+    etcd.pid = -1;
+}
+
+static int etcd_group_setup(void **state)
+{
+    (void)state;
+    const char *bin = getenv("ETCD_BIN") ? getenv("ETCD_BIN") : "/usr/bin/etcd";
+    if (access(bin, X_OK) != 0) {
+        fprintf(stderr, "store: no %s, the etcd3 group cannot run\n", bin);
+        return -1;
+    }
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(etcd.dir, sizeof etcd.dir, "%s/edge-etcd-XXXXXX", base);
+    if (!mkdtemp(etcd.dir))
+        return -1;
+    etcd.client_port = free_port();
+    etcd.peer_port = free_port();
+    snprintf(etcd.url, sizeof etcd.url, "http://127.0.0.1:%d", etcd.client_port);
+    httpc_config_t hc = {.urls = etcd.url, .timeout_ms = 5000};
+    err_t err = {0};
+    if (httpc_new(&hc, &etcd.http, &err) || etcd_start()) {
+        etcd_stop();
+        return -1;
+    }
+    backend = "etcd3";
+    return 0;
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw);
+
+static int etcd_group_teardown(void **state)
+{
+    (void)state;
+    etcd_stop();
+    httpc_free(etcd.http);
+    etcd.http = NULL;
+    nftw(etcd.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    char log[128];
+    snprintf(log, sizeof log, "%s.log", etcd.dir);
+    remove(log);
+    backend = "lmdb";
+    return 0;
+}
+
+/* Puts value at an etcd key (not a store key: no prefix is added) as
+ * another client of the same etcd would. Returns the revision. */
+static uint64_t etcd_put_raw(const char *key, const char *value)
+{
+    char *k = b64_encode(key, strlen(key), B64_STD);
+    char *v = b64_encode(value, strlen(value), B64_STD);
+    char body[512], *resp = NULL;
+    snprintf(body, sizeof body, "{\"key\":\"%s\",\"value\":\"%s\"}", k, v);
+    mem_free(k);
+    mem_free(v);
+    if (etcd_post("/v3/kv/put", body, &resp) != 200)
+        fail_msg("etcd put %s failed", key);
+    const char *r = strstr(resp, "\"revision\":\"");
+    uint64_t rev = r ? strtoull(r + 12, NULL, 10) : 0;
+    free(resp);
+    return rev;
+}
 
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -57,6 +213,12 @@ static int fx_setup_cfg(void **state, const store_config_t *cfg)
     }
     f->cfg = *cfg;
     f->cfg.data_dir = f->dir;
+    if (!strcmp(backend, "etcd3")) {
+        snprintf(f->prefix, sizeof f->prefix, "/edge-test/t%d", ++etcd.prefixes);
+        f->cfg.backend = "etcd3";
+        f->cfg.etcd_servers = etcd.url;
+        f->cfg.etcd_prefix = f->prefix;
+    }
     fx_open(f);
     *state = f;
     return 0;
@@ -1200,39 +1362,166 @@ static void test_store__crash_safety(void **state)
     store_watcher_close(w);
 }
 
+/* ---- etcd: other writers, restarts ------------------------------------------ */
+
+/* Another replica (a second store on the same prefix) and another client
+ * (keys outside the prefix) write into the same etcd: this store's
+ * revisions jump, and its watchers, its lists at a revision and its replay
+ * of history stay exact. */
+static void test_store__etcd_other_writers(void **state)
+{
+    fx_t *f = *state;
+    store_t *other = NULL;
+    err_t err = {0};
+    assert_int_equal(store_open(&f->cfg, &other, &err), 0);
+    uint64_t start = store_revision(f->s);
+    store_watcher_t *w;
+    store_watch_opts_t o = {.prefix = "/g/j/", .after_rev = start};
+    assert_int_equal(store_watch(f->s, &o, &w, &err), 0);
+
+    uint64_t revs[60], mid = 0;
+    char val[32];
+    for (int i = 0; i < 30; i++) {
+        snprintf(val, sizeof val, "a%d", i);
+        revs[2 * i] = put(f->s, "/g/j/a", val);
+        etcd_put_raw("/elsewhere/k", val);
+        etcd_put_raw("/edge-test/unrelated", val);
+        snprintf(val, sizeof val, "b%d", i);
+        revs[2 * i + 1] = put(other, "/g/j/b", val);
+        if (i == 14)
+            mid = revs[2 * i + 1];
+    }
+    /* Revisions jumped over the other client's writes. */
+    assert_true(revs[1] > revs[0] + 2);
+
+    /* The watcher saw both replicas' writes, in order, once each. */
+    for (int i = 0; i < 60; i++) {
+        const store_event_t *ev = next_ev(w, 5000);
+        snprintf(val, sizeof val, "%c%d", i % 2 ? 'b' : 'a', i / 2);
+        assert_string_equal(ev->key, i % 2 ? "/g/j/b" : "/g/j/a");
+        assert_string_equal(ev->value, val);
+        assert_int_equal(ev->rev, revs[i]);
+        store_event_release(ev);
+    }
+    const store_event_t *none = NULL;
+    assert_int_equal(store_watcher_next(w, &none, 100, &err), ERR_TIMEOUT);
+    store_watcher_close(w);
+
+    /* Lists: the latest, and one at a revision in the middle. */
+    page_t p;
+    list_all(f->s, "/g/j/", 0, 1, &p, NULL, &err);
+    assert_string_equal(p.buf, "/g/j/a=a29;/g/j/b=b29;");
+    list_all(f->s, "/g/j/", mid, 1, &p, NULL, &err);
+    assert_string_equal(p.buf, "/g/j/a=a14;/g/j/b=b14;");
+
+    /* A replay from the start (older than the 16-event ring: etcd's
+     * history) is the same sequence. */
+    assert_int_equal(store_watch(f->s, &o, &w, &err), 0);
+    for (int i = 0; i < 60; i++) {
+        const store_event_t *ev = next_ev(w, 5000);
+        assert_int_equal(ev->rev, revs[i]);
+        assert_string_equal(ev->key, i % 2 ? "/g/j/b" : "/g/j/a");
+        store_event_release(ev);
+    }
+    assert_int_equal(store_watcher_next(w, &none, 100, &err), ERR_TIMEOUT);
+    store_watcher_close(w);
+    store_close(other);
+}
+
+/* etcd restarts under a live watcher; meanwhile another client writes
+ * under the prefix. The watch resumes where it was: every change once, in
+ * order, none lost. */
+static void test_store__etcd_restart_resumes_watch(void **state)
+{
+    fx_t *f = *state;
+    err_t err = {0};
+    store_watcher_t *w;
+    store_watch_opts_t o = {.prefix = "/g/rs/", .after_rev = store_revision(f->s)};
+    assert_int_equal(store_watch(f->s, &o, &w, &err), 0);
+    uint64_t r1 = put(f->s, "/g/rs/a", "1");
+    expect_ev(w, STORE_PUT, "/g/rs/a", "1", NULL, r1);
+
+    etcd_stop();
+    assert_int_equal(etcd_start(), 0);
+    char key[64];
+    snprintf(key, sizeof key, "%s/g/rs/x", f->prefix);
+    uint64_t rx1 = etcd_put_raw(key, "x1");
+    uint64_t rx2 = etcd_put_raw(key, "x2");
+    uint64_t r2 = 0;
+    for (int i = 0; i < 100; i++) {  /* until the store's connections are back */
+        err_clear(&err);
+        if (store_update(f->s, "/g/rs/a", "2", 1, r1, &r2, NULL, &err) == 0)
+            break;
+        assert_int_equal(err.code, ERR_UNAVAILABLE);
+        usleep(50000);
+    }
+    assert_true(r2 > rx2);
+    expect_ev(w, STORE_PUT, "/g/rs/x", "x1", NULL, rx1);
+    expect_ev(w, STORE_PUT, "/g/rs/x", "x2", "x1", rx2);
+    expect_ev(w, STORE_PUT, "/g/rs/a", "2", "1", r2);
+    const store_event_t *none = NULL;
+    assert_int_equal(store_watcher_next(w, &none, 200, &err), ERR_TIMEOUT);
+    store_watcher_close(w);
+}
+
+/* Each test with the setup and teardown it needs; lmdb_only ones are not
+ * run on etcd, etcd_only ones not on LMDB. */
+typedef struct suite_case {
+    struct CMUnitTest t;
+    int lmdb_only, etcd_only;
+} suite_case_t;
+
+#define CASE(fn, setup) {cmocka_unit_test_setup_teardown(fn, setup, fx_teardown), 0, 0}
+#define LMDB_CASE(fn, setup) {cmocka_unit_test_setup_teardown(fn, setup, fx_teardown), 1, 0}
+#define ETCD_CASE(fn, setup) {cmocka_unit_test_setup_teardown(fn, setup, fx_teardown), 0, 1}
+
+static const suite_case_t cases[] = {
+    CASE(test_store__create_get_revisions, fx_setup),
+    CASE(test_store__errors, fx_setup),
+    CASE(test_store__compare_and_swap, fx_setup),
+    CASE(test_store__cas_concurrent, fx_setup),
+    CASE(test_store__revisions_survive_restart, fx_setup),
+    LMDB_CASE(test_store__second_open_refused, fx_setup),
+    CASE(test_store__list_prefix_and_order, fx_setup),
+    CASE(test_store__list_pages_one_snapshot, fx_setup),
+    CASE(test_store__list_exact_revision, fx_setup),
+    CASE(test_store__list_remaining_and_skip, fx_setup),
+    CASE(test_store__continue_token_expired_and_bad, fx_setup),
+    CASE(test_store__watch_replay_from_ring, fx_setup),
+    CASE(test_store__watch_replay_from_log, fx_setup_small_ring),
+    CASE(test_store__watch_exact_key, fx_setup),
+    CASE(test_store__watch_blocks_until_event, fx_setup),
+    CASE(test_store__watch_compacted_is_expired, fx_setup),
+    CASE(test_store__compaction_window, fx_setup_fast_compaction),
+    CASE(test_store__slow_watcher_ended, fx_setup),
+    LMDB_CASE(test_store__map_grows, fx_setup_tiny_map),
+    LMDB_CASE(test_store__group_commit, fx_setup_durable),
+    /* On etcd an allocation failing after etcd applied a write cannot
+     * take the write back, as with a timeout. */
+    LMDB_CASE(test_store__allocation_failures, fx_setup),
+    LMDB_CASE(test_store__release_pages_keeps_data, fx_setup),
+    LMDB_CASE(test_store__release_pages_after_growth, fx_setup_tiny_map),
+    LMDB_CASE(test_store__map_resized_by_another_process, fx_setup_tiny_map),
+    LMDB_CASE(test_store__map_resized_before_a_write, fx_setup_tiny_map),
+    LMDB_CASE(test_store__crash_safety, fx_setup_durable),
+    ETCD_CASE(test_store__etcd_other_writers, fx_setup_small_ring),
+    ETCD_CASE(test_store__etcd_restart_resumes_watch, fx_setup),
+};
+
 int main(void)
 {
     mem_init();
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_store__create_get_revisions, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__errors, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__compare_and_swap, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__cas_concurrent, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__revisions_survive_restart, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__second_open_refused, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__list_prefix_and_order, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__list_pages_one_snapshot, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__list_exact_revision, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__list_remaining_and_skip, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__continue_token_expired_and_bad, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__watch_replay_from_ring, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__watch_replay_from_log, fx_setup_small_ring, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__watch_exact_key, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__watch_blocks_until_event, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__watch_compacted_is_expired, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__compaction_window, fx_setup_fast_compaction, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__slow_watcher_ended, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__map_grows, fx_setup_tiny_map, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__group_commit, fx_setup_durable, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__allocation_failures, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__release_pages_keeps_data, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__release_pages_after_growth, fx_setup_tiny_map,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__map_resized_by_another_process,
-                                        fx_setup_tiny_map, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__map_resized_before_a_write, fx_setup_tiny_map,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_store__crash_safety, fx_setup_durable, fx_teardown),
-    };
-    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+    enum { N = sizeof cases / sizeof cases[0] };
+    struct CMUnitTest lmdb[N], etcd3[N];
+    size_t nl = 0, ne = 0;
+    for (size_t i = 0; i < N; i++) {
+        if (!cases[i].etcd_only)
+            lmdb[nl++] = cases[i].t;
+        if (!cases[i].lmdb_only)
+            etcd3[ne++] = cases[i].t;
+    }
+    int failed = _cmocka_run_group_tests("store/lmdb", lmdb, nl, NULL, NULL);
+    failed += _cmocka_run_group_tests("store/etcd3", etcd3, ne, etcd_group_setup,
+                                      etcd_group_teardown);
+    return failed;
 }
