@@ -78,7 +78,7 @@ if errors:
 PY
 # The build stage must compile from the sources, not from this machine's
 # objects and binaries.
-for d in build bin .git; do
+for d in build bin .git out; do
   grep -qxF "$d" .dockerignore || die ".dockerignore does not leave out $d/"
 done
 
