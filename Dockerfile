@@ -34,7 +34,7 @@ RUN apt-get update -qq \
 # home), and the data directory it owns, so a fresh volume mounted there
 # (docker, or a PVC with fsGroup) is writable.
 RUN groupadd --system --gid 65532 edge-apiserver \
- && useradd --system --uid 65532 --gid 65532 --no-create-home \
+ && useradd --system --no-log-init --uid 65532 --gid 65532 --no-create-home \
       --home-dir /var/lib/edge-apiserver --shell /usr/sbin/nologin edge-apiserver \
  && install -d -o 65532 -g 65532 -m 0750 /var/lib/edge-apiserver
 COPY --from=build /src/bin/edge-apiserver /usr/local/bin/edge-apiserver
