@@ -2,6 +2,7 @@
 # test (unit tests under AddressSanitizer and UBSan, then end-to-end);
 # `make run` serves locally. Both install missing Debian packages first.
 # `make fuzz` runs each libFuzzer target for FUZZ_SECONDS (needs clang).
+# `make image` builds the container image (Dockerfile) with docker or podman.
 
 CC      ?= cc
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -g -O2 -D_GNU_SOURCE -pthread $(EXTRA_CFLAGS)
@@ -26,7 +27,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 .SECONDARY:
-.PHONY: all deps deps-build test unit e2e lint asan bench run fuzz fuzz-deps clean
+.PHONY: all deps deps-build test unit e2e lint asan bench run fuzz fuzz-deps image clean
 all: deps-build bin/edge-apiserver $(SAN_BIN)
 
 deps:
@@ -127,6 +128,11 @@ fuzz: fuzz-deps $(addprefix build/fuzz/,$(FUZZ))
 
 run: deps bin/edge-apiserver
 	@hack/run-local.sh
+
+# The image builds from the sources inside the engine; fails with what is
+# missing when neither docker nor podman answers (IMAGE sets the tag).
+image:
+	@hack/build-image.sh
 
 clean:
 	rm -rf build bin

@@ -2,7 +2,7 @@
 # Makes the certificates edge-apiserver needs inside a cluster and renders
 # manifests/ with them.
 #
-#   hack/gen-certs.sh OUTDIR
+#   hack/gen-certs.sh OUTDIR [OVERLAY]
 #
 # Writes into OUTDIR:
 #   ca.crt, ca.key                   the CA that signs both certificates below
@@ -15,6 +15,17 @@
 #                                    filled in, plus 06-secret-tls.yaml (the
 #                                    Secret edge-apiserver-tls)
 #   manifests/kube-apiserver/        the kube-apiserver files, filled in
+#
+# and into OVERLAY (default OUTDIR/overlay) a kustomize overlay of
+# manifests/ for `kubectl apply -k OVERLAY`:
+#   kustomization.yaml               the base (manifests/, by a relative
+#                                    path) plus the two files below
+#   secret-tls.yaml                  the Secret edge-apiserver-tls, as above
+#   apiservice-cabundle.yaml         a JSON patch that sets every
+#                                    APIService's caBundle to the CA
+# Only these three files of OVERLAY are written; anything else there stays.
+# OVERLAY may not lie inside manifests/: kustomize refuses a base that
+# contains its overlay.
 #
 # Running it again keeps what is still good: the CA while ca.crt and ca.key
 # are there, and each certificate while it chains to the CA, has the right
@@ -31,17 +42,19 @@ set -euo pipefail
 
 usage() {
   cat >&2 <<'EOF'
-usage: hack/gen-certs.sh OUTDIR
+usage: hack/gen-certs.sh OUTDIR [OVERLAY]
 
 Creates a CA, a serving certificate for edge-apiserver.edge-system.svc and a
-client certificate for kube-apiserver's webhook calls in OUTDIR, and renders
-the manifests into OUTDIR/manifests with the CA bundle filled in.
+client certificate for kube-apiserver's webhook calls in OUTDIR, renders
+the manifests into OUTDIR/manifests with the CA bundle filled in, and writes
+a kustomize overlay with the Secret and the CA bundle into OVERLAY (default
+OUTDIR/overlay, not inside manifests/), for `kubectl apply -k OVERLAY`.
 Environment: EXTRA_SANS (e.g. "IP:10.96.0.50"), DAYS (365), CA_DAYS (3650).
 EOF
   exit 2
 }
 
-[ $# -eq 1 ] || usage
+[ $# -eq 1 ] || [ $# -eq 2 ] || usage
 case $1 in -h|--help) usage ;; esac
 command -v openssl >/dev/null || { echo "gen-certs: openssl not found" >&2; exit 1; }
 
@@ -49,6 +62,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+overlay=$(realpath -m "${2:-$out/overlay}")
+case $overlay/ in
+  "$(realpath "$root/manifests")"/*)
+    echo "gen-certs: the overlay $overlay is inside manifests/, which kustomize refuses" \
+      "(a base may not contain its overlay); name a directory elsewhere" >&2
+    exit 2 ;;
+esac
+mkdir -p "$overlay"
 
 days=${DAYS:-365}
 ca_days=${CA_DAYS:-3650}
@@ -177,11 +198,15 @@ ca_b64=$(b64 "$out/ca.crt")
 rm -rf "$out/manifests"
 mkdir -p "$out/manifests/kube-apiserver"
 for f in "$root"/manifests/*.yaml; do
+  # The plain files only: kubectl apply -f would take a kustomization for
+  # an object.
+  [ "$(basename "$f")" != kustomization.yaml ] || continue
   sed "s|\${CA_BUNDLE}|$ca_b64|g" "$f" > "$out/manifests/$(basename "$f")"
 done
 chmod 644 "$out"/manifests/*.yaml
 
-cat > "$out/manifests/06-secret-tls.yaml" <<EOF
+secret_tls() {
+  cat <<EOF
 # The serving certificate of edge-apiserver, its key, and the CA that signed
 # it and kube-apiserver's webhook client certificate (--client-ca-file).
 apiVersion: v1
@@ -198,6 +223,8 @@ data:
   tls.key: $(b64 "$out/tls.key")
   ca.crt: $ca_b64
 EOF
+}
+secret_tls > "$out/manifests/06-secret-tls.yaml"
 
 client_crt_b64=$(b64 "$out/webhook-client.crt")
 client_key_b64=$(b64 "$out/webhook-client.key")
@@ -211,3 +238,34 @@ for f in "$root"/manifests/kube-apiserver/*; do
     "$f" > "$out/manifests/kube-apiserver/$(basename "$f")"
 done
 log "rendered manifests into $out/manifests"
+
+# The overlay. kustomize takes a base by a path relative to the overlay;
+# the Secret is a plain resource (a secretGenerator would rename it with a
+# hash), and the caBundle a JSON patch on every APIService, since
+# kustomize does not substitute placeholders.
+base=$(realpath --relative-to="$overlay" "$root/manifests")
+secret_tls > "$overlay/secret-tls.yaml"
+cat > "$overlay/apiservice-cabundle.yaml" <<EOF
+# The CA that signed edge-apiserver's serving certificate, which the
+# aggregator verifies it against.
+- op: replace
+  path: /spec/caBundle
+  value: $ca_b64
+EOF
+cat > "$overlay/kustomization.yaml" <<EOF
+# Written by hack/gen-certs.sh (again on each run): manifests/ with the
+# TLS Secret and the APIServices' caBundle. kubectl apply -k $overlay
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- $base
+- secret-tls.yaml
+patches:
+- path: apiservice-cabundle.yaml
+  target:
+    group: apiregistration.k8s.io
+    version: v1
+    kind: APIService
+EOF
+chmod 644 "$overlay/kustomization.yaml" "$overlay/apiservice-cabundle.yaml"
+log "wrote the overlay $overlay (kubectl apply -k $overlay)"

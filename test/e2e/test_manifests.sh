@@ -2,8 +2,10 @@
 # The deployment side: every manifest parses and kubectl accepts it, the
 # names, ports and paths in manifests/ agree with what the binary serves,
 # hack/gen-certs.sh makes a chain the real server serves with (SANs, EKUs,
-# caBundle in the rendered APIServices), and hack/print-kubeconfig.sh writes
-# kubeconfigs that kubectl can use against that server.
+# caBundle in the rendered APIServices), manifests/kustomization.yaml and
+# the overlay gen-certs writes render the same objects (kubectl kustomize,
+# kubectl apply -k), and hack/print-kubeconfig.sh writes kubeconfigs that
+# kubectl can use against that server.
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=test/e2e/lib.sh
 source test/e2e/lib.sh
@@ -35,7 +37,9 @@ def b64file(p):
         return base64.b64encode(f.read()).decode()
 
 docs = []
-files = sorted(glob.glob(os.path.join(d, "*.yaml")))
+# A kustomization is kustomize's, not a cluster object.
+files = sorted(f for f in glob.glob(os.path.join(d, "*.yaml"))
+               if os.path.basename(f) != "kustomization.yaml")
 if not files:
     fail("no YAML files in %s" % d)
 for f in files:
@@ -368,13 +372,14 @@ contexts:
 current-context: dummy
 EOF
 
-# kubectl_dry_run DIR EXPECTED: kubectl accepts every object and names
-# exactly the expected ones.
+# kubectl_dry_run -f|-k DIR EXPECTED: kubectl apply -f (plain files) or
+# -k (a kustomization) accepts every object and names exactly the
+# expected ones.
 kubectl_dry_run() {
-  local dir=$1 expected=$2
+  local how=$1 dir=$2 expected=$3
   KUBECONFIG=$WORK/dummy.kubeconfig HOME=$WORK "$KUBECTL" apply --dry-run=client --validate=false \
-    --request-timeout=10s -f "$dir" -o name >"$WORK/dry.out" 2>"$WORK/dry.err" ||
-    die "kubectl apply --dry-run=client on $dir failed: $(cat "$WORK/dry.err")"
+    --request-timeout=10s "$how" "$dir" -o name >"$WORK/dry.out" 2>"$WORK/dry.err" ||
+    die "kubectl apply $how $dir --dry-run=client failed: $(cat "$WORK/dry.err")"
   diff <(sort "$expected") <(sort "$WORK/dry.out") >"$WORK/dry.diff" ||
     die "kubectl dry run of $dir named other objects than expected: $(cat "$WORK/dry.diff")"
 }
@@ -383,10 +388,29 @@ kubectl_dry_run() {
 echo "== source manifests"
 "$PY" "$WORK/check_manifests.py" manifests source >"$WORK/names.source" ||
   die "manifests/: $(cat "$WORK/names.source")"
-kubectl_dry_run manifests "$WORK/names.source"
+kubectl_dry_run -k manifests "$WORK/names.source"
 # The kube-apiserver files are not cluster objects and must not be applied.
 grep -q kube-apiserver "$WORK/dry.out" && die "kubectl would apply manifests/kube-apiserver/"
 [ -f manifests/kube-apiserver/README.md ] || die "manifests/kube-apiserver has no README"
+
+# kustomize DIR OUT: kubectl kustomize DIR into OUT/all.yaml, with
+# kube-apiserver/ (KADIR) beside it for check_manifests.py.
+kustomize() {
+  local dir=$1 out=$2 kadir=$3
+  mkdir -p "$out"
+  HOME=$WORK "$KUBECTL" kustomize "$dir" >"$out/all.yaml" 2>"$WORK/kustomize.err" ||
+    die "kubectl kustomize $dir failed: $(cat "$WORK/kustomize.err")"
+  ln -s "$kadir" "$out/kube-apiserver"
+}
+
+echo "== the base kustomization"
+# The same objects as the plain files, every one of them: a file missing
+# from resources: fails here.
+kustomize manifests "$WORK/kbase" "$PWD/manifests/kube-apiserver"
+"$PY" "$WORK/check_manifests.py" "$WORK/kbase" source >"$WORK/names.kbase" ||
+  die "kubectl kustomize manifests/: $(cat "$WORK/names.kbase")"
+diff <(sort "$WORK/names.source") <(sort "$WORK/names.kbase") >"$WORK/kbase.diff" ||
+  die "kubectl kustomize manifests/ and the files of manifests/ differ (< files, > kustomize): $(cat "$WORK/kbase.diff")"
 
 echo "== hack/gen-certs.sh"
 certs=$WORK/gen
@@ -418,8 +442,38 @@ echo "== rendered manifests"
 # shellcheck disable=SC2016 # a literal ${
 grep -rqF '${' "$certs/manifests" --include='*.yaml' --include='*.kubeconfig' &&
   die "placeholders left in the rendered manifests"
-kubectl_dry_run "$certs/manifests" "$WORK/names.rendered"
+kubectl_dry_run -f "$certs/manifests" "$WORK/names.rendered"
 grep -qx secret/edge-apiserver-tls "$WORK/dry.out" || die "the rendered manifests have no Secret edge-apiserver-tls"
+[ -e "$certs/manifests/kustomization.yaml" ] && die "gen-certs copied the kustomization among the plain files"
+
+echo "== the overlay"
+# Written by default into OUTDIR/overlay: the base plus the Secret, and
+# every APIService's caBundle the base64 of the CA (check_manifests.py's
+# rendered mode checks both against the files).
+[ -s "$certs/overlay/kustomization.yaml" ] || die "gen-certs wrote no overlay into $certs/overlay"
+[ "$(stat -c %a "$certs/overlay/secret-tls.yaml")" = 600 ] || die "the overlay's Secret (a key) is readable by others"
+kustomize "$certs/overlay" "$WORK/kov" "$certs/manifests/kube-apiserver"
+"$PY" "$WORK/check_manifests.py" "$WORK/kov" rendered "$certs" >"$WORK/names.kov" ||
+  die "kubectl kustomize of the overlay: $(cat "$WORK/names.kov")"
+diff <(sort "$WORK/names.rendered") <(sort "$WORK/names.kov") >"$WORK/kov.diff" ||
+  die "the overlay and the rendered files differ (< files, > overlay): $(cat "$WORK/kov.diff")"
+"$PY" - "$WORK/kov/all.yaml" "$certs/ca.crt" <<'PY' || die "the overlay's APIServices"
+import base64, sys, yaml
+ca = base64.b64encode(open(sys.argv[2], "rb").read()).decode()
+apis = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "APIService"]
+assert len(apis) == 4, "%d APIServices" % len(apis)
+for a in apis:
+    assert a["spec"]["caBundle"] == ca, "%s: caBundle is not base64 of ca.crt" % a["metadata"]["name"]
+PY
+kubectl_dry_run -k "$certs/overlay" "$WORK/names.rendered"
+# A directory named on the command line, anywhere but inside manifests/.
+hack/gen-certs.sh "$certs" "$WORK/elsewhere/local" 2>"$WORK/gen.log" ||
+  die "gen-certs OUTDIR OVERLAY failed: $(cat "$WORK/gen.log")"
+kustomize "$WORK/elsewhere/local" "$WORK/kov2" "$certs/manifests/kube-apiserver"
+cmp -s "$WORK/kov/all.yaml" "$WORK/kov2/all.yaml" || die "the overlay in another directory renders differently"
+expect_fail "gen-certs with the overlay inside manifests/" hack/gen-certs.sh "$certs" manifests/overlays/local
+grep -q "inside manifests/" "$WORK/out" || die "gen-certs with the overlay inside manifests/ says: $(cat "$WORK/out")"
+[ ! -e manifests/overlays ] || die "gen-certs made manifests/overlays although it refused it"
 
 # A second run keeps the certificates it can keep.
 fp() { openssl x509 -in "$1" -noout -fingerprint -sha256; }
