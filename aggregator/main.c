@@ -168,16 +168,16 @@ static const flag_def_t flag_defs[] = {
     FS("bind-address", bind_address, "IP address to listen on (default 0.0.0.0)"),
     FS("cert-dir", cert_dir, "where a self-signed serving certificate is made when no "
                              "--tls-cert-file is given (default ./apiserver.local.config/certificates)"),
-    FS("tls-cert-file", tls_cert_file, "serving certificate (PEM)"),
-    FS("tls-private-key-file", tls_key_file, "serving key (PEM)"),
-    FS("token-auth-file", token_auth_file, "static tokens, CSV: token,user,uid,\"g1,g2\""),
-    FS("storage-backend", storage_backend, "lmdb (default) or etcd3"),
+    FS("tls-cert-file", tls_cert_file, "serving certificate (PEM; default none: a self-signed one in --cert-dir)"),
+    FS("tls-private-key-file", tls_key_file, "serving key (PEM) of --tls-cert-file (default none)"),
+    FS("token-auth-file", token_auth_file, "static tokens, CSV: token,user,uid,\"g1,g2\" (default none)"),
+    FS("storage-backend", storage_backend, "lmdb or etcd3 (default lmdb)"),
     FS("data-dir", data_dir, "LMDB data directory (default ./data)"),
-    FS("etcd-servers", etcd_servers, "etcd URLs, comma-separated (etcd3 backend)"),
+    FS("etcd-servers", etcd_servers, "etcd URLs, comma-separated, for the etcd3 backend (default none)"),
     FS("etcd-prefix", etcd_prefix, "etcd key prefix (default /registry)"),
-    FS("etcd-cafile", etcd_cafile, "CA bundle to verify etcd's serving certificates by"),
-    FS("etcd-certfile", etcd_certfile, "client certificate (PEM) for etcd"),
-    FS("etcd-keyfile", etcd_keyfile, "the key (PEM) of --etcd-certfile"),
+    FS("etcd-cafile", etcd_cafile, "CA bundle to verify etcd's serving certificates by (default none: the system's)"),
+    FS("etcd-certfile", etcd_certfile, "client certificate (PEM) for etcd (default none)"),
+    FS("etcd-keyfile", etcd_keyfile, "the key (PEM) of --etcd-certfile (default none)"),
     FS("cluster-name", cluster_name, "this server's member cluster (default host)"),
     FS("controllers", controllers, "controllers to run, as kube-controller-manager's flag: "
                                    "'*' all, 'name' one, '-name' not that one, comma-separated "
@@ -188,15 +188,15 @@ static const flag_def_t flag_defs[] = {
     FS("allowed-chart-repositories", allowed_chart_repositories,
        "URL prefixes Components may fetch charts from, comma-separated (default: any); "
        "checked on the repository and on every chart URL"),
-    FS("client-ca-file", client_ca_file, "CA bundle for x509 client certificates (CN user, O groups)"),
+    FS("client-ca-file", client_ca_file, "CA bundle for x509 client certificates (CN user, O groups; default none)"),
     FS("requestheader-client-ca-file", rh_client_ca_file,
-       "CA bundle for the front proxy's client certificate"),
+       "CA bundle for the front proxy's client certificate (default none)"),
     FS("requestheader-allowed-names", rh_allowed_names,
-       "front-proxy certificate CNs allowed, comma-separated (empty: any)"),
-    FS("requestheader-username-headers", rh_username_headers, "default X-Remote-User"),
-    FS("requestheader-uid-headers", rh_uid_headers, "default none"),
-    FS("requestheader-group-headers", rh_group_headers, "default X-Remote-Group"),
-    FS("requestheader-extra-headers-prefix", rh_extra_prefix, "default X-Remote-Extra-"),
+       "front-proxy certificate CNs allowed, comma-separated (default empty: any)"),
+    FS("requestheader-username-headers", rh_username_headers, "headers carrying the user name (default X-Remote-User)"),
+    FS("requestheader-uid-headers", rh_uid_headers, "headers carrying the user's uid (default none)"),
+    FS("requestheader-group-headers", rh_group_headers, "headers carrying the groups (default X-Remote-Group)"),
+    FS("requestheader-extra-headers-prefix", rh_extra_prefix, "prefix of headers carrying extra values (default X-Remote-Extra-)"),
     FS("authentication-kubeconfig", authentication_kubeconfig,
        "kubeconfig for kube-apiserver: TokenReview and the authentication ConfigMap "
        "(default in a pod: its ServiceAccount)"),
@@ -204,7 +204,7 @@ static const flag_def_t flag_defs[] = {
        "kubeconfig for kube-apiserver: SubjectAccessReviews for what only the cluster "
        "decides (may a user claim a namespace or node of this cluster; default in a pod: "
        "its ServiceAccount)"),
-    FS("audit-log-path", audit_log_path, "audit events as JSON lines here (\"-\": stdout)"),
+    FS("audit-log-path", audit_log_path, "audit events as JSON lines here (\"-\": stdout; default none: no audit log)"),
     FU("max-requests-inflight", max_inflight,
        "concurrent non-watch requests before 429 (default 400, 0: unlimited)"),
     FD("etcd-compaction-interval", compaction_ms,
@@ -223,11 +223,72 @@ static const flag_def_t flag_defs[] = {
     {NULL, 0, 0, NULL, 0},
 };
 
+/* --help's sections, as kube-apiserver groups its flags; a flag not named
+ * here is under Misc. */
+static const struct {
+    const char *title;
+    const char *const flags[16];
+} flag_sections[] = {
+    {"Secure serving", {"bind-address", "secure-port", "cert-dir", "tls-cert-file",
+                        "tls-private-key-file", "http-threads", "read-header-timeout",
+                        "max-request-header-bytes", NULL}},
+    {"Authentication", {"token-auth-file", "client-ca-file", "requestheader-client-ca-file",
+                        "requestheader-allowed-names", "requestheader-username-headers",
+                        "requestheader-uid-headers", "requestheader-group-headers",
+                        "requestheader-extra-headers-prefix", "authentication-kubeconfig", NULL}},
+    {"Authorization", {"authorization-kubeconfig", NULL}},
+    {"Etcd", {"storage-backend", "data-dir", "etcd-servers", "etcd-prefix", "etcd-cafile",
+              "etcd-certfile", "etcd-keyfile", "etcd-compaction-interval", NULL}},
+    {"Audit", {"audit-log-path", NULL}},
+    {"Controllers", {"controllers", "helm-binary", "allowed-chart-repositories",
+                     "leader-elect", "leader-elect-lease-duration",
+                     "leader-elect-renew-deadline", NULL}},
+    {NULL, {NULL}},
+};
+
+static int flag_in_section(const char *name, int s)
+{
+    for (size_t i = 0; flag_sections[s].flags[i]; i++)
+        if (!strcmp(flag_sections[s].flags[i], name))
+            return 1;
+    return 0;
+}
+
+static int flag_section(const char *name)
+{
+    for (int s = 0; flag_sections[s].title; s++)
+        if (flag_in_section(name, s))
+            return s;
+    return -1;
+}
+
+static void usage_flag(FILE *f, const flag_def_t *d)
+{
+    static const char *const types[] = {[F_STR] = "string", [F_UINT] = "uint",
+                                        [F_DURATION] = "duration"};
+    char lhs[64];
+    snprintf(lhs, sizeof lhs, "--%s %s", d->name, types[d->type]);
+    fprintf(f, "      %-40s %s\n", lhs, d->help);
+}
+
+/* Flags by section, as kube-apiserver --help prints them; each says its
+ * default. */
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: edge-apiserver [flags]\n");
+    fprintf(f, "edge-apiserver: the IAM and edge-management API of a fleet of Kubernetes "
+               "clusters, served to kube-apiserver as an aggregated API server and as its "
+               "authorization webhook.\n\nUsage:\n  edge-apiserver [flags]\n");
+    for (int s = 0; flag_sections[s].title; s++) {
+        fprintf(f, "\n%s flags:\n\n", flag_sections[s].title);
+        for (const flag_def_t *d = flag_defs; d->name; d++)
+            if (flag_in_section(d->name, s))
+                usage_flag(f, d);
+    }
+    fprintf(f, "\nMisc flags:\n\n");
     for (const flag_def_t *d = flag_defs; d->name; d++)
-        fprintf(f, "  --%-24s %s\n", d->name, d->help);
+        if (flag_section(d->name) < 0)
+            usage_flag(f, d);
+    fprintf(f, "\n      %-40s %s\n", "-h, --help", "this help");
 }
 
 static int parse_flags(int argc, char **argv, flags_t *fl)

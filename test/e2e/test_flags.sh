@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# --help as kube-apiserver prints it: flags grouped by section, each with
+# its type and default; an unknown flag or a bad value ends the process
+# with an error that names the flag.
+source "$(dirname "$0")/lib.sh"
+"$BIN" --help > "$WORK/help" 2>&1 || die "--help failed: $(cat "$WORK/help")"
+for s in "Secure serving" Authentication Authorization Etcd Audit Controllers Misc; do
+  grep -qx "$s flags:" "$WORK/help" || die "no section $s: $(cat "$WORK/help")"
+done
+flags=$(grep -cE '^      --[a-z-]+ (string|uint|duration) ' "$WORK/help")
+[ "$flags" -ge 30 ] || die "only $flags flags listed"
+nodefault=$(grep -E '^      --[a-z-]+ (string|uint|duration) ' "$WORK/help" | grep -v default || true)
+[ -z "$nodefault" ] || die "flags without their default: $nodefault"
+grep -A3 '^Etcd flags:' "$WORK/help" | grep -q -- '--storage-backend string' || die "storage-backend not under Etcd"
+if "$BIN" --no-such-flag=1 > "$WORK/out" 2>&1; then die "an unknown flag was accepted"; fi
+grep -q 'unknown flag: --no-such-flag' "$WORK/out" || die "unknown flag: $(cat "$WORK/out")"
+if "$BIN" --secure-port=http > "$WORK/out" 2>&1; then die "a bad port was accepted"; fi
+grep -q 'invalid value "http" for --secure-port' "$WORK/out" || die "bad value: $(cat "$WORK/out")"
+if "$BIN" --etcd-compaction-interval=soon > "$WORK/out" 2>&1; then die "a bad duration was accepted"; fi
+grep -q -- '--etcd-compaction-interval' "$WORK/out" || die "bad duration: $(cat "$WORK/out")"
+echo "flags: ok"
