@@ -183,6 +183,10 @@ static void definition_name(const reg_kind_t *k, const char *suffix, char *buf, 
     snprintf(buf + used, n - used, "%s.%s%s", k->version, k->kind, suffix);
 }
 
+#define LIST_META_DESC                                                                     \
+    "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/"      \
+    "sig-architecture/api-conventions.md#types-kinds"
+
 /* The definitions of group's kinds (every kind's when NULL), each whole:
  * 0, or -1 when out of memory (a schema's build included). */
 static int add_definitions(json_t *defs, const char *group)
@@ -213,15 +217,22 @@ static int add_definitions(json_t *defs, const char *group)
         snprintf(list_kind, sizeof list_kind, "%sList", k->kind);
         char list_name[256];
         definition_name(k, "List", list_name, sizeof list_name);
+        char list_desc[400], items_desc[200];
+        snprintf(list_desc, sizeof list_desc, "%s is a list of %s objects.", list_kind, k->kind);
+        snprintf(items_desc, sizeof items_desc, "List of %s objects.", k->kind);
+        const json_t *props = json_object_get(schema, "properties");
         json_t *item = json_deep_copy(schema);
-        /* A NULL item fails the pack. */
+        /* A NULL item or copy fails the pack, which releases the others. */
         if (json_object_set_new(defs, list_name,
-                                json_pack("{s:s, s:s, s:[s], s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s, s:o}},"
+                                json_pack("{s:s, s:s, s:[s], s:{s:o, s:o, s:{s:s, s:s}, s:{s:s, s:s, s:o}},"
                                           " s:[{s:s, s:s, s:s}]}",
-                                          "type", "object", "description", list_kind, "required",
-                                          "items", "properties", "apiVersion", "type", "string",
-                                          "kind", "type", "string", "metadata", "type", "object",
-                                          "items", "type", "array", "items", item,
+                                          "type", "object", "description", list_desc, "required",
+                                          "items", "properties", "apiVersion",
+                                          json_deep_copy(json_object_get(props, "apiVersion")),
+                                          "kind", json_deep_copy(json_object_get(props, "kind")),
+                                          "metadata", "type",
+                                          "object", "description", LIST_META_DESC, "items",
+                                          "type", "array", "description", items_desc, "items", item,
                                           "x-kubernetes-group-version-kind", "group", k->group,
                                           "kind", list_kind, "version", k->version)))
             return -1;

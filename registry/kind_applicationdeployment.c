@@ -55,19 +55,49 @@ const reg_kind_t reg_kind_applicationdeployment = {
     .kind = "ApplicationDeployment", .namespaced = 1, .short_names = short_names,
     .has_status = 1, .list_rules = list_rules, .columns = columns, .validate = validate,
     .on_create = on_create,
-    .spec_schema =
-        "{\"type\":\"object\",\"required\":[\"application\"],\"properties\":{"
-        "\"application\":" REG_S_STR ",\"version\":" REG_S_STR ","
+    .description =
+        "ApplicationDeployment rolls an approved version of an Application out to node groups, "
+        "one topology per NodeGroup. The ApplicationDeployment controller resolves the version, "
+        "provisions each topology on its NodeGroup's cluster (a workload's Deployment and "
+        "Service, or a Helm release) and reports progress in status. It carries finalizer "
+        "finalizer.app.theriseunion.io, removed once what it provisioned is gone. Targeting a "
+        "NodeGroup needs 'use' on it.",
+    .spec_schema = REG_S_DESC_OBJ_REQ("What to deploy and where.", "\"application\"",
+        "\"application\":" REG_S_DESC_STR("Name of the Application to deploy. Required.") ","
+        "\"version\":" REG_S_DESC_STR("The ApplicationVersion's spec.version to deploy (it must "
+            "be Approved), or latest: the Application's highest approved version by semver "
+            "precedence, pre-releases never. Empty means latest.") ","
         "\"topologies\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"map\","
         "\"x-kubernetes-list-map-keys\":[\"nodeGroup\"],\"x-kubernetes-patch-merge-key\":\"nodeGroup\","
-        "\"x-kubernetes-patch-strategy\":\"merge\",\"items\":{\"type\":\"object\","
-        "\"required\":[\"nodeGroup\"],\"properties\":{\"nodeGroup\":" REG_S_STR ","
-        "\"replicas\":{\"type\":\"integer\",\"format\":\"int32\"},\"values\":" REG_S_ANY "}}}}}",
-    .status_schema =
-        "{\"type\":\"object\",\"properties\":{\"resolvedVersion\":" REG_S_STR ","
-        "\"observedGeneration\":" REG_S_INT ",\"conditions\":" REG_S_CONDITIONS ","
+        "\"x-kubernetes-patch-strategy\":\"merge\","
+        "\"description\":\"Where to run it: one entry per NodeGroup, provisioned on that "
+            "NodeGroup's cluster and pinned to its nodes.\","
+        "\"items\":" REG_S_DESC_OBJ_REQ("One node group to run on.", "\"nodeGroup\"",
+            "\"nodeGroup\":" REG_S_DESC_STR("Name of the NodeGroup. Required.") ","
+            "\"replicas\":" REG_S_DESC_INT32("Number of replicas on the node group; at least 0, "
+                "default 1.") ","
+            "\"values\":" REG_S_DESC_ANY("For a helm version: Helm values merged over the "
+                "version's own for this node group.")) "}"),
+    .status_schema = REG_S_DESC_OBJ("What the ApplicationDeployment controller last saw. "
+        "Written by the ApplicationDeployment controller; read-only for users.",
+        "\"resolvedVersion\":" REG_S_DESC_STR("Written by the ApplicationDeployment controller: "
+            "the version in effect, spec.version or what latest resolved to; absent while none "
+            "resolves (condition VersionResolved False).") ","
+        "\"observedGeneration\":" REG_S_OBSERVED_GENERATION("ApplicationDeployment") ","
+        "\"conditions\":" REG_S_CONDITIONS("Written by the ApplicationDeployment controller: "
+            "VersionResolved (False, reason VersionNotFound or VersionNotApproved, when the "
+            "version does not resolve) and Progressing (True, RollingOut or Available; False, "
+            "reason VersionUnresolved, NodeGroupNotFound, ClusterNotReady or ProvisionFailed).") ","
         "\"topologies\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"map\","
-        "\"x-kubernetes-list-map-keys\":[\"nodeGroup\"],\"items\":{\"type\":\"object\","
-        "\"properties\":{\"nodeGroup\":" REG_S_STR ",\"phase\":" REG_S_STR ","
-        "\"readyReplicas\":{\"type\":\"integer\",\"format\":\"int32\"},\"message\":" REG_S_STR "}}}}}",
+        "\"x-kubernetes-list-map-keys\":[\"nodeGroup\"],"
+        "\"description\":\"Written by the ApplicationDeployment controller: one entry per "
+            "spec.topologies item.\","
+        "\"items\":" REG_S_DESC_OBJ("How one topology is doing.",
+            "\"nodeGroup\":" REG_S_DESC_STR("The NodeGroup, as in spec.topologies.") ","
+            "\"phase\":" REG_S_DESC_STR("Pending (not provisioned yet: the NodeGroup or its "
+                "Cluster is missing or not Ready), Progressing (provisioned, replicas not all "
+                "ready), Available (every replica ready) or Failed (provisioning failed).") ","
+            "\"readyReplicas\":" REG_S_DESC_INT32("Replicas ready on the node group.") ","
+            "\"message\":" REG_S_DESC_STR("What holds the topology back, or how many replicas "
+                "are ready.")) "}"),
 };

@@ -14,6 +14,14 @@
 #include "../apimachinery/semver.h"
 #include "../apimachinery/validation.h"
 
+/* Semantic Versioning 2.0.0, semver.org's own regular expression (no
+ * leading v), as JSON string text: the pattern of spec.version, which
+ * documents what validate_spec checks with semver_parse. */
+#define SEMVER_PATTERN \
+    "^(0|[1-9]\\\\d*)\\\\.(0|[1-9]\\\\d*)\\\\.(0|[1-9]\\\\d*)(?:-" \
+    "((?:0|[1-9]\\\\d*|\\\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\\\.(?:0|[1-9]\\\\d" \
+    "*|\\\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\\\\+([0-9a-zA-Z-]+(?:\\\\.[0-9a-zA-Z-]+)*))?$"
+
 static const char *const short_names[] = {"appver", NULL};
 
 static const patch_list_rule_t list_rules[] = {
@@ -135,15 +143,46 @@ const reg_kind_t reg_kind_applicationversion = {
     .kind = "ApplicationVersion", .short_names = short_names, .has_status = 1,
     .list_rules = list_rules, .columns = columns, .validate = validate, .prepare = prepare,
     .unique = &unique_version,
-    .spec_schema =
-        "{\"type\":\"object\",\"required\":[\"application\",\"version\"],\"properties\":{"
-        "\"application\":" REG_S_STR ",\"version\":" REG_S_STR ",\"type\":" REG_S_STR ","
-        "\"workload\":{\"type\":\"object\",\"properties\":{\"template\":" REG_S_ANY ","
-        "\"ports\":{\"type\":\"array\",\"items\":" REG_S_ANY "}}},"
-        "\"helm\":{\"type\":\"object\",\"properties\":{\"chart\":" REG_S_STR ",\"repository\":" REG_S_STR ","
-        "\"version\":" REG_S_STR ",\"values\":" REG_S_ANY "}}}}",
-    .status_schema =
-        "{\"type\":\"object\",\"properties\":{\"phase\":{\"type\":\"string\",\"enum\":"
-        "[\"Draft\",\"Submitted\",\"Approved\",\"Rejected\"]},\"conditions\":" REG_S_CONDITIONS ","
-        "\"observedGeneration\":" REG_S_INT "}}",
+    .description =
+        "ApplicationVersion is one semver release of an Application: a workload (a pod template "
+        "and service ports) or a Helm chart. It starts in phase Draft and moves only through the "
+        "status subresource, Draft -> Submitted -> Approved or Rejected; its spec is immutable "
+        "once it has left Draft. Only Approved versions are deployed.",
+    .spec_schema = REG_S_DESC_OBJ_REQ("The release: which application, which version, and what "
+        "it deploys. Immutable once the phase is not Draft.", "\"application\",\"version\"",
+        "\"application\":" REG_S_DESC_STR("Name of the Application this is a version of (a DNS "
+            "subdomain). Required.") ","
+        "\"version\":" REG_S_DESC_PATTERN("The version, Semantic Versioning 2.0.0 without a "
+            "leading v (1.2.3, 1.2.3-rc.1, 1.2.3+build.5); unique within the application. "
+            "Required.", SEMVER_PATTERN) ","
+        "\"type\":" REG_S_DESC_STR("How the version is deployed: workload, helm, or the name "
+            "of a registered plugin. Empty: the Application's spec.type, else workload.") ","
+        "\"workload\":" REG_S_DESC_OBJ("For type workload: what the ApplicationDeployment "
+            "controller server-side-applies on each topology's cluster, a Deployment pinned to "
+            "the node group's nodes and, when ports are given, a Service.",
+            "\"template\":" REG_S_DESC_ANY("The Deployment's pod template (a core/v1 "
+                "PodTemplateSpec: metadata and spec); spec.containers is required.") ","
+            "\"ports\":" REG_S_DESC_ARRAY("The Service's ports (core/v1 ServicePort objects); "
+                "none: no Service.", REG_S_ANY)) ","
+        "\"helm\":" REG_S_DESC_OBJ("For type helm: the chart the ApplicationDeployment "
+            "controller installs on each topology's cluster, as release "
+            "<deployment>-<nodegroup>.",
+            "\"chart\":" REG_S_DESC_STR("The chart's name in the repository.") ","
+            "\"repository\":" REG_S_DESC_STR("URL of the Helm chart repository (its index.yaml "
+                "and chart archives); must be allowed by the server's "
+                "--allowed-chart-repositories.") ","
+            "\"version\":" REG_S_DESC_STR("The chart version; empty: the highest in the "
+                "repository's index.") ","
+            "\"values\":" REG_S_DESC_ANY("Helm values; each topology's values are merged over "
+                "them, and replicaCount is set to the topology's replicas."))),
+    .status_schema = REG_S_DESC_OBJ("Where the version is in its review. Written through the "
+        "status subresource only.",
+        "\"phase\":" REG_S_DESC_ENUM("Draft (set on create), Submitted, Approved or Rejected. "
+            "Moves only through the status subresource, Draft -> Submitted -> Approved or "
+            "Rejected; any other move is refused. Written by reviewers, not by a controller.",
+            "\"Draft\",\"Submitted\",\"Approved\",\"Rejected\"") ","
+        "\"conditions\":" REG_S_CONDITIONS("Conditions of the version, in the Kubernetes shape, "
+            "written through the status subresource; no controller writes them today.") ","
+        "\"observedGeneration\":" REG_S_DESC_INT("The metadata.generation the status was "
+            "written for; no controller writes it today.")),
 };

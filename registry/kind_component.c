@@ -35,14 +35,47 @@ const reg_kind_t reg_kind_component = {
     .resource = "components", .singular = "component", .kind = "Component",
     .short_names = short_names, .has_status = 1, .list_rules = list_rules,
     .columns = columns, .on_create = on_create,
-    .spec_schema =
-        "{\"type\":\"object\",\"required\":[\"chart\"],\"properties\":{\"chart\":" REG_S_STR ","
-        "\"version\":" REG_S_STR ",\"repository\":" REG_S_STR ",\"values\":" REG_S_ANY ","
-        "\"dependsOn\":" REG_S_STRS ",\"cluster\":" REG_S_STR ",\"namespace\":" REG_S_STR "}}",
-    .status_schema =
-        "{\"type\":\"object\",\"properties\":{\"observedHash\":" REG_S_STR ","
-        "\"resolvedVersion\":" REG_S_STR ","
-        "\"phase\":{\"type\":\"string\",\"enum\":[\"Pending\",\"Blocked\",\"Fetching\",\"Fetched\","
-        "\"Installing\",\"Installed\",\"Failed\"]},\"chartDigest\":" REG_S_STR ","
-        "\"conditions\":" REG_S_CONDITIONS ",\"observedGeneration\":" REG_S_INT "}}",
+    .description =
+        "Component is a Helm chart the platform installs into a member cluster, as release "
+        "<name>, after the Components it depends on are installed. The Component controller "
+        "fetches the chart from a Helm chart repository, checks its digest, installs it and "
+        "reports the phase in status. It carries finalizer finalizer.ext.theriseunion.io, "
+        "removed once the release is uninstalled, and held while other Components depend on it. "
+        "Targeting a Cluster needs 'use' on it.",
+    .spec_schema = REG_S_DESC_OBJ_REQ("The chart, where it comes from and where it goes. A new "
+        "spec (its sha256, status.observedHash) starts an install.", "\"chart\"",
+        "\"chart\":" REG_S_DESC_STR("The chart's name in the repository. Required.") ","
+        "\"version\":" REG_S_DESC_STR("The exact chart version to install; empty: the highest in "
+            "the repository's index, pre-releases left out, looked up again every recheck "
+            "period so a newer release installs.") ","
+        "\"repository\":" REG_S_DESC_STR("URL of a Helm chart repository: its index.yaml and the "
+            "chart archives it lists, as ChartMuseum serves them. Must be allowed by the "
+            "server's --allowed-chart-repositories.") ","
+        "\"values\":" REG_S_DESC_ANY("Helm values for the release.") ","
+        "\"dependsOn\":" REG_S_DESC_STRS("Names of Components that must be Installed (at their "
+            "current spec) first; a missing one or a cycle keeps this one Blocked.") ","
+        "\"cluster\":" REG_S_DESC_STR("The member Cluster to install into; empty means the "
+            "server's own cluster (its --cluster-name).") ","
+        "\"namespace\":" REG_S_DESC_STR("The namespace of the release on that cluster; default "
+            "edge-system.")),
+    .status_schema = REG_S_DESC_OBJ("What the Component controller last did. Written by the "
+        "Component controller; read-only for users.",
+        "\"observedHash\":" REG_S_DESC_STR("Written by the Component controller: the sha256 of "
+            "the spec's canonical JSON it is working on; only a new hash starts work.") ","
+        "\"resolvedVersion\":" REG_S_DESC_STR("Written by the Component controller: the chart "
+            "version fetched (spec.version, or the highest in the index).") ","
+        "\"phase\":" REG_S_DESC_ENUM("Written by the Component controller: Pending (a new spec, "
+            "or waiting for the Cluster), Blocked (a dependency missing, not Installed, or a "
+            "cycle), Fetching, Fetched, Installing, Installed, or Failed (fetch or install "
+            "failed; retried with backoff).", "\"Pending\",\"Blocked\",\"Fetching\","
+            "\"Fetched\",\"Installing\",\"Installed\",\"Failed\"") ","
+        "\"chartDigest\":" REG_S_DESC_STR("Written by the Component controller: the sha256 of the "
+            "chart archive, as the repository's index gives it and as checked on download.") ","
+        "\"conditions\":" REG_S_CONDITIONS("Written by the Component controller: "
+            "DependenciesReady (False: DependencyNotFound, DependencyNotReady, DependencyCycle), "
+            "ChartFetched (False: RepositoryNotAllowed, ChartNotFound, DigestMismatch, "
+            "InvalidChart, FetchFailed), Installed (False: ClusterNotFound, ClusterNotReady, "
+            "HelmNotFound, InstallFailed, InvalidConnection) and DeletionBlocked (True while "
+            "other Components depend on a deleted one).") ","
+        "\"observedGeneration\":" REG_S_OBSERVED_GENERATION("Component")),
 };

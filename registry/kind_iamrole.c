@@ -33,15 +33,41 @@ const reg_kind_t reg_kind_iamrole = {
     .resource = "iamroles", .singular = "iamrole", .kind = "IAMRole",
     .short_names = short_names, .has_status = 1,
     .columns = columns, .validate = validate,
-    .spec_schema =
-        "{\"type\":\"object\",\"properties\":{"
-        "\"scope\":{\"type\":\"string\",\"enum\":[" REG_S_LEVELS "]},"
-        "\"templateRefs\":" REG_S_STRS ",\"templateSelector\":" REG_S_LABEL_SELECTOR ","
-        "\"rules\":" REG_S_RULES ",\"denyRules\":" REG_S_RULES ","
-        "\"uiPermissions\":" REG_S_STRS "}}",
-    .status_schema =
-        "{\"type\":\"object\",\"properties\":{"
-        "\"aggregatedRules\":" REG_S_RULES ",\"aggregatedDenyRules\":" REG_S_RULES ","
-        "\"aggregatedUIPermissions\":" REG_S_STRS ","
-        "\"observedGeneration\":" REG_S_INT ",\"conditions\":" REG_S_CONDITIONS "}}",
+    .description =
+        "IAMRole grants, at one scope level, its own rules plus those of the RoleTemplates it "
+        "names (spec.templateRefs) or selects (spec.templateSelector). IAMRoleBindings grant it "
+        "to users, groups and service accounts at a scope; the IAMRole controller writes what it "
+        "grants, aggregated, into status. Creating, changing or relabelling one needs "
+        "'escalate' on it, or holding every rule it grants at Platform scope.",
+    .spec_schema = REG_S_DESC_OBJ("What the role grants and at which level.",
+        "\"scope\":" REG_S_DESC_ENUM("The scope level the role is meant for: Platform, Cluster, "
+            "Workspace, NodeGroup, Namespace, Node or Resource. RoleTemplates whose scopes "
+            "exclude it contribute their denyRules only.", REG_S_LEVELS) ","
+        "\"templateRefs\":" REG_S_DESC_STRS("Names of RoleTemplates whose rules, denyRules and "
+            "uiPermissions the role takes (a name that matches no RoleTemplate sets condition "
+            "TemplatesResolved False).") ","
+        "\"templateSelector\":" REG_S_LABEL_SELECTOR("A label selector over RoleTemplates: every "
+            "RoleTemplate it matches joins the role, as if named in templateRefs. Absent: none.") ","
+        "\"rules\":" REG_S_RULES("Rules of the role's own, allowed besides its templates' "
+            "(Kubernetes RBAC PolicyRules).") ","
+        "\"denyRules\":" REG_S_RULES("Rules of the role's own that deny: a request matching a "
+            "deny rule of any binding anywhere in its scope chain is denied, whatever allows it "
+            "elsewhere.") ","
+        "\"uiPermissions\":" REG_S_DESC_STRS("Console permissions of the role's own, granted "
+            "besides its templates'.")),
+    .status_schema = REG_S_DESC_OBJ("What the role grants in effect. Written by the IAMRole "
+        "controller; read-only for users.",
+        "\"aggregatedRules\":" REG_S_RULES("Written by the IAMRole controller: the role's rules "
+            "plus those of every RoleTemplate it names or selects whose scopes include the "
+            "role's scope, as the authorizer aggregates them.") ","
+        "\"aggregatedDenyRules\":" REG_S_RULES("Written by the IAMRole controller: the role's "
+            "denyRules plus those of every RoleTemplate it names or selects, whatever their "
+            "scopes.") ","
+        "\"aggregatedUIPermissions\":" REG_S_DESC_STRS("Written by the IAMRole controller: the "
+            "role's uiPermissions plus those of the RoleTemplates it takes rules from.") ","
+        "\"observedGeneration\":" REG_S_OBSERVED_GENERATION("IAMRole") ","
+        "\"conditions\":" REG_S_CONDITIONS("Written by the IAMRole controller: TemplatesResolved "
+            "(False, reason TemplatesNotFound, naming the templateRefs that name no "
+            "RoleTemplate) and ScopeCompatible (False, reason ScopeExcluded, naming the templates "
+            "whose scopes exclude the role's scope: their denyRules apply, their rules do not).")),
 };

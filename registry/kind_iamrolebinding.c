@@ -139,15 +139,36 @@ const reg_kind_t reg_kind_iamrolebinding = {
     .resource = "iamrolebindings", .singular = "iamrolebinding", .kind = "IAMRoleBinding",
     .short_names = short_names, .has_status = 1,
     .list_rules = list_rules, .columns = columns, .validate = validate, .prepare = prepare,
-    .spec_schema =
-        "{\"type\":\"object\",\"required\":[\"roleRef\",\"scope\"],\"properties\":{"
-        "\"roleRef\":{\"type\":\"object\",\"required\":[\"name\"],\"properties\":{\"name\":" REG_S_STR "}},"
+    .description =
+        "IAMRoleBinding grants an IAMRole to subjects (users, groups, service accounts) at one "
+        "scope and everything below it in the scope chain. The server labels every binding with "
+        "its scope (scope.theriseunion.io/cluster and workspace, nodegroup, namespace or node), "
+        "so the bindings of a scope can be listed with a label selector. Creating or changing "
+        "one needs 'bind' on its IAMRole at the binding's scope, or holding every rule the role "
+        "grants there.",
+    .spec_schema = REG_S_DESC_OBJ_REQ("Which role, to whom, where.", "\"roleRef\",\"scope\"",
+        "\"roleRef\":" REG_S_DESC_OBJ_REQ("The IAMRole granted. Required; cannot be changed "
+            "(delete the binding and create another).", "\"name\"",
+            "\"name\":" REG_S_DESC_STR("Name of the IAMRole. Required.")) ","
         "\"subjects\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"map\","
         "\"x-kubernetes-list-map-keys\":[\"kind\",\"name\"],"
-        "\"items\":{\"type\":\"object\",\"required\":[\"kind\",\"name\"],\"properties\":{"
-        "\"kind\":{\"type\":\"string\",\"enum\":[\"User\",\"Group\",\"ServiceAccount\"]},"
-        "\"name\":" REG_S_STR ",\"namespace\":" REG_S_STR ",\"apiGroup\":" REG_S_STR "}}},"
-        "\"scope\":" REG_S_SCOPE_REF "}}",
-    .status_schema = "{\"type\":\"object\",\"properties\":{\"conditions\":" REG_S_CONDITIONS ","
-                     "\"observedGeneration\":" REG_S_INT "}}",
+        "\"description\":\"Subjects holds references to the objects the role applies to.\","
+        "\"items\":" REG_S_DESC_OBJ_REQ("Subject contains a reference to the object or user "
+            "identities a role binding applies to.  This can either hold a direct API object "
+            "reference, or a value for non-objects such as user and group names.",
+            "\"kind\",\"name\"",
+            "\"kind\":" REG_S_DESC_ENUM("Kind of object being referenced: User, Group or "
+                "ServiceAccount.", "\"User\",\"Group\",\"ServiceAccount\"") ","
+            "\"name\":" REG_S_DESC_STR("Name of the object being referenced.") ","
+            "\"namespace\":" REG_S_DESC_STR("Namespace of the referenced object: required for "
+                "a ServiceAccount, empty for User and Group.") ","
+            "\"apiGroup\":" REG_S_DESC_STR("APIGroup holds the API group of the referenced "
+                "subject, as in Kubernetes RBAC; informational here.")) "},"
+        "\"scope\":" REG_S_SCOPE_REF("Where the binding applies: this scope and everything "
+            "below it in the scope chain. Required.")),
+    .status_schema = REG_S_DESC_OBJ("The binding's observed state.",
+        "\"conditions\":" REG_S_CONDITIONS("Conditions of the binding, in the Kubernetes "
+            "shape. No controller writes them today.") ","
+        "\"observedGeneration\":" REG_S_DESC_INT("The metadata.generation the status was written "
+            "for. No controller writes it today.")),
 };

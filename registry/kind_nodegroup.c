@@ -24,9 +24,23 @@ const reg_kind_t reg_kind_nodegroup = {
     .resource = "nodegroups", .singular = "nodegroup", .kind = "NodeGroup",
     .short_names = short_names, .has_status = 1, .list_rules = list_rules,
     .columns = columns,
-    .spec_schema =
-        "{\"type\":\"object\",\"properties\":{\"displayName\":" REG_S_STR ",\"cluster\":" REG_S_STR ","
-        "\"nodes\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"set\",\"items\":" REG_S_STR "}}}",
-    .status_schema = "{\"type\":\"object\",\"properties\":{\"conditions\":" REG_S_CONDITIONS ","
-                     "\"nodeCount\":" REG_S_INT ",\"observedGeneration\":" REG_S_INT "}}",
+    .description =
+        "NodeGroup is the infrastructure view of the scope chain: a set of nodes of one member "
+        "cluster. A binding at a NodeGroup applies to every node it lists (and to the NodeGroup "
+        "itself); ApplicationDeployments target NodeGroups. A node may be in several NodeGroups "
+        "(condition Conflict); it joins only when the requester may update it.",
+    .spec_schema = REG_S_DESC_OBJ("What the node group holds.",
+        "\"displayName\":" REG_S_DESC_STR("Human-readable name shown by the console.") ","
+        "\"cluster\":" REG_S_DESC_STR("The member cluster the nodes belong to; empty means the "
+            "server's own cluster (its --cluster-name).") ","
+        "\"nodes\":" REG_S_DESC_SET("Names of the nodes in the group. Adding one needs update on "
+            "that node; the Cluster controller releases them when the Cluster is deleted.")),
+    .status_schema = REG_S_DESC_OBJ("What the NodeGroup controller last saw. Written by the "
+        "NodeGroup controller; read-only for users.",
+        "\"conditions\":" REG_S_CONDITIONS("Written by the NodeGroup controller: Conflict (True, "
+            "reason ClaimedTwice, naming the other NodeGroups that hold one of this group's "
+            "nodes and what they share; False, reason NoConflict, otherwise).") ","
+        "\"nodeCount\":" REG_S_DESC_INT("Written by the NodeGroup controller: the number of "
+            "entries in spec.nodes.") ","
+        "\"observedGeneration\":" REG_S_OBSERVED_GENERATION("NodeGroup")),
 };

@@ -27,12 +27,26 @@ const reg_kind_t reg_kind_roletemplate = {
     .resource = "roletemplates", .singular = "roletemplate", .kind = "RoleTemplate",
     .short_names = short_names,
     .columns = columns, .validate = validate,
-    .spec_schema =
-        "{\"type\":\"object\",\"properties\":{"
-        "\"displayName\":" REG_S_STR ",\"description\":" REG_S_STR ","
-        "\"scopes\":{\"type\":\"array\",\"description\":\"Levels where it may be used.\","
+    .description =
+        "RoleTemplate is a reusable set of RBAC policy rules, deny rules and console (UI) "
+        "permissions, usable by IAMRoles at the scope levels it lists. An IAMRole takes a "
+        "template by name (spec.templateRefs) or by label (spec.templateSelector). Creating or "
+        "changing one needs 'escalate' on it, or holding every rule it grants at Platform scope.",
+    .spec_schema = REG_S_DESC_OBJ("What the template grants and where it may be used.",
+        "\"displayName\":" REG_S_DESC_STR("Human-readable name shown by the console.") ","
+        "\"description\":" REG_S_DESC_STR("Free text: what the template is for.") ","
+        "\"scopes\":{\"type\":\"array\",\"description\":\"Levels where the template may be used: "
+        "Platform, Cluster, Workspace, NodeGroup, Namespace, Node. An IAMRole whose scope is not "
+        "listed gets the template's denyRules but not its rules (condition ScopeCompatible "
+        "False). Empty: every level.\","
         "\"items\":{\"type\":\"string\",\"enum\":[\"Platform\",\"Cluster\",\"Workspace\","
         "\"NodeGroup\",\"Namespace\",\"Node\"]}},"
-        "\"rules\":" REG_S_RULES ",\"denyRules\":" REG_S_RULES ","
-        "\"uiPermissions\":" REG_S_STRS "}}",
+        "\"rules\":" REG_S_RULES("Rules the template allows, as Kubernetes RBAC PolicyRules: "
+            "verbs required; a resource rule names API groups and resources, a non-resource rule "
+            "names nonResourceURLs only.") ","
+        "\"denyRules\":" REG_S_RULES("Rules the template denies: a request matching a deny rule "
+            "of any binding anywhere in its scope chain is denied, whatever allows it elsewhere. "
+            "Applied even where the template's scopes exclude the role's scope.") ","
+        "\"uiPermissions\":" REG_S_DESC_STRS("Console permissions the template grants (free-form "
+            "names the console checks).")),
 };

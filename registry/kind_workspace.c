@@ -27,13 +27,35 @@ const reg_kind_t reg_kind_workspace = {
     .resource = "workspaces", .singular = "workspace", .kind = "Workspace",
     .short_names = short_names, .has_status = 1, .list_rules = list_rules,
     .columns = columns,
-    .spec_schema =
-        "{\"type\":\"object\",\"properties\":{\"displayName\":" REG_S_STR ",\"manager\":" REG_S_STR ","
-        "\"clusters\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"set\",\"items\":" REG_S_STR "},"
+    .description =
+        "Workspace is the application view of the scope chain: a set of namespaces across "
+        "member clusters. A binding at a Workspace applies to every namespace it lists (and to "
+        "the Workspace itself); a namespace may be claimed by several Workspaces (condition "
+        "Conflict). A namespace or cluster joins only when the requester may update it.",
+    .spec_schema = REG_S_DESC_OBJ("What the workspace holds.",
+        "\"displayName\":" REG_S_DESC_STR("Human-readable name shown by the console.") ","
+        "\"manager\":" REG_S_DESC_STR("Who manages the workspace (a user name), for people and "
+            "the console; grants nothing by itself.") ","
+        "\"clusters\":" REG_S_DESC_SET("Names of the member Clusters the workspace spans. "
+            "Adding one needs update on that Cluster; the Cluster controller removes a deleted "
+            "Cluster.") ","
         "\"namespaces\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"map\","
-        "\"x-kubernetes-list-map-keys\":[\"cluster\",\"name\"],\"items\":{\"type\":\"object\","
-        "\"required\":[\"name\"],\"properties\":{\"cluster\":" REG_S_STR ",\"name\":" REG_S_STR "}}}}}",
-    .status_schema = "{\"type\":\"object\",\"properties\":{\"conditions\":" REG_S_CONDITIONS ","
-                     "\"clusterCount\":" REG_S_INT ",\"namespaceCount\":" REG_S_INT ","
-                     "\"observedGeneration\":" REG_S_INT "}}",
+        "\"x-kubernetes-list-map-keys\":[\"cluster\",\"name\"],"
+        "\"description\":\"The namespaces the workspace claims, each of one cluster. Adding one "
+            "needs update on that namespace; the Cluster controller removes those of a deleted "
+            "Cluster.\","
+        "\"items\":" REG_S_DESC_OBJ_REQ("A namespace of a cluster.", "\"name\"",
+            "\"cluster\":" REG_S_DESC_STR("The member cluster; empty means the server's own "
+                "cluster (its --cluster-name).") ","
+            "\"name\":" REG_S_DESC_STR("The namespace name. Required.")) "}"),
+    .status_schema = REG_S_DESC_OBJ("What the Workspace controller last saw. Written by the "
+        "Workspace controller; read-only for users.",
+        "\"conditions\":" REG_S_CONDITIONS("Written by the Workspace controller: Conflict (True, "
+            "reason ClaimedTwice, naming the other Workspaces that claim one of this "
+            "workspace's namespaces and what they share; False, reason NoConflict, otherwise).") ","
+        "\"clusterCount\":" REG_S_DESC_INT("Written by the Workspace controller: the number of "
+            "entries in spec.clusters.") ","
+        "\"namespaceCount\":" REG_S_DESC_INT("Written by the Workspace controller: the number of "
+            "entries in spec.namespaces.") ","
+        "\"observedGeneration\":" REG_S_OBSERVED_GENERATION("Workspace")),
 };

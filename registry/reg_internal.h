@@ -12,49 +12,156 @@
 
 /* ---- schema fragments (OpenAPI v3 JSON text) ---------------------------- */
 
+/*
+ * A kind's schema is JSON text built from these fragments, and every field
+ * carries its documentation where it is declared: kubectl explain shows the
+ * "description" of each property (OpenAPI v3 and v2 documents, discovery.c)
+ * and unit tests fail on a property without one. The REG_S_DESC_* macros
+ * take the description d as a string literal written as JSON string text:
+ * no double quote or backslash unless escaped for JSON ('single quotes'
+ * need nothing). Descriptions, formats other than byte and patterns are
+ * documentation only: the schema walk (validate.c) checks type, format
+ * byte, enum and required, nothing else.
+ */
+
+/* Undocumented scalars, for array items and map values only. */
 #define REG_S_STR "{\"type\":\"string\"}"
 #define REG_S_INT "{\"type\":\"integer\",\"format\":\"int64\"}"
 #define REG_S_BOOL "{\"type\":\"boolean\"}"
-#define REG_S_STRS "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}"
 #define REG_S_ANY "{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true}"
-#define REG_S_DESC_STR(d) "{\"type\":\"string\",\"description\":\"" d "\"}"
+
+#define REG_S_D_(d) "\"description\":\"" d "\""
+
+#define REG_S_DESC_STR(d) "{\"type\":\"string\"," REG_S_D_(d) "}"
+#define REG_S_DESC_INT(d) "{\"type\":\"integer\",\"format\":\"int64\"," REG_S_D_(d) "}"
+#define REG_S_DESC_INT32(d) "{\"type\":\"integer\",\"format\":\"int32\"," REG_S_D_(d) "}"
+#define REG_S_DESC_BOOL(d) "{\"type\":\"boolean\"," REG_S_D_(d) "}"
+/* RFC 3339 date and time. */
+#define REG_S_DESC_TIME(d) "{\"type\":\"string\",\"format\":\"date-time\"," REG_S_D_(d) "}"
+/* Standard base64 (checked: format byte). */
+#define REG_S_DESC_BYTES(d) "{\"type\":\"string\",\"format\":\"byte\"," REG_S_D_(d) "}"
+/* A string with a pattern (an ECMA 262 regular expression as JSON string
+ * text) that documents a check the kind's own validation makes. */
+#define REG_S_DESC_PATTERN(d, re) "{\"type\":\"string\"," REG_S_D_(d) ",\"pattern\":\"" re "\"}"
+/* A string of the listed values (JSON strings, comma-separated); checked. */
+#define REG_S_DESC_ENUM(d, values) "{\"type\":\"string\"," REG_S_D_(d) ",\"enum\":[" values "]}"
+/* Free-form JSON object, kept as sent. */
+#define REG_S_DESC_ANY(d) \
+    "{\"type\":\"object\"," REG_S_D_(d) ",\"x-kubernetes-preserve-unknown-fields\":true}"
+#define REG_S_DESC_STRS(d) "{\"type\":\"array\"," REG_S_D_(d) ",\"items\":" REG_S_STR "}"
+/* A list of unique strings, merged as a set by apply. */
+#define REG_S_DESC_SET(d) \
+    "{\"type\":\"array\"," REG_S_D_(d) ",\"x-kubernetes-list-type\":\"set\",\"items\":" REG_S_STR "}"
+#define REG_S_DESC_ARRAY(d, items) "{\"type\":\"array\"," REG_S_D_(d) ",\"items\":" items "}"
+/* A map of string keys to values of schema value. */
+#define REG_S_DESC_MAP(d, value) \
+    "{\"type\":\"object\"," REG_S_D_(d) ",\"additionalProperties\":" value "}"
+/* An object: props is the text of its properties ("\"a\":...,\"b\":..."),
+ * req the JSON strings of its required ones. */
+#define REG_S_DESC_OBJ(d, props) "{\"type\":\"object\"," REG_S_D_(d) ",\"properties\":{" props "}}"
+#define REG_S_DESC_OBJ_REQ(d, req, props) \
+    "{\"type\":\"object\"," REG_S_D_(d) ",\"required\":[" req "],\"properties\":{" props "}}"
+
+/* status.observedGeneration, written with every status a controller writes
+ * (ctrl_write_status); who writes it is named in ctrl. */
+#define REG_S_OBSERVED_GENERATION(ctrl)                                            \
+    REG_S_DESC_INT("The metadata.generation the " ctrl " controller last acted on; "  \
+                   "status describes an older spec while it is below metadata.generation.")
 
 #define REG_S_LEVELS "\"Platform\",\"Cluster\",\"Workspace\",\"NodeGroup\",\"Namespace\",\"Node\",\"Resource\""
 
+/* Kubernetes RBAC's PolicyRule, in its own words. */
 #define REG_S_POLICY_RULE                                                          \
-    "{\"type\":\"object\",\"description\":\"A Kubernetes RBAC policy rule.\","     \
-    "\"required\":[\"verbs\"],\"properties\":{"                                    \
-    "\"verbs\":" REG_S_STRS ",\"apiGroups\":" REG_S_STRS ","                      \
-    "\"resources\":" REG_S_STRS ",\"resourceNames\":" REG_S_STRS ","              \
-    "\"nonResourceURLs\":" REG_S_STRS "}}"
+    REG_S_DESC_OBJ_REQ(                                                            \
+        "PolicyRule holds information that describes a policy rule, but does not contain " \
+        "information about who the rule applies to or which namespace the rule applies to.", \
+        "\"verbs\"",                                                               \
+        "\"verbs\":" REG_S_DESC_STRS("Verbs is a list of Verbs that apply to ALL the ResourceKinds " \
+            "contained in this rule. '*' represents all verbs.") ","               \
+        "\"apiGroups\":" REG_S_DESC_STRS("APIGroups is the name of the APIGroup that contains the " \
+            "resources.  If multiple API groups are specified, any action requested against one " \
+            "of the enumerated resources in any API group will be allowed. '' represents the " \
+            "core API group and '*' represents all API groups.") ","              \
+        "\"resources\":" REG_S_DESC_STRS("Resources is a list of resources this rule applies to. " \
+            "'*' represents all resources. A subresource is written resource/subresource " \
+            "(pods/log).") ","                                                     \
+        "\"resourceNames\":" REG_S_DESC_STRS("ResourceNames is an optional white list of names " \
+            "that the rule applies to.  An empty set means that everything is allowed.") "," \
+        "\"nonResourceURLs\":" REG_S_DESC_STRS("NonResourceURLs is a set of partial urls that a " \
+            "user should have access to.  *s are allowed, but only as the full, final step in " \
+            "the path. Rules can either apply to API resources (such as 'pods' or 'secrets') or " \
+            "non-resource URL paths (such as '/api'),  but not both."))
 
-#define REG_S_RULES "{\"type\":\"array\",\"items\":" REG_S_POLICY_RULE "}"
+/* A []PolicyRule described by d. */
+#define REG_S_RULES(d) REG_S_DESC_ARRAY(d, REG_S_POLICY_RULE)
 
-#define REG_S_SCOPE_REF                                                            \
-    "{\"type\":\"object\",\"description\":\"A place in the scope chain.\","        \
-    "\"required\":[\"level\"],\"properties\":{"                                    \
-    "\"level\":{\"type\":\"string\",\"enum\":[" REG_S_LEVELS "]},"                 \
-    "\"cluster\":" REG_S_DESC_STR("Member cluster; empty means the server's --cluster-name.") "," \
-    "\"name\":" REG_S_DESC_STR("The Workspace, NodeGroup, Namespace or Node name.") "," \
-    "\"namespace\":" REG_S_STR ",\"group\":" REG_S_STR ",\"resource\":" REG_S_STR "}}"
+/* A ScopeRef described by d. */
+#define REG_S_SCOPE_REF(d)                                                         \
+    REG_S_DESC_OBJ_REQ(d, "\"level\"",                                             \
+        "\"level\":" REG_S_DESC_ENUM("The level of the scope: Platform (everything), Cluster, " \
+            "Workspace, NodeGroup, Namespace, Node, or Resource (one object). Required.", \
+            REG_S_LEVELS) ","                                                      \
+        "\"cluster\":" REG_S_DESC_STR("The member cluster, for every level below Platform; " \
+            "empty means the server's own cluster (its --cluster-name).") ","      \
+        "\"name\":" REG_S_DESC_STR("The Workspace, NodeGroup, Namespace or Node name (required " \
+            "at those levels); for Resource, the object's name.") ","             \
+        "\"namespace\":" REG_S_DESC_STR("For level Resource: the object's namespace (empty for " \
+            "a cluster-scoped object).") ","                                       \
+        "\"group\":" REG_S_DESC_STR("For level Resource: the object's API group (empty for the " \
+            "core group).") ","                                                    \
+        "\"resource\":" REG_S_DESC_STR("For level Resource: the object's resource, plural and " \
+            "lower case (deployments)."))
 
-#define REG_S_LABEL_SELECTOR                                                       \
-    "{\"type\":\"object\",\"properties\":{"                                        \
-    "\"matchLabels\":{\"type\":\"object\",\"additionalProperties\":" REG_S_STR "}," \
-    "\"matchExpressions\":{\"type\":\"array\",\"items\":{\"type\":\"object\","     \
-    "\"required\":[\"key\",\"operator\"],\"properties\":{\"key\":" REG_S_STR ","   \
-    "\"operator\":{\"type\":\"string\",\"enum\":[\"In\",\"NotIn\",\"Exists\",\"DoesNotExist\"]}," \
-    "\"values\":" REG_S_STRS "}}}}}"
+/* Kubernetes' metav1.LabelSelector, in its own words, described by d. */
+#define REG_S_LABEL_SELECTOR(d)                                                    \
+    REG_S_DESC_OBJ(d,                                                              \
+        "\"matchLabels\":" REG_S_DESC_MAP("matchLabels is a map of {key,value} pairs. A single " \
+            "{key,value} in the matchLabels map is equivalent to an element of matchExpressions, " \
+            "whose key field is 'key', the operator is 'In', and the values array contains only " \
+            "'value'. The requirements are ANDed.", REG_S_STR) ","               \
+        "\"matchExpressions\":" REG_S_DESC_ARRAY("matchExpressions is a list of label selector " \
+            "requirements. The requirements are ANDed.",                          \
+            REG_S_DESC_OBJ_REQ("A label selector requirement is a selector that contains values, " \
+                "a key, and an operator that relates the key and values.",        \
+                "\"key\",\"operator\"",                                            \
+                "\"key\":" REG_S_DESC_STR("key is the label key that the selector applies to.") "," \
+                "\"operator\":" REG_S_DESC_ENUM("operator represents a key's relationship to a " \
+                    "set of values. Valid operators are In, NotIn, Exists and DoesNotExist.", \
+                    "\"In\",\"NotIn\",\"Exists\",\"DoesNotExist\"") ","           \
+                "\"values\":" REG_S_DESC_STRS("values is an array of string values. If the " \
+                    "operator is In or NotIn, the values array must be non-empty. If the operator " \
+                    "is Exists or DoesNotExist, the values array must be empty. This array is " \
+                    "replaced during a strategic merge patch."))))
 
-#define REG_S_CONDITIONS                                                           \
-    "{\"type\":\"array\",\"x-kubernetes-list-type\":\"map\","                      \
+/* status.conditions in Kubernetes' metav1.Condition shape, its fields in
+ * kube's words; d names the condition types and who writes them. */
+#define REG_S_CONDITIONS(d)                                                        \
+    "{\"type\":\"array\"," REG_S_D_(d) ",\"x-kubernetes-list-type\":\"map\","      \
     "\"x-kubernetes-list-map-keys\":[\"type\"],"                                   \
     "\"x-kubernetes-patch-merge-key\":\"type\",\"x-kubernetes-patch-strategy\":\"merge\"," \
-    "\"items\":{\"type\":\"object\",\"required\":[\"type\",\"status\"],\"properties\":{" \
-    "\"type\":" REG_S_STR ",\"status\":{\"type\":\"string\",\"enum\":[\"True\",\"False\",\"Unknown\"]}," \
-    "\"reason\":" REG_S_STR ",\"message\":" REG_S_STR ","                         \
-    "\"lastTransitionTime\":{\"type\":\"string\",\"format\":\"date-time\"},"       \
-    "\"observedGeneration\":" REG_S_INT "}}}"
+    "\"items\":"                                                                   \
+    REG_S_DESC_OBJ_REQ("Condition contains details for one aspect of the current state of this " \
+        "API Resource.", "\"type\",\"status\"",                                    \
+        "\"type\":" REG_S_DESC_STR("type of condition in CamelCase or in " \
+            "foo.example.com/CamelCase.") ","                                      \
+        "\"status\":" REG_S_DESC_ENUM("status of the condition, one of True, False, Unknown.", \
+            "\"True\",\"False\",\"Unknown\"") ","                                  \
+        "\"reason\":" REG_S_DESC_STR("reason contains a programmatic identifier indicating the " \
+            "reason for the condition's last transition. Producers of specific condition types " \
+            "may define expected values and meanings for this field, and whether the values are " \
+            "considered a guaranteed API. The value should be a CamelCase string. This field may " \
+            "not be empty.") ","                                                   \
+        "\"message\":" REG_S_DESC_STR("message is a human readable message indicating details " \
+            "about the transition. This may be an empty string.") ","              \
+        "\"lastTransitionTime\":" REG_S_DESC_TIME("lastTransitionTime is the last time the " \
+            "condition transitioned from one status to another. This should be when the " \
+            "underlying condition changed.  If that is not known, then using the time when the " \
+            "API field changed is acceptable.") ","                                \
+        "\"observedGeneration\":" REG_S_DESC_INT("observedGeneration represents the " \
+            ".metadata.generation that the condition was set based upon. For instance, if " \
+            ".metadata.generation is currently 12, but the .status.conditions[x]." \
+            "observedGeneration is 9, the condition is out of date with respect to the current " \
+            "state of the instance.")) "}"
 
 /* ---- cells ----------------------------------------------------------------- */
 

@@ -100,6 +100,9 @@ typedef struct reg_kind {
     const char *resource;        /* plural, lower case */
     const char *singular;
     const char *kind;
+    /* What an object of the kind is, for people: the description of the
+     * kind's schema, which kubectl explain <kind> prints. */
+    const char *description;
     int namespaced;
     const char *const *short_names;  /* NULL-terminated, may be NULL */
     int has_status;              /* a status subresource exists */
@@ -108,7 +111,9 @@ typedef struct reg_kind {
     const reg_column_t *columns; /* ends with {NULL} */
     /* OpenAPI v3 schemas (JSON text) of spec and status, used for
      * discovery of fields (explain), pruning unknown fields, and type,
-     * enum and required checks. */
+     * enum and required checks. Every property has a description (what
+     * it means, its values and default; for status, what writes it),
+     * built with reg_internal.h's REG_S_DESC_* fragments. */
     const char *spec_schema;
     const char *status_schema;
     /* Optional semantic checks beyond the schema: add causes to err (the
@@ -139,10 +144,11 @@ const reg_kind_t *reg_find(const char *group, const char *version,
                            const char *resource);
 
 /* The kind's parsed OpenAPI v3 object schema in *out (borrowed, kept for
- * the life of the process): {type: object, properties: {apiVersion, kind,
- * metadata, spec, status}}. Built on first use; a build that runs out of
- * memory keeps nothing and is ERR_NOMEM for its caller, and the next call
- * builds again: there is never "no schema". ERR_INTERNAL for a kind not in
+ * the life of the process): {type: object, description: the kind's,
+ * properties: {apiVersion, kind, metadata, spec, status}}, every property
+ * documented. Built on first use; a build that runs out of memory keeps
+ * nothing and is ERR_NOMEM for its caller, and the next call builds
+ * again: there is never "no schema". ERR_INTERNAL for a kind not in
  * reg_kinds. Thread-safe. */
 int reg_schema(const reg_kind_t *k, const json_t **out, err_t *err);
 

@@ -395,6 +395,108 @@ static void test_openapi_pb__server_document(void **state)
     json_decref(doc);
 }
 
+/* The value of the Named<T> (name = 1, value = 2) entry called name among
+ * the occurrences of field num of msg. */
+static span_t named(span_t msg, unsigned num, const char *name)
+{
+    span_t e;
+    for (int i = 0; field(msg, num, i, &e, NULL); i++) {
+        span_t n = at(e, 1, 0, 0);
+        if (n.n == strlen(name) && !memcmp(n.p, name, n.n))
+            return at(e, 2, 0, 0);
+    }
+    fail_msg("no entry %s", name);
+    return e;
+}
+
+/* The Schema at a dotted path of properties (Schema.properties = 25,
+ * NamedSchema entries = 1) below schema, through array items
+ * (Schema.items = 23, ItemsItem.schema = 1). */
+static span_t schema_at(span_t schema, const char *path)
+{
+    char seg[128];
+    while (*path) {
+        size_t n = strcspn(path, ".");
+        snprintf(seg, sizeof seg, "%.*s", (int)n, path);
+        while (!field(schema, 25, 0, NULL, NULL) && field(schema, 23, 0, NULL, NULL))
+            schema = at(schema, 23, 0, 1, 0, 0);
+        schema = named(at(schema, 25, 0, 0), 1, seg);
+        path += n + (path[n] == '.');
+    }
+    return schema;
+}
+
+static int span_is(span_t s, const char *want)
+{
+    return s.n == strlen(want) && !memcmp(s.p, want, s.n);
+}
+
+/* What kubectl explain reads from /openapi/v2 reaches the protobuf: each
+ * kind's description (Schema.description = 4), a nested field's, the
+ * required list (19), formats (2) and the semver pattern (13). */
+static void test_openapi_pb__server_document_explains(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *resource, *path;
+    } explained[] = {
+        {"roletemplates", "spec.rules.verbs"},
+        {"iamroles", "status.aggregatedRules"},
+        {"iamrolebindings", "spec.scope.cluster"},
+        {"accessreviews", "spec.resourceAttributes.verb"},
+        {"permissionreviews", "spec.scope.level"},
+        {"clusters", "spec.connection.kubeconfig"},
+        {"workspaces", "spec.namespaces.cluster"},
+        {"nodegroups", "status.conditions.lastTransitionTime"},
+        {"applications", "status.latestVersion"},
+        {"applicationversions", "spec.version"},
+        {"applicationdeployments", "status.topologies.phase"},
+        {"components", "status.phase"},
+    };
+    json_t *doc = reg_openapi_v2();
+    unsigned char *out;
+    size_t len;
+    err_t err = {0};
+    assert_non_null(doc);
+    if (opb_encode_v2(doc, &out, &len, &err))
+        fail_msg("%s", err.message);
+    span_t defs = at((span_t){out, len}, 9, 0, 0);
+    size_t checked = 0;
+    for (size_t i = 0; reg_kinds[i]; i++) {
+        const reg_kind_t *k = reg_kinds[i];
+        char name[256];
+        const char *dot = strchr(k->group, '.');
+        snprintf(name, sizeof name, "io.theriseunion.%.*s.v1alpha1.%s", (int)(dot - k->group),
+                 k->group, k->kind);
+        span_t def = named(defs, 1, name);
+        assert_span_str(at(def, 4, 0, 0), k->description);
+        for (size_t j = 0; j < sizeof explained / sizeof explained[0]; j++) {
+            if (strcmp(explained[j].resource, k->resource))
+                continue;
+            span_t f = schema_at(def, explained[j].path);
+            span_t d;
+            if (!field(f, 4, 0, &d, NULL) || d.n < 10)
+                fail_msg("%s: %s has no description in the protobuf", name, explained[j].path);
+            checked++;
+        }
+    }
+    assert_int_equal(checked, sizeof explained / sizeof explained[0]);
+    span_t av = named(defs, 1, "io.theriseunion.app.v1alpha1.ApplicationVersion");
+    span_t spec = schema_at(av, "spec");
+    assert_true(span_is(at(spec, 19, 0, 0), "application"));
+    assert_true(span_is(at(spec, 19, 1, 0), "version"));
+    assert_span_str(at(schema_at(av, "spec.version"), 13, 0, 0),
+                    "^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)"
+                    "(?:-((?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)"
+                    "(?:\\.(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+                    "(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$");
+    assert_span_str(at(schema_at(av, "metadata.creationTimestamp"), 2, 0, 0), "date-time");
+    /* enum (20): Any { yaml = 2 } per value. */
+    assert_span_str(at(schema_at(av, "status.phase"), 20, 0, 2, 0, 0), "\"Draft\"");
+    mem_free(out);
+    json_decref(doc);
+}
+
 static void test_openapi_pb__unrepresentable(void **state)
 {
     (void)state;
@@ -558,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_openapi_pb__vendor_extension),
         cmocka_unit_test(test_openapi_pb__paths),
         cmocka_unit_test(test_openapi_pb__server_document),
+        cmocka_unit_test(test_openapi_pb__server_document_explains),
         cmocka_unit_test(test_openapi_pb__unrepresentable),
         cmocka_unit_test(test_openapi_pb__depth_bound),
         cmocka_unit_test(test_openapi_pb__other_messages),

@@ -1901,6 +1901,171 @@ static void test_registry__table_list_rows(void **state)
     }
 }
 
+/* ---- documentation (kubectl explain) ------------------------------------ */
+
+/* Fails naming kind and path when a property of s (recursively, through
+ * properties, items and additionalProperties) has no description; an
+ * object reached through items or additionalProperties needs one too when
+ * it has properties of its own. */
+static void expect_documented(const char *kind, const json_t *s, const char *path, int need)
+{
+    const char *d = json_string_value(json_object_get(s, "description"));
+    if (need && (!d || !*d))
+        fail_msg("%s: %s has no description", kind, *path ? path : "(the kind)");
+    const json_t *props = json_object_get(s, "properties");
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)props, key, v) {
+        char p[512];
+        snprintf(p, sizeof p, "%s%s%s", path, *path ? "." : "", key);
+        expect_documented(kind, v, p, 1);
+    }
+    const json_t *items = json_object_get(s, "items");
+    if (json_is_object(items)) {
+        char p[512];
+        snprintf(p, sizeof p, "%s[]", path);
+        expect_documented(kind, items, p, json_object_get(items, "properties") != NULL);
+    }
+    const json_t *addl = json_object_get(s, "additionalProperties");
+    if (json_is_object(addl)) {
+        char p[512];
+        snprintf(p, sizeof p, "%s{}", path);
+        expect_documented(kind, addl, p, json_object_get(addl, "properties") != NULL);
+    }
+}
+
+static void test_registry__every_field_documented(void **state)
+{
+    (void)state;
+    for (size_t i = 0; reg_kinds[i]; i++) {
+        const reg_kind_t *k = reg_kinds[i];
+        const json_t *s;
+        assert_int_equal(reg_schema(k, &s, NULL), 0);
+        if (!k->description || strlen(k->description) < 40)
+            fail_msg("%s: the kind has no description of its own", k->kind);
+        assert_string_equal(json_string_value(json_object_get(s, "description")), k->description);
+        expect_documented(k->kind, s, "", 1);
+        /* spec and status are there to be documented. */
+        const json_t *props = json_object_get(s, "properties");
+        assert_non_null(json_object_get(props, "spec"));
+        if (k->has_status || k->create_only)
+            assert_non_null(json_object_get(props, "status"));
+    }
+}
+
+/* The schema at a dotted path of properties below s, going through
+ * array items; NULL when there is none. */
+static const json_t *schema_at(const json_t *s, const char *path)
+{
+    char seg[128];
+    while (s && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(seg, sizeof seg, "%.*s", (int)n, path);
+        while (json_is_object(json_object_get(s, "items")))
+            s = json_object_get(s, "items");
+        s = json_object_get(json_object_get(s, "properties"), seg);
+        path += n + (path[n] == '.');
+    }
+    return s;
+}
+
+/* A nested field of each kind, as a user would explain it. */
+static const struct {
+    const char *resource, *path;
+} explained[] = {
+    {"roletemplates", "spec.rules.verbs"},
+    {"iamroles", "status.aggregatedRules"},
+    {"iamrolebindings", "spec.scope.cluster"},
+    {"accessreviews", "spec.resourceAttributes.verb"},
+    {"permissionreviews", "spec.scope.level"},
+    {"clusters", "spec.connection.kubeconfig"},
+    {"workspaces", "spec.namespaces.cluster"},
+    {"nodegroups", "status.conditions.lastTransitionTime"},
+    {"applications", "status.latestVersion"},
+    {"applicationversions", "spec.version"},
+    {"applicationdeployments", "status.topologies.phase"},
+    {"components", "status.phase"},
+    {NULL, NULL},
+};
+
+/* The definition of k in defs carries k's description and the
+ * documentation of its spot-checked field (counted here). */
+static size_t explained_checked;
+
+static void expect_definition(const json_t *defs, const reg_kind_t *k, const char *def_prefix)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s.%s", def_prefix, k->kind);
+    const json_t *d = json_object_get(defs, name);
+    if (!d)
+        fail_msg("no definition %s", name);
+    assert_string_equal(json_string_value(json_object_get(d, "description")), k->description);
+    for (size_t i = 0; explained[i].resource; i++) {
+        if (strcmp(explained[i].resource, k->resource))
+            continue;
+        const json_t *f = schema_at(d, explained[i].path);
+        const char *desc = json_string_value(json_object_get(f, "description"));
+        if (!desc || !*desc)
+            fail_msg("%s: %s is undocumented", name, explained[i].path);
+        explained_checked++;
+    }
+    char list[300];
+    snprintf(list, sizeof list, "%sList", name);
+    const json_t *l = json_object_get(defs, list);
+    if (!k->create_only)
+        expect_documented(list, l, "", 1);
+}
+
+/* "iam.theriseunion.io" -> "io.theriseunion.iam.v1alpha1" */
+static void def_prefix(const char *group, char *buf, size_t n)
+{
+    const char *dot = strchr(group, '.');
+    snprintf(buf, n, "io.theriseunion.%.*s.v1alpha1", (int)(dot - group), group);
+}
+
+static void test_registry__openapi_documents_fields(void **state)
+{
+    (void)state;
+    /* Every kind appears in one group's v3 document and in the v2 one. */
+    size_t seen = 0;
+    json_t *v2 = reg_openapi_v2();
+    assert_non_null(v2);
+    for (size_t g = 0; reg_groups[g]; g++) {
+        json_t *v3 = reg_openapi_v3(reg_groups[g]);
+        assert_non_null(v3);
+        const json_t *defs = json_object_get(json_object_get(v3, "components"), "schemas");
+        char prefix[128];
+        def_prefix(reg_groups[g], prefix, sizeof prefix);
+        for (size_t i = 0; reg_kinds[i]; i++) {
+            if (strcmp(reg_kinds[i]->group, reg_groups[g]))
+                continue;
+            expect_definition(defs, reg_kinds[i], prefix);
+            expect_definition(json_object_get(v2, "definitions"), reg_kinds[i], prefix);
+            seen++;
+        }
+        json_decref(v3);
+    }
+    /* Each kind once per document, and every row of explained[] checked. */
+    assert_int_equal(seen, sizeof explained / sizeof explained[0] - 1);
+    assert_int_equal(explained_checked, 2 * seen);
+
+    /* Formats and patterns that document checks. */
+    const json_t *defs = json_object_get(v2, "definitions");
+    const json_t *av = json_object_get(defs, "io.theriseunion.app.v1alpha1.ApplicationVersion");
+    const char *re = json_string_value(json_object_get(schema_at(av, "spec.version"), "pattern"));
+    assert_non_null(re);
+    assert_string_equal(re, "^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)"
+                            "(?:-((?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)"
+                            "(?:\\.(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+                            "(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$");
+    const char *times[] = {"metadata.creationTimestamp", "metadata.deletionTimestamp",
+                           "metadata.managedFields.time", "status.conditions.lastTransitionTime"};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
+        assert_string_equal(json_string_value(json_object_get(schema_at(av, times[i]), "format")),
+                            "date-time");
+    json_decref(v2);
+}
+
 int main(void)
 {
     mem_init();
@@ -1938,6 +2103,8 @@ int main(void)
         FX_TEST(test_registry__table),
         FX_TEST(test_registry__discovery_and_status),
         FX_TEST(test_registry__watch_label_transitions),
+        FX_TEST(test_registry__every_field_documented),
+        FX_TEST(test_registry__openapi_documents_fields),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
 }
