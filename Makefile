@@ -49,9 +49,10 @@ bin/edge-apiserver: build/rel/$(MAIN:.c=.o) $(REL_OBJ)
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
-# Every unit test links the shared fixture (a store in a temporary
-# directory, the registry, the authorizer, users; test/unit/fixture.h).
-FIXTURE := test/unit/fixture.c
+# Every unit test links the shared fixtures (a store in a temporary
+# directory, the registry, the authorizer, users: test/unit/fixture.h; an
+# etcd on loopback: test/unit/etcd_fixture.h).
+FIXTURE := test/unit/fixture.c test/unit/etcd_fixture.c
 build/san/test_%: test/unit/test_%.c $(FIXTURE) $(SAN_OBJ) $(HDRS)
 	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< $(FIXTURE) $(SAN_OBJ) $(TLIBS)
 

@@ -77,6 +77,9 @@ typedef struct flags {
     unsigned threads;
     long long compaction_ms;     /* -1: not given */
     long long read_header_ms;    /* -1: not given */
+    long long lease_ms;          /* --leader-elect-lease-duration */
+    long long renew_deadline_ms; /* --leader-elect-renew-deadline */
+    int leader_elect;            /* --leader-elect */
     unsigned max_head_bytes;
     unsigned verbosity;
 } flags_t;
@@ -121,6 +124,20 @@ static long long parse_duration_ms(const char *s)
     return total > 9.2e15 ? -1 : (long long)total;
 }
 
+/* Go's strconv.ParseBool: 1 or 0, -1 when it is neither. */
+static int parse_bool(const char *s)
+{
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True", NULL};
+    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False", NULL};
+    for (size_t i = 0; yes[i]; i++) {
+        if (!strcmp(s, yes[i]))
+            return 1;
+        if (!strcmp(s, no[i]))
+            return 0;
+    }
+    return -1;
+}
+
 #ifdef EDGE_TEST_HOOKS
 /* Test builds only (the sanitizer build the e2e tests run; a release
  * build has no such code): stands in for a slow start-up step such as
@@ -150,7 +167,7 @@ static void main_test_delay(const char *step)
 
 /* One row per flag: its name, what it sets, and its help. Flags the later
  * authentication work reads are accepted now so deployments can set them. */
-enum { F_STR, F_UINT, F_DURATION };
+enum { F_STR, F_UINT, F_DURATION, F_BOOL };
 typedef struct flag_def {
     const char *name;
     int type;
@@ -163,6 +180,7 @@ typedef struct flag_def {
 #define FU(n, f, h) {n, F_UINT, offsetof(flags_t, f), h, 65535}
 #define FUL(n, f, max, h) {n, F_UINT, offsetof(flags_t, f), h, max}
 #define FD(n, f, h) {n, F_DURATION, offsetof(flags_t, f), h, 0}
+#define FB(n, f, h) {n, F_BOOL, offsetof(flags_t, f), h, 0}
 static const flag_def_t flag_defs[] = {
     FU("secure-port", secure_port, "HTTPS port (default 6443)"),
     FS("bind-address", bind_address, "IP address to listen on (default 0.0.0.0)"),
@@ -210,6 +228,15 @@ static const flag_def_t flag_defs[] = {
     FD("etcd-compaction-interval", compaction_ms,
        "how long the store keeps history for watches and continue tokens, as a Go "
        "duration (default 5m0s; 0 keeps all of it)"),
+    FB("leader-elect", leader_elect,
+       "on etcd3, run the controllers on one replica at a time, elected through an etcd "
+       "lease under --etcd-prefix (default true; false: every replica runs them)"),
+    FD("leader-elect-lease-duration", lease_ms,
+       "how long a leader's lease lasts unrenewed: a killed leader is replaced within it, as "
+       "a Go duration (default 15s)"),
+    FD("leader-elect-renew-deadline", renew_deadline_ms,
+       "how long a leader keeps leading without renewing its lease before it stops its "
+       "controllers; less than the lease duration (default 10s)"),
     FU("http-threads", threads, "HTTP worker threads (default 16 per core, at least 64)"),
     FD("read-header-timeout", read_header_ms,
        "how long a client may take to send a request's headers before its connection is "
@@ -317,6 +344,17 @@ static int parse_flags(int argc, char **argv, flags_t *fl)
         if (!d->name) {
             fprintf(stderr, "edge-apiserver: unknown flag: %s\n", a);
             return -1;
+        }
+        if (d->type == F_BOOL) {
+            /* As Go's flag package: --name alone is true, else --name=value. */
+            int v = parse_bool(eq ? eq + 1 : "true");
+            if (v < 0) {
+                fprintf(stderr, "edge-apiserver: invalid value \"%s\" for --%s: true or "
+                        "false\n", eq + 1, d->name);
+                return -1;
+            }
+            *(int *)((char *)fl + d->off) = v;
+            continue;
         }
         const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!val) {
@@ -479,7 +517,8 @@ int main(int argc, char **argv)
     flags_t fl = {.secure_port = 6443, .bind_address = "0.0.0.0",
                   .cert_dir = "apiserver.local.config/certificates",
                   .storage_backend = "lmdb", .data_dir = "data", .cluster_name = "host",
-                  .max_inflight = 400, .compaction_ms = -1, .read_header_ms = -1};
+                  .max_inflight = 400, .compaction_ms = -1, .read_header_ms = -1,
+                  .lease_ms = 15000, .renew_deadline_ms = 10000, .leader_elect = 1};
     if (parse_flags(argc, argv, &fl))
         return 2;
     if (fl.read_header_ms == 0 || fl.read_header_ms > 86400000) {
@@ -490,6 +529,16 @@ int main(int argc, char **argv)
                               fl.max_head_bytes > AGG_MAX_HEAD_LIMIT)) {
         fprintf(stderr, "edge-apiserver: --max-request-header-bytes must be between %u and %u\n",
                 AGG_MIN_HEAD, AGG_MAX_HEAD_LIMIT);
+        return 2;
+    }
+    if (fl.lease_ms <= 0 || fl.lease_ms > 86400000) {
+        fprintf(stderr, "edge-apiserver: --leader-elect-lease-duration must be between 1ms "
+                "and 24h\n");
+        return 2;
+    }
+    if (fl.renew_deadline_ms <= 0 || fl.renew_deadline_ms >= fl.lease_ms) {
+        fprintf(stderr, "edge-apiserver: --leader-elect-renew-deadline must be more than 0 "
+                "and less than --leader-elect-lease-duration\n");
         return 2;
     }
     log_set_verbosity((int)fl.verbosity);
@@ -512,6 +561,7 @@ int main(int argc, char **argv)
     authz_t *authz = NULL;
     apisvc_authorizer_t *upstream = NULL;
     ctrl_mgr_t *ctrl = NULL;
+    ctrl_lease_elector_t *elector = NULL;
     agg_metrics_t *metrics = agg_metrics_new();
 
     store_config_t cfg = {.backend = fl.storage_backend, .data_dir = fl.data_dir,
@@ -596,8 +646,17 @@ int main(int argc, char **argv)
                        .data_dir = fl.data_dir, .helm_binary = fl.helm_binary,
                        .allowed_chart_repositories = fl.allowed_chart_repositories,
                        .audit = audit ? main_audit_controller : NULL, .audit_arg = audit};
-    if (ctrl_mgr_new(&cenv, fl.controllers, &ctrl, &err) ||
-        ctrl_mgr_start(ctrl, &ctrl_elector_single, &err))
+    /* Replicas on one etcd take turns through a lease; a process alone
+     * on its store, or told not to elect, always leads. */
+    ctrl_lease_config_t lc = {.lease_ms = (unsigned)fl.lease_ms,
+                              .renew_deadline_ms = (unsigned)fl.renew_deadline_ms};
+    ctrl_elector_t el = ctrl_elector_single;
+    if (on_etcd && fl.leader_elect) {
+        if (ctrl_lease_elector_new(store, &lc, &elector, &err))
+            goto out;
+        el = ctrl_lease_elector(elector);
+    }
+    if (ctrl_mgr_new(&cenv, fl.controllers, &ctrl, &err) || ctrl_mgr_start(ctrl, &el, &err))
         goto out;
     api.reg = &reg;
     api.store = store;
@@ -625,6 +684,7 @@ out:
      * included, while storage and the authorizer still work; then those. */
     agg_server_stop(srv);
     ctrl_mgr_free(ctrl);
+    ctrl_lease_elector_free(elector);
     authz_free(authz);
     store_shutdown_watchers(store);
     store_close(store);

@@ -76,6 +76,7 @@ struct ctrl_mgr {
     int started;
     pthread_mutex_t mu;          /* leading and the controllers' running state */
     int leading;
+    uint64_t transitions;        /* times it began leading */
 };
 
 /* ---- accessors -------------------------------------------------------------------- */
@@ -667,6 +668,7 @@ static void on_leading(void *arg, int on)
     pthread_mutex_lock(&m->mu);
     if (on && !m->leading) {
         m->leading = 1;
+        m->transitions++;
         log_info("leading: starting %zu controllers", m->n);
         for (size_t i = 0; i < m->n; i++) {
             err_t err;
@@ -752,6 +754,14 @@ int ctrl_mgr_metrics(ctrl_mgr_t *m, char **buf, size_t *len)
     pthread_mutex_lock(&m->mu);
     PUT("# HELP edge_controller_leader 1 when this replica leads and runs its controllers.\n"
         "# TYPE edge_controller_leader gauge\nedge_controller_leader %d\n", m->leading);
+    PUT("# HELP edge_controller_leader_transitions_total Times this replica began leading.\n"
+        "# TYPE edge_controller_leader_transitions_total counter\n"
+        "edge_controller_leader_transitions_total %llu\n", (unsigned long long)m->transitions);
+    PUT("# HELP leader_election_master_status Gauge of if the reporting system is master of "
+        "the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string "
+        "used to identify the lease. Please make sure to group by name.\n"
+        "# TYPE leader_election_master_status gauge\n"
+        "leader_election_master_status{name=\"edge-apiserver\"} %d\n", m->leading);
     static const char *const help[][3] = {
         {"workqueue_depth", "gauge", "Current depth of workqueue"},
         {"workqueue_adds_total", "counter", "Total number of adds handled by workqueue"},

@@ -23,8 +23,9 @@
  *
  * Leader election
  *   Controllers run only while this replica leads (ctrl_elector_t). With
- *   LMDB one process is always leader (ctrl_elector_single); a backend
- *   shared by replicas brings an elector that leads through a lease.
+ *   LMDB one process is always leader (ctrl_elector_single); replicas on
+ *   one etcd elect one through an etcd lease (ctrl_lease_elector_new,
+ *   leader.c).
  *
  * Errors: functions return 0 or a negative ERR_* code with err filled.
  * Thread safety: the manager's functions may be called from any thread;
@@ -170,6 +171,38 @@ typedef struct ctrl_elector {
 /* One process on a store of its own: always leads. */
 extern const ctrl_elector_t ctrl_elector_single;
 
+/* Replicas sharing an etcd: the one holding the election key leads
+ * (leader.c says how). The key is a store key, so it lives under
+ * --etcd-prefix, bound to an etcd lease of lease_ms that the holder
+ * renews every third of it. A leader that has not renewed for
+ * renew_deadline_ms calls leading(m, 0) and gives the lease up; as the
+ * deadline is shorter than the lease, that is before another replica can
+ * take the key. A killed leader's key expires with its lease; stop (a
+ * clean shutdown) revokes it, so another replica leads at once. */
+typedef struct ctrl_lease_config {
+    const char *key;             /* NULL: "/edge-apiserver/leader" */
+    const char *identity;        /* the key's value; NULL: hostname_pid_uuid */
+    unsigned lease_ms;           /* 0: 15 s (--leader-elect-lease-duration) */
+    unsigned renew_deadline_ms;  /* 0: 10 s (--leader-elect-renew-deadline);
+                                    less than lease_ms */
+} ctrl_lease_config_t;
+
+typedef struct ctrl_lease_elector ctrl_lease_elector_t;
+
+/* A lease elector on s (borrowed; outlives it), cfg copied (NULL: the
+ * defaults). Caller owns *out: ctrl_lease_elector_free once the manager
+ * that ran it is freed. ERR_BAD_REQUEST when the renew deadline is not
+ * less than the lease, ERR_NOMEM. Nothing talks to etcd until run; on a
+ * store without leases (LMDB) it never leads. */
+int ctrl_lease_elector_new(store_t *s, const ctrl_lease_config_t *cfg,
+                           ctrl_lease_elector_t **out, err_t *err);
+/* The elector for ctrl_mgr_start (its arg is le, borrowed). */
+ctrl_elector_t ctrl_lease_elector(ctrl_lease_elector_t *le);
+/* This replica's identity, the key's value while it leads (borrowed). */
+const char *ctrl_lease_elector_identity(const ctrl_lease_elector_t *le);
+/* Stops campaigning if still running, then frees; NULL is a no-op. */
+void ctrl_lease_elector_free(ctrl_lease_elector_t *le);
+
 typedef struct ctrl_mgr ctrl_mgr_t;
 
 /* A manager for the controllers --controllers enables, as
@@ -198,7 +231,10 @@ int ctrl_mgr_wait_idle(ctrl_mgr_t *m, int timeout_ms);
  * workqueue_work_duration_seconds) labelled name, and
  * edge_controller_reconciles_total{controller,result},
  * edge_controller_status_writes_total{controller},
- * edge_controller_leader; then what each running controller's metrics
+ * edge_controller_leader, edge_controller_leader_transitions_total (times
+ * this replica began leading) and client-go's
+ * leader_election_master_status{name="edge-apiserver"}; then what each
+ * running controller's metrics
  * callback adds. 0 or ERR_NOMEM. */
 int ctrl_mgr_metrics(ctrl_mgr_t *m, char **buf, size_t *len);
 

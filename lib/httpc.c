@@ -226,6 +226,12 @@ static size_t httpc_on_data(char *p, size_t sz, size_t n, void *arg)
 int httpc_post(httpc_t *c, const char *path, const char *body, size_t len,
                httpc_response_t *resp, err_t *err)
 {
+    return httpc_post_within(c, path, body, len, 0, resp, err);
+}
+
+int httpc_post_within(httpc_t *c, const char *path, const char *body, size_t len,
+                      unsigned timeout_ms, httpc_response_t *resp, err_t *err)
+{
     resp->status = 0;
     resp->body = NULL;
     resp->len = 0;
@@ -241,7 +247,7 @@ int httpc_post(httpc_t *c, const char *path, const char *body, size_t len,
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms ? (long)timeout_ms : c->timeout_ms);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, httpc_on_data);
 
     int rc = 0;

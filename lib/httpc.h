@@ -66,6 +66,13 @@ typedef struct httpc_response {
 int httpc_post(httpc_t *c, const char *path, const char *body, size_t len,
                httpc_response_t *resp, err_t *err);
 
+/* httpc_post bounded by timeout_ms instead of the client's timeout (0:
+ * the client's): the whole request, connecting included, to each
+ * endpoint it tries. For a caller with a deadline of its own (a
+ * lease that must be renewed in time). */
+int httpc_post_within(httpc_t *c, const char *path, const char *body, size_t len,
+                      unsigned timeout_ms, httpc_response_t *resp, err_t *err);
+
 void httpc_response_free(httpc_response_t *r);
 
 /* Receives one line of a streamed response (without its '\n'; text is

@@ -365,6 +365,53 @@ void store_release_pages(store_t *s)
         s->be->release_pages(s);
 }
 
+/* ---- leases ----------------------------------------------------------------- */
+
+static int store_no_leases(const store_t *s, err_t *err)
+{
+    return err_set(err, ERR_METHOD_NOT_ALLOWED,
+                   "storage: the %s backend has no leases (they need etcd3)", s->be->name);
+}
+
+int store_lease_grant(store_t *s, unsigned ttl_s, unsigned timeout_ms, int64_t *id,
+                      err_t *err)
+{
+    if (!s->be->lease_grant)
+        return store_no_leases(s, err);
+    if (!ttl_s)
+        return err_set(err, ERR_BAD_REQUEST, "storage: a lease needs a TTL");
+    return s->be->lease_grant(s, ttl_s, timeout_ms, id, err);
+}
+
+int store_lease_keepalive(store_t *s, int64_t id, unsigned timeout_ms, unsigned *ttl_s,
+                          err_t *err)
+{
+    if (!s->be->lease_keepalive)
+        return store_no_leases(s, err);
+    return s->be->lease_keepalive(s, id, timeout_ms, ttl_s, err);
+}
+
+int store_lease_revoke(store_t *s, int64_t id, unsigned timeout_ms, err_t *err)
+{
+    if (!s->be->lease_revoke)
+        return store_no_leases(s, err);
+    return s->be->lease_revoke(s, id, timeout_ms, err);
+}
+
+int store_create_leased(store_t *s, const char *key, const void *val, size_t len,
+                        int64_t lease, unsigned timeout_ms, uint64_t *rev,
+                        store_value_t *current, err_t *err)
+{
+    if (!s->be->create_leased)
+        return store_no_leases(s, err);
+    size_t key_len = key ? strlen(key) : 0;
+    int rc = store__check_key(key, key_len, 0, err);
+    if (rc)
+        return rc;
+    return s->be->create_leased(s, key, key_len, val, len, lease, timeout_ms, rev, current,
+                                err);
+}
+
 void store_get_stats(store_t *s, store_stats_t *st)
 {
     memset(st, 0, sizeof *st);

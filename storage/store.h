@@ -227,6 +227,43 @@ void store_get_stats(store_t *s, store_stats_t *st);
  * (grown with mem_realloc; *len bytes so far). 0 or ERR_NOMEM. */
 int store_metrics(store_t *s, char **buf, size_t *len);
 
+/* ---- leases (etcd3 only) ----------------------------------------------
+ *
+ * An etcd lease: a key written with it is deleted when the lease expires
+ * (its TTL passed with no renewal) or is revoked, and watchers see that
+ * deletion. What leader election is built on (controllers/leader.c): one
+ * key taken only while absent, held by a lease its holder keeps alive.
+ *
+ * Each call is one request to etcd and gives up after timeout_ms (0: the
+ * backend's 30 s) with ERR_UNAVAILABLE, so a caller with a deadline never
+ * waits past it. On LMDB every call is ERR_METHOD_NOT_ALLOWED: one
+ * process owns the store and needs no lease. Thread-safe. */
+
+/* Grants a lease of ttl_s seconds (etcd raises a TTL below its minimum,
+ * about 2 s): 0 with *id, or ERR_UNAVAILABLE. */
+int store_lease_grant(store_t *s, unsigned ttl_s, unsigned timeout_ms, int64_t *id,
+                      err_t *err);
+
+/* Renews lease id for its TTL from now: 0 with *ttl_s (if non-NULL) the
+ * TTL granted, ERR_NOT_FOUND when the lease expired or was revoked,
+ * ERR_UNAVAILABLE. */
+int store_lease_keepalive(store_t *s, int64_t id, unsigned timeout_ms, unsigned *ttl_s,
+                          err_t *err);
+
+/* Revokes lease id, deleting its keys: 0, ERR_NOT_FOUND when it is gone
+ * already, ERR_UNAVAILABLE. */
+int store_lease_revoke(store_t *s, int64_t id, unsigned timeout_ms, err_t *err);
+
+/* Creates key with val, bound to lease, only while the key is absent (a
+ * transaction on its create_revision being 0). 0 with *rev (if non-NULL)
+ * the revision that created it; ERR_ALREADY_EXISTS with *current (if
+ * non-NULL; caller owns) the holder's value and revisions; ERR_NOT_FOUND
+ * when the lease is gone; ERR_UNAVAILABLE. Unlike store_create it does
+ * not wait for the write to reach this store's watchers. */
+int store_create_leased(store_t *s, const char *key, const void *val, size_t len,
+                        int64_t lease, unsigned timeout_ms, uint64_t *rev,
+                        store_value_t *current, err_t *err);
+
 /* ---- watch ---------------------------------------------------------- */
 
 typedef enum { STORE_PUT = 1, STORE_DELETE = 2 } store_event_type_t;

@@ -37,6 +37,10 @@
  * Compaction: /v3/kv/compaction to the revision asked for, then
  * kube-apiserver's "compact_rev_key" records it (a decimal string), which
  * is where open learns the compaction point.
+ *
+ * Leases: /v3/lease/grant, keepalive (one answer per request through the
+ * gateway) and revoke, and a create bound to a lease, each bounded by its
+ * caller's timeout; leader election's building blocks.
  */
 #include "store_internal.h"
 
@@ -175,6 +179,8 @@ static int ec_error(const json_t *j, long status, err_t *err)
         return ERR_EXPIRED;
     if (strstr(msg, "required revision is a future revision"))
         return ERR_TOO_LARGE_RV;
+    if (strstr(msg, "requested lease not found"))
+        return err_set(err, ERR_NOT_FOUND, "etcd: lease not found");
     int code = strstr(msg, "database space exceeded") ? ERR_STORAGE_FULL
              : strstr(msg, "request is too large") ? ERR_REQUEST_TOO_LARGE
              : status >= 500 || status == 429 ? ERR_UNAVAILABLE
@@ -182,16 +188,17 @@ static int ec_error(const json_t *j, long status, err_t *err)
     return err_set(err, code, "etcd: %s", msg);
 }
 
-/* POSTs body to path; on HTTP 200, *out is the decoded answer (caller
- * owns). See ec_error for the codes. */
-static int ec_call(etcd_store_t *e, const char *path, const sbuf_t *body, json_t **out,
-                   err_t *err)
+/* POSTs body to path, giving up after timeout_ms (0: the client's); on
+ * HTTP 200, *out is the decoded answer (caller owns). See ec_error for
+ * the codes. */
+static int ec_call_within(etcd_store_t *e, const char *path, const sbuf_t *body,
+                          unsigned timeout_ms, json_t **out, err_t *err)
 {
     *out = NULL;
     if (body->oom)
         return err_set(err, ERR_NOMEM, NULL);
     httpc_response_t r;
-    int rc = httpc_post(e->http, path, body->p, body->len, &r, err);
+    int rc = httpc_post_within(e->http, path, body->p, body->len, timeout_ms, &r, err);
     if (rc)
         return rc;
     unsigned long failed = mem_failures();
@@ -210,6 +217,12 @@ static int ec_call(etcd_store_t *e, const char *path, const sbuf_t *body, json_t
         json_decref(j);
     httpc_response_free(&r);
     return rc;
+}
+
+static int ec_call(etcd_store_t *e, const char *path, const sbuf_t *body, json_t **out,
+                   err_t *err)
+{
+    return ec_call_within(e, path, body, 0, out, err);
 }
 
 /* A store key from an etcd key under the prefix; *out caller-owned. */
@@ -869,6 +882,145 @@ static int ec_write(store_t *s, store__op_t *op)
     return op->rc = rc;
 }
 
+/* ---- leases ------------------------------------------------------------------------ */
+
+/* A lease ID: a signed 64-bit number etcd sends as a string. */
+static int64_t ej_i64(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    if (json_is_string(v))
+        return strtoll(json_string_value(v), NULL, 10);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+static void sb_i64(sbuf_t *b, const char *name, int64_t v)
+{
+    char t[64];
+    snprintf(t, sizeof t, "\"%s\":\"%lld\"", name, (long long)v);
+    sbuf_puts(b, t);
+}
+
+/* A lease call's revision errors cannot happen; anything else passes. */
+static int ec_lease_rc(int rc, err_t *err)
+{
+    return rc == ERR_EXPIRED || rc == ERR_TOO_LARGE_RV
+               ? err_set(err, ERR_INTERNAL, "etcd: unexpected revision error") : rc;
+}
+
+static int ec_lease_grant(store_t *s, unsigned ttl_s, unsigned timeout_ms, int64_t *id,
+                          err_t *err)
+{
+    sbuf_t b = SBUF_INIT;
+    sbuf_putc(&b, '{');
+    sb_u64(&b, "TTL", ttl_s);
+    sbuf_putc(&b, '}');
+    json_t *j;
+    int rc = ec_lease_rc(ec_call_within(s->impl, "/v3/lease/grant", &b, timeout_ms, &j, err),
+                         err);
+    sbuf_free(&b);
+    if (rc)
+        return rc;
+    const char *why = json_string_value(json_object_get(j, "error"));
+    *id = ej_i64(j, "ID");
+    if (why && *why)
+        rc = err_set(err, ERR_UNAVAILABLE, "etcd: lease grant: %s", why);
+    else if (!*id)
+        rc = err_set(err, ERR_UNAVAILABLE, "etcd: lease grant answered no ID");
+    json_decref(j);
+    return rc;
+}
+
+/* /v3/lease/keepalive is a stream through the gateway, but one request
+ * gets one answer and the stream ends: a unary call, as clientv3's
+ * KeepAliveOnce. No TTL in the answer means the lease is gone. */
+static int ec_lease_keepalive(store_t *s, int64_t id, unsigned timeout_ms, unsigned *ttl_s,
+                              err_t *err)
+{
+    sbuf_t b = SBUF_INIT;
+    sbuf_putc(&b, '{');
+    sb_i64(&b, "ID", id);
+    sbuf_putc(&b, '}');
+    json_t *j;
+    int rc = ec_lease_rc(
+        ec_call_within(s->impl, "/v3/lease/keepalive", &b, timeout_ms, &j, err), err);
+    sbuf_free(&b);
+    if (rc)
+        return rc;
+    const json_t *res = json_object_get(j, "result");
+    const json_t *e = json_object_get(j, "error");
+    uint64_t ttl = ej_u64(res, "TTL");
+    if (!res) {
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        rc = msg && strstr(msg, "requested lease not found")
+                 ? err_set(err, ERR_NOT_FOUND, "etcd: lease not found")
+                 : err_set(err, ERR_UNAVAILABLE, "etcd: lease keepalive: %s",
+                           msg ? msg : "no result");
+    } else if (!ttl) {
+        rc = err_set(err, ERR_NOT_FOUND, "etcd: lease %lld expired", (long long)id);
+    } else if (ttl_s) {
+        *ttl_s = (unsigned)ttl;
+    }
+    json_decref(j);
+    return rc;
+}
+
+static int ec_lease_revoke(store_t *s, int64_t id, unsigned timeout_ms, err_t *err)
+{
+    sbuf_t b = SBUF_INIT;
+    sbuf_putc(&b, '{');
+    sb_i64(&b, "ID", id);
+    sbuf_putc(&b, '}');
+    json_t *j;
+    int rc = ec_lease_rc(ec_call_within(s->impl, "/v3/lease/revoke", &b, timeout_ms, &j, err),
+                         err);
+    sbuf_free(&b);
+    json_decref(j);
+    return rc;
+}
+
+/* clientv3/concurrency's campaign: put the key with the lease if its
+ * create_revision is 0, else read it. */
+static int ec_create_leased(store_t *s, const char *key, size_t key_len, const void *val,
+                            size_t len, int64_t lease, unsigned timeout_ms, uint64_t *rev,
+                            store_value_t *current, err_t *err)
+{
+    etcd_store_t *e = s->impl;
+    sbuf_t b = SBUF_INIT;
+    sbuf_puts(&b, "{\"compare\":[{\"target\":\"CREATE\",\"result\":\"EQUAL\",");
+    sb_u64(&b, "create_revision", 0);
+    sbuf_putc(&b, ',');
+    sb_key(&b, e, "key", key, key_len);
+    sbuf_puts(&b, "}],\"success\":[{\"request_put\":{");
+    sb_key(&b, e, "key", key, key_len);
+    sbuf_putc(&b, ',');
+    sb_b64(&b, "value", val, len);
+    sbuf_putc(&b, ',');
+    sb_i64(&b, "lease", lease);
+    sbuf_puts(&b, "}}],\"failure\":[{\"request_range\":{");
+    sb_key(&b, e, "key", key, key_len);
+    sbuf_puts(&b, "}}]}");
+    json_t *j;
+    int rc = ec_lease_rc(ec_call_within(e, "/v3/kv/txn", &b, timeout_ms, &j, err), err);
+    sbuf_free(&b);
+    if (rc)
+        return rc;
+    if (json_is_true(json_object_get(j, "succeeded"))) {
+        atomic_fetch_add(&e->writes, 1);
+        if (rev)
+            *rev = ej_u64(json_object_get(j, "header"), "revision");
+    } else {
+        const json_t *r0 = json_array_get(json_object_get(j, "responses"), 0);
+        const json_t *kv = json_array_get(
+            json_object_get(json_object_get(r0, "response_range"), "kvs"), 0);
+        int vr = current && kv ? ec_value(kv, current) : 0;
+        rc = vr ? err_set(err, vr, vr == ERR_NOMEM ? NULL : "etcd: bad value of %.*s",
+                          (int)key_len, key)
+                : err_set(err, ERR_ALREADY_EXISTS, "key %.*s already exists", (int)key_len, key);
+    }
+    json_decref(j);
+    return rc;
+}
+
 /* ---- open / close ------------------------------------------------------------------ */
 
 static void ec_stats(store_t *s, store_stats_t *st)
@@ -950,4 +1102,8 @@ const store__backend_t store__etcd_backend = {
     .list = ec_list,
     .read_events = ec_read_events,
     .stats = ec_stats,
+    .lease_grant = ec_lease_grant,
+    .lease_keepalive = ec_lease_keepalive,
+    .lease_revoke = ec_lease_revoke,
+    .create_leased = ec_create_leased,
 };

@@ -115,6 +115,16 @@ typedef struct store__backend {
                        err_t *err);
     void (*stats)(store_t *s, store_stats_t *st);
     void (*release_pages)(store_t *s);  /* optional */
+    /* Leases (optional: NULL on a backend without them); see store.h.
+     * Keys are checked. */
+    int (*lease_grant)(store_t *s, unsigned ttl_s, unsigned timeout_ms, int64_t *id,
+                       err_t *err);
+    int (*lease_keepalive)(store_t *s, int64_t id, unsigned timeout_ms, unsigned *ttl_s,
+                           err_t *err);
+    int (*lease_revoke)(store_t *s, int64_t id, unsigned timeout_ms, err_t *err);
+    int (*create_leased)(store_t *s, const char *key, size_t key_len, const void *val,
+                         size_t len, int64_t lease, unsigned timeout_ms, uint64_t *rev,
+                         store_value_t *current, err_t *err);
 } store__backend_t;
 
 extern const store__backend_t store__lmdb_backend;

@@ -88,3 +88,22 @@ status() {
   check_json "$what" "ctype.startswith('application/json') and o['kind'] == 'Status' and o['apiVersion'] == 'v1' \
     and o['status'] == 'Failure' and o['code'] == $code and o['reason'] == '$reason' and o['message'] and ($extra)"
 }
+
+# start_etcd: an etcd of the test's own on loopback (Debian's, or
+# $ETCD_BIN), data in $WORK/etcd; sets EURL to its client URL.
+start_etcd() {
+  local etcd=${ETCD_BIN:-/usr/bin/etcd} cp pp i
+  [ -x "$etcd" ] || die "no etcd at $etcd"
+  cp=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  pp=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  EURL=http://127.0.0.1:$cp
+  "$etcd" --data-dir "$WORK/etcd" --listen-client-urls "$EURL" --advertise-client-urls "$EURL" \
+    --listen-peer-urls "http://127.0.0.1:$pp" --initial-advertise-peer-urls "http://127.0.0.1:$pp" \
+    --initial-cluster "default=http://127.0.0.1:$pp" >"$WORK/etcd.log" 2>&1 &
+  PIDS+=($!)
+  for i in $(seq 100); do
+    curl -sf "$EURL/health" 2>/dev/null | grep -q true && return 0
+    sleep 0.1
+  done
+  die "etcd did not come up: $(tail -5 "$WORK/etcd.log")"
+}

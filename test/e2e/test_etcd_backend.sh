@@ -7,21 +7,7 @@
 # sees them all, and serves a watch from a resourceVersion of before.
 source "$(dirname "$0")/lib.sh"
 set +o pipefail
-ETCD=${ETCD_BIN:-/usr/bin/etcd}
-[ -x "$ETCD" ] || die "no etcd at $ETCD"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-CP=$(free_port)
-PP=$(free_port)
-EURL=http://127.0.0.1:$CP
-"$ETCD" --data-dir "$WORK/etcd" --listen-client-urls "$EURL" --advertise-client-urls "$EURL" \
-  --listen-peer-urls "http://127.0.0.1:$PP" --initial-advertise-peer-urls "http://127.0.0.1:$PP" \
-  --initial-cluster "default=http://127.0.0.1:$PP" >"$WORK/etcd.log" 2>&1 &
-PIDS+=($!)
-for i in $(seq 100); do
-  curl -sf "$EURL/health" 2>/dev/null | grep -q true && break
-  [ "$i" -lt 100 ] || die "etcd did not come up: $(tail -5 "$WORK/etcd.log")"
-  sleep 0.1
-done
+start_etcd
 
 FLAGS=(--storage-backend etcd3 --etcd-servers "$EURL" --etcd-prefix /registry-e2e)
 start_server "${FLAGS[@]}"

@@ -21,9 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +33,7 @@
 #include "../../lib/httpc.h"
 #include "../../lib/mem.h"
 #include "../../storage/store.h"
+#include "etcd_fixture.h"
 
 /* ---- fixtures ---------------------------------------------------------- */
 
@@ -50,123 +48,27 @@ typedef struct fx {
 
 /* The backend the running group tests; the etcd it uses. */
 static const char *backend = "lmdb";
-static struct {
-    pid_t pid;
-    char dir[96];
-    int client_port, peer_port;
-    char url[64];
-    httpc_t *http;               /* a client of the test's own */
-    int prefixes;                /* prefixes handed out so far */
-} etcd = {.pid = -1};
+static fx_etcd_t etcd = {.pid = -1};
+static int etcd_prefixes;        /* prefixes handed out so far */
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t n = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &n) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-/* POSTs a JSON body to the etcd with the test's own client; the status. */
 static long etcd_post(const char *path, const char *body, char **resp)
 {
-    httpc_response_t r;
-    err_t err = {0};
-    if (httpc_post(etcd.http, path, body, strlen(body), &r, &err))
-        return 0;
-    if (resp)
-        *resp = strdup(r.body);
-    httpc_response_free(&r);
-    return r.status;
-}
-
-/* Starts etcd on the group's ports and data directory and waits until it
- * answers a read. 0 or -1. */
-static int etcd_start(void)
-{
-    char client[64], peer[64], log[128];
-    snprintf(client, sizeof client, "http://127.0.0.1:%d", etcd.client_port);
-    snprintf(peer, sizeof peer, "http://127.0.0.1:%d", etcd.peer_port);
-    snprintf(log, sizeof log, "%s.log", etcd.dir);
-    const char *bin = getenv("ETCD_BIN") ? getenv("ETCD_BIN") : "/usr/bin/etcd";
-    char cluster[96];
-    snprintf(cluster, sizeof cluster, "default=%s", peer);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(bin, bin, "--data-dir", etcd.dir, "--listen-client-urls", client,
-              "--advertise-client-urls", client, "--listen-peer-urls", peer,
-              "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
-              (char *)NULL);
-        _exit(127);
-    }
-    etcd.pid = pid;
-    for (int i = 0; i < 300; i++) {
-        if (etcd_post("/v3/kv/range", "{\"key\":\"AA==\"}", NULL) == 200)
-            return 0;
-        usleep(50000);
-    }
-    return -1;
-}
-
-static void etcd_stop(void)
-{
-    if (etcd.pid <= 0)
-        return;
-    kill(etcd.pid, SIGTERM);
-    waitpid(etcd.pid, NULL, 0);
-    etcd.pid = -1;
+    return fx_etcd_post(&etcd, path, body, resp);
 }
 
 static int etcd_group_setup(void **state)
 {
     (void)state;
-    const char *bin = getenv("ETCD_BIN") ? getenv("ETCD_BIN") : "/usr/bin/etcd";
-    if (access(bin, X_OK) != 0) {
-        fprintf(stderr, "store: no %s, the etcd3 group cannot run\n", bin);
+    if (fx_etcd_setup(&etcd))
         return -1;
-    }
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(etcd.dir, sizeof etcd.dir, "%s/edge-etcd-XXXXXX", base);
-    if (!mkdtemp(etcd.dir))
-        return -1;
-    etcd.client_port = free_port();
-    etcd.peer_port = free_port();
-    snprintf(etcd.url, sizeof etcd.url, "http://127.0.0.1:%d", etcd.client_port);
-    httpc_config_t hc = {.urls = etcd.url, .timeout_ms = 5000};
-    err_t err = {0};
-    if (httpc_new(&hc, &etcd.http, &err) || etcd_start()) {
-        etcd_stop();
-        return -1;
-    }
     backend = "etcd3";
     return 0;
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw);
-
 static int etcd_group_teardown(void **state)
 {
     (void)state;
-    etcd_stop();
-    httpc_free(etcd.http);
-    etcd.http = NULL;
-    nftw(etcd.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    char log[128];
-    snprintf(log, sizeof log, "%s.log", etcd.dir);
-    remove(log);
+    fx_etcd_teardown(&etcd);
     backend = "lmdb";
     return 0;
 }
@@ -214,7 +116,7 @@ static int fx_setup_cfg(void **state, const store_config_t *cfg)
     f->cfg = *cfg;
     f->cfg.data_dir = f->dir;
     if (!strcmp(backend, "etcd3")) {
-        snprintf(f->prefix, sizeof f->prefix, "/edge-test/t%d", ++etcd.prefixes);
+        snprintf(f->prefix, sizeof f->prefix, "/edge-test/t%d", ++etcd_prefixes);
         f->cfg.backend = "etcd3";
         f->cfg.etcd_servers = etcd.url;
         f->cfg.etcd_prefix = f->prefix;
@@ -1441,8 +1343,8 @@ static void test_store__etcd_restart_resumes_watch(void **state)
     uint64_t r1 = put(f->s, "/g/rs/a", "1");
     expect_ev(w, STORE_PUT, "/g/rs/a", "1", NULL, r1);
 
-    etcd_stop();
-    assert_int_equal(etcd_start(), 0);
+    fx_etcd_stop(&etcd);
+    assert_int_equal(fx_etcd_start(&etcd), 0);
     char key[64];
     snprintf(key, sizeof key, "%s/g/rs/x", f->prefix);
     uint64_t rx1 = etcd_put_raw(key, "x1");
