@@ -292,7 +292,7 @@ static int flag_section(const char *name)
 static void usage_flag(FILE *f, const flag_def_t *d)
 {
     static const char *const types[] = {[F_STR] = "string", [F_UINT] = "uint",
-                                        [F_DURATION] = "duration"};
+                                        [F_DURATION] = "duration", [F_BOOL] = "bool"};
     char lhs[64];
     snprintf(lhs, sizeof lhs, "--%s %s", d->name, types[d->type]);
     fprintf(f, "      %-40s %s\n", lhs, d->help);

@@ -7,11 +7,14 @@ source "$(dirname "$0")/lib.sh"
 for s in "Secure serving" Authentication Authorization Etcd Audit Controllers Misc; do
   grep -qx "$s flags:" "$WORK/help" || die "no section $s: $(cat "$WORK/help")"
 done
-flags=$(grep -cE '^      --[a-z-]+ (string|uint|duration) ' "$WORK/help")
+flags=$(grep -cE '^      --[a-z-]+ (string|uint|duration|bool) ' "$WORK/help")
 [ "$flags" -ge 30 ] || die "only $flags flags listed"
-nodefault=$(grep -E '^      --[a-z-]+ (string|uint|duration) ' "$WORK/help" | grep -v default || true)
+grep -E '^      --[a-z-]+ (string|uint|duration|bool) ' "$WORK/help" > "$WORK/flags"
+nodefault=$(grep -v default "$WORK/flags" || true)
 [ -z "$nodefault" ] || die "flags without their default: $nodefault"
-grep -A3 '^Etcd flags:' "$WORK/help" | grep -q -- '--storage-backend string' || die "storage-backend not under Etcd"
+grep -A3 '^Etcd flags:' "$WORK/help" > "$WORK/etcd"
+grep -q -- '--storage-backend string' "$WORK/etcd" || die "storage-backend not under Etcd"
+grep -q -- '--leader-elect bool' "$WORK/help" || die "--leader-elect's type"
 if "$BIN" --no-such-flag=1 > "$WORK/out" 2>&1; then die "an unknown flag was accepted"; fi
 grep -q 'unknown flag: --no-such-flag' "$WORK/out" || die "unknown flag: $(cat "$WORK/out")"
 if "$BIN" --secure-port=http > "$WORK/out" 2>&1; then die "a bad port was accepted"; fi

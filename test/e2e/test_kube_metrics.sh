@@ -47,7 +47,8 @@ YAML
 metrics > "$WORK/m.txt"
 for want in 'verb="POST",dry_run="",group="scope.theriseunion.io"' 'verb="APPLY",dry_run=""' \
             'verb="POST",dry_run="All"'; do
-  grep -F "$want" "$WORK/m.txt" | grep -q '^apiserver_request_total' || die "no $want: $(grep apiserver_request_total "$WORK/m.txt")"
+  grep -F "$want" "$WORK/m.txt" > "$WORK/hit" || true
+  grep -q '^apiserver_request_total' "$WORK/hit" || die "no $want: $(grep apiserver_request_total "$WORK/m.txt")"
 done
 # Histograms with kube's buckets.
 grep -q '^apiserver_request_duration_seconds_bucket{verb="LIST".*le="0.005"}' "$WORK/m.txt" || die "duration buckets"
@@ -66,7 +67,8 @@ WPID=$!
 i=0; until value 'apiserver_registered_watchers{group="scope.theriseunion.io",version="v1alpha1",kind="Workspace"}' | grep -qx 1; do
   i=$((i + 1)); [ $i -le 100 ] || die "watcher not registered: $(metrics | grep -E 'registered_watchers|longrunning')"; sleep 0.1
 done
-metrics | grep -qF 'apiserver_longrunning_requests{verb="WATCH",group="scope.theriseunion.io",version="v1alpha1",resource="workspaces",subresource="",scope="cluster",component="apiserver"} 1' \
+metrics > "$WORK/m.txt"
+grep -qF 'apiserver_longrunning_requests{verb="WATCH",group="scope.theriseunion.io",version="v1alpha1",resource="workspaces",subresource="",scope="cluster",component="apiserver"} 1' "$WORK/m.txt" \
   || die "long-running: $(metrics | grep longrunning)"
 kill $WPID 2>/dev/null; wait $WPID 2>/dev/null || true
 i=0; until value 'apiserver_registered_watchers{group="scope.theriseunion.io",version="v1alpha1",kind="Workspace"}' | grep -qx 0; do
