@@ -485,6 +485,18 @@ static void *worker_main(void *arg)
 
 /* ---- running a controller -------------------------------------------------------------- */
 
+/* Frees what a start made: the queue, the worker array, the state. */
+static void ctrl_release(ctrl_t *c)
+{
+    wq_free(c->q);
+    c->q = NULL;
+    mem_free(c->workers);
+    c->workers = NULL;
+    if (c->def->fini)
+        c->def->fini(c->state);
+    c->state = NULL;
+}
+
 static int ctrl_start(ctrl_t *c, err_t *err)
 {
     if (c->def->init && c->def->init(c, &c->state, err))
@@ -498,13 +510,7 @@ static int ctrl_start(ctrl_t *c, err_t *err)
     unsigned n = c->def->workers ? c->def->workers : 2;
     c->workers = mem_calloc(n, sizeof *c->workers);
     if (!c->q || !c->workers) {
-        wq_free(c->q);
-        c->q = NULL;
-        mem_free(c->workers);
-        c->workers = NULL;
-        if (c->def->fini)
-            c->def->fini(c->state);
-        c->state = NULL;
+        ctrl_release(c);
         return err_set(err, ERR_NOMEM, "out of memory starting controller %s", c->def->name);
     }
     atomic_store(&c->stop, 0);
@@ -518,13 +524,7 @@ static int ctrl_start(ctrl_t *c, err_t *err)
         wq_shut_down(c->q);
         for (unsigned i = 0; i < c->nworkers; i++)
             pthread_join(c->workers[i], NULL);
-        wq_free(c->q);
-        c->q = NULL;
-        mem_free(c->workers);
-        c->workers = NULL;
-        if (c->def->fini)
-            c->def->fini(c->state);
-        c->state = NULL;
+        ctrl_release(c);
         return err_set(err, ERR_INTERNAL, "cannot start controller %s's threads", c->def->name);
     }
     log_v(1, "controller %s started with %u workers", c->def->name, c->nworkers);
@@ -545,13 +545,7 @@ static void ctrl_stop(ctrl_t *c)
     wq_get_stats(c->q, &st);
     c->adds_before += st.adds;
     c->retries_before += st.retries;
-    wq_free(c->q);
-    c->q = NULL;
-    mem_free(c->workers);
-    c->workers = NULL;
-    if (c->def->fini)
-        c->def->fini(c->state);
-    c->state = NULL;
+    ctrl_release(c);
 }
 
 /* ---- the manager ---------------------------------------------------------------------- */
